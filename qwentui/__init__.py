@@ -1,0 +1,1 @@
+"""qwentui: a terminal job manager for QwenCloud / DashScope image and video generation."""

@@ -1,0 +1,527 @@
+"""Friendly generation requests: validate them against the catalog and build the exact wire body.
+
+A `GenerationRequest` is what a user, the composer, the CLI or a drop-folder rule asks for, in one
+vocabulary for every mode. `validate()` lists every problem (field, value, what is allowed) without sending
+anything; `build()` turns a valid request into a `WireRequest` for its model's route. Local file paths stay
+in the body as they are and are listed in `WireRequest.local_files`: the engine uploads them and swaps in the
+`oss://` URLs with `WireRequest.with_urls()` before sending.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from qwentui.core.catalog import (
+    SEED_MAX,
+    SHOT_TYPES,
+    VACE_FUNCTIONS,
+    Field,
+    Mode,
+    ModelMode,
+    Payload,
+    Route,
+    UnknownModel,
+    default_row,
+    lookup,
+    size_problem,
+)
+
+REMOTE_SCHEMES = ("http://", "https://", "oss://")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi")
+VACE_PARAMS = (
+    "obj_or_bg", "control_condition", "strength", "mask_type", "expand_ratio",
+    "top_scale", "bottom_scale", "left_scale", "right_scale",
+)
+VACE_INPUTS = (
+    "video_url", "mask_image_url", "mask_video_url", "first_clip_url", "last_clip_url", "mask_frame_id",
+)
+CONTROL_CONDITIONS = ("posebodyface", "posebody", "depth", "scribble")
+
+
+def is_remote(ref: str) -> bool:
+    return ref.startswith(REMOTE_SCHEMES)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a request cannot be sent."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidRequest(ValueError):
+    """The request breaks one or more of its model's rules; nothing was sent."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+@dataclass
+class GenerationRequest:
+    """A request in one vocabulary for every mode.
+
+    `images` holds the mode's image inputs in order: the reference images (t2i/edit/interleave/i2i), the
+    first frame (i2v), first then last frame (kf2v), the references of r2v (images or videos), or the
+    reference images of VACE `image_reference`. Each is a URL (http, https, oss) or a local path.
+    """
+
+    mode: Mode
+    prompt: str = ""
+    model: str | None = None
+    negative_prompt: str | None = None
+    size: str | None = None
+    n: int | None = None
+    seed: int | None = None
+    prompt_extend: bool | None = None
+    watermark: bool | None = None
+    images: list[str] = field(default_factory=list)
+    duration: int | None = None
+    resolution: str | None = None
+    audio_url: str | None = None
+    audio: bool | None = None
+    shot_type: str | None = None
+    template: str | None = None
+    max_images: int | None = None
+    function: str | None = None  # VACE function
+    vace: dict[str, Any] = field(default_factory=dict)  # VACE inputs and parameters, by their wire names
+
+    def __post_init__(self) -> None:
+        self.mode = Mode(self.mode)
+
+    @property
+    def row(self) -> ModelMode:
+        """The catalog row (raises UnknownModel)."""
+        return lookup(self.model, self.mode) if self.model else default_row(self.mode)
+
+    @property
+    def model_name(self) -> str:
+        return self.model or default_row(self.mode).model
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict without empty fields (stored in the job row)."""
+        out = {k: v for k, v in asdict(self).items() if v not in (None, [], {})}
+        out["mode"] = self.mode.value
+        out["model"] = self.model_name
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], mode: Mode | str | None = None) -> GenerationRequest:
+        """Build from our own dict or from a skill script's request JSON (img_url, reference_urls, ...).
+
+        Without `mode`, the mode is detected from the fields like the seed's video.py, or from the model.
+        Unknown keys are a mistake the user should hear about, so they raise InvalidRequest.
+        """
+        data = dict(data)
+        known = {f.name for f in fields(cls)}
+        images: list[str] = list(_as_list(data.pop("images", [])))
+        aliases = ("reference_images", "reference_image", "img_url", "first_frame_url", "last_frame_url",
+                   "reference_urls", "ref_images_url")
+        alias_seen = {k: data.pop(k) for k in aliases if k in data}
+        for key in aliases:
+            if key in alias_seen:
+                images.extend(_as_list(alias_seen[key]))
+        vace = dict(data.pop("vace", {}) or {})
+        for key in (*VACE_PARAMS, *VACE_INPUTS):
+            if key in data:
+                vace[key] = data.pop(key)
+        for key in ("enable_interleave", "poll_interval_s", "timeout_s"):  # skill-script keys we derive
+            data.pop(key, None)
+        chosen = mode or data.pop("mode", None) or detect_mode(data, alias_seen, vace)
+        data.pop("mode", None)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidRequest([Problem(k, "is not a request field") for k in unknown])
+        try:
+            parsed_mode = Mode(chosen)
+        except ValueError:
+            raise InvalidRequest([Problem("mode", f"{chosen!r} is not a mode; use one of: "
+                                          + ", ".join(m.value for m in Mode))]) from None
+        return cls(mode=parsed_mode, images=images, vace=vace, **data)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def detect_mode(data: Mapping[str, Any], aliases: Mapping[str, Any], vace: Mapping[str, Any]) -> Mode:
+    """The seed's video.py rules (first match wins), then the model's only mode, then text-to-image."""
+    if data.get("function") or vace.get("video_url"):
+        return Mode.VACE
+    if "reference_urls" in aliases:
+        return Mode.R2V
+    if "first_frame_url" in aliases:
+        return Mode.KF2V
+    if "img_url" in aliases:
+        return Mode.I2V
+    if data.get("enable_interleave"):
+        return Mode.INTERLEAVE
+    model = data.get("model")
+    if model:
+        from qwentui.core.catalog import modes_of
+
+        served = modes_of(str(model))
+        if len(served) == 1:
+            return served[0]
+        if served and ("reference_images" in aliases or "reference_image" in aliases):
+            return Mode.EDIT if Mode.EDIT in served else served[0]
+        if served:
+            return served[0]
+    if "reference_images" in aliases:
+        return Mode.EDIT
+    if any(k in data for k in ("duration", "resolution", "shot_type", "audio_url")):
+        return Mode.T2V
+    return Mode.T2I
+
+
+# ---- validation -------------------------------------------------------------------------------------------
+
+
+def validate(req: GenerationRequest, check_files: bool = True) -> list[Problem]:
+    """Every reason this request cannot be sent to its model (empty when it can)."""
+    try:
+        row = req.row
+    except UnknownModel as exc:
+        return [Problem("model", str(exc))]
+    return list(_problems(req, row, check_files))
+
+
+def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iterator[Problem]:
+    name = row.model
+    prompt = req.prompt or ""
+    if row.prompt_required and not prompt.strip() and not (row.mode is Mode.VACE):
+        yield Problem("prompt", f"is required for {name}")
+    if len(prompt) > row.prompt_max:
+        yield Problem("prompt", f"is {len(prompt)} characters; {name} takes at most {row.prompt_max}")
+    given = {f for f in Field if _given(req, f)}
+    for f in sorted(given - row.fields - {Field.FUNCTION}):
+        yield Problem(f.value, f"is not used by {name} ({row.mode.value}); remove it")
+    if req.negative_prompt and len(req.negative_prompt) > row.negative_max:
+        yield Problem("negative_prompt",
+                      f"is {len(req.negative_prompt)} characters; {name} takes at most {row.negative_max}")
+    if req.size is not None and row.size is not None and Field.SIZE in row.fields:
+        why = size_problem(row.size, req.size)
+        if why:
+            yield Problem("size", f"{req.size!r} is not allowed for {name}: {why}")
+    if req.n is not None and Field.N in row.fields:
+        lo, hi = row.n_range
+        if not isinstance(req.n, int) or isinstance(req.n, bool) or not lo <= req.n <= hi:
+            yield Problem("n", f"{req.n!r} is out of range for {name}: {lo}-{hi}" if lo != hi
+                          else f"{req.n!r} is not allowed: {name} makes exactly {lo} image per request")
+    if req.seed is not None and (not isinstance(req.seed, int) or isinstance(req.seed, bool)
+                                 or not 0 <= req.seed <= SEED_MAX):
+        yield Problem("seed", f"{req.seed!r} must be a whole number from 0 to {SEED_MAX}")
+    if req.duration is not None and row.durations:
+        if not isinstance(req.duration, int) or isinstance(req.duration, bool) or req.duration not in row.durations:
+            yield Problem("duration", f"{req.duration!r} s is not allowed for {name}: {_durations(row)}")
+    if req.resolution is not None and row.resolutions and req.resolution not in row.resolutions:
+        yield Problem("resolution",
+                      f"{req.resolution!r} is not allowed for {name}: one of {', '.join(row.resolutions)}")
+    if req.shot_type is not None and Field.SHOT_TYPE in row.fields:
+        if req.shot_type not in SHOT_TYPES:
+            yield Problem("shot_type", f"{req.shot_type!r} must be one of: {', '.join(SHOT_TYPES)}")
+        elif req.shot_type == "multi" and req.prompt_extend is False:
+            yield Problem("shot_type", "'multi' needs prompt_extend on; turn prompt_extend on or use 'single'")
+    if req.max_images is not None and Field.MAX_IMAGES in row.fields:
+        lo, hi = row.max_images_range
+        if not isinstance(req.max_images, int) or not lo <= req.max_images <= hi:
+            yield Problem("max_images", f"{req.max_images!r} is out of range: {lo}-{hi}")
+    yield from _image_problems(req, row, check_files)
+    if row.mode is Mode.VACE:
+        yield from _vace_problems(req, check_files)
+
+
+def _given(req: GenerationRequest, f: Field) -> bool:
+    value = getattr(req, f.value, None)
+    return value is not None
+
+
+def _durations(row: ModelMode) -> str:
+    d = row.durations
+    if len(d) == 1:
+        return f"the duration is fixed at {d[0]} s"
+    if d == tuple(range(d[0], d[-1] + 1)) and len(d) > 2:
+        return f"a whole number of seconds from {d[0]} to {d[-1]}"
+    return "one of " + ", ".join(f"{x} s" for x in d)
+
+
+def _image_problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iterator[Problem]:
+    rule = row.images
+    if row.mode is Mode.VACE:
+        return  # VACE images depend on the function; checked there
+    count = len(req.images)
+    label = _image_label(row.mode)
+    if count < rule.min_count:
+        need = "at least " if rule.max_count > rule.min_count else ""
+        yield Problem("images", f"{name_count(label, 0) if count == 0 else count} given; "
+                      f"{row.model} ({row.mode.value}) needs {need}{name_count(label, rule.min_count)}")
+    elif count > rule.max_count:
+        yield Problem("images", f"{count} given; {row.model} ({row.mode.value}) takes at most "
+                      f"{name_count(label, rule.max_count)}")
+    if row.mode is Mode.KF2V and count == 1 and not req.template:
+        yield Problem("images", "first + last frame needs both frames (a last frame is optional only with a template)")
+    videos = [ref for ref in req.images if ref.lower().split("?")[0].endswith(VIDEO_SUFFIXES)]
+    if videos and rule.max_videos == 0:
+        yield Problem("images", f"{videos[0]!r} looks like a video; {row.model} takes images only")
+    elif len(videos) > rule.max_videos > 0:
+        yield Problem("images", f"{len(videos)} reference videos given; {row.model} takes at most {rule.max_videos}")
+    for i, ref in enumerate(req.images, start=1):
+        if ref in videos:
+            continue
+        yield from _check_ref(f"images[{i}]", ref, row, check_files, image=True)
+    if req.audio_url:
+        yield from _check_ref("audio_url", req.audio_url, row, check_files, image=False)
+
+
+def name_count(label: str, n: int) -> str:
+    return f"{n} {label}" if n == 1 else f"{n} {label}s"
+
+
+def _image_label(mode: Mode) -> str:
+    return {Mode.I2V: "first-frame image", Mode.KF2V: "frame", Mode.R2V: "reference"}.get(mode, "reference image")
+
+
+def _check_ref(label: str, ref: str, row: ModelMode, check_files: bool, image: bool) -> Iterator[Problem]:
+    if not isinstance(ref, str) or not ref.strip():
+        yield Problem(label, "is empty; give a URL or a local file path")
+        return
+    if is_remote(ref):
+        return
+    if "://" in ref:
+        yield Problem(label, f"{ref!r}: only http(s):// and oss:// URLs or local files are accepted")
+        return
+    if not check_files:
+        return
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        yield Problem(label, f"{ref!r} is not a file or a URL")
+        return
+    if not image:
+        return
+    rule = row.images
+    size = path.stat().st_size
+    if size > rule.max_bytes:
+        yield Problem(label, f"{path.name} is {size / 1e6:.1f} MB; {row.model} takes at most "
+                      f"{rule.max_bytes // (1024 * 1024)} MB")
+        return
+    from qwentui.core.imagecheck import probe_image  # Pillow is imported only when a local file is checked
+
+    info = probe_image(path)
+    if info.error:
+        yield Problem(label, f"{path.name}: {info.error}")
+        return
+    if info.format not in rule.formats:
+        yield Problem(label, f"{path.name} is {info.format}; {row.model} takes {', '.join(rule.formats)}")
+    if min(info.width, info.height) < rule.min_side or max(info.width, info.height) > rule.max_side:
+        yield Problem(label, f"{path.name} is {info.width}x{info.height} px; each side must be "
+                      f"{rule.min_side}-{rule.max_side} px for {row.model}")
+
+
+def _vace_problems(req: GenerationRequest, check_files: bool) -> Iterator[Problem]:
+    fn = req.function
+    v = req.vace
+    if fn not in VACE_FUNCTIONS:
+        yield Problem("function", f"{fn!r} must be one of: {', '.join(VACE_FUNCTIONS)}")
+        return
+    unknown = sorted(set(v) - set(VACE_PARAMS) - set(VACE_INPUTS))
+    for key in unknown:
+        yield Problem(key, "is not a VACE field")
+    if fn == "image_reference":
+        if not 1 <= len(req.images) <= 3:
+            yield Problem("images", f"image_reference needs 1-3 reference images ({len(req.images)} given)")
+        obj = v.get("obj_or_bg")
+        if obj is not None:
+            if not isinstance(obj, list) or any(o not in ("obj", "bg") for o in obj):
+                yield Problem("obj_or_bg", "must be a list of 'obj' or 'bg', one per reference image")
+            else:
+                if len(obj) != len(req.images):
+                    yield Problem("obj_or_bg", f"has {len(obj)} entries for {len(req.images)} images")
+                if obj.count("bg") > 1:
+                    yield Problem("obj_or_bg", "at most one image can be the background ('bg')")
+    else:
+        if req.images:
+            yield Problem("images", f"{fn} takes no reference images (only image_reference does)")
+    if fn in ("video_repainting", "video_edit", "video_outpainting") and not v.get("video_url"):
+        yield Problem("video_url", f"is required for {fn}")
+    if fn == "video_repainting":
+        cc = v.get("control_condition")
+        if cc not in CONTROL_CONDITIONS:
+            yield Problem("control_condition", f"{cc!r} must be one of: {', '.join(CONTROL_CONDITIONS)}")
+        strength = v.get("strength")
+        if strength is not None and not (isinstance(strength, int | float) and 0 <= strength <= 1):
+            yield Problem("strength", f"{strength!r} must be between 0 and 1")
+    if fn == "video_edit" and not (v.get("mask_image_url") or v.get("mask_video_url")):
+        yield Problem("mask_image_url", "video_edit needs mask_image_url or mask_video_url")
+    if fn == "video_edit" and "mask_frame_id" in v:
+        mfi = v["mask_frame_id"]
+        if not isinstance(mfi, int) or mfi < 1:
+            yield Problem("mask_frame_id", f"{mfi!r} must be a frame number from 1")
+    if fn == "video_extension" and not (v.get("first_clip_url") or v.get("last_clip_url")):
+        yield Problem("first_clip_url", "video_extension needs first_clip_url or last_clip_url")
+    if fn == "video_outpainting":
+        for key in ("top_scale", "bottom_scale", "left_scale", "right_scale"):
+            s = v.get(key)
+            if s is not None and not (isinstance(s, int | float) and 1.0 <= s <= 2.0):
+                yield Problem(key, f"{s!r} must be between 1.0 and 2.0")
+    for key in ("video_url", "mask_image_url", "mask_video_url", "first_clip_url", "last_clip_url"):
+        if v.get(key):
+            if not isinstance(v[key], str):
+                yield Problem(key, "must be a URL or a local file path")
+            elif not is_remote(v[key]) and check_files and not Path(v[key]).expanduser().is_file():
+                yield Problem(key, f"{v[key]!r} is not a file or a URL")
+
+
+# ---- building ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WireRequest:
+    """The exact HTTP request for one generation: route, headers that depend on it, and the JSON body."""
+
+    model: str
+    mode: Mode
+    route: Route
+    body: dict[str, Any]
+    local_files: list[str] = field(default_factory=list)
+
+    @property
+    def is_async(self) -> bool:
+        return self.route.is_async
+
+    @property
+    def needs_oss_resolve(self) -> bool:
+        return any(s.startswith("oss://") for s in _strings(self.body))
+
+    def with_urls(self, mapping: Mapping[str, str]) -> WireRequest:
+        """A copy with each local path replaced by its uploaded URL."""
+        body = _replace_strings(copy.deepcopy(self.body), mapping)
+        left = [p for p in self.local_files if p not in mapping]
+        return WireRequest(self.model, self.mode, self.route, body, left)
+
+
+def _strings(obj: Any) -> Iterator[str]:
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def _replace_strings(obj: Any, mapping: Mapping[str, str]) -> Any:
+    if isinstance(obj, str):
+        return mapping.get(obj, obj)
+    if isinstance(obj, dict):
+        return {k: _replace_strings(v, mapping) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_replace_strings(v, mapping) for v in obj]
+    return obj
+
+
+def build(req: GenerationRequest, check_files: bool = True) -> WireRequest:
+    """The wire request for `req`, or InvalidRequest listing every problem. Nothing is sent."""
+    problems = validate(req, check_files=check_files)
+    if problems:
+        raise InvalidRequest(problems)
+    row = req.row
+    body = _body(req, row)
+    refs = [s for s in _strings(body["input"]) if not is_remote(s) and _looks_local(s)]
+    return WireRequest(row.model, row.mode, row.route, body, list(dict.fromkeys(refs)))
+
+
+def _looks_local(s: str) -> bool:
+    return ("/" in s or "\\" in s or "." in s) and Path(s).expanduser().is_file()
+
+
+def _params(req: GenerationRequest, row: ModelMode) -> dict[str, Any]:
+    p: dict[str, Any] = {}
+    if Field.SIZE in row.fields and (req.size or row.default_size):
+        p["size"] = req.size or row.default_size
+    if Field.RESOLUTION in row.fields:
+        p["resolution"] = req.resolution or row.default_resolution
+    if Field.DURATION in row.fields:
+        p["duration"] = req.duration if req.duration is not None else row.default_duration
+    if Field.N in row.fields:
+        p["n"] = req.n if req.n is not None else row.default_n
+    if Field.MAX_IMAGES in row.fields:
+        p["max_images"] = req.max_images if req.max_images is not None else row.max_images_range[1]
+    for key in ("seed", "shot_type", "template", "audio"):
+        value = getattr(req, key)
+        if value is not None and Field(key) in row.fields:
+            p[key] = value
+    if Field.PROMPT_EXTEND in row.fields:
+        p["prompt_extend"] = True if req.prompt_extend is None else req.prompt_extend
+    if Field.WATERMARK in row.fields:
+        p["watermark"] = bool(req.watermark)
+    return p
+
+
+def _body(req: GenerationRequest, row: ModelMode) -> dict[str, Any]:
+    params = _params(req, row)
+    inp: dict[str, Any]
+    if row.payload is Payload.MESSAGES:
+        content: list[dict[str, str]] = [{"text": req.prompt}]
+        content += [{"image": ref} for ref in req.images]
+        inp = {"messages": [{"role": "user", "content": content}]}
+        if req.negative_prompt:
+            params["negative_prompt"] = req.negative_prompt
+        if row.model == "wan2.6-image":
+            params["enable_interleave"] = row.mode is Mode.INTERLEAVE
+    elif row.payload is Payload.PROMPT:
+        inp = {"prompt": req.prompt}
+        if req.negative_prompt:
+            inp["negative_prompt"] = req.negative_prompt
+        if row.mode is Mode.I2I:
+            inp["images"] = list(req.images)
+    else:
+        inp = _video_input(req, row, params)
+    return {"model": row.model, "input": inp, "parameters": params}
+
+
+def _video_input(req: GenerationRequest, row: ModelMode, params: dict[str, Any]) -> dict[str, Any]:
+    inp: dict[str, Any] = {}
+    if req.prompt or row.mode is not Mode.VACE:
+        inp["prompt"] = req.prompt
+    if req.negative_prompt:
+        inp["negative_prompt"] = req.negative_prompt
+    if req.audio_url:
+        inp["audio_url"] = req.audio_url
+    if row.mode is Mode.I2V:
+        inp["img_url"] = req.images[0]
+    elif row.mode is Mode.KF2V:
+        inp["first_frame_url"] = req.images[0]
+        if len(req.images) > 1:
+            inp["last_frame_url"] = req.images[1]
+        if "template" in params:
+            inp["template"] = params.pop("template")
+    elif row.mode is Mode.R2V:
+        inp["reference_urls"] = list(req.images)
+    elif row.mode is Mode.VACE:
+        inp["function"] = req.function
+        if req.images:
+            inp["ref_images_url"] = list(req.images)
+        for key in VACE_INPUTS:
+            if key in req.vace:
+                inp[key] = req.vace[key]
+        for key in VACE_PARAMS:
+            if key in req.vace:
+                params[key] = req.vace[key]
+    return inp

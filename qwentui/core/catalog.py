@@ -29,7 +29,7 @@ class Mode(StrEnum):
         return self in VIDEO_MODES
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return MODE_TITLES[self]
 
 

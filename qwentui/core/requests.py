@@ -205,7 +205,7 @@ def validate(req: GenerationRequest, check_files: bool = True) -> list[Problem]:
 def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iterator[Problem]:
     name = row.model
     prompt = req.prompt or ""
-    if row.prompt_required and not prompt.strip() and not (row.mode is Mode.VACE):
+    if row.prompt_required and not prompt.strip() and row.mode is not Mode.VACE:
         yield Problem("prompt", f"is required for {name}")
     if len(prompt) > row.prompt_max:
         yield Problem("prompt", f"is {len(prompt)} characters; {name} takes at most {row.prompt_max}")
@@ -227,9 +227,10 @@ def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iter
     if req.seed is not None and (not isinstance(req.seed, int) or isinstance(req.seed, bool)
                                  or not 0 <= req.seed <= SEED_MAX):
         yield Problem("seed", f"{req.seed!r} must be a whole number from 0 to {SEED_MAX}")
-    if req.duration is not None and row.durations:
-        if not isinstance(req.duration, int) or isinstance(req.duration, bool) or req.duration not in row.durations:
-            yield Problem("duration", f"{req.duration!r} s is not allowed for {name}: {_durations(row)}")
+    if req.duration is not None and row.durations and (
+        not isinstance(req.duration, int) or isinstance(req.duration, bool) or req.duration not in row.durations
+    ):
+        yield Problem("duration", f"{req.duration!r} s is not allowed for {name}: {_durations(row)}")
     if req.resolution is not None and row.resolutions and req.resolution not in row.resolutions:
         yield Problem("resolution",
                       f"{req.resolution!r} is not allowed for {name}: one of {', '.join(row.resolutions)}")

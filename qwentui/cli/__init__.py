@@ -1,0 +1,79 @@
+"""`qwentui`: the TUI by default, `qwentui --demo` on the built-in simulator, and headless subcommands.
+
+Every user error ends as one line `qwentui: error: ...` on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from qwentui.cli import actions, jobs, run, submit
+from qwentui.cli.context import add_common_options
+from qwentui.core.errors import QwentuiError
+from qwentui.core.requests import InvalidRequest
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qwentui", description="A terminal job manager for QwenCloud / DashScope image and video generation.")
+    add_common_options(parser)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    submit.add_parser(sub)
+    jobs.add_parser(sub)
+    actions.add_parser(sub)
+    run.add_parser(sub)
+    try:
+        from qwentui.cli import sim
+    except ImportError:  # the simulator package is optional at import time only while it is being built
+        pass
+    else:
+        sim.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    func = getattr(args, "func", None)
+    try:
+        if func is None:
+            return _tui(args)
+        result = func(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except InvalidRequest as exc:
+        print("qwentui: error: the request cannot be sent:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    except QwentuiError as exc:
+        print(f"qwentui: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _tui(args: argparse.Namespace) -> int:
+    try:
+        from qwentui.tui.launch import launch
+    except ImportError:
+        from qwentui.cli.demo import headless_demo
+
+        if args.demo:
+            return asyncio.run(headless_demo(args))
+        print("qwentui: error: the TUI is not available in this build; use a subcommand (qwentui --help)",
+              file=sys.stderr)
+        return 2
+    return launch(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Plain-text output for the headless commands: short tables, one-line job summaries, progress lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+from qwentui.core.store import Job
+
+
+def age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def one_line(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def job_line(job: Job, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return (f"{job.id:>6}  {job.state.value:<11} {job.mode:<10} {one_line(job.model, 20):<20} "
+            f"{age(now - job.created_at):>5}  {one_line(job.prompt, 60)}")
+
+
+JOB_HEADER = f"{'ID':>6}  {'STATE':<11} {'MODE':<10} {'MODEL':<20} {'AGE':>5}  PROMPT"
+
+
+def job_dict(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id, "state": job.state.value, "mode": job.mode, "model": job.model, "prompt": job.prompt,
+        "task_id": job.task_id, "created_at": job.created_at, "updated_at": job.updated_at,
+        "submitted_at": job.submitted_at, "finished_at": job.finished_at, "error_code": job.error_code,
+        "error_message": job.error_message, "source": job.source, "parent_id": job.parent_id,
+        "request": job.request,
+    }
+
+
+def print_json(data: Any, out: TextIO = sys.stdout) -> None:
+    json.dump(data, out, indent=2, ensure_ascii=False, default=str)
+    out.write("\n")

@@ -1,0 +1,455 @@
+"""The job engine: recovers at start-up, then submits, follows, reconciles and downloads, all in the background.
+
+Every job row is the source of truth and every non-terminal state has a start-up action:
+QUEUED -> submit; UPLOADING -> QUEUED (an upload costs nothing); SUBMITTING -> UNCERTAIN (the POST may have
+landed); UNCERTAIN -> reconcile; PENDING/RUNNING -> follow from the stored next check; SUCCEEDED -> download;
+DOWNLOADING -> SUCCEEDED (resume the download); NEEDS_USER -> wait for the user.
+
+Only the process holding the lease acts on jobs; another process on the same database only reads (and may add
+jobs, which the lease holder picks up). The engine knows nothing of Textual: the TUI and the headless
+`qwentui run` share it, and subscribers get the ids of changed jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from qwentui.core.api import DashScopeClient
+from qwentui.core.catalog import Mode, modes_of
+from qwentui.core.download import make_download_client
+from qwentui.core.errors import ApiError, QwentuiError, TransportError, UnsupportedOperation
+from qwentui.core.fetcher import Fetcher
+from qwentui.core.reconcile import Reconciler
+from qwentui.core.requests import GenerationRequest, InvalidRequest, validate
+from qwentui.core.results import TaskStatus
+from qwentui.core.schedule import SchedulePolicy
+from qwentui.core.states import TERMINAL, JobState
+from qwentui.core.store import Job, Store
+from qwentui.core.submitter import Pause, Submitter
+from qwentui.core.tracker import Tracker, typical_seconds
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL = 15.0
+
+
+class EngineError(QwentuiError):
+    """An action on a job that cannot be done, with the reason (unknown id, wrong state, ...)."""
+
+
+@dataclass
+class EngineConfig:
+    output_dir: Path
+    policy: SchedulePolicy = field(default_factory=SchedulePolicy)
+    submit_workers: int = 4
+    download_workers: int = 4
+    tick: float = 0.25  # how often the loops look for due work when nothing wakes them
+    reconcile_settle: float = 10.0
+    batch_tracking: bool = True
+    page_size: int = 100
+
+
+class Engine:
+    def __init__(self, store: Store, client: DashScopeClient, config: EngineConfig, *,
+                 download_http: httpx.AsyncClient | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.client = client
+        self.config = config
+        self.clock = clock
+        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._http = download_http or make_download_client()
+        self._own_http = download_http is None
+        policy = config.policy
+        self.submitter = Submitter(store, client, policy, clock, self._pause)
+        self.tracker = Tracker(store, client, policy, clock, page_size=config.page_size,
+                               batch=config.batch_tracking)
+        self.reconciler = Reconciler(store, client, policy, clock, settle=config.reconcile_settle)
+        self.fetcher = Fetcher(store, self._http, config.output_dir, policy, clock)
+        self.pause: Pause | None = None
+        self.leader = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._wake = asyncio.Event()
+        self._busy: set[int] = set()  # jobs a worker is handling right now
+        self._subscribers: list[asyncio.Queue[int]] = []
+        self._stopping = False
+        self.errors: list[str] = []  # unexpected errors of the loops, kept for the status bar
+
+    # ---- life cycle ---------------------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Take the lease and start working; returns False (read-only) when another process has it."""
+        self.leader = await self.store.acquire_lease(self.owner, os.getpid(), self.clock(), LEASE_TTL)
+        self._tasks.append(asyncio.create_task(self._lease_loop(), name="lease"))
+        if self.leader:
+            await self.recover()
+            self._start_workers()
+        return self.leader
+
+    def _start_workers(self) -> None:
+        loops: list[tuple[str, Callable[[], Any]]] = [("track", self._track_loop), ("reconcile", self._reconcile_loop)]
+        loops += [(f"submit{i}", self._submit_loop) for i in range(self.config.submit_workers)]
+        loops += [(f"download{i}", self._download_loop) for i in range(self.config.download_workers)]
+        for name, loop in loops:
+            self._tasks.append(asyncio.create_task(self._guard(name, loop), name=name))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.leader:
+            with contextlib.suppress(Exception):
+                await self.store.release_lease(self.owner)
+            self.leader = False
+        if self._own_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def subscribe(self) -> asyncio.Queue[int]:
+        """A queue that receives the id of every job this engine changes."""
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        self._subscribers.append(queue)
+        return queue
+
+    def _changed(self, job_id: int) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(job_id)
+
+    def _pause(self, pause: Pause) -> None:
+        if self.pause is None or pause.until > self.pause.until:
+            log.warning("pausing: %s", pause.reason)
+            self.pause = pause
+
+    def resume(self) -> None:
+        """Lift a pause (after the user fixed the key or topped up)."""
+        self.pause = None
+        self.wake()
+
+    def _paused(self, everything: bool = False) -> bool:
+        if self.pause is None:
+            return False
+        if self.clock() >= self.pause.until:
+            self.pause = None
+            return False
+        return self.pause.everything or not everything
+
+    # ---- start-up recovery --------------------------------------------------------------------------------
+
+    async def recover(self) -> dict[str, int]:
+        """The start-up action of every non-terminal state; returns how many jobs each action touched."""
+        now = self.clock()
+        counts: dict[str, int] = {}
+        for job in await self.store.jobs_in_states({JobState.UPLOADING}):
+            await self.store.transition(job.id, JobState.QUEUED, expect=JobState.UPLOADING,
+                                        detail="restart: upload again", next_check_at=now)
+            counts["requeued_uploads"] = counts.get("requeued_uploads", 0) + 1
+        for job in await self.store.jobs_in_states({JobState.SUBMITTING}):
+            await self.store.transition(job.id, JobState.UNCERTAIN, expect=JobState.SUBMITTING,
+                                        detail="restart: the POST may have been sent", next_check_at=now)
+            counts["uncertain"] = counts.get("uncertain", 0) + 1
+        for job in await self.store.jobs_in_states({JobState.DOWNLOADING}):
+            await self.store.transition(job.id, JobState.SUCCEEDED, expect=JobState.DOWNLOADING,
+                                        detail="restart: resume download", next_check_at=now)
+            counts["downloads"] = counts.get("downloads", 0) + 1
+        for job in await self.store.jobs_in_states({JobState.UNCERTAIN}):
+            if job.wire_json and not _is_async_job(job):
+                await self.store.transition(
+                    job.id, JobState.NEEDS_USER, expect=JobState.UNCERTAIN, detail="sync call interrupted",
+                    error_code="Uncertain", error_message="qwentui stopped during a synchronous call; it may "
+                    "have produced (and billed) a result that was lost — resubmit it if you want it",
+                )
+                counts["needs_user"] = counts.get("needs_user", 0) + 1
+        following = await self.store.jobs_in_states({JobState.PENDING, JobState.RUNNING})
+        counts["following"] = len(following)
+        self.wake()
+        return counts
+
+    # ---- loops --------------------------------------------------------------------------------------------
+
+    async def _guard(self, name: str, loop: Callable[[], Any]) -> None:
+        """Run a loop forever; an unexpected error is logged and the loop restarts after a breath."""
+        while not self._stopping:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not stop the engine; it is logged and shown
+                log.exception("engine loop %s failed", name)
+                self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                del self.errors[:-20]
+                await asyncio.sleep(1.0)
+
+    async def _idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.config.tick)
+        self._wake.clear()
+
+    async def _claim(self, states: set[JobState], limit: int = 20) -> Job | None:
+        for job in await self.store.due_jobs(self.clock(), states, limit):
+            if job.id not in self._busy:
+                self._busy.add(job.id)
+                return job
+        return None
+
+    async def _submit_loop(self) -> None:
+        while True:
+            if not self.leader or self._paused():
+                await self._idle()
+                continue
+            job = await self._claim({JobState.QUEUED})
+            if job is None:
+                await self._idle()
+                continue
+            try:
+                after = await self.submitter.submit(job)
+                self._changed(job.id)
+                if after.state in (JobState.SUCCEEDED, JobState.UNCERTAIN):
+                    self.wake()
+            finally:
+                self._busy.discard(job.id)
+
+    async def _download_loop(self) -> None:
+        while True:
+            job = await self._claim({JobState.SUCCEEDED}) if self.leader else None
+            if job is None:
+                await self._idle()
+                continue
+            try:
+                await self.fetcher.fetch(job)
+                self._changed(job.id)
+            finally:
+                self._busy.discard(job.id)
+
+    async def _track_loop(self) -> None:
+        while True:
+            if self.leader and not self._paused(everything=True):
+                checked = await self.tracker.round()
+                if checked:
+                    self.wake()  # finished tasks are waiting for a downloader
+            await asyncio.sleep(self.config.tick)
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            if self.leader and not self._paused(everything=True):
+                outcome = await self.reconciler.round()
+                if outcome.adopted or outcome.requeued:
+                    self.wake()
+            await asyncio.sleep(max(self.config.tick, 1.0))
+
+    async def _lease_loop(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_TTL / 3)
+            now = self.clock()
+            if self.leader:
+                if not await self.store.renew_lease(self.owner, now):
+                    log.warning("lost the engine lease; this process now only reads")
+                    self.leader = False
+            elif await self.store.acquire_lease(self.owner, os.getpid(), now, LEASE_TTL):
+                log.info("took over the engine lease")
+                self.leader = True
+                await self.recover()
+                if not any(t.get_name().startswith("submit") for t in self._tasks):
+                    self._start_workers()
+
+    # ---- actions ------------------------------------------------------------------------------------------
+
+    async def add(self, request: GenerationRequest, *, source: str = "cli", source_path: str | None = None,
+                  parent_id: int | None = None, output_dir: Path | None = None) -> Job:
+        """Validate and queue a request (InvalidRequest lists every problem; nothing is queued then)."""
+        problems = validate(request)
+        if problems:
+            raise InvalidRequest(problems)
+        row = request.row
+        job = await self.store.add_job(
+            request.to_dict(), mode=row.mode.value, model=row.model, prompt=request.prompt, source=source,
+            source_path=source_path, parent_id=parent_id,
+            output_dir=str(output_dir) if output_dir else None,
+            expected_seconds=float(sum(row.typical_seconds)) / 2 * self.config.policy.time_scale,
+        )
+        self._changed(job.id)
+        self.wake()
+        return job
+
+    async def _job(self, job_id: int) -> Job:
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise EngineError(f"there is no job {job_id}; `qwentui jobs` lists them")
+        return job
+
+    async def cancel(self, job_id: int) -> Job:
+        """Cancel a job that has not started on the service (QUEUED locally, or PENDING remotely)."""
+        job = await self._job(job_id)
+        if job.state in (JobState.QUEUED, JobState.NEEDS_USER):
+            job = await self.store.transition(job.id, JobState.CANCELED, expect=job.state,
+                                              detail="canceled by the user", finished_at=self.clock())
+        elif job.state is JobState.PENDING and job.task_id:
+            try:
+                await self.client.cancel(job.task_id)
+            except UnsupportedOperation:
+                raise EngineError(f"job {job_id} has already started on the service and can no longer be "
+                                  "canceled (only PENDING tasks can)") from None
+            except (ApiError, TransportError) as exc:
+                raise EngineError(f"could not cancel job {job_id}: {exc}") from None
+            job = await self.store.transition(job.id, JobState.CANCELED, expect=JobState.PENDING,
+                                              detail="canceled by the user", finished_at=self.clock())
+        elif job.state in TERMINAL:
+            raise EngineError(f"job {job_id} is already {job.state.value.lower()}")
+        else:
+            raise EngineError(f"job {job_id} is {job.state.value} and can no longer be canceled "
+                              "(only queued or PENDING jobs can)")
+        self._changed(job.id)
+        return job
+
+    async def retry(self, job_id: int) -> Job:
+        """A new job with the same request (the old one stays as it was)."""
+        job = await self._job(job_id)
+        return await self.duplicate(job.id, source="retry")
+
+    async def duplicate(self, job_id: int, *, source: str = "duplicate", **edits: Any) -> Job:
+        """A new job from another's request, with `edits` applied (field names of GenerationRequest)."""
+        job = await self._job(job_id)
+        data = dict(job.request)
+        data.update({k: v for k, v in edits.items()})
+        request = GenerationRequest.from_dict(data)
+        return await self.add(request, source=source, parent_id=job.id,
+                              output_dir=Path(job.output_dir) if job.output_dir else None)
+
+    async def resubmit(self, job_id: int) -> Job:
+        """The user's answer to NEEDS_USER: send it again (they accept the risk of a duplicate)."""
+        job = await self._job(job_id)
+        if job.state is not JobState.NEEDS_USER:
+            raise EngineError(f"job {job_id} is {job.state.value}; only jobs that need you can be resubmitted")
+        job = await self.store.transition(job.id, JobState.QUEUED, expect=JobState.NEEDS_USER,
+                                          detail="resubmitted by the user", next_check_at=self.clock(),
+                                          attempts=0)
+        self._changed(job.id)
+        self.wake()
+        return job
+
+    async def adopt(self, job_id: int, task_id: str) -> Job:
+        """The user's answer to NEEDS_USER: this task id is the job's task."""
+        job = await self._job(job_id)
+        if job.state is not JobState.NEEDS_USER:
+            raise EngineError(f"job {job_id} is {job.state.value}; only jobs that need you can adopt a task")
+        if await self.store.get_by_task_id(task_id):
+            raise EngineError(f"task {task_id} already belongs to another job")
+        job = await self.store.transition(job.id, JobState.PENDING, expect=JobState.NEEDS_USER,
+                                          detail=f"adopted task {task_id}", task_id=task_id,
+                                          next_check_at=self.clock())
+        self._changed(job.id)
+        return job
+
+    async def import_task(self, task_id: str, model: str | None = None, prompt: str = "") -> Job:
+        """Follow a task created elsewhere (e.g. by a skill script's --submit-only)."""
+        existing = await self.store.get_by_task_id(task_id)
+        if existing is not None:
+            raise EngineError(f"task {task_id} is already job {existing.id}")
+        try:
+            result = await self.client.get_task(task_id)
+        except (ApiError, TransportError) as exc:
+            raise EngineError(f"cannot look up task {task_id}: {exc}") from None
+        if result.status is TaskStatus.UNKNOWN:
+            raise EngineError(f"the service does not know task {task_id} (wrong id, another region or "
+                              "account, or older than 24 h)")
+        if model is None:
+            model = await self._model_of(task_id, result.submit_time)
+        mode = _guess_mode(model, result)
+        now = self.clock()
+        request = {"mode": mode.value, "model": model or "unknown", "prompt": prompt or result.actual_prompt or ""}
+        job = await self.store.add_job(request, mode=mode.value, model=model or "unknown",
+                                       prompt=request["prompt"], source="import", state=JobState.PENDING)
+        job = await self.store.update_fields(job.id, task_id=task_id, submitted_at=now, next_check_at=now)
+        self._changed(job.id)
+        self.wake()
+        return job
+
+    async def _model_of(self, task_id: str, submit_time: str | None) -> str | None:
+        """The task list names the model; look around the task's submit time."""
+        from datetime import datetime, timedelta
+
+        from qwentui.core.api import SERVER_TZ
+
+        try:
+            when = datetime.strptime(submit_time or "", "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=SERVER_TZ)
+        except ValueError:
+            return None
+        with contextlib.suppress(ApiError, TransportError):
+            page = await self.client.list_tasks(start=when - timedelta(days=1), end=when + timedelta(days=1),
+                                                page_size=100)
+            for task in page.tasks:
+                if task.task_id == task_id:
+                    return task.model_name or None
+        return None
+
+    async def delete(self, job_id: int) -> None:
+        job = await self._job(job_id)
+        if job.state not in TERMINAL and job.state is not JobState.NEEDS_USER:
+            raise EngineError(f"job {job_id} is still {job.state.value}; cancel it or wait until it ends")
+        await self.store.delete_job(job.id)
+        self._changed(job.id)
+
+    # ---- waiting (CLI --wait, tests) ----------------------------------------------------------------------
+
+    async def wait_for(self, job_ids: list[int], timeout: float | None = None,
+                       on_change: Callable[[Job], None] | None = None) -> list[Job]:
+        """Until every job is terminal or needs the user; returns them."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen: dict[int, JobState] = {}
+        while True:
+            jobs = [await self._job(i) for i in job_ids]
+            for job in jobs:
+                if on_change and seen.get(job.id) is not job.state:
+                    on_change(job)
+                seen[job.id] = job.state
+            if all(j.state in TERMINAL or j.state is JobState.NEEDS_USER for j in jobs):
+                return jobs
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{sum(j.state not in TERMINAL for j in jobs)} job(s) still running")
+            await asyncio.sleep(min(0.1, self.config.tick))
+
+    def expected_seconds(self, job: Job) -> float:
+        lo, hi = typical_seconds(job)
+        return (lo + hi) / 2 * self.config.policy.time_scale
+
+
+def _is_async_job(job: Job) -> bool:
+    from qwentui.core.catalog import lookup
+
+    try:
+        return lookup(job.model, Mode(job.mode)).is_async
+    except (LookupError, ValueError):
+        return True
+
+
+def _guess_mode(model: str | None, result: Any) -> Mode:
+    if model:
+        served = modes_of(model)
+        if served:
+            return served[0]
+    if any(i.kind == "video" for i in result.items) or model and ("2v" in model or "vace" in model):
+        return Mode.T2V
+    return Mode.T2I

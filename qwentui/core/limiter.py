@@ -1,0 +1,57 @@
+"""One token bucket shared by every task-query request, with a global pause after a 429.
+
+DashScope allows about 20 task queries per second per account, shared by all its keys. Every GET /tasks and
+GET /tasks/{id} of the process waits here, so no code path can exceed the rate; a 429 pauses everyone until
+its Retry-After has passed (instead of each caller backing off on its own and stampeding together).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    def __init__(self, rate: float = 20.0, burst: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate / 4)
+        self._clock = clock
+        self._tokens = self.burst
+        self._stamp = clock()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+        self.pauses = 0  # how many 429 pauses were taken (for the status bar and benchmarks)
+        self.waited = 0.0  # seconds spent waiting for tokens
+
+    @property
+    def paused_for(self) -> float:
+        return max(0.0, self._paused_until - self._clock())
+
+    def pause(self, seconds: float) -> None:
+        """Stop every caller for `seconds` (a 429's Retry-After); the bucket is emptied too."""
+        until = self._clock() + max(0.0, seconds)
+        if until > self._paused_until:
+            self._paused_until = until
+            self.pauses += 1
+        self._tokens = 0.0
+
+    async def acquire(self) -> None:
+        """Wait for one token (callers are served in arrival order)."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                wait = (1.0 - self._tokens) / self.rate
+                self.waited += wait
+                await asyncio.sleep(wait)

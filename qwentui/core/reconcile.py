@@ -1,0 +1,155 @@
+"""Settle UNCERTAIN jobs: did the POST create a task or not? Ask the account's task list.
+
+A job whose submission ended ambiguously (crash, timeout, dropped connection, 5xx) is matched against the
+tasks of its model created around its submit time that no other job owns:
+- exactly one candidate, which no other uncertain job could also claim -> adopt it (follow that task id);
+- no candidate, seen in two list reads at least `settle` seconds after the submit -> it never arrived: QUEUED;
+- anything else (several candidates, or one shared by several jobs) -> NEEDS_USER, with the candidate ids.
+A job is never resubmitted on a guess: a duplicate costs the user money.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from qwentui.core.api import SUBMIT_TIMEOUT, DashScopeClient
+from qwentui.core.catalog import Mode, lookup
+from qwentui.core.errors import ApiError, MalformedResponse, TransportError
+from qwentui.core.results import TaskStatus, TaskSummary
+from qwentui.core.schedule import SchedulePolicy
+from qwentui.core.states import JobState
+from qwentui.core.store import Job, Store
+
+log = logging.getLogger(__name__)
+
+_STATE_OF = {
+    TaskStatus.PENDING: JobState.PENDING,
+    TaskStatus.RUNNING: JobState.RUNNING,
+    TaskStatus.SUSPENDED: JobState.RUNNING,
+    TaskStatus.SUCCEEDED: JobState.RUNNING,  # the tracker fetches results at once (next check = now)
+    TaskStatus.FAILED: JobState.RUNNING,
+    TaskStatus.CANCELED: JobState.RUNNING,
+    TaskStatus.UNKNOWN: JobState.PENDING,
+}
+
+
+@dataclass(frozen=True)
+class ReconcileOutcome:
+    adopted: int = 0
+    requeued: int = 0
+    needs_user: int = 0
+    waiting: int = 0
+
+
+class Reconciler:
+    def __init__(self, store: Store, client: DashScopeClient, policy: SchedulePolicy,
+                 clock: Callable[[], float], settle: float = 10.0, skew: float = 5.0) -> None:
+        self.store = store
+        self.client = client
+        self.policy = policy
+        self.clock = clock
+        self.settle = settle  # seconds after the submit before "absent from the list" counts as proof
+        self.skew = skew  # tolerated difference between our clock and the server's
+        self._absent_reads: dict[int, int] = defaultdict(int)
+
+    async def round(self) -> ReconcileOutcome:
+        now = self.clock()
+        jobs = await self.store.due_jobs(now, {JobState.UNCERTAIN}, 500)
+        if not jobs:
+            return ReconcileOutcome()
+        by_model: dict[str, list[Job]] = defaultdict(list)
+        for job in jobs:
+            by_model[job.model].append(job)
+        totals = [0, 0, 0, 0]
+        for model, group in by_model.items():
+            try:
+                outcome = await self._reconcile_model(model, group)
+            except (ApiError, TransportError, MalformedResponse) as exc:
+                log.info("reconcile of %s postponed: %s", model, exc)
+                for job in group:
+                    await self.store.update_fields(job.id, next_check_at=now + self.policy.interval * 5)
+                continue
+            for i, n in enumerate((outcome.adopted, outcome.requeued, outcome.needs_user, outcome.waiting)):
+                totals[i] += n
+        return ReconcileOutcome(*totals)
+
+    def _window(self, job: Job) -> tuple[float, float]:
+        sent = job.submitted_at or job.created_at
+        return sent - self.skew, sent + SUBMIT_TIMEOUT + self.skew
+
+    async def _reconcile_model(self, model: str, jobs: list[Job]) -> ReconcileOutcome:
+        start = min(self._window(j)[0] for j in jobs)
+        end = max(self._window(j)[1] for j in jobs)
+        listed = await self._list(model, start, min(end, self.clock() + self.skew))
+        orphans: list[TaskSummary] = []
+        for task in listed:
+            if await self.store.get_by_task_id(task.task_id) is None:
+                orphans.append(task)
+        candidates: dict[int, list[TaskSummary]] = {}
+        for job in jobs:
+            lo, hi = self._window(job)
+            candidates[job.id] = [t for t in orphans if t.created_ms is None or lo <= t.created_ms / 1000 <= hi]
+        claimants: dict[str, int] = defaultdict(int)
+        for found in candidates.values():
+            for task in found:
+                claimants[task.task_id] += 1
+        adopted = requeued = needs_user = waiting = 0
+        now = self.clock()
+        for job in jobs:
+            found = candidates[job.id]
+            if len(found) == 1 and claimants[found[0].task_id] == 1:
+                await self._adopt(job, found[0])
+                adopted += 1
+            elif not found:
+                if now - (job.submitted_at or job.created_at) < self.settle:
+                    await self.store.update_fields(job.id, next_check_at=now + self.policy.interval)
+                    waiting += 1
+                    continue
+                self._absent_reads[job.id] += 1
+                if self._absent_reads[job.id] >= 2:
+                    self._absent_reads.pop(job.id, None)
+                    await self.store.transition(
+                        job.id, JobState.QUEUED, expect=JobState.UNCERTAIN,
+                        detail="reconciled: the service has no task for this request; sending again",
+                        next_check_at=now,
+                    )
+                    requeued += 1
+                else:
+                    await self.store.update_fields(job.id, next_check_at=now + self.policy.interval)
+                    waiting += 1
+            else:
+                ids = ", ".join(t.task_id for t in found[:5])
+                await self.store.transition(
+                    job.id, JobState.NEEDS_USER, expect=JobState.UNCERTAIN, detail="ambiguous reconcile",
+                    error_code="Ambiguous",
+                    error_message=f"the submission may have created one of these tasks: {ids}. Adopt the right "
+                    "task id, or resubmit if none of them is this job",
+                )
+                needs_user += 1
+        return ReconcileOutcome(adopted, requeued, needs_user, waiting)
+
+    async def _list(self, model: str, start: float, end: float) -> list[TaskSummary]:
+        out: list[TaskSummary] = []
+        page_no = 1
+        while True:
+            page = await self.client.list_tasks(page_no=page_no, page_size=100, model=model,
+                                                start=datetime.fromtimestamp(start, UTC),
+                                                end=datetime.fromtimestamp(end + 1, UTC))
+            out.extend(page.tasks)
+            if page_no >= page.total_page or not page.tasks:
+                return out
+            page_no += 1
+
+    async def _adopt(self, job: Job, task: TaskSummary) -> None:
+        row = lookup(job.model, Mode(job.mode))
+        now = self.clock()
+        state = _STATE_OF.get(task.status, JobState.PENDING)
+        next_at = now if task.status.is_final else self.policy.first_check(job.submitted_at or now,
+                                                                           row.typical_seconds)
+        await self.store.transition(job.id, state, expect=JobState.UNCERTAIN,
+                                    detail=f"reconciled: adopted task {task.task_id}", task_id=task.task_id,
+                                    next_check_at=next_at)

@@ -1,0 +1,40 @@
+"""When to look at a task next: a pure policy, so it can be tested and stored (next_check_at).
+
+A task is not asked about before it could plausibly be done (a fraction of its model's shortest typical
+time), then often while it is within its typical time (so finish-to-known lag stays low), then less and less
+often once it runs late. Batched listing makes the frequent phase cheap: one list request answers for up to
+a page of tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SchedulePolicy:
+    interval: float = 2.0  # seconds between checks while a task is inside its typical time
+    max_interval: float = 30.0  # cap for tasks that run long
+    first_fraction: float = 0.6  # first check at this fraction of the shortest typical time
+    time_scale: float = 1.0  # scales the catalog's typical durations (the simulator runs faster)
+
+    def first_check(self, submitted_at: float, typical: tuple[float, float]) -> float:
+        lo = typical[0] * self.time_scale
+        return submitted_at + max(self.interval / 2, lo * self.first_fraction)
+
+    def next_check(self, now: float, submitted_at: float, typical: tuple[float, float]) -> float:
+        lo, hi = typical[0] * self.time_scale, typical[1] * self.time_scale
+        elapsed = now - submitted_at
+        if elapsed < lo * self.first_fraction:
+            return submitted_at + lo * self.first_fraction
+        late_by = elapsed - hi * 1.5
+        if late_by <= 0:
+            return now + self.interval
+        # overdue: stretch the interval in proportion to how late it is, up to the cap
+        stretch = 1.0 + late_by / max(hi, self.interval)
+        return now + min(self.max_interval, self.interval * stretch)
+
+    def retry_delay(self, attempt: int, base: float | None = None) -> float:
+        """Backoff for retries of failed steps (uploads, downloads, submissions refused with 429/5xx)."""
+        b = base if base is not None else self.interval
+        return min(self.max_interval * 4, b * 2 ** max(0, attempt - 1))

@@ -1,0 +1,180 @@
+"""Submit one job: intent -> send -> commit, and classify every way a submission can end.
+
+The row is committed as SUBMITTING (with the wire body and its hash) before the POST and the task id right
+after it. A submission goes back to QUEUED only when it provably never reached the server (connect errors)
+or was explicitly refused with a retryable answer (429); an ambiguous end (read timeout, dropped connection,
+5xx, unreadable answer) becomes UNCERTAIN and is reconciled against the task list, never resent blindly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from qwentui.core.api import DashScopeClient
+from qwentui.core.catalog import Mode, lookup
+from qwentui.core.crashpoints import crashpoint
+from qwentui.core.errors import (
+    AccessDenied,
+    ApiError,
+    AuthError,
+    MalformedResponse,
+    QuotaExhausted,
+    RateLimited,
+    ServerError,
+    TransportError,
+    UploadError,
+)
+from qwentui.core.requests import GenerationRequest, InvalidRequest, WireRequest, build
+from qwentui.core.results import TaskResult, TaskStatus
+from qwentui.core.schedule import SchedulePolicy
+from qwentui.core.states import JobState
+from qwentui.core.store import Job, Store
+
+MAX_TRANSIENT_ATTEMPTS = 8  # connect errors / 429s before a job asks the user instead
+
+
+def body_hash(body: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def results_to_json(result: TaskResult) -> list[dict[str, str | None]]:
+    return [{"kind": i.kind, "url": i.url, "text": i.text} for i in result.items]
+
+
+@dataclass
+class Pause:
+    """A reason every submission (or everything) waits, shown once to the user instead of per job."""
+
+    reason: str
+    until: float
+    everything: bool = False  # a rejected key stops status checks too
+
+
+class Submitter:
+    def __init__(self, store: Store, client: DashScopeClient, policy: SchedulePolicy,
+                 clock: Callable[[], float], on_pause: Callable[[Pause], None]) -> None:
+        self.store = store
+        self.client = client
+        self.policy = policy
+        self.clock = clock
+        self.on_pause = on_pause
+
+    async def submit(self, job: Job) -> Job:
+        """Take a QUEUED job as far as it goes now; returns the job in its new state."""
+        try:
+            request = GenerationRequest.from_dict(job.request)
+            wire = build(request)
+        except InvalidRequest as exc:
+            return await self.store.transition(job.id, JobState.REJECTED, expect=JobState.QUEUED,
+                                               detail="invalid request", error_code="InvalidRequest",
+                                               error_message=str(exc), finished_at=self.clock())
+        if wire.local_files:
+            uploaded = await self._upload(job, wire)
+            if uploaded is None:
+                return await self.store.get_job(job.id)
+            wire = uploaded
+        now = self.clock()
+        job = await self.store.transition(
+            job.id, JobState.SUBMITTING, expect={JobState.QUEUED, JobState.UPLOADING},
+            detail=f"POST {wire.route.value}", wire_json=json.dumps(wire.body, ensure_ascii=False),
+            body_hash=body_hash(wire.body), attempts=job.attempts + 1, submitted_at=now,
+        )
+        try:
+            crashpoint("before_post")
+            result = await self.client.submit(wire)
+            crashpoint("after_post")
+        except TransportError as exc:
+            if not exc.sent:
+                return await self._requeue(job, f"not sent: {exc}")
+            return await self._uncertain(job, wire, str(exc))
+        except RateLimited as exc:
+            delay = exc.retry_after if exc.retry_after is not None else self.policy.retry_delay(job.attempts)
+            return await self._requeue(job, f"throttled: {exc.code}", delay=delay)
+        except QuotaExhausted as exc:
+            self.on_pause(Pause(f"account problem: {exc.describe()}", now + 300))
+            return await self._requeue(job, exc.code, delay=300, count=False)
+        except AuthError as exc:
+            self.on_pause(Pause(f"API key rejected: {exc.describe()}", now + 3600, everything=True))
+            return await self._requeue(job, exc.code, delay=3600, count=False)
+        except (ServerError, MalformedResponse) as exc:
+            return await self._uncertain(job, wire, str(exc))
+        except (ApiError, AccessDenied) as exc:
+            return await self.store.transition(
+                job.id, JobState.REJECTED, expect=JobState.SUBMITTING, detail=exc.code,
+                error_code=exc.code, error_message=exc.message, request_id=exc.request_id,
+                finished_at=self.clock(),
+            )
+        return await self.accepted(job, wire, result)
+
+    async def accepted(self, job: Job, wire: WireRequest, result: TaskResult) -> Job:
+        """The service took the request: commit the task id (async) or the results (sync)."""
+        now = self.clock()
+        row = lookup(wire.model, wire.mode)
+        if not wire.is_async:
+            return await self.store.transition(
+                job.id, JobState.SUCCEEDED, expect=JobState.SUBMITTING, detail="sync result",
+                request_id=result.request_id, results_json=json.dumps(results_to_json(result)),
+                usage_json=json.dumps(result.usage), image_count=result.image_count,
+                video_seconds=result.video_seconds, results_expire_at=now + 24 * 3600, next_check_at=now,
+            )
+        state = JobState.RUNNING if result.status is TaskStatus.RUNNING else JobState.PENDING
+        return await self.store.transition(
+            job.id, state, expect=JobState.SUBMITTING, detail=f"task {result.task_id}",
+            task_id=result.task_id, request_id=result.request_id,
+            next_check_at=self.policy.first_check(now, row.typical_seconds),
+        )
+
+    async def _upload(self, job: Job, wire: WireRequest) -> WireRequest | None:
+        await self.store.transition(job.id, JobState.UPLOADING, expect=JobState.QUEUED,
+                                    detail=f"uploading {len(wire.local_files)} file(s)")
+        try:
+            return await self.client.upload_local_files(wire)
+        except (UploadError, TransportError, ServerError, RateLimited) as exc:
+            await self._requeue(job, f"upload failed: {exc}", from_state=JobState.UPLOADING)
+        except AuthError as exc:
+            self.on_pause(Pause(f"API key rejected: {exc.describe()}", self.clock() + 3600, everything=True))
+            await self._requeue(job, exc.code, delay=3600, count=False, from_state=JobState.UPLOADING)
+        except ApiError as exc:
+            await self.store.transition(job.id, JobState.REJECTED, expect=JobState.UPLOADING,
+                                        detail="upload refused", error_code=exc.code,
+                                        error_message=f"upload refused: {exc.message}",
+                                        finished_at=self.clock())
+        return None
+
+    async def _requeue(self, job: Job, why: str, delay: float | None = None, count: bool = True,
+                       from_state: JobState = JobState.SUBMITTING) -> Job:
+        attempts = job.attempts
+        if count and attempts >= MAX_TRANSIENT_ATTEMPTS:
+            return await self.store.transition(
+                job.id, JobState.NEEDS_USER, expect=from_state,
+                detail=f"gave up after {attempts} attempts", error_code="NotSent",
+                error_message=f"could not be submitted after {attempts} attempts (last: {why}); "
+                "nothing was billed — retry it when the service is reachable",
+            )
+        wait = delay if delay is not None else self.policy.retry_delay(attempts)
+        return await self.store.transition(job.id, JobState.QUEUED, expect=from_state, detail=why,
+                                           next_check_at=self.clock() + wait)
+
+    async def _uncertain(self, job: Job, wire: WireRequest, why: str) -> Job:
+        if not wire.is_async:
+            # A sync call leaves no task to look for: only the user can say whether to send it again.
+            return await self.store.transition(
+                job.id, JobState.NEEDS_USER, expect=JobState.SUBMITTING, detail="sync call interrupted",
+                error_code="Uncertain",
+                error_message=f"the request may or may not have been processed ({why}); it was not sent again "
+                "to avoid paying twice — resubmit it if no result appeared",
+            )
+        return await self.store.transition(job.id, JobState.UNCERTAIN, expect=JobState.SUBMITTING,
+                                           detail=why, next_check_at=self.clock())
+
+
+def output_dir_for(job: Job, default: Path) -> Path:
+    return Path(job.output_dir) if job.output_dir else default
+
+
+def is_video_job(job: Job) -> bool:
+    return Mode(job.mode).is_video

@@ -1,0 +1,230 @@
+"""Follow remote tasks in batch: one `GET /tasks` page answers for many tasks at once.
+
+Each round takes the jobs whose next check is due, groups them by (estimated) server creation time into
+windows, and lists each window. The list gives every task's status, so one request answers for up to a page
+of tasks; `GET /tasks/{id}` is asked only for tasks that finished (their results or error) and for due tasks
+the list did not show (imported ones, or when the list endpoint is unavailable). Statuses of jobs that were
+not due but came back in a window are applied too: that information was free.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from qwentui.core.api import DashScopeClient
+from qwentui.core.catalog import Mode, lookup, rows_for_mode
+from qwentui.core.crashpoints import crashpoint
+from qwentui.core.errors import ApiError, AuthError, MalformedResponse, RateLimited, TransportError
+from qwentui.core.results import TaskResult, TaskStatus, TaskSummary
+from qwentui.core.schedule import SchedulePolicy
+from qwentui.core.states import JobState
+from qwentui.core.store import Job, Store
+from qwentui.core.submitter import results_to_json
+
+log = logging.getLogger(__name__)
+
+TASK_TTL = 24 * 3600  # task ids and result URLs live 24 h
+LIST_SLACK = 3.0  # seconds added on both sides of a window (the filter has 1 s resolution, clocks drift)
+LIST_DISABLE_SECONDS = 300.0  # after the list endpoint fails for real, follow tasks one by one this long
+
+
+def typical_seconds(job: Job) -> tuple[int, int]:
+    try:
+        return lookup(job.model, Mode(job.mode)).typical_seconds
+    except (LookupError, ValueError):
+        rows = rows_for_mode(Mode(job.mode)) if job.mode in Mode._value2member_map_ else []
+        return rows[0].typical_seconds if rows else (5, 300)
+
+
+@dataclass
+class TrackerStats:
+    rounds: int = 0
+    list_requests: int = 0
+    task_requests: int = 0
+    answered_by_list: int = 0
+    offsets: list[float] = field(default_factory=list)
+
+
+class Tracker:
+    def __init__(self, store: Store, client: DashScopeClient, policy: SchedulePolicy,
+                 clock: Callable[[], float], page_size: int = 100, batch: bool = True) -> None:
+        self.store = store
+        self.client = client
+        self.policy = policy
+        self.clock = clock
+        self.page_size = page_size
+        self.batch = batch
+        self.stats = TrackerStats()
+        self._created: dict[str, float] = {}  # task id -> server creation time (s), learnt from lists
+        self._list_off_until = 0.0
+
+    # ---- clock offset: server creation time ~ local submit time + offset ----------------------------------
+
+    def _offset(self) -> float:
+        recent = self.stats.offsets[-50:]
+        return statistics.median(recent) if recent else 0.0
+
+    def _server_created(self, job: Job) -> float:
+        if job.task_id and job.task_id in self._created:
+            return self._created[job.task_id]
+        return (job.submitted_at or job.created_at) + self._offset()
+
+    # ---- one round ----------------------------------------------------------------------------------------
+
+    async def round(self, limit: int = 5000) -> int:
+        """Check every due job once; returns how many jobs were checked."""
+        now = self.clock()
+        due = await self.store.due_jobs(now, {JobState.PENDING, JobState.RUNNING}, limit)
+        if not due:
+            return 0
+        self.stats.rounds += 1
+        unanswered: list[Job] = list(due)
+        if self.batch and now >= self._list_off_until and len(due) > 1:
+            unanswered = await self._by_list(due)
+        for job in unanswered:
+            await self._by_get(job)
+        crashpoint("while_following")
+        return len(due)
+
+    def _windows(self, jobs: list[Job]) -> list[list[Job]]:
+        """Consecutive (by creation) groups of at most ~a page of tasks within a bounded time span."""
+        ordered = sorted(jobs, key=self._server_created)
+        groups: list[list[Job]] = []
+        cap = max(1, int(self.page_size * 0.8))
+        for job in ordered:
+            if groups and len(groups[-1]) < cap and \
+                    self._server_created(job) - self._server_created(groups[-1][0]) < 600:
+                groups[-1].append(job)
+            else:
+                groups.append([job])
+        return groups
+
+    async def _by_list(self, due: list[Job]) -> list[Job]:
+        left: list[Job] = []
+        for group in self._windows(due):
+            if len(group) == 1:
+                left.append(group[0])
+                continue
+            start = self._server_created(group[0]) - LIST_SLACK
+            end = self._server_created(group[-1]) + LIST_SLACK
+            try:
+                seen = await self._list_window(start, end)
+            except (AuthError, RateLimited, TransportError):
+                left.extend(group)  # a passing problem: the per-task path below meets it again
+                continue
+            except (ApiError, MalformedResponse) as exc:
+                log.warning("task list unavailable (%s); following tasks one by one for a while", exc)
+                self._list_off_until = self.clock() + LIST_DISABLE_SECONDS
+                left.extend(group)
+                continue
+            await self._apply_list(seen, due_ids={j.id for j in group})
+            left.extend(j for j in group if j.task_id not in seen)
+        return left
+
+    async def _list_window(self, start: float, end: float) -> dict[str, TaskSummary]:
+        seen: dict[str, TaskSummary] = {}
+        page_no = 1
+        while True:
+            page = await self.client.list_tasks(
+                page_no=page_no, page_size=self.page_size,
+                start=datetime.fromtimestamp(start, UTC), end=datetime.fromtimestamp(end + 1, UTC),
+            )
+            self.stats.list_requests += 1
+            for task in page.tasks:
+                seen[task.task_id] = task
+            if page_no >= page.total_page or not page.tasks:
+                return seen
+            page_no += 1
+
+    async def _apply_list(self, seen: dict[str, TaskSummary], due_ids: set[int]) -> None:
+        for task_id, summary in seen.items():
+            job = await self.store.get_by_task_id(task_id)
+            if job is None or job.state not in (JobState.PENDING, JobState.RUNNING):
+                continue
+            if summary.created_ms is not None:
+                created = summary.created_ms / 1000
+                if task_id not in self._created and job.submitted_at:
+                    self.stats.offsets.append(created - job.submitted_at)
+                self._created[task_id] = created
+            if job.id in due_ids:
+                self.stats.answered_by_list += 1
+            await self._apply_status(job, summary.status, from_list=True)
+
+    async def _by_get(self, job: Job) -> None:
+        assert job.task_id
+        try:
+            result = await self.client.get_task(job.task_id)
+        except (ApiError, TransportError, MalformedResponse) as exc:
+            # the client already retried; try again at the next interval
+            log.info("status of job %s not known this round: %s", job.id, exc)
+            await self.store.update_fields(job.id, next_check_at=self.clock() + self.policy.interval * 2)
+            return
+        finally:
+            self.stats.task_requests += 1
+        await self._apply_result(job, result)
+
+    async def _apply_status(self, job: Job, status: TaskStatus, from_list: bool) -> None:
+        """A status seen in a list: finished tasks still need their own GET (results or error text)."""
+        if status.is_final:
+            try:
+                result = await self.client.get_task(job.task_id or "")
+            except (ApiError, TransportError, MalformedResponse):
+                await self.store.update_fields(job.id, next_check_at=self.clock())
+                return
+            finally:
+                self.stats.task_requests += 1
+            await self._apply_result(job, result)
+            return
+        await self._still_active(job, status)
+
+    async def _still_active(self, job: Job, status: TaskStatus) -> None:
+        now = self.clock()
+        next_at = self.policy.next_check(now, job.submitted_at or job.created_at, typical_seconds(job))
+        if status is TaskStatus.RUNNING and job.state is JobState.PENDING:
+            await self.store.transition(job.id, JobState.RUNNING, expect=JobState.PENDING, detail="running",
+                                        next_check_at=next_at, poll_count=job.poll_count + 1)
+        else:
+            await self.store.update_fields(job.id, next_check_at=next_at, poll_count=job.poll_count + 1)
+
+    async def _apply_result(self, job: Job, result: TaskResult) -> None:
+        now = self.clock()
+        expect = {JobState.PENDING, JobState.RUNNING}
+        if result.status is TaskStatus.SUCCEEDED:
+            if not result.urls and not result.text:
+                await self.store.transition(job.id, JobState.FAILED, expect=expect, detail="no results",
+                                            error_code="NoResults", finished_at=now,
+                                            error_message="the task succeeded but returned no files")
+                return
+            await self.store.transition(
+                job.id, JobState.SUCCEEDED, expect=expect, detail="succeeded",
+                results_json=json.dumps(results_to_json(result)), usage_json=json.dumps(result.usage),
+                image_count=result.image_count, video_seconds=result.video_seconds,
+                results_expire_at=now + TASK_TTL, next_check_at=now, poll_count=job.poll_count + 1,
+            )
+        elif result.status is TaskStatus.FAILED:
+            await self.store.transition(
+                job.id, JobState.FAILED, expect=expect, detail=result.code or "failed",
+                error_code=result.code or "Failed", finished_at=now, poll_count=job.poll_count + 1,
+                error_message=result.message or "the task failed without a message",
+            )
+        elif result.status is TaskStatus.CANCELED:
+            await self.store.transition(job.id, JobState.CANCELED, expect=expect, detail="canceled",
+                                        finished_at=now, poll_count=job.poll_count + 1)
+        elif result.status is TaskStatus.UNKNOWN:
+            age = now - (job.submitted_at or job.created_at)
+            if age >= TASK_TTL:
+                await self.store.transition(
+                    job.id, JobState.EXPIRED, expect=expect, detail="unknown after expiry", finished_at=now,
+                    error_code="Expired", error_message="the task id expired (24 h) before its result was fetched",
+                )
+            else:
+                # a young task the service does not know (yet): look again later, less and less often
+                delay = min(self.policy.max_interval * 4, self.policy.interval * 2 ** min(job.poll_count, 8))
+                await self.store.update_fields(job.id, next_check_at=now + delay, poll_count=job.poll_count + 1)
+        else:
+            await self._still_active(job, result.status)

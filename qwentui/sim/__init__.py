@@ -1,0 +1,30 @@
+"""The built-in DashScope simulator: the protocol of `dashscope-api.md`, real files, controllable faults.
+
+    sim = Simulator(SimConfig(time_scale=0.01, clock=FakeClock()))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(sim.app), base_url="http://sim") as client:
+        ...
+    sim.advance(10)  # with a FakeClock: every task moves on
+
+`create_app(config)` gives the ASGI app (its simulator is `app.state.sim`); `serve(config, port=8765)` runs
+it with uvicorn; `running(config)` runs it on a free loopback port in a background thread.
+"""
+
+from qwentui.sim.app import create_app
+from qwentui.sim.clock import FakeClock
+from qwentui.sim.config import SimConfig
+from qwentui.sim.server import BackgroundServer, running, serve
+from qwentui.sim.simulator import Simulator, Submission
+from qwentui.sim.tasks import Status, Task
+
+__all__ = [
+    "BackgroundServer",
+    "FakeClock",
+    "SimConfig",
+    "Simulator",
+    "Status",
+    "Submission",
+    "Task",
+    "create_app",
+    "running",
+    "serve",
+]

@@ -1,0 +1,4 @@
+"""The Textual TUI of qwentui: a thin face over the headless engine and store in `qwentui.core`.
+
+Nothing here is imported by the core; `launch.launch(args)` is the only entry the CLI uses.
+"""

@@ -1,0 +1,1 @@
+"""Full screens: the main job view, the composer, the job details."""

@@ -1,0 +1,1 @@
+"""One widget per module, each a single idea (table, preview, status bar, filters, composer fields)."""

@@ -22,7 +22,7 @@ def _states(values: list[str]) -> set[JobState] | None:
     for value in values:
         for part in value.split(","):
             try:
-                out.add(JobState(part.strip().upper()))
+                out.add(JobState(part.strip().lower()))
             except ValueError:
                 names = ", ".join(s.value.lower() for s in JobState)
                 raise QwentuiError(f"unknown state {part!r}; use one of: {names}") from None

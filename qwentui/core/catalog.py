@@ -386,7 +386,9 @@ def parse_size(value: str) -> tuple[int, int] | None:
     for sep in ("*", "x", "X"):
         if sep in value:
             w, _, h = value.partition(sep)
-            if w.strip().isdigit() and h.strip().isdigit():
+            w, h = w.strip(), h.strip()
+            # isdecimal, not isdigit: '²' is a digit int() refuses; 12 digits is far beyond any image
+            if w.isdecimal() and h.isdecimal() and len(w) <= 12 and len(h) <= 12:
                 return int(w), int(h)
     return None
 

@@ -28,6 +28,7 @@ from qwentui.core.catalog import (
     UnknownModel,
     default_row,
     lookup,
+    parse_size,
     size_problem,
 )
 
@@ -40,6 +41,7 @@ VACE_PARAMS = (
 VACE_INPUTS = (
     "video_url", "mask_image_url", "mask_video_url", "first_clip_url", "last_clip_url", "mask_frame_id",
 )
+VACE_MEDIA = ("video_url", "mask_image_url", "mask_video_url", "first_clip_url", "last_clip_url")
 CONTROL_CONDITIONS = ("posebodyface", "posebody", "depth", "scribble")
 
 
@@ -124,26 +126,32 @@ class GenerationRequest:
         Without `mode`, the mode is detected from the fields like the seed's video.py, or from the model.
         Unknown keys are a mistake the user should hear about, so they raise InvalidRequest.
         """
+        if not isinstance(data, Mapping):
+            raise InvalidRequest([Problem("request", f"must be an object of fields, not {type(data).__name__}")])
         data = dict(data)
         known = {f.name for f in fields(cls)}
-        images: list[str] = list(_as_list(data.pop("images", [])))
+        images: list[str] = list(_as_list(data.pop("images", []), "images"))
         aliases = ("reference_images", "reference_image", "img_url", "first_frame_url", "last_frame_url",
                    "reference_urls", "ref_images_url")
         alias_seen = {k: data.pop(k) for k in aliases if k in data}
         for key in aliases:
             if key in alias_seen:
-                images.extend(_as_list(alias_seen[key]))
-        vace = dict(data.pop("vace", {}) or {})
+                images.extend(_as_list(alias_seen[key], key))
+        raw_vace = data.pop("vace", None) or {}
+        if not isinstance(raw_vace, Mapping):
+            raise InvalidRequest([Problem("vace", "must be an object of VACE fields by their wire names")])
+        vace = dict(raw_vace)
         for key in (*VACE_PARAMS, *VACE_INPUTS):
             if key in data:
                 vace[key] = data.pop(key)
-        for key in ("enable_interleave", "poll_interval_s", "timeout_s"):  # skill-script keys we derive
+        for key in ("poll_interval_s", "timeout_s"):  # skill-script keys we do not need
             data.pop(key, None)
         chosen = mode or data.pop("mode", None) or detect_mode(data, alias_seen, vace)
         data.pop("mode", None)
-        unknown = sorted(set(data) - known)
+        data.pop("enable_interleave", None)  # used by detect_mode: it chooses the interleave mode
+        unknown = sorted((k for k in data if k not in known), key=str)
         if unknown:
-            raise InvalidRequest([Problem(k, "is not a request field") for k in unknown])
+            raise InvalidRequest([Problem(str(k), "is not a request field") for k in unknown])
         try:
             parsed_mode = Mode(chosen)
         except ValueError:
@@ -152,11 +160,13 @@ class GenerationRequest:
         return cls(mode=parsed_mode, images=images, vace=vace, **data)
 
 
-def _as_list(value: Any) -> list[str]:
+def _as_list(value: Any, key: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
         return [value]
+    if not isinstance(value, list | tuple):
+        raise InvalidRequest([Problem(key, "must be a URL, a local file path or a list of them")])
     return [str(v) for v in value]
 
 
@@ -170,7 +180,7 @@ def detect_mode(data: Mapping[str, Any], aliases: Mapping[str, Any], vace: Mappi
         return Mode.KF2V
     if "img_url" in aliases:
         return Mode.I2V
-    if data.get("enable_interleave"):
+    if data.get("enable_interleave") is True:
         return Mode.INTERLEAVE
     model = data.get("model")
     if model:
@@ -195,11 +205,43 @@ def detect_mode(data: Mapping[str, Any], aliases: Mapping[str, Any], vace: Mappi
 
 def validate(req: GenerationRequest, check_files: bool = True) -> list[Problem]:
     """Every reason this request cannot be sent to its model (empty when it can)."""
+    typed = list(_type_problems(req))
+    if typed:
+        return typed  # the other rules assume the right types
     try:
         row = req.row
     except UnknownModel as exc:
         return [Problem("model", str(exc))]
     return list(_problems(req, row, check_files))
+
+
+_TEXT_FIELDS = ("prompt", "model", "negative_prompt", "size", "resolution", "audio_url", "shot_type", "template",
+                "function")
+_BOOL_FIELDS = ("prompt_extend", "watermark", "audio")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_problems(req: GenerationRequest) -> Iterator[Problem]:
+    for name in _TEXT_FIELDS:
+        value = getattr(req, name)
+        if value is not None and not isinstance(value, str):
+            yield Problem(name, f"{_short(value)} must be text")
+    for name in _BOOL_FIELDS:
+        value = getattr(req, name)
+        if value is not None and not isinstance(value, bool):
+            yield Problem(name, f"{_short(value)} must be true or false")
+    if not isinstance(req.images, list):
+        yield Problem("images", f"{_short(req.images)} must be a list of URLs or local file paths")
+    else:
+        for i, ref in enumerate(req.images, start=1):
+            if not isinstance(ref, str):
+                yield Problem(f"images[{i}]", f"{_short(ref)} must be a URL or a local file path")
+    if not isinstance(req.vace, dict) or not all(isinstance(k, str) for k in req.vace):
+        yield Problem("vace", f"{_short(req.vace)} must be an object of VACE fields by their wire names")
 
 
 def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iterator[Problem]:
@@ -210,8 +252,11 @@ def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iter
     if len(prompt) > row.prompt_max:
         yield Problem("prompt", f"is {len(prompt)} characters; {name} takes at most {row.prompt_max}")
     given = {f for f in Field if _given(req, f)}
-    for f in sorted(given - row.fields - {Field.FUNCTION}):
+    for f in sorted(given - row.fields):
         yield Problem(f.value, f"is not used by {name} ({row.mode.value}); remove it")
+    if row.mode is not Mode.VACE:
+        for key in sorted(req.vace):
+            yield Problem(key, f"is a VACE field; {name} ({row.mode.value}) does not use it")
     if req.negative_prompt and len(req.negative_prompt) > row.negative_max:
         yield Problem("negative_prompt",
                       f"is {len(req.negative_prompt)} characters; {name} takes at most {row.negative_max}")
@@ -241,11 +286,11 @@ def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iter
             yield Problem("shot_type", "'multi' needs prompt_extend on; turn prompt_extend on or use 'single'")
     if req.max_images is not None and Field.MAX_IMAGES in row.fields:
         lo, hi = row.max_images_range
-        if not isinstance(req.max_images, int) or not lo <= req.max_images <= hi:
+        if not isinstance(req.max_images, int) or isinstance(req.max_images, bool) or not lo <= req.max_images <= hi:
             yield Problem("max_images", f"{req.max_images!r} is out of range: {lo}-{hi}")
     yield from _image_problems(req, row, check_files)
     if row.mode is Mode.VACE:
-        yield from _vace_problems(req, check_files)
+        yield from _vace_problems(req, row, check_files)
 
 
 def _given(req: GenerationRequest, f: Field) -> bool:
@@ -283,9 +328,7 @@ def _image_problems(req: GenerationRequest, row: ModelMode, check_files: bool) -
     elif len(videos) > rule.max_videos > 0:
         yield Problem("images", f"{len(videos)} reference videos given; {row.model} takes at most {rule.max_videos}")
     for i, ref in enumerate(req.images, start=1):
-        if ref in videos:
-            continue
-        yield from _check_ref(f"images[{i}]", ref, row, check_files, image=True)
+        yield from _check_ref(f"images[{i}]", ref, row, check_files, image=ref not in videos)
     if req.audio_url:
         yield from _check_ref("audio_url", req.audio_url, row, check_files, image=False)
 
@@ -309,8 +352,8 @@ def _check_ref(label: str, ref: str, row: ModelMode, check_files: bool, image: b
         return
     if not check_files:
         return
-    path = Path(ref).expanduser()
-    if not path.is_file():
+    path = _local_file(ref)
+    if path is None:
         yield Problem(label, f"{ref!r} is not a file or a URL")
         return
     if not image:
@@ -334,7 +377,20 @@ def _check_ref(label: str, ref: str, row: ModelMode, check_files: bool, image: b
                       f"{rule.min_side}-{rule.max_side} px for {row.model}")
 
 
-def _vace_problems(req: GenerationRequest, check_files: bool) -> Iterator[Problem]:
+def _local_file(ref: str) -> Path | None:
+    """The existing local file `ref` names, or None (also for names the OS cannot look up: too long, NUL, ~user)."""
+    try:
+        path = Path(ref).expanduser()
+        return path if path.is_file() else None
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _vace_problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iterator[Problem]:
     fn = req.function
     v = req.vace
     if fn not in VACE_FUNCTIONS:
@@ -346,6 +402,8 @@ def _vace_problems(req: GenerationRequest, check_files: bool) -> Iterator[Proble
     if fn == "image_reference":
         if not 1 <= len(req.images) <= 3:
             yield Problem("images", f"image_reference needs 1-3 reference images ({len(req.images)} given)")
+        for i, ref in enumerate(req.images, start=1):
+            yield from _check_ref(f"images[{i}]", ref, row, check_files, image=True)
         obj = v.get("obj_or_bg")
         if obj is not None:
             if not isinstance(obj, list) or any(o not in ("obj", "bg") for o in obj):
@@ -365,27 +423,27 @@ def _vace_problems(req: GenerationRequest, check_files: bool) -> Iterator[Proble
         if cc not in CONTROL_CONDITIONS:
             yield Problem("control_condition", f"{cc!r} must be one of: {', '.join(CONTROL_CONDITIONS)}")
         strength = v.get("strength")
-        if strength is not None and not (isinstance(strength, int | float) and 0 <= strength <= 1):
+        if strength is not None and not (_number(strength) and 0 <= strength <= 1):
             yield Problem("strength", f"{strength!r} must be between 0 and 1")
     if fn == "video_edit" and not (v.get("mask_image_url") or v.get("mask_video_url")):
         yield Problem("mask_image_url", "video_edit needs mask_image_url or mask_video_url")
     if fn == "video_edit" and "mask_frame_id" in v:
         mfi = v["mask_frame_id"]
-        if not isinstance(mfi, int) or mfi < 1:
+        if not isinstance(mfi, int) or isinstance(mfi, bool) or mfi < 1:
             yield Problem("mask_frame_id", f"{mfi!r} must be a frame number from 1")
     if fn == "video_extension" and not (v.get("first_clip_url") or v.get("last_clip_url")):
         yield Problem("first_clip_url", "video_extension needs first_clip_url or last_clip_url")
     if fn == "video_outpainting":
         for key in ("top_scale", "bottom_scale", "left_scale", "right_scale"):
             s = v.get(key)
-            if s is not None and not (isinstance(s, int | float) and 1.0 <= s <= 2.0):
+            if s is not None and not (_number(s) and 1.0 <= s <= 2.0):
                 yield Problem(key, f"{s!r} must be between 1.0 and 2.0")
     for key in ("video_url", "mask_image_url", "mask_video_url", "first_clip_url", "last_clip_url"):
         if v.get(key):
             if not isinstance(v[key], str):
                 yield Problem(key, "must be a URL or a local file path")
-            elif not is_remote(v[key]) and check_files and not Path(v[key]).expanduser().is_file():
-                yield Problem(key, f"{v[key]!r} is not a file or a URL")
+            else:
+                yield from _check_ref(key, v[key], row, check_files, image=False)
 
 
 # ---- building ---------------------------------------------------------------------------------------------
@@ -427,11 +485,14 @@ def _strings(obj: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
+_TEXT_KEYS = ("text", "prompt", "negative_prompt")  # words, never file references
+
+
 def _replace_strings(obj: Any, mapping: Mapping[str, str]) -> Any:
     if isinstance(obj, str):
         return mapping.get(obj, obj)
     if isinstance(obj, dict):
-        return {k: _replace_strings(v, mapping) for k, v in obj.items()}
+        return {k: v if k in _TEXT_KEYS else _replace_strings(v, mapping) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_replace_strings(v, mapping) for v in obj]
     return obj
@@ -444,18 +505,23 @@ def build(req: GenerationRequest, check_files: bool = True) -> WireRequest:
         raise InvalidRequest(problems)
     row = req.row
     body = _body(req, row)
-    refs = [s for s in _strings(body["input"]) if not is_remote(s) and _looks_local(s)]
-    return WireRequest(row.model, row.mode, row.route, body, list(dict.fromkeys(refs)))
+    return WireRequest(row.model, row.mode, row.route, body, _local_refs(req, row))
 
 
-def _looks_local(s: str) -> bool:
-    return ("/" in s or "\\" in s or "." in s) and Path(s).expanduser().is_file()
+def _local_refs(req: GenerationRequest, row: ModelMode) -> list[str]:
+    """The media references that are not URLs (only media fields: a prompt that names a file stays text)."""
+    refs = [*req.images, req.audio_url]
+    if row.mode is Mode.VACE:
+        refs += [req.vace.get(key) for key in VACE_MEDIA]
+    return list(dict.fromkeys(r for r in refs if isinstance(r, str) and r and not is_remote(r)))
 
 
 def _params(req: GenerationRequest, row: ModelMode) -> dict[str, Any]:
     p: dict[str, Any] = {}
     if Field.SIZE in row.fields and (req.size or row.default_size):
-        p["size"] = req.size or row.default_size
+        size = req.size or row.default_size
+        wh = parse_size(size) if size else None
+        p["size"] = f"{wh[0]}*{wh[1]}" if wh else size  # '1280x720' is accepted, the API wants '1280*720'
     if Field.RESOLUTION in row.fields:
         p["resolution"] = req.resolution or row.default_resolution
     if Field.DURATION in row.fields:
@@ -500,7 +566,7 @@ def _body(req: GenerationRequest, row: ModelMode) -> dict[str, Any]:
 def _video_input(req: GenerationRequest, row: ModelMode, params: dict[str, Any]) -> dict[str, Any]:
     inp: dict[str, Any] = {}
     if req.prompt or row.mode is not Mode.VACE:
-        inp["prompt"] = req.prompt
+        inp["prompt"] = req.prompt or ""
     if req.negative_prompt:
         inp["negative_prompt"] = req.negative_prompt
     if req.audio_url:

@@ -9,6 +9,7 @@ The parser is defensive: a server answer is untrusted input, and anything unexpe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -75,7 +76,9 @@ class TaskResult:
     @property
     def image_count(self) -> int:
         value = self.usage.get("image_count")
-        return int(value) if isinstance(value, int | float) else sum(1 for i in self.items if i.kind == "image")
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return int(value)
+        return sum(1 for i in self.items if i.kind == "image")
 
     @property
     def video_seconds(self) -> float:
@@ -209,13 +212,15 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isdecimal() and len(value) <= 18:  # isdigit() lets '²' through to int()
         return int(value)
     return None
 
 
 def parse_task_list(payload: Any) -> TaskPage:
     """The flat `GET /tasks` answer (also tolerates `output`-wrapped and `tasks`-keyed variants)."""
+    if payload is None:
+        raise MalformedResponse("empty response body")
     body = _dict(payload, "response")
     if "output" in body and "data" not in body and isinstance(body["output"], dict):
         body = body["output"]

@@ -18,7 +18,6 @@ from qwentui.core.api import DashScopeClient
 from qwentui.core.catalog import Mode, lookup
 from qwentui.core.crashpoints import crashpoint
 from qwentui.core.errors import (
-    AccessDenied,
     ApiError,
     AuthError,
     MalformedResponse,
@@ -96,13 +95,14 @@ class Submitter:
             return await self._requeue(job, f"throttled: {exc.code}", delay=delay)
         except QuotaExhausted as exc:
             self.on_pause(Pause(f"account problem: {exc.describe()}", now + 300))
-            return await self._requeue(job, exc.code, delay=300, count=False)
+            # the pause holds every submission back; the job itself stays due for when it lifts
+            return await self._requeue(job, exc.code, delay=0, count=False)
         except AuthError as exc:
             self.on_pause(Pause(f"API key rejected: {exc.describe()}", now + 3600, everything=True))
-            return await self._requeue(job, exc.code, delay=3600, count=False)
+            return await self._requeue(job, exc.code, delay=0, count=False)
         except (ServerError, MalformedResponse) as exc:
             return await self._uncertain(job, wire, str(exc))
-        except (ApiError, AccessDenied) as exc:
+        except ApiError as exc:
             return await self.store.transition(
                 job.id, JobState.REJECTED, expect=JobState.SUBMITTING, detail=exc.code,
                 error_code=exc.code, error_message=exc.message, request_id=exc.request_id,
@@ -137,7 +137,7 @@ class Submitter:
             await self._requeue(job, f"upload failed: {exc}", from_state=JobState.UPLOADING)
         except AuthError as exc:
             self.on_pause(Pause(f"API key rejected: {exc.describe()}", self.clock() + 3600, everything=True))
-            await self._requeue(job, exc.code, delay=3600, count=False, from_state=JobState.UPLOADING)
+            await self._requeue(job, exc.code, delay=0, count=False, from_state=JobState.UPLOADING)
         except ApiError as exc:
             await self.store.transition(job.id, JobState.REJECTED, expect=JobState.UPLOADING,
                                         detail="upload refused", error_code=exc.code,

@@ -113,7 +113,7 @@ def api(kind: Kind, handler: Handler) -> Callable[[Request], Awaitable[Response]
         except ApiError as err:
             return error_response(err, request_id)
         except SimulatedDrop:
-            return DroppedResponse()
+            return DroppedResponse()  # a reset: nothing of the answer is sent
 
     return endpoint
 
@@ -174,8 +174,7 @@ async def _submit(request: Request, sim: Simulator, request_id: str, key: str, r
     # The task exists from here on: these two faults lose or spoil the answer, not the work.
     if sim.faults.roll(sim.config.drop_after_rate):
         record.outcome = "dropped_after"
-        data = json.dumps(answer).encode()
-        return DroppedResponse(data, headers={"X-Request-ID": request_id})
+        return DroppedResponse()  # the work is done and billed; the client hears nothing
     if sim.faults.roll(sim.config.error_after_rate):
         record.outcome = "error_after"
         return error_response(ApiError.for_status(500), request_id)
@@ -233,19 +232,18 @@ async def list_tasks(request: Request, sim: Simulator, request_id: str, key: str
         raise ApiError.invalid(f"status must be one of: {', '.join(sorted(LIST_STATUSES))}.")
     now = sim.now()
     start, end = window
+    model, key_filter = q.get("model_name") or None, q.get("api_key_id") or None
     rows = []
-    for task in sim.tasks():
-        st = task.status(now, cfg.task_ttl)
-        if st is Status.UNKNOWN or (status and st.value != status):
+    for task in reversed(sim.store.all()):  # newest first already; cheap filters before the status
+        if not task.listed or (model and task.model != model) or (key_filter and task.key_id != key_filter):
             continue
         if (start is not None and task.submitted < start) or (end is not None and task.submitted > end):
             continue
-        if q.get("model_name") and task.model != q["model_name"]:
-            continue
-        if q.get("api_key_id") and task.key_id != q["api_key_id"]:
+        st = task.status(now, cfg.task_ttl)
+        if st is Status.UNKNOWN or (status and st.value != status):
             continue
         rows.append(task)
-    rows.sort(key=lambda t: (t.submitted, t.seq), reverse=True)
+    rows.sort(key=lambda t: (t.submitted, t.seq), reverse=True)  # a clock may step back; nearly sorted: cheap
     page = rows[(page_no - 1) * page_size: page_no * page_size]
     body = {
         "request_id": request_id, "total": len(rows), "total_page": math.ceil(len(rows) / page_size),
@@ -338,7 +336,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 class _Edge:
-    """Tolerate trailing slashes (the aio SDK asks `/tasks/{id}/`) and count what goes in and out."""
+    """Tolerate trailing slashes (the aio SDK asks `/tasks/{id}/`), count what goes in and out, and turn
+    a `SimulatedDrop` into a cut connection."""
 
     def __init__(self, app: ASGIApp, sim: Simulator) -> None:
         self.app = app
@@ -348,15 +347,19 @@ class _Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        sim = self.sim
         path = scope["path"]
         if len(path) > 1 and path.endswith("/"):
+            sim.trailing_slashes += 1
             path = path.rstrip("/") or "/"
             scope = dict(scope, path=path, raw_path=path.encode())
-        self.sim.requests[f"{scope['method']} {_UUID.sub('/{id}', path)}"] += 1
-        sim = self.sim
+        sim.requests[f"{scope['method']} {_UUID.sub('/{id}', path)}"] += 1
+        started = False
 
         async def counting_send(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 sim.statuses[message["status"]] += 1
                 if message["status"] == 429:
                     sim.throttled += 1
@@ -366,7 +369,20 @@ class _Edge:
             await self.app(scope, receive, counting_send)
         except SimulatedDrop:
             sim.dropped += 1
-            raise
+            if started or not await _abort(receive):
+                raise  # uvicorn closes a started response's socket; ASGITransport hands this to the client
+
+
+async def _abort(receive: Receive) -> bool:
+    """Reset the socket before anything was sent, if the server lets us reach it (uvicorn's request cycle
+    keeps its transport). Waiting a tick lets uvicorn see the disconnect, so it does not answer 500."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        return False
+    transport.abort()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    return True
 
 
 def create_app(config: SimConfig | None = None, sim: Simulator | None = None) -> Starlette:

@@ -2,8 +2,8 @@
 
 API errors are `{"request_id","code","message"}` with `application/json` and an `X-Request-ID` header
 (the SDK only parses the body when the content type says JSON). OSS (uploads, result files) answers errors
-in XML like Alibaba OSS does. A dropped connection is an exception: uvicorn then closes the socket, and
-in-process (`httpx.ASGITransport`) the exception reaches the client as an httpx transport error.
+in XML like Alibaba OSS does. A dropped connection is an exception (`SimulatedDrop`), turned into a cut
+socket by the app's edge layer, or handed to an in-process client as an httpx transport error.
 """
 
 from __future__ import annotations
@@ -111,20 +111,24 @@ def _xml(text: str) -> str:
 
 
 class DroppedResponse(Response):
-    """Start a response (status + Content-Length), send `partial` of its body, then cut the connection.
+    """Cut the connection: with `partial=None` before any byte of the answer (a reset), else after the
+    status line, the headers (with the full Content-Length) and `partial` bytes of the body.
 
-    Starting the response matters: uvicorn turns an exception raised *before* the start into a clean 500,
-    but closes the socket when the app fails after it, which is what a client sees on a real reset.
+    The cut itself happens in the app's edge layer, which sees the exception raised here: on a uvicorn
+    socket it aborts the transport (nothing was sent) or lets uvicorn close it (something was sent); in
+    process (httpx.ASGITransport) the exception reaches the client as an httpx transport error.
     """
 
-    def __init__(self, body: bytes = b'{"request_id":"lost"}', partial: int = 0, status_code: int = 200,
+    def __init__(self, body: bytes = b'{"request_id":"lost"}', partial: int | None = None, status_code: int = 200,
                  headers: Mapping[str, str] | None = None, media_type: str = "application/json") -> None:
         # A non-empty body, so the announced Content-Length can never be met.
         super().__init__(body or b"{}", status_code=status_code, headers=headers, media_type=media_type)
         self.partial = partial
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.partial is None:
+            raise SimulatedDrop("connection reset before the answer")
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         if self.partial > 0:
             await send({"type": "http.response.body", "body": self.body[: self.partial], "more_body": True})
-        raise SimulatedDrop()
+        raise SimulatedDrop("connection closed in the middle of the answer")

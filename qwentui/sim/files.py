@@ -116,6 +116,14 @@ class ResultFiles:
             self.sha256[self.path_for(ref.task, ref.index)] = digest
         return data
 
+    def forget(self, task_ids: list[str]) -> None:
+        """Drop the recorded hashes of pruned tasks' files."""
+        prefixes = tuple(f"{FILES_PREFIX}/{tid}/" for tid in task_ids)
+        if prefixes:
+            with self._lock:
+                for path in [p for p in self.sha256 if p.startswith(prefixes)]:
+                    del self.sha256[path]
+
     # ---- serving ------------------------------------------------------------------------------------------
 
     def response(self, ref: FileRef, data: bytes, method: str, range_header: str | None) -> Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,8 @@ from qwentui.sim.validate import Job
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+
+MAX_SUBMISSIONS = 100_000  # the record of submissions keeps the newest ones (a demo can run for days)
 
 
 @dataclass
@@ -56,11 +58,12 @@ class Simulator:
         self.faults = Faults(self._config, self.rng, self.started_at)
         self.files = ResultFiles(self._config, self.store, self.faults)
         self.uploads = Uploads(self._config)
-        self.submissions: list[Submission] = []
+        self.submissions: deque[Submission] = deque(maxlen=MAX_SUBMISSIONS)
         self.requests: Counter[str] = Counter()  # "GET /api/v1/tasks/{id}": ids folded into {id}
         self.statuses: Counter[int] = Counter()  # HTTP statuses answered
         self.throttled = 0  # 429 answers sent
         self.dropped = 0  # connections cut on purpose (drops and truncated downloads)
+        self.trailing_slashes = 0  # requests whose path ended in "/" (answered as without it)
         self._app: Starlette | None = None
 
     # ---- config and time ----------------------------------------------------------------------------------
@@ -119,7 +122,8 @@ class Simulator:
         task = Task(self.new_id(), request_id, job, self.now(), pending, running, seed, key_id, failure,
                     failed, listed=listed, body=body)
         if len(self.store) % 500 == 0:  # now and then, forget tasks nobody can ask about any more
-            self.store.prune(self.now(), self._config.task_ttl, self._config.result_url_ttl)
+            dead = self.store.prune(self.now(), self._config.task_ttl, self._config.result_url_ttl)
+            self.files.forget(dead)
         return self.store.add(task)
 
     # ---- introspection ------------------------------------------------------------------------------------
@@ -173,3 +177,4 @@ class Simulator:
         self.statuses.clear()
         self.throttled = 0
         self.dropped = 0
+        self.trailing_slashes = 0

@@ -101,10 +101,10 @@ class TaskStore:
     def all(self) -> list[Task]:
         return list(self._tasks.values())
 
-    def prune(self, now: float, task_ttl: float, url_ttl: float) -> int:
-        """Drop tasks nobody can ask about any more (keeps memory flat over long demo runs)."""
+    def prune(self, now: float, task_ttl: float, url_ttl: float) -> list[str]:
+        """Drop tasks nobody can ask about any more (keeps memory flat over long demo runs); their ids."""
         keep_for = max(task_ttl, url_ttl)
         dead = [tid for tid, t in self._tasks.items() if now - t.ends_at > keep_for and now - t.submitted > keep_for]
         for tid in dead:
             del self._tasks[tid]
-        return len(dead)
+        return dead

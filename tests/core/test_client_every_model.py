@@ -64,7 +64,7 @@ async def test_every_model_end_to_end(row: ModelMode, sim: SimHarness, tmp_path:
         for i, url in enumerate(result.urls, start=1):
             ext = "mp4" if row.is_video else "png"
             got = await download(http, url, safe_output_path(tmp_path, "job1", i, ext))
-            assert got.sha256 == sim.sim.sha256_of_url(url)
+            assert got.sha256 == sim.sim.file_sha256(url)
             if row.is_video:
                 with av.open(str(got.path)) as container:
                     stream = container.streams.video[0]

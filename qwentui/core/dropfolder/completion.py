@@ -1,0 +1,150 @@
+"""Finishing drops: when a drop's job ends, move its files out of `.processing/` and place the results.
+
+DONE -> `done/` with the results linked or copied beside the original (per rule); REJECTED, FAILED,
+CANCELED, EXPIRED -> `failed/` with the job's error as the reason. NEEDS_USER leaves the files in
+`.processing/` (the job may still be resubmitted or adopted) and is shown as such.
+
+The engine's change queue only hears about what its own workers did (submits, downloads), not the status
+tracker's transitions, so the store is also asked every `interval` for jobs changed since the last look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+from qwentui.core.dropfolder import claims
+from qwentui.core.dropfolder.claims import Claim
+from qwentui.core.dropfolder.ledger import OUTCOME_DONE, OUTCOME_FAILED, Ledger
+from qwentui.core.dropfolder.status import StatusBoard
+from qwentui.core.states import TERMINAL, JobState, describe
+from qwentui.core.store import Job, Store
+
+log = logging.getLogger(__name__)
+PAGE = 2000
+
+
+class Completion:
+    def __init__(self, store: Store, ledger: Ledger, board: StatusBoard, interval: float = 1.0) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.board = board
+        self.interval = interval
+        self.inflight: dict[int, Claim] = {}
+        self._needs_user: set[int] = set()
+        self._fresh: list[int] = []  # followed since the last round: looked up by id once
+        self._mark = time.time() - 60.0  # changed_since() stamp; older changes are looked up one by one
+        self._wake = asyncio.Event()
+        self.changes: asyncio.Queue[int] | None = None  # the engine's change queue, when subscribed
+
+    def follow(self, claim: Claim) -> None:
+        assert claim.job_id is not None
+        self.inflight[claim.job_id] = claim
+        self._fresh.append(claim.job_id)
+        self._wake.set()  # the job may already be over (recovery after a long stop)
+
+    async def run(self) -> None:
+        while True:
+            await self._wait()
+            await self.round()
+
+    async def _wait(self) -> None:
+        waits = [asyncio.ensure_future(self._wake.wait())]
+        if self.changes is not None:
+            waits.append(asyncio.ensure_future(self.changes.get()))
+        try:
+            await asyncio.wait(waits, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await w
+        self._wake.clear()
+        if self.changes is not None:
+            while not self.changes.empty():
+                self.changes.get_nowait()
+
+    async def round(self) -> None:
+        """Look at every followed job that changed since the last round, and at newly followed ones."""
+        while True:
+            changed = await self.store.changed_since(self._mark, limit=PAGE)
+            for job in changed:
+                self._mark = max(self._mark, job.updated_at)
+                if job.id in self.inflight:
+                    await self._check(job.id, job)
+            if len(changed) < PAGE:
+                break
+        fresh, self._fresh = self._fresh, []
+        for job_id in fresh:
+            await self._check(job_id, await self.store.get_job(job_id))
+
+    async def _check(self, job_id: int, job: Job | None) -> None:
+        claim = self.inflight.get(job_id)
+        if claim is None:
+            return
+        name = claim.rule.name
+        if job is None or (job.deleted and job.state not in TERMINAL):
+            await self._finish(claim, None, f"job {job_id} was deleted before it finished")
+            return
+        if job.state is JobState.NEEDS_USER:
+            if job_id not in self._needs_user:
+                self._needs_user.add(job_id)
+                self.board.event(name, f"{claim.label}: job {job_id} needs your decision", needs_user=1)
+            return
+        if job_id in self._needs_user:
+            self._needs_user.discard(job_id)
+            self.board.event(name, f"{claim.label}: job {job_id} is {job.state.value} again", needs_user=-1)
+        if job.state in TERMINAL:
+            await self._finish(claim, job, None)
+
+    async def _finish(self, claim: Claim, job: Job | None, reason: str | None) -> None:
+        job_id = claim.job_id
+        assert job_id is not None
+        done = job is not None and job.state is JobState.DONE
+        try:
+            if done:
+                assert job is not None
+                outputs = [Path(a.path) for a in await self.store.assets(job.id) if a.path and a.kind != "text"]
+                moved = await asyncio.to_thread(claims.settle, claim, "done", None, outputs)
+            else:
+                reason = reason or _why(job)
+                moved = await asyncio.to_thread(claims.settle, claim, "failed", reason)
+        except OSError as exc:  # the folder went away or filled up: keep following, try again next round
+            log.warning("cannot move %s out of .processing: %s", claim.label, exc)
+            return
+        self.inflight.pop(job_id, None)
+        extra = {"needs_user": -1} if job_id in self._needs_user else {}
+        self._needs_user.discard(job_id)
+        final = moved.get(claim.images[0]) if claim.images else None
+        await self.ledger.finish(claim, OUTCOME_DONE if done else OUTCOME_FAILED, str(final) if final else None,
+                                 reason)
+        text = f"{claim.label}: done (job {job_id})" if done else f"{claim.label}: failed: {reason}"
+        self.board.event(claim.rule.name, text, in_flight=-1, **extra,
+                         **({"done": 1} if done else {"failed": 1}))
+        if job is not None and moved:
+            await _point_job_at(self.store, job, moved)
+
+
+def _why(job: Job | None) -> str:
+    if job is None:
+        return "its job is gone"
+    text = f"job {job.id} {describe(job.state)}"
+    if job.error_message:
+        text += f": {job.error_message}"
+    elif job.error_code:
+        text += f" ({job.error_code})"
+    return text
+
+
+async def _point_job_at(store: Store, job: Job, moved: dict[Path, Path]) -> None:
+    """The job's input files left `.processing/`: record where they are now, so a retry finds them."""
+    paths = {str(old): str(new) for old, new in moved.items()}
+    images = [paths.get(i, i) for i in job.request.get("images", [])]
+    source = paths.get(job.source_path or "", job.source_path)
+    try:
+        await store.update_fields(job.id, request={**job.request, "images": images}, source_path=source)
+    except Exception as exc:  # a convenience only: never worth failing the drop over
+        log.warning("cannot update the input paths of job %s: %s", job.id, exc)

@@ -1,0 +1,1181 @@
+"""The durable job store: one SQLite file (via aiosqlite) that is the source of truth for every job.
+
+Rules this module keeps (reliability.md §1.4):
+
+* One writer connection, used only through `Store._write()`: an asyncio.Lock held across a short
+  `BEGIN IMMEDIATE ... COMMIT`. aiosqlite serialises statements but not transactions, so without the lock
+  one coroutine's statements could land inside another's transaction. BEGIN IMMEDIATE (not a deferred
+  BEGIN) takes the write lock up front, so `busy_timeout` applies instead of an instant "database is
+  locked" when another process committed in between.
+* Inside a write transaction nothing but this SQLite connection is awaited. Never HTTP, never a file, never
+  a queue: the lock would stall every other writer in this process and the busy timeout of other processes.
+  Commit the intent, leave the transaction, do the slow thing, then open a new transaction.
+* Reads go through a second, `query_only` connection. WAL lets it read alongside the writer, and it never
+  sees another coroutine's uncommitted writes (which a shared connection would).
+* WAL, `synchronous=NORMAL` (committed work survives an application crash; an OS crash may lose the last
+  moments but never corrupts), busy timeout 5 s, foreign keys on.
+* The file and its -wal/-shm are 0600, directories created for it 0700: prompts and result URLs are private.
+* Opening never shows a raw traceback for a bad file: a damaged or foreign file, a newer schema, a full disk
+  or a locked database each become a `StoreError` that says what to do.
+
+The API key never reaches this file: the request dict has no key field, and as a last defence any value that
+looks like a DashScope key is refused (`ValueError`) before it is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import heapq
+import itertools
+import json
+import os
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import aiosqlite
+import platformdirs
+
+from qwentui.core.catalog import Mode
+from qwentui.core.migrations import CJK, LATEST, cjk_search_text, migrate, user_version
+from qwentui.core.states import ACTIVE, ALLOWED, TERMINAL, JobState
+
+ENV_DB = "QWENTUI_DB"
+BUSY_TIMEOUT_MS = 5000
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# ---- errors -----------------------------------------------------------------------------------------------
+
+
+class StoreError(Exception):
+    """The job database cannot do what was asked; the message says why and what to do."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the write lock for longer than the busy timeout."""
+
+
+class StoreFull(StoreError):
+    """The disk (or quota) is full; SQLite rolled the transaction back, nothing was changed."""
+
+
+class StoreCorrupt(StoreError):
+    """The file is not a usable SQLite database. `quarantine(path)` moves it aside."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StoreConflict(StoreError):
+    """A uniqueness rule refused the write (e.g. a task id that already belongs to another job)."""
+
+
+class JobNotFound(StoreError, LookupError):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} does not exist")
+        self.job_id = job_id
+
+
+class StaleTransition(StoreError):
+    """The job is not in a state this transition may start from (someone else moved it first)."""
+
+    def __init__(self, job_id: int, current: JobState, to_state: JobState,
+                 expected: frozenset[JobState] | None, why: str) -> None:
+        super().__init__(f"job {job_id}: cannot move {current.value} -> {to_state.value}: {why}")
+        self.job_id = job_id
+        self.current = current
+        self.to_state = to_state
+        self.expected = expected
+
+
+class IllegalTransition(StaleTransition):
+    """The state machine (states.ALLOWED) has no such move at all: a bug, not a race."""
+
+
+# ---- records ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    created_at: float
+    updated_at: float
+    mode: Mode
+    model: str
+    prompt: str
+    request: dict[str, Any]  # GenerationRequest.to_dict()
+    wire_json: str | None  # the body sent (after uploads), None before submit; parsed: .wire
+    body_hash: str | None
+    client_token: str
+    state: JobState
+    task_id: str | None
+    request_id: str | None
+    submitted_at: float | None
+    finished_at: float | None
+    attempts: int
+    poll_count: int
+    next_check_at: float | None  # None means "as soon as possible" to due_jobs()
+    expected_seconds: float | None
+    results_json: str | None  # result URLs / text parts; parsed: .results
+    results_expire_at: float | None
+    error_code: str | None
+    error_message: str | None
+    usage_json: str | None  # the service's usage object; parsed: .usage
+    image_count: int
+    video_seconds: float
+    source: str  # 'tui', 'cli', 'drop:<rule>', 'import'
+    source_path: str | None
+    parent_id: int | None  # the job this one retries or duplicates
+    output_dir: str | None
+    priority: int
+    deleted: bool
+
+    # The JSON columns other than the request stay text: lists and the TUI never need them parsed, and
+    # parsing a thousand rows per refresh for nothing costs frames.
+    @property
+    def wire(self) -> dict[str, Any] | None:
+        return _loads(self.wire_json)
+
+    @property
+    def results(self) -> list[Any] | None:
+        return _loads(self.results_json)
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return _loads(self.usage_json)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    job_id: int
+    at: float
+    from_state: JobState | None  # None for the creation event
+    to_state: JobState  # equal to from_state for notes (deleted, restored, ...)
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    id: int
+    job_id: int
+    idx: int
+    kind: Literal["image", "video", "text"]
+    url: str | None
+    path: str | None
+    text: str | None
+    size: int | None
+    sha256: str | None
+    width: int | None
+    height: int | None
+    duration: float | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    sha256: str
+    rule: str
+    original_name: str
+    claimed_at: float
+    job_id: int | None
+    outcome: str | None  # None while the file is being processed
+    outcome_path: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    owner: str
+    pid: int
+    acquired_at: float
+    heartbeat_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    key: str  # the model name, or the local day "YYYY-MM-DD"
+    jobs: int
+    image_count: int
+    video_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Increment:
+    """A field value meaning "add this to the stored value", e.g. `attempts=Increment()`.
+
+    The engine counts attempts before each risky step; adding in SQL needs no earlier read of the row.
+    """
+
+    by: int = 1
+
+
+# ---- columns and field encoding ---------------------------------------------------------------------------
+
+JOB_COLUMNS = (
+    "id", "created_at", "updated_at", "mode", "model", "prompt", "request_json", "wire_json", "body_hash",
+    "client_token", "state", "task_id", "request_id", "submitted_at", "finished_at", "attempts",
+    "poll_count", "next_check_at", "expected_seconds", "results_json", "results_expire_at", "error_code",
+    "error_message", "usage_json", "image_count", "video_seconds", "source", "source_path", "parent_id",
+    "output_dir", "priority", "deleted",
+)
+_SELECT_JOB = "SELECT " + ", ".join(f"j.{c}" for c in JOB_COLUMNS)
+_ASSET_COLUMNS = ("id", "job_id", "idx", "kind", "url", "path", "text", "size", "sha256", "width", "height",
+                  "duration", "created_at")
+_LEDGER_COLUMNS = ("sha256", "rule", "original_name", "claimed_at", "job_id", "outcome", "outcome_path",
+                   "reason")
+
+# Field names are the Job attribute names. A JSON column takes a Python value by its short name
+# (`wire={...}`) or JSON text by its column name (`wire_json='{...}'`).
+_JSON_FIELDS = {"request": "request_json", "wire": "wire_json", "results": "results_json",
+                "usage": "usage_json"}
+_JSON_COLUMNS = {col: name for name, col in _JSON_FIELDS.items()}
+_PLAIN_FIELDS = frozenset({
+    "mode", "model", "prompt", "body_hash", "task_id", "request_id", "submitted_at", "finished_at",
+    "attempts", "poll_count", "next_check_at", "expected_seconds", "results_expire_at", "error_code",
+    "error_message", "image_count", "video_seconds", "source", "source_path", "parent_id", "output_dir",
+    "priority",
+})
+_PROTECTED = {
+    "id": "ids are assigned by the store",
+    "created_at": "set once by add_job",
+    "updated_at": "stamped by the store on every change",
+    "client_token": "assigned once by add_job",
+    "state": "states change only through transition()",
+    "deleted": "use delete_job() / restore_job()",
+}
+_LEDGER_FIELDS = frozenset({"rule", "original_name", "job_id", "outcome", "outcome_path", "reason"})
+
+# A DashScope key is "sk-" and 32 hex digits; the look-behind keeps words like "task-..." out.
+_KEY_RE = re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9]{20,}")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _refuse_keys(name: str, text: str | None) -> None:
+    if text and _KEY_RE.search(text):
+        # Never echo the value: it may be a real key.
+        raise ValueError(f"refusing to store {name}: it contains something that looks like an API key "
+                         "(sk-...); keys are never written to the job database")
+
+
+def body_hash(wire: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of a wire body (sorted keys, no spaces)."""
+    return hashlib.sha256(_dumps(wire).encode()).hexdigest()
+
+
+def usage_figures(usage: Any) -> tuple[int, float]:
+    """(images, video seconds) from a DashScope `usage` object; unknown shapes count as zero."""
+    if not usage or not isinstance(usage, Mapping):
+        return 0, 0.0
+
+    def number(*keys: str) -> float:
+        for key in keys:
+            value = usage.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        return 0.0
+
+    return int(number("image_count")), number("video_duration", "output_video_duration", "duration")
+
+
+def _encode_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Job field names and values -> column names and SQLite values. Unknown names are a TypeError."""
+    cols: dict[str, Any] = {}
+    cols_seen: set[str] = set()
+    for name, value in fields.items():
+        if name in _PROTECTED:
+            raise TypeError(f"cannot set {name!r}: {_PROTECTED[name]}")
+        if name in _JSON_FIELDS or name in _JSON_COLUMNS:
+            short = _JSON_COLUMNS.get(name, name)
+            if short in cols_seen:
+                raise TypeError(f"give {short!r} or {short + '_json'!r}, not both")
+            cols_seen.add(short)
+            if value is None:
+                text = None
+            elif name in _JSON_COLUMNS:
+                if not isinstance(value, str):
+                    raise TypeError(f"{name} takes JSON text; pass the value itself as {short}=")
+                json.loads(value)  # refuse text that is not JSON (json.JSONDecodeError is a ValueError)
+                text = value
+            else:
+                text = _dumps(value)
+            if short == "request" and value is None:
+                raise ValueError("a job's request cannot be empty")
+            if short in ("request", "wire"):
+                _refuse_keys(short, text)
+            cols[_JSON_FIELDS[short]] = text
+        elif name in _PLAIN_FIELDS:
+            if isinstance(value, os.PathLike):
+                value = os.fspath(value)
+            elif name == "mode" and value is not None:
+                value = Mode(value).value
+            elif name == "prompt":
+                _refuse_keys("prompt", value)
+                cols["search_cjk"] = cjk_search_text(value or "")  # see migrations.V4_CJK
+            cols[name] = value
+        else:
+            raise TypeError(f"unknown job field {name!r}")
+    if cols.get("usage_json") is not None:
+        images, seconds = usage_figures(json.loads(cols["usage_json"]))
+        cols.setdefault("image_count", images)
+        cols.setdefault("video_seconds", seconds)
+    if cols.get("wire_json") is not None and "body_hash" not in fields:
+        cols["body_hash"] = body_hash(json.loads(cols["wire_json"]))
+    return cols
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _job(row: Sequence[Any]) -> Job:
+    (id_, created_at, updated_at, mode, model, prompt, request_json, wire_json, body_hash_, client_token,
+     state, task_id, request_id, submitted_at, finished_at, attempts, poll_count, next_check_at,
+     expected_seconds, results_json, results_expire_at, error_code, error_message, usage_json, image_count,
+     video_seconds, source, source_path, parent_id, output_dir, priority, deleted) = row
+    return Job(id_, created_at, updated_at, Mode(mode), model, prompt, json.loads(request_json),
+               wire_json, body_hash_, client_token, JobState(state), task_id, request_id, submitted_at,
+               finished_at, attempts, poll_count, next_check_at, expected_seconds, results_json,
+               results_expire_at, error_code, error_message, usage_json, image_count,
+               float(video_seconds), source, source_path, parent_id, output_dir, priority, bool(deleted))
+
+
+def _event(row: Sequence[Any]) -> Event:
+    id_, job_id, at, from_state, to_state, detail = row
+    return Event(id_, job_id, at, JobState(from_state) if from_state else None, JobState(to_state), detail)
+
+
+def _states(value: JobState | str | Iterable[JobState | str] | None) -> frozenset[JobState] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # JobState is a str too
+        return frozenset({JobState(value)})
+    return frozenset(JobState(v) for v in value)
+
+
+def _values(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return sorted({str(v) for v in value})
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 query for what a user typed, valid whatever they typed; None when nothing is searchable.
+
+    Every word becomes a quoted phrase (so `AND`, `-`, `"`, `*`, `:` and parentheses are plain text), all
+    words must match, and the last one matches as a prefix, so results follow the typing. CJK characters
+    are spaced out as in `jobs.search_cjk`, so a word of them is a phrase of single characters.
+    """
+    words = [w for w in text.split() if any(ch.isalnum() for ch in w)]
+    if not words:
+        return None
+    quoted = ['"' + (cjk_search_text(w) or w).replace('"', '""') + '"' for w in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+# ---- location, permissions, opening -----------------------------------------------------------------------
+
+
+def default_db_path() -> Path:
+    """`$QWENTUI_DB` if set, else `<user data dir>/qwentui/jobs.db`."""
+    env = os.environ.get(ENV_DB)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("qwentui", appauthor=False)) / "jobs.db"
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create the missing directories, each 0700. Existing ones are left alone (it may be /tmp)."""
+    missing: list[Path] = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        if d.parent == d:
+            break
+        d = d.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(d, 0o700)
+            os.chmod(d, 0o700)  # umask may have cleared bits; make it exactly 0700
+
+
+def _make_private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (SQLite gives -wal/-shm the same bits); tighten an
+    existing one that is more open than that."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            st = p.stat()
+            mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+            if st.st_mode & 0o077 and mine:
+                os.chmod(p, 0o600)
+
+
+def _corrupt(path: Path, detail: str) -> StoreCorrupt:
+    return StoreCorrupt(
+        f"{path} is damaged or is not a qwentui database ({detail}). Nothing was changed. Move it aside "
+        f"(with its -wal and -shm files, if any), e.g. `mv {path} {path}.broken`, and start qwentui again to "
+        f"begin with an empty job list; `sqlite3 {path}.broken .recover` may rescue the old jobs.", path)
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
+    """A sqlite3 error -> a StoreError that says what happened and what to do."""
+    msg = str(exc)
+    low = msg.lower()
+    if "locked" in low or "busy" in low:
+        return StoreBusy(f"the job database {path} is busy: another qwentui process kept it locked for more "
+                         f"than {BUSY_TIMEOUT_MS // 1000} s; nothing was changed, try again")
+    if "full" in low:
+        return StoreFull(f"the disk holding {path} is full; nothing was changed. Free some space and retry")
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return _corrupt(path, msg)
+    if "no such module: fts5" in low:
+        return StoreError("this Python's SQLite library was built without FTS5 (full-text search), which "
+                          "qwentui needs; use a Python build with a standard SQLite (e.g. python.org builds)")
+    if "readonly" in low or "unable to open" in low or "disk i/o" in low:
+        return StoreError(f"cannot write the job database {path} ({msg}); check that the folder exists, is on "
+                          f"a local disk and is writable by you, or point {ENV_DB} elsewhere")
+    return StoreError(f"job database {path}: {msg}")
+
+
+def _conflict_message(exc: sqlite3.IntegrityError) -> str:
+    msg = str(exc)
+    if "jobs.task_id" in msg:
+        return "that task id already belongs to another job"
+    return f"the job database refused the write: {msg}"
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except IsADirectoryError:
+        raise StoreError(f"{path} is a directory; give the path of a database file") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read the job database {path}: {exc.strerror}") from None
+    if head and not head.startswith(SQLITE_MAGIC):
+        raise _corrupt(path, "it is not an SQLite file")
+    if 0 < len(head) < 100:
+        raise _corrupt(path, "the file is truncated")
+
+
+def _backup_file(conn: sqlite3.Connection, dest: Path) -> None:
+    """VACUUM INTO a 0600 file (VACUUM INTO would create it with the umask's bits)."""
+    fd = os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)  # must not exist, or be empty
+    os.close(fd)
+    try:
+        conn.execute("VACUUM INTO ?", (str(dest),))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            dest.unlink()
+        raise
+
+
+def _prepare(path: Path, backup: bool) -> int:
+    """Create/check the file and bring its schema to LATEST (blocking; run in a thread). Returns the version
+    found. Migrating an existing database first copies it to `<path>.v<N>.bak`: each step is atomic, but
+    this keeps a way back from a step that commits wrong data."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory; give the path of a database file")
+    try:
+        _make_private_dirs(path.parent)
+        _make_private_file(path)
+    except OSError as exc:
+        raise StoreError(f"cannot create the job database {path}: {exc.strerror}; check the folder's "
+                         f"permissions or point {ENV_DB} elsewhere") from None
+    _check_header(path)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise _translate(exc, path) from None
+    try:
+        objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]  # parses the schema
+        found = user_version(conn)
+        if found == 0 and objects:
+            raise StoreError(f"{path} is an SQLite database of some other program (it has tables but no "
+                             f"qwentui schema); qwentui will not write into it. Choose another file")
+        if found > LATEST:
+            raise StoreError(f"database was written by a newer qwentui (schema v{found}); upgrade qwentui "
+                             f"(this one knows schema v{LATEST}; database: {path})")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"cannot use write-ahead logging for {path} (journal mode stays {mode!r}); keep "
+                             f"the database on a local disk, not a network or shared folder")
+        if found < LATEST:
+            if backup and found > 0:
+                dest = path.with_name(f"{path.name}.v{found}.bak")
+                if not dest.exists():
+                    _backup_file(conn, dest)
+            migrate(conn)
+        return found
+    except sqlite3.Error as exc:
+        raise _translate(exc, path) from None
+    finally:
+        conn.close()
+
+
+def quarantine(path: str | os.PathLike[str]) -> Path:
+    """Move a damaged database (and its -wal/-shm, which belong to it) aside; return the new main path."""
+    src = Path(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = src.with_name(f"{src.name}.corrupt-{stamp}")
+    for suffix in ("-wal", "-shm", ""):  # main file last: a crash in between leaves the pieces findable
+        piece = src.with_name(src.name + suffix)
+        if piece.exists():
+            os.replace(piece, dest.with_name(dest.name + suffix))
+    return dest
+
+
+async def _connect(path: Path, query_only: bool) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        for pragma in (f"busy_timeout = {BUSY_TIMEOUT_MS}", "journal_mode = WAL", "synchronous = NORMAL",
+                       "foreign_keys = ON", "cache_size = -32000", "temp_store = MEMORY"):
+            await conn.execute(f"PRAGMA {pragma}")
+        if query_only:
+            await conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+# ---- the store --------------------------------------------------------------------------------------------
+
+
+class Store:
+    """Async access to the job database. Create with `await Store.open(path)`; `await close()` at the end
+    (or `async with await Store.open(...) as store`)."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
+                 clock: Callable[[], float]) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time,
+                   backup: bool = True) -> Store:
+        """Open (creating or migrating as needed) the database at `path`, default `default_db_path()`."""
+        db = Path(path).expanduser() if path is not None else default_db_path()
+        await asyncio.to_thread(_prepare, db, backup)
+        writer: aiosqlite.Connection | None = None
+        try:
+            writer = await _connect(db, query_only=False)
+            reader = await _connect(db, query_only=True)
+        except sqlite3.Error as exc:
+            if writer is not None:
+                await writer.close()
+            raise _translate(exc, db) from None
+        await asyncio.to_thread(_make_private_file, db)  # -wal/-shm now exist
+        return cls(db, writer, reader, clock)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                await self._writer.execute("PRAGMA optimize")  # cheap; keeps the planner's statistics fresh
+            await self._reader.close()
+            await self._writer.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One short write transaction. Await nothing but the yielded connection inside it (module doc)."""
+        async with self._lock:
+            conn = self._writer
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from None
+            try:
+                yield conn
+                await conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:  # an error such as SQLITE_FULL may have rolled back already
+                    with contextlib.suppress(sqlite3.Error):
+                        await conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise StoreConflict(_conflict_message(exc)) from exc
+                if isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError:
+                    raise _translate(exc, self.path) from None
+                raise  # ProgrammingError and friends are bugs: keep them loud
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return list(await self._reader.execute_fetchall(sql, params))
+        except sqlite3.DatabaseError as exc:  # damage found deep in the file, an I/O error, ...
+            if isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError:
+                raise _translate(exc, self.path) from None
+            raise
+
+    @staticmethod
+    async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = list(await conn.execute_fetchall(sql, params))
+        return rows[0] if rows else None
+
+    @staticmethod
+    async def _exec(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> tuple[int, int | None]:
+        """Run one statement; (rowcount, lastrowid)."""
+        async with conn.execute(sql, params) as cur:
+            return cur.rowcount, cur.lastrowid
+
+    async def _stamp(self, conn: aiosqlite.Connection) -> float:
+        """The time for this write. Strictly increasing across all writes (also from other processes, as we
+        hold the write lock), even if the wall clock steps back, so `changed_since()` never misses a row."""
+        row = await self._one(conn, "SELECT max(updated_at) FROM jobs")
+        now = self._clock()
+        last = row[0] if row and row[0] is not None else None
+        return now if last is None or now > last else last + 1e-6
+
+    async def _job_in(self, conn: aiosqlite.Connection, job_id: int) -> Job:
+        row = await self._one(conn, f"{_SELECT_JOB} FROM jobs AS j WHERE j.id = ?", (job_id,))
+        if row is None:
+            raise JobNotFound(job_id)
+        return _job(row)
+
+    async def _update(self, conn: aiosqlite.Connection, job_id: int, cols: Mapping[str, Any],
+                      stamp: float | None) -> None:
+        sets: list[str] = []
+        values: list[Any] = []
+        for col, value in cols.items():  # column names come from the whitelist only
+            if isinstance(value, Increment):
+                sets.append(f"{col} = {col} + ?")
+                values.append(value.by)
+            else:
+                sets.append(f"{col} = ?")
+                values.append(value)
+        if stamp is not None:
+            sets.append("updated_at = ?")
+            values.append(stamp)
+        if not sets:
+            return
+        count, _ = await self._exec(conn, f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*values, job_id))
+        if count == 0:
+            raise JobNotFound(job_id)
+
+    async def _add_event(self, conn: aiosqlite.Connection, job_id: int, at: float, src: JobState | None,
+                         dst: JobState, detail: str) -> Event:
+        _, event_id = await self._exec(
+            conn, "INSERT INTO job_events(job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
+            (job_id, at, src.value if src else None, dst.value, detail))
+        assert event_id is not None
+        return Event(event_id, job_id, at, src, dst, detail)
+
+    # -- jobs: writes ---------------------------------------------------------------------------------------
+
+    async def add_job(self, request: Mapping[str, Any], mode: Mode | str | None = None, model: str | None = None,
+                      prompt: str | None = None, *, source: str = "tui",
+                      source_path: str | os.PathLike[str] | None = None, parent_id: int | None = None,
+                      output_dir: str | os.PathLike[str] | None = None,
+                      expected_seconds: float | None = None, state: JobState = JobState.QUEUED,
+                      priority: int = 0, detail: str = "", **fields: Any) -> Job:
+        """Record a new job (with a fresh client token) and its creation event.
+
+        `mode`, `model` and `prompt` default to the request dict's own. Extra `fields` are job fields, e.g.
+        `task_id=` for a task imported from the account.
+        """
+        row = self._new_row(request, mode, model, prompt, source=source, source_path=source_path,
+                            parent_id=parent_id, output_dir=output_dir, expected_seconds=expected_seconds,
+                            state=state, priority=priority, fields=fields)
+        async with self._write() as conn:
+            now = await self._stamp(conn)
+            row.setdefault("created_at", now)
+            row["updated_at"] = now
+            cols = list(row)
+            _, job_id = await self._exec(
+                conn, f"INSERT INTO jobs({', '.join(cols)}) VALUES ({_placeholders(len(cols))})",
+                [row[c] for c in cols])
+            assert job_id is not None
+            await self._add_event(conn, job_id, now, None, JobState(state), detail or f"created ({source})")
+            return await self._job_in(conn, job_id)
+
+    @staticmethod
+    def _new_row(request: Mapping[str, Any], mode: Mode | str | None, model: str | None, prompt: str | None,
+                 *, source: str, source_path: str | os.PathLike[str] | None, parent_id: int | None,
+                 output_dir: str | os.PathLike[str] | None, expected_seconds: float | None,
+                 state: JobState | str, priority: int, fields: Mapping[str, Any]) -> dict[str, Any]:
+        chosen_mode = mode or request.get("mode")
+        chosen_model = model or request.get("model")
+        if not chosen_mode or not chosen_model:
+            raise ValueError("a job needs a mode and a model (give them, or put them in the request)")
+        if any(isinstance(v, Increment) for v in fields.values()):
+            raise TypeError("Increment() only applies to an existing job")
+        cols = _encode_fields({
+            "request": dict(request), "mode": chosen_mode, "model": str(chosen_model),
+            "prompt": str(request.get("prompt") or "") if prompt is None else prompt,
+            "source": source, "source_path": source_path, "parent_id": parent_id, "output_dir": output_dir,
+            "expected_seconds": expected_seconds, "priority": priority, **fields,
+        })
+        cols["state"] = JobState(state).value
+        cols["client_token"] = str(uuid.uuid4())
+        return cols
+
+    async def transition(self, job_id: int, to_state: JobState | str, *,
+                         expect: JobState | str | Iterable[JobState | str] | None = None, detail: str = "",
+                         **fields: Any) -> Job:
+        """Move a job to `to_state`, set `fields`, and append a job_events row, in one transaction.
+
+        Raises StaleTransition if the current state is not in `expect` (when given), IllegalTransition if
+        states.ALLOWED has no such move. Entering a terminal state stamps `finished_at`; entering a state
+        the engine does not act on (terminal, NEEDS_USER) clears `next_check_at`; both unless given.
+        """
+        dst = JobState(to_state)
+        expected = _states(expect)
+        cols = _encode_fields(fields)
+        async with self._write() as conn:
+            row = await self._one(conn, "SELECT state FROM jobs WHERE id = ?", (job_id,))
+            if row is None:
+                raise JobNotFound(job_id)
+            src = JobState(row[0])
+            if expected is not None and src not in expected:
+                raise StaleTransition(job_id, src, dst, expected,
+                                      f"it is {src.value}, expected {'/'.join(sorted(expected))}")
+            if dst not in ALLOWED[src]:
+                raise IllegalTransition(job_id, src, dst, expected, "the state machine has no such move")
+            now = await self._stamp(conn)
+            if dst in TERMINAL:
+                cols.setdefault("finished_at", now)
+            if dst not in ACTIVE:
+                cols.setdefault("next_check_at", None)
+            cols["state"] = dst.value
+            await self._update(conn, job_id, cols, now)
+            await self._add_event(conn, job_id, now, src, dst, detail)
+            return await self._job_in(conn, job_id)
+
+    async def update_fields(self, job_id: int, **fields: Any) -> Job:
+        """Set fields without a state change (no event). Bumps `updated_at`, so the TUI sees it."""
+        cols = _encode_fields(fields)
+        async with self._write() as conn:
+            await self._update(conn, job_id, cols, await self._stamp(conn))
+            return await self._job_in(conn, job_id)
+
+    async def set_next_checks(self, checks: Iterable[tuple[int, float | None]]) -> None:
+        """Store many next-check times in one transaction. Scheduler bookkeeping only: `updated_at` is not
+        touched, so a poll round does not make the TUI re-read every job in flight."""
+        pairs = [(at, job_id) for job_id, at in checks]
+        if not pairs:
+            return
+        async with self._write() as conn:
+            await conn.executemany("UPDATE jobs SET next_check_at = ? WHERE id = ?", pairs)
+
+    async def note(self, job_id: int, detail: str) -> Event:
+        """Append an event without a state change (e.g. "upload 2/3 done", "503, retrying")."""
+        async with self._write() as conn:
+            row = await self._one(conn, "SELECT state FROM jobs WHERE id = ?", (job_id,))
+            if row is None:
+                raise JobNotFound(job_id)
+            state = JobState(row[0])
+            return await self._add_event(conn, job_id, await self._stamp(conn), state, state, detail)
+
+    async def delete_job(self, job_id: int) -> None:
+        """Hide a job from lists and counts. The row and its history stay (usage totals still count it);
+        the engine still sees it in jobs_in_states/due_jobs, so a task in flight is not left half done."""
+        await self._set_deleted(job_id, True, "hidden from the list")
+
+    async def restore_job(self, job_id: int) -> None:
+        await self._set_deleted(job_id, False, "restored to the list")
+
+    async def _set_deleted(self, job_id: int, deleted: bool, detail: str) -> None:
+        async with self._write() as conn:
+            row = await self._one(conn, "SELECT state, deleted FROM jobs WHERE id = ?", (job_id,))
+            if row is None:
+                raise JobNotFound(job_id)
+            if bool(row[1]) == deleted:
+                return
+            now = await self._stamp(conn)
+            await self._update(conn, job_id, {"deleted": int(deleted)}, now)
+            state = JobState(row[0])
+            await self._add_event(conn, job_id, now, state, state, detail)
+
+    async def bulk_insert_jobs(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert many jobs in one transaction (for imports, tests and benchmarks); returns how many.
+
+        Each row takes add_job's arguments by name (`request` required; `mode`, `model`, `prompt`, `state`,
+        `source`, ... and any job field), plus `created_at`/`updated_at` if wanted. No events are written.
+        Rows go through a temporary table first: one INSERT ... SELECT lets FTS5 index them in a batch,
+        which is several times faster than a row at a time.
+        """
+        now = self._clock()
+        prepared: list[dict[str, Any]] = []
+        for r in rows:
+            r = dict(r)
+            created = r.pop("created_at", now)
+            updated = r.pop("updated_at", created)
+            request = r.pop("request")
+            named = {k: r.pop(k) for k in ("mode", "model", "prompt", "source", "source_path", "parent_id",
+                                           "output_dir", "expected_seconds", "state", "priority") if k in r}
+            cols = self._new_row(request, named.get("mode"), named.get("model"), named.get("prompt"),
+                                 source=named.get("source", "tui"), source_path=named.get("source_path"),
+                                 parent_id=named.get("parent_id"), output_dir=named.get("output_dir"),
+                                 expected_seconds=named.get("expected_seconds"),
+                                 state=named.get("state", JobState.QUEUED), priority=named.get("priority", 0),
+                                 fields=r)
+            cols["created_at"] = created
+            cols["updated_at"] = updated
+            prepared.append(cols)
+        if not prepared:
+            return 0
+        names = [c for c in JOB_COLUMNS if c != "id" and c != "deleted"] + ["search_cjk"]
+        values = [tuple(p.get(c, _COLUMN_DEFAULTS.get(c)) for c in names) for p in prepared]
+        col_list = ", ".join(names)
+        async with self._write() as conn:
+            await conn.execute("DROP TABLE IF EXISTS temp.bulk_jobs")
+            await conn.execute(f"CREATE TEMP TABLE bulk_jobs AS SELECT {col_list} FROM main.jobs WHERE 0")
+            await conn.executemany(f"INSERT INTO temp.bulk_jobs({col_list}) VALUES ({_placeholders(len(names))})",
+                                   values)
+            await conn.execute(f"INSERT INTO main.jobs({col_list}) SELECT {col_list} FROM temp.bulk_jobs "
+                               "ORDER BY rowid")
+            await conn.execute("DROP TABLE temp.bulk_jobs")
+        return len(prepared)
+
+    # -- jobs: reads ----------------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: int) -> Job | None:
+        rows = await self._read(f"{_SELECT_JOB} FROM jobs AS j WHERE j.id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    async def get_by_task_id(self, task_id: str) -> Job | None:
+        rows = await self._read(f"{_SELECT_JOB} FROM jobs AS j WHERE j.task_id = ?", (task_id,))
+        return _job(rows[0]) if rows else None
+
+    async def get_by_client_token(self, token: str) -> Job | None:
+        rows = await self._read(f"{_SELECT_JOB} FROM jobs AS j WHERE j.client_token = ?", (token,))
+        return _job(rows[0]) if rows else None
+
+    async def jobs_in_states(self, states: JobState | str | Iterable[JobState | str],
+                             limit: int | None = None) -> list[Job]:
+        """Jobs in these states, highest priority first, then oldest first (deleted ones included: the
+        engine finishes what it started). Meant for the active states, which are few."""
+        wanted = sorted(_states(states) or ())
+        if not wanted:
+            return []
+        sql = (f"{_SELECT_JOB} FROM jobs AS j WHERE j.state IN ({_placeholders(len(wanted))}) "
+               "ORDER BY j.priority DESC, j.id")
+        params: list[Any] = list(wanted)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_job(r) for r in await self._read(sql, params)]
+
+    async def due_jobs(self, now: float, states: JobState | str | Iterable[JobState | str],
+                       limit: int = 100) -> list[Job]:
+        """Jobs in `states` whose next check is due (NULL counts as due now), earliest first."""
+        per_state = []
+        for state in sorted(_states(states) or ()):
+            rows = await self._read(
+                f"{_SELECT_JOB} FROM jobs AS j INDEXED BY jobs_due WHERE j.state = ? "
+                "AND (j.next_check_at IS NULL OR j.next_check_at <= ?) ORDER BY j.next_check_at, j.id LIMIT ?",
+                (state.value, now, limit))
+            per_state.append([_job(r) for r in rows])
+        merged = heapq.merge(*per_state, key=lambda j: (j.next_check_at is not None, j.next_check_at or 0, j.id))
+        return list(merged)[:limit]
+
+    async def list_jobs(self, *, states: JobState | str | Iterable[JobState | str] | None = None,
+                        modes: Mode | str | Iterable[Mode | str] | None = None,
+                        models: str | Iterable[str] | None = None, text: str | None = None, limit: int = 100,
+                        before_id: int | None = None, since_updated: float | None = None,
+                        include_deleted: bool = False) -> list[Job]:
+        """Newest first (by id), filtered; page with `before_id=<last id of the previous page>`.
+
+        Fast at a million jobs because every query walks one index in id order and stops at `limit`:
+        the full-text index when there is text, else the index of the first filter given (states, modes,
+        models), one query per value merged here, else the table itself. `INDEXED BY` pins those plans,
+        so planner statistics can never turn them into a sort of the whole table.
+        """
+        state_vals = [s.value for s in sorted(_states(states) or ())] if states is not None else None
+        mode_vals = sorted({Mode(m).value for m in ([modes] if isinstance(modes, str) else modes)}) \
+            if modes is not None else None
+        model_vals = _values(models)
+        if limit <= 0 or any(v is not None and not v for v in (state_vals, mode_vals, model_vals)):
+            return []
+
+        match = fts_query(text or "")
+        if match is None and text and text.strip():
+            return []  # only punctuation: nothing can match
+        # A query with CJK characters goes to the index of CJK prompts (which holds their other words too).
+        fts = "jobs_fts_cjk" if text and CJK.search(text) else "jobs_fts"
+
+        where: list[str] = []
+        params: list[Any] = []
+        if not include_deleted:
+            where.append("j.deleted = 0")
+        if before_id is not None:
+            where.append("j.id < ?")
+            params.append(before_id)
+        if since_updated is not None:
+            where.append("j.updated_at > ?")
+            params.append(since_updated)
+        filters = {"state": state_vals, "mode": mode_vals, "model": model_vals}
+
+        if match is not None:
+            conds = [*where, *(f"j.{col} IN ({_placeholders(len(v))})" for col, v in filters.items() if v)]
+            fparams = [*params, *(x for v in filters.values() if v for x in v)]
+            # CROSS JOIN keeps the FTS table as the outer loop, read in descending rowid order.
+            sql = (f"{_SELECT_JOB} FROM {fts} CROSS JOIN jobs AS j ON j.id = {fts}.rowid "
+                   f"WHERE {fts} MATCH ? {''.join(' AND ' + c for c in conds)} "
+                   f"ORDER BY {fts}.rowid DESC LIMIT ?")
+            return [_job(r) for r in await self._read(sql, [match, *fparams, limit])]
+
+        driver = next((col for col, v in filters.items() if v), None)
+        if driver is None:
+            sql = f"{_SELECT_JOB} FROM jobs AS j {_where(where)} ORDER BY j.id DESC LIMIT ?"
+            return [_job(r) for r in await self._read(sql, [*params, limit])]
+        others = [f"j.{col} IN ({_placeholders(len(v))})" for col, v in filters.items() if v and col != driver]
+        oparams = [x for col, v in filters.items() if v and col != driver for x in v]
+        sql = (f"{_SELECT_JOB} FROM jobs AS j INDEXED BY jobs_{driver} "
+               f"{_where([f'j.{driver} = ?', *where, *others])} ORDER BY j.id DESC LIMIT ?")
+        per_value = [await self._read(sql, [value, *params, *oparams, limit]) for value in filters[driver] or ()]
+        merged = heapq.merge(*per_value, key=lambda r: -r[0])
+        return [_job(r) for r in itertools.islice(merged, limit)]
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        """Jobs per state, every state present (0 if none); deleted jobs are not counted."""
+        counts = dict.fromkeys(JobState, 0)
+        for state, n in await self._read("SELECT state, n FROM job_counts"):
+            counts[JobState(state)] = n
+        return counts
+
+    async def changed_since(self, updated_at: float, limit: int | None = None) -> list[Job]:
+        """Jobs changed after `updated_at` (deleted ones included, so a view can drop them), oldest change
+        first. Remember the last `updated_at` seen and pass it next time: stamps strictly increase."""
+        sql = f"{_SELECT_JOB} FROM jobs AS j WHERE j.updated_at > ? ORDER BY j.updated_at"
+        params: list[Any] = [updated_at]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_job(r) for r in await self._read(sql, params)]
+
+    async def events(self, job_id: int) -> list[Event]:
+        rows = await self._read("SELECT id, job_id, at, from_state, to_state, detail FROM job_events "
+                                "WHERE job_id = ? ORDER BY id", (job_id,))
+        return [_event(r) for r in rows]
+
+    async def usage_totals(self, by: Literal["model", "day"] = "model", *, since: float | None = None,
+                           until: float | None = None) -> list[UsageTotal]:
+        """Images and video seconds billed, per model or per local day (by finish time). Deleted jobs count:
+        hiding a job does not refund it."""
+        key = {"model": "model",
+               "day": "date(coalesce(finished_at, created_at), 'unixepoch', 'localtime')"}[by]
+        where = ["(image_count > 0 OR video_seconds > 0)"]
+        params: list[Any] = []
+        if since is not None:
+            where.append("coalesce(finished_at, created_at) >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("coalesce(finished_at, created_at) < ?")
+            params.append(until)
+        rows = await self._read(
+            f"SELECT {key} AS k, count(*), sum(image_count), sum(video_seconds) FROM jobs {_where(where)} "
+            "GROUP BY k ORDER BY k", params)
+        return [UsageTotal(str(k), n, int(images or 0), float(seconds or 0)) for k, n, images, seconds in rows]
+
+    # -- assets ---------------------------------------------------------------------------------------------
+
+    async def add_asset(self, job_id: int, idx: int, kind: Literal["image", "video", "text"], *,
+                        url: str | None = None, path: str | os.PathLike[str] | None = None,
+                        text: str | None = None, size: int | None = None, sha256: str | None = None,
+                        width: int | None = None, height: int | None = None,
+                        duration: float | None = None) -> Asset:
+        """Record result `idx` of a job. Recording the same idx again replaces it (a re-download after a
+        crash), so the step can simply be repeated."""
+        if kind not in ("image", "video", "text"):
+            raise ValueError(f"asset kind must be image, video or text, not {kind!r}")
+        values = (job_id, idx, kind, url, None if path is None else os.fspath(path), text, size, sha256, width,
+                  height, duration, self._clock())
+        async with self._write() as conn:
+            await self._exec(
+                conn, "INSERT INTO assets(job_id, idx, kind, url, path, text, size, sha256, width, height, "
+                "duration, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(job_id, idx) DO UPDATE SET kind = excluded.kind, url = excluded.url, "
+                "path = excluded.path, text = excluded.text, size = excluded.size, sha256 = excluded.sha256, "
+                "width = excluded.width, height = excluded.height, duration = excluded.duration, "
+                "created_at = excluded.created_at", values)
+            row = await self._one(conn, f"SELECT {', '.join(_ASSET_COLUMNS)} FROM assets "
+                                  "WHERE job_id = ? AND idx = ?", (job_id, idx))
+            return Asset(*row)
+
+    async def assets(self, job_id: int) -> list[Asset]:
+        rows = await self._read(f"SELECT {', '.join(_ASSET_COLUMNS)} FROM assets WHERE job_id = ? ORDER BY idx",
+                                (job_id,))
+        return [Asset(*r) for r in rows]
+
+    # -- drop-folder ledger ---------------------------------------------------------------------------------
+
+    async def ledger_get(self, sha256: str) -> LedgerEntry | None:
+        rows = await self._read(f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM drop_ledger WHERE sha256 = ?",
+                                (sha256,))
+        return LedgerEntry(*rows[0]) if rows else None
+
+    async def ledger_claim(self, sha256: str, rule: str, original_name: str) -> bool:
+        """Claim these bytes for processing; False if they were claimed before (a duplicate)."""
+        async with self._write() as conn:
+            count, _ = await self._exec(
+                conn, "INSERT OR IGNORE INTO drop_ledger(sha256, rule, original_name, claimed_at) "
+                "VALUES (?, ?, ?, ?)", (sha256, rule, original_name, self._clock()))
+            return count == 1
+
+    async def ledger_set(self, sha256: str, **fields: Any) -> LedgerEntry:
+        """Update a claim: job_id, outcome ('done', 'failed', 'duplicate', ...), outcome_path, reason."""
+        unknown = set(fields) - _LEDGER_FIELDS
+        if unknown:
+            raise TypeError(f"unknown ledger field(s): {', '.join(sorted(unknown))}")
+        values = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in fields.items()}
+        async with self._write() as conn:
+            if values:
+                sets = ", ".join(f"{k} = ?" for k in values)
+                await self._exec(conn, f"UPDATE drop_ledger SET {sets} WHERE sha256 = ?", (*values.values(), sha256))
+            row = await self._one(conn, f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM drop_ledger WHERE sha256 = ?",
+                                  (sha256,))
+            if row is None:
+                raise StoreError(f"no drop-folder claim for sha256 {sha256}")
+            return LedgerEntry(*row)
+
+    async def ledger_open(self) -> list[LedgerEntry]:
+        """Claims without an outcome: files a crash may have left in `.processing/`."""
+        rows = await self._read(f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM drop_ledger WHERE outcome IS NULL "
+                                "ORDER BY claimed_at")
+        return [LedgerEntry(*r) for r in rows]
+
+    async def ledger_forget(self, sha256: str) -> bool:
+        """Drop a claim, so the same bytes may be submitted again."""
+        async with self._write() as conn:
+            count, _ = await self._exec(conn, "DELETE FROM drop_ledger WHERE sha256 = ?", (sha256,))
+            return count == 1
+
+    # -- the engine lease -----------------------------------------------------------------------------------
+
+    async def acquire_lease(self, owner: str, pid: int, now: float, ttl: float) -> bool:
+        """Become the one engine that follows tasks, if nobody holds the lease or it expired (or we hold it).
+        Times are wall-clock seconds from the caller, so tests can drive them."""
+        async with self._write() as conn:
+            row = await self._one(conn, "SELECT owner, expires_at FROM lease WHERE id = 1")
+            if row is not None and row[0] != owner and row[1] > now:
+                return False
+            await self._exec(
+                conn, "INSERT INTO lease(id, owner, pid, acquired_at, heartbeat_at, expires_at) "
+                "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, "
+                "pid = excluded.pid, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at, "
+                "acquired_at = CASE WHEN lease.owner = excluded.owner THEN lease.acquired_at "
+                "ELSE excluded.acquired_at END", (owner, pid, now, now, now + ttl))
+            return True
+
+    async def renew_lease(self, owner: str, now: float, ttl: float | None = None) -> bool:
+        """Heartbeat (`ttl` defaults to the one the lease was taken with). False means the lease was lost
+        (it expired and someone else took it): stop following tasks."""
+        async with self._write() as conn:
+            if ttl is None:
+                count, _ = await self._exec(
+                    conn, "UPDATE lease SET expires_at = ? + (expires_at - heartbeat_at), heartbeat_at = ? "
+                    "WHERE id = 1 AND owner = ?", (now, now, owner))
+            else:
+                count, _ = await self._exec(
+                    conn, "UPDATE lease SET heartbeat_at = ?, expires_at = ? WHERE id = 1 AND owner = ?",
+                    (now, now + ttl, owner))
+            return count == 1
+
+    async def release_lease(self, owner: str) -> bool:
+        """Give the lease up (also usable to break the lease of an owner known to be dead)."""
+        async with self._write() as conn:
+            count, _ = await self._exec(conn, "DELETE FROM lease WHERE id = 1 AND owner = ?", (owner,))
+            return count == 1
+
+    async def lease(self) -> Lease | None:
+        rows = await self._read("SELECT owner, pid, acquired_at, heartbeat_at, expires_at FROM lease WHERE id = 1")
+        return Lease(*rows[0]) if rows else None
+
+    # -- settings -------------------------------------------------------------------------------------------
+
+    async def get_setting(self, key: str, default: Any = None) -> Any:
+        rows = await self._read("SELECT value FROM settings_kv WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    async def set_setting(self, key: str, value: Any) -> None:
+        text = _dumps(value)
+        _refuse_keys(f"setting {key!r}", text)
+        async with self._write() as conn:
+            await self._exec(conn, "INSERT INTO settings_kv(key, value) VALUES (?, ?) "
+                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, text))
+
+    # -- maintenance ----------------------------------------------------------------------------------------
+
+    async def check(self) -> list[str]:
+        """`PRAGMA quick_check`: an empty list when the file is sound. It reads every page (seconds at a
+        million jobs), so it is not run on open; run it from a doctor command or when idle."""
+        rows = await self._read("PRAGMA quick_check")
+        problems = [str(r[0]) for r in rows]
+        return [] if problems == ["ok"] else problems
+
+    async def backup(self, dest: str | os.PathLike[str]) -> Path:
+        """A consistent copy of the database (VACUUM INTO; a plain file copy during a write can be corrupt)."""
+        target = Path(dest)
+        async with self._lock:  # no transaction may be open on the connection for VACUUM
+            await asyncio.to_thread(_make_private_dirs, target.parent)
+            fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+            try:
+                await self._writer.execute("VACUUM INTO ?", (str(target),))
+            except sqlite3.Error as exc:
+                with contextlib.suppress(OSError):
+                    target.unlink()
+                raise _translate(exc, self.path) from None
+        return target
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL back into the main file and truncate it (call when idle; keeps the -wal small)."""
+        async with self._lock:
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+_COLUMN_DEFAULTS: dict[str, Any] = {"prompt": "", "attempts": 0, "poll_count": 0, "image_count": 0,
+                                    "video_seconds": 0.0, "source": "tui", "priority": 0}
+
+
+def _where(conds: Sequence[str]) -> str:
+    return ("WHERE " + " AND ".join(conds)) if conds else ""

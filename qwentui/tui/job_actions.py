@@ -1,0 +1,229 @@
+"""What can be done to the selected job: the actions behind the main screen's keys and the command palette.
+
+A mixin of the main screen, so one implementation serves a key press, a palette command and a test. Each action
+reports its outcome in a notification; a refusal from the engine (canceling a running job, deleting an active
+one) is a message, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from textual import work
+from textual.screen import Screen
+
+from qwentui.core.catalog import Mode
+from qwentui.core.download import redact_url
+from qwentui.core.engine import Engine, EngineError
+from qwentui.core.errors import QwentuiError
+from qwentui.core.requests import GenerationRequest, InvalidRequest
+from qwentui.core.states import TERMINAL, JobState
+from qwentui.core.store import Job, Store, StoreError
+from qwentui.tui.opener import open_in_system
+from qwentui.tui.screens.composer import ComposerScreen
+from qwentui.tui.screens.details import DetailsScreen
+from qwentui.tui.screens.pickers import Confirm
+from qwentui.tui.widgets.job_table import JobTable
+from qwentui.tui.widgets.preview import PreviewPane, Shown
+
+T = TypeVar("T")
+URL_MARGIN = 600.0  # a result URL this close to expiry is not handed to a new task (it may expire in flight)
+
+
+def animate_request(job: Job, picture: Shown | None, now: float) -> GenerationRequest | str:
+    """An image-to-video request from a finished image (its URL while valid, else its local file), or why not."""
+    if job.state is not JobState.DONE and job.state is not JobState.SUCCEEDED:
+        return f"job {job.id} has no finished image yet ({job.state.value})"
+    if picture is None or picture.kind != "image":
+        return f"job {job.id} has no image to animate"
+    url_alive = picture.url and (job.results_expire_at is None or job.results_expire_at - now > URL_MARGIN)
+    if url_alive:
+        ref = picture.url
+    elif picture.path and Path(picture.path).is_file():
+        ref = picture.path
+    else:
+        return f"the image of job {job.id} has neither a valid URL nor a local file any more"
+    assert ref is not None
+    return GenerationRequest(mode=Mode.I2V, images=[ref], prompt="")
+
+
+class JobActions(Screen[None]):
+    """The actions; the main screen provides the table, preview, engine and store."""
+
+    engine: Engine
+    store: Store
+    clock: Callable[[], float]
+
+    @property
+    def table(self) -> JobTable:
+        return self.query_one(JobTable)
+
+    @property
+    def preview(self) -> PreviewPane:
+        return self.query_one(PreviewPane)
+
+    def _selected(self) -> Job | None:
+        job = self.table.selected
+        if job is None:
+            self.notify("No job selected", severity="warning")
+        return job
+
+    def _picture(self, job: Job) -> Shown | None:
+        """The picture the user is looking at (the preview's current one) for this job, else its first."""
+        if self.preview.job is not None and self.preview.job.id == job.id:
+            return self.preview.current
+        return None
+
+    async def _engine_call(self, what: str, call: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
+        """(True, result), or (False, None) after telling the user why the engine refused."""
+        try:
+            return True, await call()
+        except (EngineError, InvalidRequest, StoreError, QwentuiError) as exc:
+            self.notify(f"Cannot {what}: {exc}", severity="error", markup=False)
+            return False, None
+
+    # ---- actions ------------------------------------------------------------------------------------------
+
+    def action_new_job(self) -> None:
+        self._open_composer(None, "New job")
+
+    async def action_cancel_job(self) -> None:
+        job = self._selected()
+        if job is None:
+            return
+        ok, _ = await self._engine_call(f"cancel job {job.id}", lambda: self.engine.cancel(job.id))
+        if ok:
+            self.notify(f"Job {job.id} canceled")
+
+    async def action_retry_job(self) -> None:
+        job = self._selected()
+        if job is None:
+            return
+        _, new = await self._engine_call(f"retry job {job.id}", lambda: self.engine.retry(job.id))
+        if new is not None:
+            self.notify(f"Job {new.id} queued (retry of job {job.id})")
+            self.select_when_seen(new.id)
+
+    def action_duplicate_job(self) -> None:
+        job = self._selected()
+        if job is None:
+            return
+        try:
+            request = GenerationRequest.from_dict(job.request)
+        except (InvalidRequest, ValueError, TypeError) as exc:
+            self.notify(f"Cannot duplicate job {job.id}: {exc}", severity="error", markup=False)
+            return
+        self._open_composer(request, f"Duplicate of job {job.id}")
+
+    def action_animate_job(self) -> None:
+        job = self._selected()
+        if job is None:
+            return
+        picture = self._picture(job)
+        if picture is None:
+            picture = next((p for p in self.preview.pictures if p.kind == "image"), None) \
+                if self.preview.job is not None and self.preview.job.id == job.id else None
+        request = animate_request(job, picture, self.clock())
+        if isinstance(request, str):
+            self.notify(f"Cannot animate: {request}", severity="warning", markup=False)
+            return
+        self._open_composer(request, f"Animate job {job.id} (image to video)")
+
+    @work(exclusive=True, group="delete")
+    async def action_delete_job(self) -> None:
+        job = self._selected()
+        if job is None:
+            return
+        if job.state not in TERMINAL and job.state is not JobState.NEEDS_USER:
+            self.notify(f"Job {job.id} is still {job.state.value}; cancel it or wait until it ends",
+                        severity="warning")
+            return
+        if not await self.app.push_screen_wait(Confirm(f"Delete job {job.id} from the list? Its files stay.")):
+            return
+        ok, _ = await self._engine_call(f"delete job {job.id}", lambda: self.engine.delete(job.id))
+        if ok:
+            self.table.forget(job.id)
+            self.notify(f"Job {job.id} deleted from the list")
+
+    def action_show_details(self) -> None:
+        job = self._selected()
+        if job is not None:
+            self.app.push_screen(DetailsScreen(self.store, job.id, clock=self.clock))
+
+    def action_open_file(self) -> None:
+        self._open(folder=False)
+
+    def action_open_folder(self) -> None:
+        self._open(folder=True)
+
+    def _open(self, folder: bool) -> None:
+        job = self._selected()
+        if job is None:
+            return
+        picture = self._picture(job)
+        path = Path(picture.path) if picture is not None and picture.path else None
+        if path is None and folder and job.output_dir:
+            path = Path(job.output_dir)
+        if path is None:
+            self.notify(f"Job {job.id} has no downloaded file yet", severity="warning")
+            return
+        target = path.parent if folder and path.is_file() else path
+        problem = open_in_system(target)
+        if problem:
+            self.notify(problem, severity="warning", markup=False)
+        else:
+            self.notify(f"Opening {target.name or target}", markup=False)
+
+    def action_copy_url(self) -> None:
+        job = self._selected()
+        if job is None:
+            return
+        picture = self._picture(job)
+        url = picture.url if picture is not None else None
+        if not url:
+            self.notify(f"Job {job.id} has no result URL", severity="warning")
+            return
+        if job.results_expire_at is not None and job.results_expire_at <= self.clock():
+            self.notify("Copied, but this URL has expired (24 h); copy the local path instead", severity="warning")
+        else:
+            self.notify(f"Copied {redact_url(url)}", markup=False)
+        self.app.copy_to_clipboard(url)
+
+    def action_copy_path(self) -> None:
+        job = self._selected()
+        if job is None:
+            return
+        picture = self._picture(job)
+        if picture is None or not picture.path:
+            self.notify(f"Job {job.id} has no downloaded file yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(picture.path)
+        self.notify(f"Copied {picture.path}", markup=False)
+
+    def action_prev_image(self) -> None:
+        self.preview.page(-1)
+
+    def action_next_image(self) -> None:
+        self.preview.page(+1)
+
+    def action_resume_engine(self) -> None:
+        if self.engine.pause is None:
+            self.notify("The engine is not paused")
+            return
+        self.engine.resume()
+        self.notify("Engine resumed")
+
+    # ---- the composer -------------------------------------------------------------------------------------
+
+    def _open_composer(self, request: GenerationRequest | None, title: str) -> None:
+        def done(job_id: int | None) -> None:
+            if job_id is not None:
+                self.select_when_seen(job_id)
+
+        self.app.push_screen(ComposerScreen(self.engine, self.store, request, title=title), done)
+
+    def select_when_seen(self, job_id: int) -> None:
+        """Put the cursor on a job as soon as the table shows it (it arrives with the next refresh)."""
+        raise NotImplementedError

@@ -1,0 +1,110 @@
+"""Every key binding of the TUI in one table: its id, default keys, action and footer text.
+
+Widgets and screens take their `BINDINGS` from here by group, so the ids a user can remap in the settings file
+(`[keys]` table: binding id -> keys, e.g. `cancel-job = "x"`) are all listed in one place, and `App.set_keymap`
+applies them everywhere. Keys are Textual key names, comma-separated for alternatives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from textual.binding import Binding, BindingType
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    id: str
+    keys: str
+    action: str
+    description: str
+    show: bool = True
+    priority: bool = False
+    key_display: str | None = None
+
+
+# Groups: which class takes which bindings. `app` keys work everywhere; `main` on the job list screen;
+# `table` inside the job table; `composer` and `details` on their screens.
+KEYS: dict[str, tuple[KeySpec, ...]] = {
+    "app": (
+        KeySpec("quit", "ctrl+q", "quit", "Quit", priority=True),
+        KeySpec("help", "f1", "toggle_help", "Keys"),
+    ),
+    "main": (
+        KeySpec("new-job", "n", "new_job", "New"),
+        KeySpec("cancel-job", "c", "cancel_job", "Cancel"),
+        KeySpec("retry-job", "r", "retry_job", "Retry"),
+        KeySpec("duplicate-job", "d", "duplicate_job", "Duplicate"),
+        KeySpec("animate-job", "a", "animate_job", "Animate"),
+        KeySpec("delete-job", "delete", "delete_job", "Delete", key_display="del"),
+        KeySpec("show-details", "enter", "show_details", "Details", key_display="⏎"),
+        KeySpec("open-file", "o", "open_file", "Open"),
+        KeySpec("open-folder", "O", "open_folder", "Folder", show=False),
+        KeySpec("copy-url", "y", "copy_url", "Copy URL", show=False),
+        KeySpec("copy-path", "Y", "copy_path", "Copy path", show=False),
+        KeySpec("prev-image", "left_square_bracket", "prev_image", "Prev image", show=False, key_display="["),
+        KeySpec("next-image", "right_square_bracket", "next_image", "Next image", show=False, key_display="]"),
+        KeySpec("focus-search", "slash", "focus_search", "Search", key_display="/"),
+        KeySpec("clear-filters", "escape", "clear_filters", "Clear filters", show=False),
+        KeySpec("focus-table", "t", "focus_table", "Table", show=False),
+        KeySpec("resume-engine", "ctrl+u", "resume_engine", "Resume engine", show=False),
+    ),
+    "table": (
+        KeySpec("table-down", "j", "cursor_down", "Down", show=False),
+        KeySpec("table-up", "k", "cursor_up", "Up", show=False),
+        KeySpec("table-top", "g", "scroll_top", "Top", show=False),
+        KeySpec("table-bottom", "G", "scroll_bottom", "Bottom", show=False),
+    ),
+    "composer": (
+        # ctrl+s alone is eaten by some terminals (XOFF) and multiplexers; ctrl+enter needs a modern terminal,
+        # alt+enter works nearly everywhere: three ways to submit.
+        KeySpec("submit-request", "ctrl+s,ctrl+enter,alt+enter", "submit", "Submit", priority=True,
+                key_display="^s"),
+        KeySpec("toggle-json", "f2", "toggle_json", "JSON"),
+        KeySpec("recall-prompt", "f3", "recall_prompt", "Recent prompts"),
+        KeySpec("pick-file", "f4", "pick_file", "Pick file"),
+        KeySpec("close-composer", "escape", "close", "Close"),
+    ),
+    "details": (
+        KeySpec("close-details", "escape,q", "close", "Close"),
+        KeySpec("copy-request", "y", "copy_request", "Copy request"),
+    ),
+}
+
+ALL_IDS = frozenset(spec.id for group in KEYS.values() for spec in group)
+
+
+def bindings(group: str) -> list[BindingType]:
+    """The Textual bindings of one group, each with its id so the keymap can remap it."""
+    return [
+        Binding(s.keys, s.action, s.description, show=s.show, priority=s.priority, id=s.id,
+                key_display=s.key_display)
+        for s in KEYS[group]
+    ]
+
+
+def spec(binding_id: str) -> KeySpec:
+    for group in KEYS.values():
+        for s in group:
+            if s.id == binding_id:
+                return s
+    raise KeyError(binding_id)
+
+
+def parse_keymap(table: Mapping[str, object]) -> tuple[dict[str, str], list[str]]:
+    """The `[keys]` table of the settings file -> (keymap for App.set_keymap, problems to tell the user).
+
+    A wrong entry is skipped with a message rather than refused outright: one typo must not cost the user
+    every other remapping, nor the start of the app.
+    """
+    keymap: dict[str, str] = {}
+    problems: list[str] = []
+    for binding_id, keys in table.items():
+        if binding_id not in ALL_IDS:
+            problems.append(f"[keys] {binding_id!r} is not a binding id (known: {', '.join(sorted(ALL_IDS))})")
+        elif not isinstance(keys, str) or not keys.strip():
+            problems.append(f"[keys] {binding_id} must be a string of keys like \"ctrl+x\" or \"x,delete\"")
+        else:
+            keymap[binding_id] = ",".join(k.strip() for k in keys.split(",") if k.strip())
+    return keymap, problems

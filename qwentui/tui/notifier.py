@@ -1,0 +1,62 @@
+"""Which changed jobs deserve a notification, once each, and how to say it without a flood.
+
+A thousand jobs may finish in one refresh; a thousand toasts would bury the screen, so more than a few at once
+become one summary. Only endings seen while the app runs are announced (not history at start-up), and each
+(job, state) only once even if the job changes again later (a download retry, a deletion).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from qwentui.core.states import JobState
+from qwentui.core.store import Job
+from qwentui.tui.presentation import one_line
+
+ANNOUNCED = {
+    JobState.DONE: ("finished", "information"),
+    JobState.FAILED: ("failed", "error"),
+    JobState.REJECTED: ("was refused", "error"),
+    JobState.EXPIRED: ("expired", "warning"),
+    JobState.NEEDS_USER: ("needs you", "warning"),
+}
+MAX_SINGLE = 3  # more endings than this in one refresh become one summary
+
+
+@dataclass(frozen=True)
+class Note:
+    message: str
+    severity: str  # Textual's: information | warning | error
+    bell: bool
+
+
+class Notifier:
+    def __init__(self, since: float) -> None:
+        self.since = since  # endings before this (e.g. the app's start) are history, not news
+        self._seen: set[tuple[int, JobState]] = set()
+
+    def notes(self, changed: Iterable[Job]) -> list[Note]:
+        endings: list[Job] = []
+        for job in changed:
+            if job.state not in ANNOUNCED or job.updated_at < self.since or (job.id, job.state) in self._seen:
+                continue
+            self._seen.add((job.id, job.state))
+            endings.append(job)
+        if not endings:
+            return []
+        bad = any(ANNOUNCED[j.state][1] != "information" for j in endings)
+        if len(endings) > MAX_SINGLE:
+            counts: dict[str, int] = {}
+            for job in endings:
+                word = ANNOUNCED[job.state][0]
+                counts[word] = counts.get(word, 0) + 1
+            summary = ", ".join(f"{n} {word}" for word, n in counts.items())
+            return [Note(f"{len(endings)} jobs: {summary}", "warning" if bad else "information", True)]
+        notes = []
+        for job in endings:
+            word, severity = ANNOUNCED[job.state]
+            detail = f": {one_line(job.error_message, 120)}" if job.error_message and severity != "information" \
+                else f" — {one_line(job.prompt, 60)}"
+            notes.append(Note(f"Job {job.id} {word}{detail}", severity, True))
+        return notes

@@ -1,0 +1,126 @@
+"""Everything about one job: the request, the body sent, the service's answer, its files and its history.
+
+Result URLs are signed and act as credentials until they expire, so they are shown redacted here (the main
+screen's copy key gives the full URL on purpose). All text from the job is shown with markup off.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from qwentui.core.download import redact_url
+from qwentui.core.states import describe
+from qwentui.core.store import Asset, Event, Job, Store
+from qwentui.tui import keymap
+from qwentui.tui.presentation import elapsed_text, short_duration, state_text
+
+
+def _json(value: Any) -> Syntax:
+    return Syntax(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True), "json", word_wrap=True,
+                  background_color="default")
+
+
+def _redacted(results: list[Any] | None) -> list[Any]:
+    out = []
+    for item in results or []:
+        if isinstance(item, dict) and isinstance(item.get("url"), str):
+            item = {**item, "url": redact_url(item["url"])}
+        out.append(item)
+    return out
+
+
+def _when(at: float | None) -> str:
+    return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S") if at else "—"
+
+
+class DetailsScreen(Screen[None]):
+    BINDINGS = keymap.bindings("details")
+    DEFAULT_CSS = """
+    DetailsScreen #details-title { background: $primary; color: $text; padding: 0 1; height: 1; }
+    DetailsScreen #details-body { padding: 0 1; }
+    DetailsScreen .section { text-style: bold; color: $accent; margin: 1 0 0 0; }
+    DetailsScreen #details-events { height: auto; max-height: 20; }
+    """
+
+    def __init__(self, store: Store, job_id: int, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.store = store
+        self.job_id = job_id
+        self.clock = clock
+        self.job: Job | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Job {self.job_id} — esc closes, y copies the request", id="details-title")
+        yield VerticalScroll(Static("loading…"), id="details-body")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        job = await self.store.get_job(self.job_id)
+        body = self.query_one("#details-body", VerticalScroll)
+        await body.remove_children()
+        if job is None:
+            await body.mount(Static(f"Job {self.job_id} does not exist."))
+            return
+        self.job = job
+        events = await self.store.events(job.id)
+        assets = await self.store.assets(job.id)
+        await body.mount_all(self._sections(job, events, assets))
+        table = self.query_one("#details-events", DataTable)
+        table.add_columns("when", "from", "to", "detail")
+        for event in events:
+            table.add_row(_when(event.at), event.from_state.value if event.from_state else "—", event.to_state.value,
+                          Text(redact_url(event.detail or "")))
+
+    def _sections(self, job: Job, events: list[Event], assets: list[Asset]) -> list[Static | DataTable[Any]]:
+        now = self.clock()
+        head = Text()
+        head.append_text(state_text(job.state))
+        head.append(f" — {describe(job.state)}\n")
+        head.append(f"{job.mode.value} · {job.model} · source {job.source}")
+        if job.parent_id:
+            head.append(f" · from job {job.parent_id}")
+        head.append(f"\ncreated {_when(job.created_at)} ({short_duration(now - job.created_at)} ago)"
+                    f" · sent {_when(job.submitted_at)} · ended {_when(job.finished_at)}"
+                    f" · took {elapsed_text(job, now, None)}")
+        head.append(f"\ntask {job.task_id or '—'} · request {job.request_id or '—'} · attempts {job.attempts}"
+                    f" · status checks {job.poll_count}")
+        parts: list[Static | DataTable[Any]] = [Static(head), Static("Prompt", classes="section"),
+                                                 Static(job.prompt or "(none)", markup=False)]
+        if job.error_code or job.error_message:
+            parts += [Static("Error", classes="section"),
+                      Static(Text(f"{job.error_code or ''} {job.error_message or ''}".strip(), style="red"))]
+        parts += [Static("Request", classes="section"), Static(_json(job.request))]
+        if job.wire is not None:
+            parts += [Static("Body sent", classes="section"), Static(_json(job.wire))]
+        if job.results:
+            parts += [Static("Response", classes="section"), Static(_json(_redacted(job.results)))]
+        if job.usage:
+            parts += [Static("Usage", classes="section"), Static(_json(job.usage))]
+        if assets:
+            lines = Text()
+            for asset in assets:
+                size = f"{asset.size / 1e6:.2f} MB" if asset.size else ""
+                lines.append(f"{asset.idx}. {asset.kind} {asset.path or redact_url(asset.url or '')} {size}\n")
+            parts += [Static("Files", classes="section"), Static(lines)]
+        parts += [Static(f"History ({len(events)} events)", classes="section"),
+                  DataTable(id="details-events", cursor_type="row", zebra_stripes=True)]
+        return parts
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_copy_request(self) -> None:
+        if self.job is not None:
+            self.app.copy_to_clipboard(json.dumps(self.job.request, ensure_ascii=False, sort_keys=True))
+            self.notify("Copied the request as JSON")

@@ -1,0 +1,99 @@
+"""The filter bar above the job table: state, mode, model, and a full-text search over prompts."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Input, Select
+
+from qwentui.core.catalog import Mode, models
+from qwentui.core.states import JobState
+from qwentui.tui.job_filter import STATE_GROUPS, JobFilter
+
+SEARCH_DEBOUNCE = 0.3  # seconds of quiet typing before the search runs
+
+
+def _state_options() -> list[tuple[str, str]]:
+    groups = [(name, f"group:{name}") for name in STATE_GROUPS]
+    singles = [(s.value.replace("_", " "), f"state:{s.value}") for s in JobState]
+    return groups + singles
+
+
+class FilterBar(Horizontal):
+    DEFAULT_CSS = """
+    FilterBar { height: 3; }
+    FilterBar Select { width: 20; }
+    FilterBar #filter-model { width: 26; }
+    FilterBar Input { width: 1fr; }
+    """
+
+    class Changed(Message):
+        def __init__(self, job_filter: JobFilter) -> None:
+            super().__init__()
+            self.job_filter = job_filter
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._debounce: Timer | None = None
+        self._last: JobFilter = JobFilter()
+
+    def compose(self) -> ComposeResult:
+        yield Select(_state_options(), prompt="any state", id="filter-state")
+        yield Select([(f"{m.value} · {m.label}", m.value) for m in Mode], prompt="any mode", id="filter-mode")
+        yield Select([(m, m) for m in models()], prompt="any model", id="filter-model")
+        yield Input(placeholder="search prompts (/)", id="filter-text")
+
+    @property
+    def value(self) -> JobFilter:
+        state = self.query_one("#filter-state", Select).value
+        mode = self.query_one("#filter-mode", Select).value
+        model = self.query_one("#filter-model", Select).value
+        states: frozenset[JobState] | None = None
+        if isinstance(state, str):
+            kind, _, name = state.partition(":")
+            states = STATE_GROUPS[name] if kind == "group" else frozenset({JobState(name)})
+        return JobFilter(
+            states=states,
+            modes=frozenset({mode}) if isinstance(mode, str) else None,
+            models=frozenset({model}) if isinstance(model, str) else None,
+            text=self.query_one("#filter-text", Input).value.strip(),
+        )
+
+    def clear(self) -> bool:
+        """Back to every job; False when there was nothing to clear."""
+        if self.value.is_empty:
+            return False
+        for select in self.query(Select):
+            select.clear()
+        self.query_one("#filter-text", Input).value = ""
+        self._announce()
+        return True
+
+    def focus_search(self) -> None:
+        self.query_one("#filter-text", Input).focus()
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._announce()
+
+    @on(Input.Changed, "#filter-text")
+    def _text_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(SEARCH_DEBOUNCE, self._announce)
+
+    @on(Input.Submitted, "#filter-text")
+    def _text_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._announce()
+
+    def _announce(self) -> None:
+        current = self.value
+        if current != self._last:  # several widgets may report one user change; the table reloads once
+            self._last = current
+            self.post_message(self.Changed(current))

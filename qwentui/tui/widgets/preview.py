@@ -1,0 +1,261 @@
+"""The preview of the selected job: its picture(s) or video frame, interleaved text, error, and request.
+
+Decoding (thumbnails, video frames, probes) blocks, so it runs in a thread and the pane mounts the result;
+a newer selection cancels an older load (exclusive worker), so scrolling fast through the table never queues
+work. Prompts, error messages and result text come from users and servers: they are shown with markup off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static
+
+from qwentui.core import media
+from qwentui.core.download import redact_url
+from qwentui.core.states import TERMINAL, JobState, describe
+from qwentui.core.store import Asset, Job
+from qwentui.tui.image_backend import ImageBackend
+from qwentui.tui.presentation import elapsed_text, short_duration, state_text
+from qwentui.tui.widgets.image_view import make_image_widget
+
+THUMB_PX = 768  # decoded once per file (media caches it); the widget scales it to the pane
+INTERLEAVE_IMAGE_ROWS = 14
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One picture the pane can page to: the asset (if downloaded) or just its result URL."""
+
+    kind: str
+    url: str | None
+    path: str | None
+    text: str | None = None
+
+
+@dataclass
+class Loaded:
+    """What the worker decoded for one result: a picture, facts, or why there is none."""
+
+    picture: Image.Image | None
+    facts: str
+
+
+def result_items(job: Job, assets: list[Asset]) -> list[Shown]:
+    """Every result in the service's order, joined with its downloaded file when there is one."""
+    by_idx = {a.idx: a for a in assets}
+    items: list[Shown] = []
+    for idx, item in enumerate(job.results or [], start=1):
+        if not isinstance(item, dict):
+            continue
+        asset = by_idx.get(idx)
+        kind = str(item.get("kind") or (asset.kind if asset else "image"))
+        items.append(Shown(kind, item.get("url") or (asset.url if asset else None),
+                           asset.path if asset else None, item.get("text")))
+    if not items:  # results not recorded on the job (an imported or older job): the assets alone
+        items = [Shown(a.kind, a.url, a.path, a.text) for a in assets if a.idx > 0]
+    return items
+
+
+class PreviewPane(Vertical):
+    DEFAULT_CSS = """
+    PreviewPane { padding: 0 1; }
+    PreviewPane #preview-title { height: auto; text-style: bold; }
+    PreviewPane #preview-prompt { height: auto; max-height: 6; color: $text; }
+    PreviewPane #preview-error { height: auto; color: $error; display: none; }
+    PreviewPane #preview-error.-shown { display: block; }
+    PreviewPane #preview-media { height: 1fr; }
+    PreviewPane #preview-caption { height: auto; color: $text-muted; }
+    PreviewPane #preview-request { height: auto; max-height: 6; color: $text-muted; }
+    PreviewPane .interleave-text { height: auto; margin: 0 0 1 0; }
+    PreviewPane .interleave-image { height: 14; }
+    PreviewPane .placeholder { color: $text-muted; content-align: center middle; height: 1fr; }
+    """
+
+    def __init__(self, backend: ImageBackend, *, clock: Callable[[], float] = time.time,
+                 expected: Callable[[Job], float | None] = lambda job: job.expected_seconds,
+                 id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.backend = backend
+        self.clock = clock
+        self.expected = expected
+        self.job: Job | None = None
+        self.items: list[Shown] = []
+        self.index = 0
+        self._shown_key: tuple[int, JobState, int] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="preview-title")
+        yield Static("", id="preview-prompt", markup=False)
+        yield Static("", id="preview-error", markup=False)
+        yield VerticalScroll(Static("Select a job to preview it", classes="placeholder"), id="preview-media")
+        yield Static("", id="preview-caption", markup=False)
+        yield Static("", id="preview-request", markup=False)
+
+    # ---- what is shown ------------------------------------------------------------------------------------
+
+    @property
+    def pictures(self) -> list[Shown]:
+        return [i for i in self.items if i.kind in ("image", "video")]
+
+    @property
+    def current(self) -> Shown | None:
+        pictures = self.pictures
+        return pictures[self.index] if 0 <= self.index < len(pictures) else None
+
+    @property
+    def interleaved(self) -> bool:
+        return any(i.kind == "text" for i in self.items)
+
+    def show(self, job: Job | None, assets: list[Asset]) -> None:
+        """Show `job` (None clears the pane); the media is reloaded only when there is something new."""
+        if job is None:
+            self.job, self.items, self._shown_key = None, [], None
+            self._header(None)
+            self.query_one("#preview-media", VerticalScroll).remove_children()
+            self.query_one("#preview-media", VerticalScroll).mount(
+                Static("No job selected — press n to create one", classes="placeholder"))
+            return
+        key = (job.id, job.state, len(assets))
+        same_job = self.job is not None and self.job.id == job.id
+        self.job = job
+        self._header(job)
+        if key == self._shown_key:
+            return
+        self._shown_key = key
+        self.items = result_items(job, assets)
+        if not same_job:
+            self.index = 0
+        self.index = min(self.index, max(0, len(self.pictures) - 1))
+        self._load_media(job, list(self.items), self.index)
+
+    def refresh_times(self) -> None:
+        if self.job is not None:
+            self._header(self.job)
+
+    def page(self, step: int) -> bool:
+        """Show the next/previous picture; False when there is nothing to page to."""
+        count = len(self.pictures)
+        if count < 2 or self.interleaved or self.job is None:
+            return False
+        self.index = (self.index + step) % count
+        self._load_media(self.job, list(self.items), self.index)
+        return True
+
+    def _header(self, job: Job | None) -> None:
+        title = self.query_one("#preview-title", Static)
+        prompt = self.query_one("#preview-prompt", Static)
+        error = self.query_one("#preview-error", Static)
+        request = self.query_one("#preview-request", Static)
+        if job is None:
+            for widget in (title, prompt, error, request):
+                widget.update("")
+            error.remove_class("-shown")
+            self.query_one("#preview-caption", Static).update("")
+            return
+        now = self.clock()
+        head = Text(f"#{job.id} ", style="bold")
+        head.append_text(state_text(job.state))
+        head.append(f"  {job.mode.value} · {job.model}", style="")
+        head.append(f"\n{describe(job.state)} · created {short_duration(now - job.created_at)} ago", style="dim")
+        expected = self.expected(job) if job.state not in TERMINAL else None
+        spent = elapsed_text(job, now, expected)
+        if spent != "—":
+            head.append(f" · {spent}", style="dim")
+        title.update(head)
+        prompt.update(job.prompt or "(no prompt)")
+        failure = " ".join(p for p in (job.error_code, job.error_message) if p)
+        error.update(failure)
+        error.set_class(bool(failure), "-shown")
+        request.update("request: " + json.dumps(job.request, ensure_ascii=False, sort_keys=True))
+
+    # ---- loading the media --------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="preview")
+    async def _load_media(self, job: Job, items: list[Shown], index: int) -> None:
+        area = self.query_one("#preview-media", VerticalScroll)
+        caption = self.query_one("#preview-caption", Static)
+        pictures = [i for i in items if i.kind in ("image", "video")]
+        if not items:
+            await area.remove_children()
+            await area.mount(Static(_waiting_text(job), classes="placeholder", markup=False))
+            caption.update("")
+            return
+        if any(i.kind == "text" for i in items):
+            decoded = await asyncio.to_thread(lambda: [_decode(i) if i.kind != "text" else None for i in items])
+            widgets = self._interleave_widgets(items, decoded)
+            await area.remove_children()
+            await area.mount_all(widgets)
+            caption.update(f"{len(pictures)} image(s) with text" + _saved_where(items))
+            return
+        if not pictures:
+            await area.remove_children()
+            caption.update("")
+            return
+        shown = pictures[index]
+        loaded = await asyncio.to_thread(_decode, shown)
+        await area.remove_children()
+        if loaded.picture is not None and self.backend.enabled:
+            await area.mount(make_image_widget(self.backend, loaded.picture))
+        else:
+            await area.mount(Static(_no_picture_text(shown, loaded, self.backend), classes="placeholder",
+                                    markup=False))
+        where = shown.path or (redact_url(shown.url) if shown.url else "")
+        counter = f"{shown.kind} {index + 1}/{len(pictures)}" + (" ([ ] to page)" if len(pictures) > 1 else "")
+        caption.update(" · ".join(p for p in (counter, loaded.facts, where) if p))
+
+    def _interleave_widgets(self, items: list[Shown], decoded: list[Loaded | None]) -> list[Widget]:
+        widgets: list[Widget] = []
+        for item, loaded in zip(items, decoded, strict=True):
+            if loaded is None:
+                widgets.append(Static(Text(item.text or ""), classes="interleave-text"))
+                continue
+            if loaded.picture is not None and self.backend.enabled:
+                widgets.append(make_image_widget(self.backend, loaded.picture, classes="interleave-image"))
+            else:
+                widgets.append(Static(_no_picture_text(item, loaded, self.backend), classes="interleave-text",
+                                      markup=False))
+        return widgets
+
+
+def _decode(item: Shown) -> Loaded:
+    """Runs in a thread: a picture and a line of facts for a result (never raises)."""
+    if not item.path:
+        return Loaded(None, "not downloaded yet")
+    path = Path(item.path)
+    info = media.probe(path)
+    if info.error:
+        return Loaded(None, f"cannot preview: {info.error}")
+    try:
+        picture = media.thumbnail(path, THUMB_PX, THUMB_PX)
+    except (media.MediaError, ValueError, OSError) as exc:
+        return Loaded(None, f"cannot preview: {exc}")
+    return Loaded(picture, media.describe(info))
+
+
+def _no_picture_text(item: Shown, loaded: Loaded, backend: ImageBackend) -> str:
+    if not backend.enabled and item.path:
+        return f"(image preview is off: renderer 'none')\n{loaded.facts}"
+    return loaded.facts
+
+
+def _waiting_text(job: Job) -> str:
+    if job.state in TERMINAL and job.state is not JobState.DONE:
+        return f"No results: the job is {job.state.value}."
+    return f"No results yet: {describe(job.state)}."
+
+
+def _saved_where(items: list[Shown]) -> str:
+    folders = {str(Path(i.path).parent) for i in items if i.path}
+    return f" · in {folders.pop()}" if len(folders) == 1 else ""

@@ -1,0 +1,160 @@
+"""Fixtures for the TUI tests: a real SQLite store, the real simulator in-process, a real engine, the app.
+
+Dependencies are injected, as the app allows (`QwenApp(context=...)`): the test owns the store, client and
+engine and closes them; the app only uses them. The image renderer is forced to half blocks so no test ever
+probes the terminal, and cursors do not blink, so snapshots are stable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
+
+from qwentui.cli.context import Context
+from qwentui.core.api import DashScopeClient
+from qwentui.core.config import ApiKey, Paths
+from qwentui.core.download import make_download_client
+from qwentui.core.engine import Engine, EngineConfig
+from qwentui.core.schedule import SchedulePolicy
+from qwentui.core.states import TERMINAL, JobState
+from qwentui.core.store import Job, Store
+from qwentui.sim import SimConfig, create_app
+from qwentui.tui.app import QwenApp
+from qwentui.tui.image_backend import HALFBLOCK
+from qwentui.tui.screens.main import MainScreen
+
+SIZE = (160, 48)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("QWENTUI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("QWENTUI_IMAGE_RENDERER", "halfblock")
+    # A blinking cursor would make two renders of the same screen differ.
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None, raising=False)
+    monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None, raising=False)
+
+
+def make_paths(tmp_path: Path) -> Paths:
+    return Paths(db=tmp_path / "jobs.db", output=tmp_path / "out", drop=tmp_path / "drop",
+                 settings=tmp_path / "settings.toml")
+
+
+@pytest.fixture
+def sim_config() -> SimConfig:
+    return SimConfig(seed=3, pending_seconds=0.2, running_seconds=0.3, public_url="http://sim.local")
+
+
+@pytest.fixture
+async def context(tmp_path: Path, sim_config: SimConfig) -> AsyncIterator[Context]:
+    """A store, a client on the in-process simulator and a started engine: what `open_context` gives."""
+    transport = httpx.ASGITransport(app=create_app(sim_config))
+    client = DashScopeClient(ApiKey("test", "test"), "http://sim.local/api/v1", transport=transport)
+    paths = make_paths(tmp_path)
+    store = await Store.open(paths.db)
+    engine = Engine(store, client, EngineConfig(output_dir=paths.output,
+                                                policy=SchedulePolicy(interval=0.05, time_scale=0.01)),
+                    download_http=make_download_client(transport=transport))
+    await engine.start()
+    try:
+        yield Context(paths, store, client, engine, demo=False, endpoint="simulator (tests)")
+    finally:
+        await engine.stop()
+        await client.aclose()
+        await store.close()
+
+
+@pytest.fixture
+def app(context: Context) -> QwenApp:
+    return QwenApp(context=context, backend=HALFBLOCK)
+
+
+def main_screen(app: QwenApp) -> MainScreen:
+    screen = app.screen
+    assert isinstance(screen, MainScreen), f"expected the main screen, got {screen!r}"
+    return screen
+
+
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0,
+                     what: str = "condition") -> None:
+    """Let the app run until `condition` holds (no fixed sleeps: only the outcome is asserted, never a time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def wait_for_state(pilot: Pilot[None], store: Store, job_id: int, states: set[JobState] | frozenset[JobState],
+                         timeout: float = 30.0) -> Job:
+    found: list[Job] = []
+
+    async def check() -> bool:
+        job = await store.get_job(job_id)
+        if job is not None and job.state in states:
+            found.append(job)
+            return True
+        return False
+
+    await wait_until(pilot, check, timeout, what=f"job {job_id} to reach {sorted(s.value for s in states)}")
+    return found[-1]
+
+
+async def wait_terminal(pilot: Pilot[None], store: Store, job_id: int) -> Job:
+    return await wait_for_state(pilot, store, job_id, TERMINAL | {JobState.NEEDS_USER})
+
+
+@pytest.fixture
+def png(tmp_path: Path) -> Path:
+    """A real 512x512 PNG on disk, for modes that take local images."""
+    path = tmp_path / "input.png"
+    image = Image.new("RGB", (512, 512))
+    for x in range(512):
+        for y in range(0, 512, 8):
+            image.putpixel((x, y), (x // 2, y // 2, 128))
+    image.save(path)
+    return path
+
+
+
+
+
+async def focus(pilot: Pilot[None], widget_id: str, limit: int = 60) -> None:
+    """Move the focus to `#widget_id` with tab, as a user would."""
+    app = pilot.app
+    for _ in range(limit):
+        if app.focused is not None and app.focused.id == widget_id:
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"tab never reached #{widget_id} (focus is on {app.focused!r})")
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    await pilot.press(*[{" ": "space"}.get(ch, ch) for ch in text])
+
+
+async def choose(pilot: Pilot[None], widget_id: str, value: str) -> None:
+    """Pick `value` in a Select with the keyboard: focus it, open it, arrow to the option, enter."""
+    from textual.widgets import Select
+
+    await focus(pilot, widget_id)
+    select = pilot.app.screen.query_one(f"#{widget_id}", Select)
+    values = [v for _, v in select._options]
+    current, target = values.index(select.value), values.index(value)
+    await pilot.press("enter")
+    await pilot.press(*(["down" if target > current else "up"] * abs(target - current)))
+    await pilot.press("enter")
+    await pilot.pause()
+    assert select.value == value, f"#{widget_id} is {select.value!r}, wanted {value!r}"

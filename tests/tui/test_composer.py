@@ -1,0 +1,156 @@
+"""The composer, driven by the keyboard against the real engine and simulator: one job of every mode goes from
+the form to the table to a finished result in the preview; bad input shows its message and sends nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static, TextArea
+
+from qwentui.cli.context import Context
+from qwentui.core.catalog import DEFAULT_MODEL, Mode
+from qwentui.core.states import JobState
+from qwentui.tui.app import QwenApp
+from qwentui.tui.screens.composer import ComposerScreen
+from qwentui.tui.widgets.composer_fields import FieldRow
+from qwentui.tui.widgets.image_view import HalfBlockImage
+from tests.tui.conftest import SIZE, choose, focus, main_screen, type_text, wait_terminal, wait_until
+
+URL = "https://example.com/cat.png"
+URL2 = "https://example.com/dog.png"
+
+# mode -> (prompt, images to type in order: a URL, or "png" for a real local 512x512 file; VACE function)
+CASES: dict[Mode, tuple[str, list[str], str | None]] = {
+    Mode.T2I: ("a red fox in snow", [], None),
+    Mode.EDIT: ("make it a watercolour", [URL], None),
+    Mode.INTERLEAVE: ("a pancake recipe in three steps", [], None),
+    Mode.I2I: ("the same scene at night", ["png"], None),
+    Mode.T2V: ("a paper boat on a rainy street", [], None),
+    Mode.I2V: ("the cat turns its head", ["png"], None),
+    Mode.KF2V: ("from day to night", [URL, URL2], None),
+    Mode.R2V: ("the character waves", [URL], None),
+    Mode.VACE: ("the figure dances", [URL], "image_reference"),
+}
+
+
+async def open_composer(app: QwenApp, pilot: object) -> ComposerScreen:
+    await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the main screen")  # type: ignore[arg-type]
+    await pilot.press("n")  # type: ignore[attr-defined]
+    await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")  # type: ignore[arg-type]
+    assert isinstance(app.screen, ComposerScreen)
+    return app.screen
+
+
+@pytest.mark.parametrize("mode", list(CASES), ids=[m.value for m in CASES])
+async def test_every_mode_composes_submits_and_finishes(app: QwenApp, context: Context, png: Path,
+                                                       mode: Mode) -> None:
+    prompt, images, function = CASES[mode]
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await open_composer(app, pilot)
+        if mode is not Mode.T2I:
+            await choose(pilot, "pick-mode", mode.value)
+            await pilot.pause(0.2)
+        assert composer.form.row.model == DEFAULT_MODEL[mode]  # the mode's default model was picked
+        if function:
+            await choose(pilot, "f-function", function)
+            await pilot.pause(0.2)
+        await focus(pilot, "f-prompt")
+        await type_text(pilot, prompt)
+        for slot, image in enumerate(images, start=1):
+            await focus(pilot, f"f-image_{slot}")
+            await type_text(pilot, str(png) if image == "png" else image)
+        await pilot.pause(0.3)
+        assert composer.current()[1] == [], composer.current()[1]
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the composer to close")
+
+        jobs = await context.store.list_jobs()
+        assert len(jobs) == 1
+        job = jobs[0]
+        assert (job.mode, job.model, job.prompt) == (mode, DEFAULT_MODEL[mode], prompt)
+        screen = main_screen(app)
+        await wait_until(pilot, lambda: job.id in screen.table.jobs, what="the job's row")
+        finished = await wait_terminal(pilot, context.store, job.id)
+        assert finished.state is JobState.DONE, finished.error_message
+        # the table shows the end state, and the preview the result (a picture, or the text around them)
+        await wait_until(pilot, lambda: screen.table.jobs[job.id].state is JobState.DONE, what="the row to say done")
+        await wait_until(pilot, lambda: bool(screen.preview.query(HalfBlockImage)), what="the preview's picture")
+        if mode is Mode.INTERLEAVE:
+            assert screen.preview.query(".interleave-text")
+
+
+async def test_bad_input_shows_the_catalog_message_and_sends_nothing(app: QwenApp, context: Context) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await open_composer(app, pilot)
+        await pilot.press("ctrl+s")  # empty prompt: refused
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ComposerScreen)
+        assert composer.query_one("#row-prompt", FieldRow).has_class("-invalid")
+        assert "is required" in str(composer.query_one("#row-prompt .problem", Static).render())
+
+        await type_text(pilot, "a cat")
+        await focus(pilot, "f-size_custom")
+        await type_text(pilot, "100*100")
+        await pilot.pause(0.4)
+        size_row = composer.query_one("#row-size_custom", FieldRow)
+        assert size_row.has_class("-invalid")
+        assert "total pixels must be between" in str(size_row.query_one(".problem", Static).render())
+        assert not composer.query_one("#row-prompt", FieldRow).has_class("-invalid")
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ComposerScreen)
+        assert app.focused is not None and app.focused.id == "f-size_custom"  # focus went to the bad field
+        assert await context.store.list_jobs() == []  # nothing was sent, nothing queued
+
+        await pilot.press(*["backspace"] * 7)
+        await type_text(pilot, "1300*1300")
+        await pilot.pause(0.4)
+        assert not size_row.has_class("-invalid")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ComposerScreen), what="the composer to close")
+        [job] = await context.store.list_jobs()
+        assert job.request["size"] == "1300*1300"
+
+
+async def test_missing_local_file_and_json_view(app: QwenApp, context: Context, png: Path) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await open_composer(app, pilot)
+        await choose(pilot, "pick-mode", Mode.I2V.value)
+        await focus(pilot, "f-image_1")
+        await type_text(pilot, "/no/such/picture.png")
+        await pilot.pause(0.4)
+        row = composer.query_one("#row-image_1", FieldRow)
+        assert "is not a file or a URL" in str(row.query_one(".problem", Static).render())
+        await pilot.press(*["backspace"] * len("/no/such/picture.png"))
+        await type_text(pilot, str(png))
+        await pilot.pause(0.4)
+        assert not row.has_class("-invalid")
+        json_text = str(composer.query_one("#composer-json", Static).render())
+        assert '"img_url"' in json_text and str(png) in json_text  # build(req).body, with the local path
+        assert "uploaded first" in json_text
+        assert '"model": "wan2.6-i2v-flash"' in json_text
+
+
+async def test_recent_prompts_are_recalled(app: QwenApp, context: Context) -> None:
+    from qwentui.core.requests import GenerationRequest
+
+    await context.engine.add(GenerationRequest(mode=Mode.T2I, prompt="an old prompt worth keeping"))
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await open_composer(app, pilot)
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "PromptPicker", what="the prompt list")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is composer, what="back in the composer")
+        assert composer.query_one("#f-prompt", TextArea).text == "an old prompt worth keeping"
+
+
+async def test_changing_model_keeps_what_was_typed(app: QwenApp, context: Context) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await open_composer(app, pilot)
+        await type_text(pilot, "kept prompt")
+        await choose(pilot, "pick-model", "qwen-image-plus")
+        await pilot.pause(0.2)
+        assert composer.form.row.model == "qwen-image-plus"
+        assert composer.query_one("#f-prompt", TextArea).text == "kept prompt"
+        assert not composer.query("#f-n")  # qwen-image-plus makes one image: no n field at all

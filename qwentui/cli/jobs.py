@@ -114,6 +114,6 @@ async def run_usage(args: argparse.Namespace) -> int:
         print(f"{args.by.upper():<24} {'JOBS':>6} {'IMAGES':>7} {'VIDEO S':>8}")
         for row in rows:
             r = row if isinstance(row, dict) else row.__dict__
-            print(f"{str(r.get('key', '')):<24} {r.get('jobs', 0):>6} {r.get('image_count', 0):>7} "
+            print(f"{r.get('key', '')!s:<24} {r.get('jobs', 0):>6} {r.get('image_count', 0):>7} "
                   f"{r.get('video_seconds', 0):>8.0f}")
     return 0

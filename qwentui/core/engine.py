@@ -108,9 +108,9 @@ class Engine:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # bounded: a loop stuck in a slow request must not keep the app from quitting
+            await asyncio.wait(self._tasks, timeout=5.0)
         self._tasks.clear()
         if self.leader:
             with contextlib.suppress(Exception):
@@ -204,8 +204,10 @@ class Engine:
                 await asyncio.sleep(1.0)
 
     async def _idle(self) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation and keep a loop alive
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.config.tick)
+            async with asyncio.timeout(self.config.tick):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _claim(self, states: set[JobState], limit: int = 20) -> Job | None:
@@ -216,7 +218,7 @@ class Engine:
         return None
 
     async def _submit_loop(self) -> None:
-        while True:
+        while not self._stopping:
             if not self.leader or self._paused():
                 await self._idle()
                 continue
@@ -233,7 +235,7 @@ class Engine:
                 self._busy.discard(job.id)
 
     async def _download_loop(self) -> None:
-        while True:
+        while not self._stopping:
             job = await self._claim({JobState.SUCCEEDED}) if self.leader else None
             if job is None:
                 await self._idle()
@@ -245,7 +247,7 @@ class Engine:
                 self._busy.discard(job.id)
 
     async def _track_loop(self) -> None:
-        while True:
+        while not self._stopping:
             if self.leader and not self._paused(everything=True):
                 checked = await self.tracker.round()
                 if checked:
@@ -253,7 +255,7 @@ class Engine:
             await asyncio.sleep(self.config.tick)
 
     async def _reconcile_loop(self) -> None:
-        while True:
+        while not self._stopping:
             if self.leader and not self._paused(everything=True):
                 outcome = await self.reconciler.round()
                 if outcome.adopted or outcome.requeued:
@@ -261,7 +263,7 @@ class Engine:
             await asyncio.sleep(max(self.config.tick, 1.0))
 
     async def _lease_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(LEASE_TTL / 3)
             now = self.clock()
             if self.leader:
@@ -450,6 +452,6 @@ def _guess_mode(model: str | None, result: Any) -> Mode:
         served = modes_of(model)
         if served:
             return served[0]
-    if any(i.kind == "video" for i in result.items) or model and ("2v" in model or "vace" in model):
+    if any(i.kind == "video" for i in result.items) or (model and ("2v" in model or "vace" in model)):
         return Mode.T2V
     return Mode.T2I

@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -60,7 +61,8 @@ class Fetcher:
                 dest = safe_output_path(out, str(job.id), idx, _ext(item.get("kind"), url))
                 got = await download(self.http, url, dest, chunk=DOWNLOAD_CHUNK, progress=_crash_mid_download)
                 self.bytes_downloaded += got.size
-                await self.store.add_asset(job.id, idx, kind=item.get("kind") or "image", url=url,
+                kind: Literal["image", "video"] = "video" if item.get("kind") == "video" else "image"
+                await self.store.add_asset(job.id, idx, kind=kind, url=url,
                                            path=str(got.path), size=got.size, sha256=got.sha256)
             text = _markdown(job, items)
             if text and 0 not in done:

@@ -17,6 +17,8 @@ class RateLimiter:
                  clock: Callable[[], float] = time.monotonic) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
+        if burst is not None and burst < 1:
+            raise ValueError("burst must be at least 1 (a bucket that never holds a whole token blocks forever)")
         self.rate = rate
         self.burst = burst if burst is not None else max(1.0, rate / 4)
         self._clock = clock
@@ -38,6 +40,7 @@ class RateLimiter:
             self._paused_until = until
             self.pauses += 1
         self._tokens = 0.0
+        self._stamp = max(self._stamp, self._paused_until)  # no tokens accrue during the pause: no burst at its end
 
     async def acquire(self) -> None:
         """Wait for one token (callers are served in arrival order)."""
@@ -47,9 +50,9 @@ class RateLimiter:
                 if now < self._paused_until:
                     await asyncio.sleep(self._paused_until - now)
                     continue
-                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= 1.0:
+                self._tokens = min(self.burst, self._tokens + max(0.0, now - self._stamp) * self.rate)
+                self._stamp = max(self._stamp, now)
+                if self._tokens >= 1.0 - 1e-9:  # float slack: an exact clock must not wait 1e-17 s forever
                     self._tokens -= 1.0
                     return
                 wait = (1.0 - self._tokens) / self.rate

@@ -45,9 +45,36 @@ class ReconcileOutcome:
     waiting: int = 0
 
 
+def _eliminate(candidates: dict[int, list[TaskSummary]]
+               ) -> tuple[dict[int, TaskSummary], dict[int, list[TaskSummary]]]:
+    """Assign tasks to jobs while some job has exactly one candidate left that no assigned job took.
+
+    Sound because the submitter sends one POST per model at a time: a task created after a job's POST ended
+    cannot be that job's, so a job whose window holds a single unowned task owns it, and removing that task
+    from the other windows can leave them with one candidate in turn. Whatever stays ambiguous is left out.
+    """
+    left = {job_id: list(found) for job_id, found in candidates.items()}
+    assigned: dict[int, TaskSummary] = {}
+    progress = True
+    while progress:
+        progress = False
+        for job_id, found in list(left.items()):
+            if len(found) != 1:
+                continue
+            task = found[0]
+            if sum(1 for other in left.values() if len(other) == 1 and other[0].task_id == task.task_id) > 1:
+                continue  # two jobs each see only this task: which one owns it is unknowable
+            assigned[job_id] = task
+            del left[job_id]
+            for other in left.values():
+                other[:] = [t for t in other if t.task_id != task.task_id]
+            progress = True
+    return assigned, left
+
+
 class Reconciler:
     def __init__(self, store: Store, client: DashScopeClient, policy: SchedulePolicy,
-                 clock: Callable[[], float], settle: float = 10.0, skew: float = 5.0) -> None:
+                 clock: Callable[[], float], settle: float = 10.0, skew: float = 1.0) -> None:
         self.store = store
         self.client = client
         self.policy = policy
@@ -86,23 +113,21 @@ class Reconciler:
         end = max(self._window(j)[1] for j in jobs)
         listed = await self._list(model, start, min(end, self.clock() + self.skew))
         orphans: list[TaskSummary] = []
+        owned: list[tuple[float, float]] = []  # (owner's send time, task creation time)
         for task in listed:
-            if await self.store.get_by_task_id(task.task_id) is None:
+            owner = await self.store.get_by_task_id(task.task_id)
+            if owner is None:
                 orphans.append(task)
-        candidates: dict[int, list[TaskSummary]] = {}
-        for job in jobs:
-            lo, hi = self._window(job)
-            candidates[job.id] = [t for t in orphans if t.created_ms is None or lo <= t.created_ms / 1000 <= hi]
-        claimants: dict[str, int] = defaultdict(int)
-        for found in candidates.values():
-            for task in found:
-                claimants[task.task_id] += 1
+            elif owner.submitted_at is not None and task.created_ms is not None:
+                owned.append((owner.submitted_at, task.created_ms / 1000))
+        candidates = {job.id: self._candidates(job, orphans, owned) for job in jobs}
+        assigned, left = _eliminate(candidates)
         adopted = requeued = needs_user = waiting = 0
         now = self.clock()
         for job in jobs:
-            found = candidates[job.id]
-            if len(found) == 1 and claimants[found[0].task_id] == 1:
-                await self._adopt(job, found[0])
+            found = left.get(job.id, [])
+            if job.id in assigned:
+                await self._adopt(job, assigned[job.id])
                 adopted += 1
             elif not found:
                 if now - (job.submitted_at or job.created_at) < self.settle:
@@ -131,6 +156,17 @@ class Reconciler:
                 )
                 needs_user += 1
         return ReconcileOutcome(adopted, requeued, needs_user, waiting)
+
+    def _candidates(self, job: Job, orphans: list[TaskSummary],
+                    owned: list[tuple[float, float]]) -> list[TaskSummary]:
+        lo, hi = self._window(job)
+        sent = job.submitted_at or job.created_at
+        # POSTs of one model are sent one at a time: a task of a job sent after this one was created after
+        # this job's POST ended, so it bounds this job's window from above
+        later = [created for owner_sent, created in owned if owner_sent > sent]
+        if later:
+            hi = min(hi, min(later) + self.skew)
+        return [t for t in orphans if t.created_ms is None or lo <= t.created_ms / 1000 <= hi]
 
     async def _list(self, model: str, start: float, end: float) -> list[TaskSummary]:
         out: list[TaskSummary] = []

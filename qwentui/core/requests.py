@@ -151,13 +151,18 @@ class GenerationRequest:
         data.pop("enable_interleave", None)  # used by detect_mode: it chooses the interleave mode
         unknown = sorted((k for k in data if k not in known), key=str)
         if unknown:
-            raise InvalidRequest([Problem(str(k), "is not a request field") for k in unknown])
+            raise InvalidRequest([Problem(_key_name(k), "is not a request field") for k in unknown])
         try:
             parsed_mode = Mode(chosen)
         except ValueError:
             raise InvalidRequest([Problem("mode", f"{chosen!r} is not a mode; use one of: "
                                           + ", ".join(m.value for m in Mode))]) from None
         return cls(mode=parsed_mode, images=images, vace=vace, **data)
+
+
+def _key_name(key: Any) -> str:
+    """A key as a Problem field: itself, or its repr when it is blank or not a string."""
+    return key if isinstance(key, str) and key.strip() else repr(key)
 
 
 def _as_list(value: Any, key: str) -> list[str]:
@@ -256,7 +261,7 @@ def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iter
         yield Problem(f.value, f"is not used by {name} ({row.mode.value}); remove it")
     if row.mode is not Mode.VACE:
         for key in sorted(req.vace):
-            yield Problem(key, f"is a VACE field; {name} ({row.mode.value}) does not use it")
+            yield Problem(_key_name(key), f"is a VACE field; {name} ({row.mode.value}) does not use it")
     if req.negative_prompt and len(req.negative_prompt) > row.negative_max:
         yield Problem("negative_prompt",
                       f"is {len(req.negative_prompt)} characters; {name} takes at most {row.negative_max}")
@@ -398,7 +403,7 @@ def _vace_problems(req: GenerationRequest, row: ModelMode, check_files: bool) ->
         return
     unknown = sorted(set(v) - set(VACE_PARAMS) - set(VACE_INPUTS))
     for key in unknown:
-        yield Problem(key, "is not a VACE field")
+        yield Problem(_key_name(key), "is not a VACE field")
     if fn == "image_reference":
         if not 1 <= len(req.images) <= 3:
             yield Problem("images", f"image_reference needs 1-3 reference images ({len(req.images)} given)")

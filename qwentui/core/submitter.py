@@ -8,6 +8,7 @@ or was explicitly refused with a retryable answer (429); an ambiguous end (read 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
@@ -61,6 +62,9 @@ class Submitter:
         self.policy = policy
         self.clock = clock
         self.on_pause = on_pause
+        # One POST in flight per model: the tasks of a model are then created in the order they were sent,
+        # which is what lets the reconciler tell apart two uncertain submissions of the same model.
+        self._model_locks: dict[str, asyncio.Lock] = {}
 
     async def submit(self, job: Job) -> Job:
         """Take a QUEUED job as far as it goes now; returns the job in its new state."""
@@ -74,8 +78,12 @@ class Submitter:
         if wire.local_files:
             uploaded = await self._upload(job, wire)
             if uploaded is None:
-                return await self.store.get_job(job.id)
+                return await self.store.get_job(job.id) or job
             wire = uploaded
+        async with self._model_locks.setdefault(wire.model, asyncio.Lock()):
+            return await self._send(job, wire)
+
+    async def _send(self, job: Job, wire: WireRequest) -> Job:
         now = self.clock()
         job = await self.store.transition(
             job.id, JobState.SUBMITTING, expect={JobState.QUEUED, JobState.UPLOADING},

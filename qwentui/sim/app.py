@@ -53,6 +53,7 @@ from qwentui.sim.validate import validate
 API = "/api/v1"
 _UUID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 LIST_STATUSES = {s.value for s in Status} - {Status.UNKNOWN.value}
+_NOT_JSON = object()  # a body that did not parse (recorded as its raw bytes)
 
 
 class Kind(StrEnum):
@@ -126,10 +127,10 @@ def submit_handler(route: Route) -> Handler:
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
         raw = await request.body()
         try:
-            body: Any = json.loads(raw) if raw.strip() else None
+            body: Any = json.loads(raw) if raw.strip() else _NOT_JSON
         except ValueError:
-            body = raw.decode("utf-8", "replace")
-        record = Submission(sim.now(), route.value, body, headers, request_id)
+            body = _NOT_JSON
+        record = Submission(sim.now(), route.value, body if body is not _NOT_JSON else raw, headers, request_id)
         sim.submissions.append(record)
         try:
             response = await _submit(request, sim, request_id, key, route, body, record)
@@ -149,7 +150,7 @@ async def _submit(request: Request, sim: Simulator, request_id: str, key: str, r
         raise ApiError(403, "AccessDenied", MSG_SYNC_UNSUPPORTED)
     if not route.is_async and async_header:
         raise ApiError(403, "AccessDenied", MSG_ASYNC_UNSUPPORTED)
-    if body is None or isinstance(body, str):
+    if body is _NOT_JSON:
         raise ApiError.invalid("The request body is not valid JSON.")
     oss_header = request.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
     now = sim.now()

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from qwentui.core.dropfolder import claims
 from qwentui.core.dropfolder.claims import Claim
@@ -52,7 +53,7 @@ class Completion:
             await self.round()
 
     async def _wait(self) -> None:
-        waits = [asyncio.ensure_future(self._wake.wait())]
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
         if self.changes is not None:
             waits.append(asyncio.ensure_future(self.changes.get()))
         try:
@@ -105,7 +106,10 @@ class Completion:
         assert job_id is not None
         done = job is not None and job.state is JobState.DONE
         try:
-            if done:
+            if not claim.files:  # its files were moved away by hand: only the ledger learns the outcome
+                moved: dict[Path, Path] = {}
+                reason = None if done else reason or _why(job)
+            elif done:
                 assert job is not None
                 outputs = [Path(a.path) for a in await self.store.assets(job.id) if a.path and a.kind != "text"]
                 moved = await asyncio.to_thread(claims.settle, claim, "done", None, outputs)
@@ -118,14 +122,14 @@ class Completion:
         self.inflight.pop(job_id, None)
         extra = {"needs_user": -1} if job_id in self._needs_user else {}
         self._needs_user.discard(job_id)
+        if job is not None and moved:
+            await _point_job_at(self.store, job, moved)
         final = moved.get(claim.images[0]) if claim.images else None
         await self.ledger.finish(claim, OUTCOME_DONE if done else OUTCOME_FAILED, str(final) if final else None,
                                  reason)
         text = f"{claim.label}: done (job {job_id})" if done else f"{claim.label}: failed: {reason}"
         self.board.event(claim.rule.name, text, in_flight=-1, **extra,
                          **({"done": 1} if done else {"failed": 1}))
-        if job is not None and moved:
-            await _point_job_at(self.store, job, moved)
 
 
 def _why(job: Job | None) -> str:

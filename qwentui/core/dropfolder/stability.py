@@ -165,8 +165,9 @@ def check_image(path: Path, rule: Rule) -> Verdict:
                        f"{limits.max_bytes // (1024 * 1024)} MB")
     info = probe_image(path)
     if info.error:
-        # An empty, truncated or not-yet-recognisable file may still be arriving; a bomb never gets better.
-        unfinished = "bomb" not in info.error
+        # A file that starts like an image (or is too short to tell) may still be arriving; a bomb or a
+        # text file renamed to .png never gets better.
+        unfinished = "bomb" not in info.error and starts_like_image(path)
         return Verdict(f"{info.error[0].upper()}{info.error[1:]}", unfinished=unfinished)
     if info.format not in limits.formats:
         return Verdict(f"it is a {info.format} image; {rule.model} takes {', '.join(limits.formats)}")
@@ -174,6 +175,28 @@ def check_image(path: Path, rule: Rule) -> Verdict:
         return Verdict(f"it is {info.width}x{info.height} px; each side must be {limits.min_side}-"
                        f"{limits.max_side} px for {rule.model}")
     return Verdict()
+
+
+# Magic numbers of the formats the drop folder takes (None: any byte). A partial copy starts with one.
+SIGNATURES: tuple[tuple[int | None, ...], ...] = (
+    tuple(b"\x89PNG\r\n\x1a\n"),
+    tuple(b"\xff\xd8\xff"),
+    (*b"RIFF", None, None, None, None, *b"WEBP"),
+    tuple(b"BM"),
+    tuple(b"GIF8"),
+    tuple(b"II*\x00"),
+    tuple(b"MM\x00*"),
+)
+
+
+def starts_like_image(path: Path) -> bool:
+    """Do the first bytes match (or, for a very short file, begin) a supported image signature?"""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return True  # unreadable now (locked by the copying program on SMB): maybe later
+    return any(all(want is None or got == want for got, want in zip(head, sig, strict=False)) for sig in SIGNATURES)
 
 
 def file_sha256(path: Path) -> str:

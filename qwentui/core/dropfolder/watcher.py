@@ -47,7 +47,8 @@ def network_filesystem(path: Path, mounts: Path = Path("/proc/mounts")) -> str |
         point = parts[1].replace("\\040", " ")
         if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
             best, fstype = point, parts[2]
-    if fstype.startswith(NETWORK_FS) or fstype.startswith("fuse") and fstype != "fusectl":
+    # fuse.* (sshfs, rclone, gvfs...) may be remote; fuseblk (local NTFS/exFAT) and fusectl are not.
+    if fstype.startswith(NETWORK_FS) or (fstype.startswith("fuse.") and fstype != "fusectl"):
         return fstype
     return None
 
@@ -117,7 +118,7 @@ class FolderWatcher:
             folders = [f for f in self.folders if f.is_dir()]
             try:
                 if folders:
-                    async for changes in awatch(*folders, watch_filter=self._wanted, recursive=False,
+                    async for changes in awatch(*folders, watch_filter=self._filter, recursive=False,
                                                 debounce=self.debounce_ms, step=self.step_ms,
                                                 force_polling=poll > 0 or None, poll_delay_ms=int(poll * 1000) or 300,
                                                 ignore_permission_denied=True):
@@ -130,6 +131,9 @@ class FolderWatcher:
                 log.warning("drop-folder watcher stopped (%s); restarting", self.error)
             self.rescan_now()  # events may have been missed while the watcher was down
             await asyncio.sleep(1.0)
+
+    def _filter(self, change: Change, path: str) -> bool:
+        return self._wanted(change, path)  # looked up per call, so a test can make the watcher deaf
 
     def _wanted(self, change: Change, path: str) -> bool:
         p = Path(path)

@@ -1,0 +1,125 @@
+"""`qwentui drop`: the drop-folder rules, their folders and what is in them; `--init` creates the folders.
+
+The folders are watched by the process that runs the engine (`qwentui run`, or the TUI) through
+`start_drop_service(ctx)`. Listing needs no API key: it reads the settings file and the folders, and the
+database only to say which process (if any) is watching right now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from qwentui.cli.context import Context, paths_for
+from qwentui.cli.output import print_json
+from qwentui.core.dropfolder import DropFolderService, Rule, load_settings
+from qwentui.core.dropfolder.claims import DONE, DUPLICATES, FAILED, PROCESSING, ensure_folders
+from qwentui.core.dropfolder.stability import Kind, classify
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("drop", help="drop-folder rules and their folders (--init creates them)")
+    p.add_argument("--init", action="store_true", help="create every enabled rule's folders")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+async def start_drop_service(ctx: Context, *, echo: bool = False) -> DropFolderService | None:
+    """Start watching the drop folders next to `ctx.engine`; None when no rule is enabled.
+
+    Raises `RuleError` (a QwentuiError: one clear line) when the settings file has a broken rule.
+    With `echo`, every drop event is printed to stderr (for `qwentui run`).
+    """
+    settings = load_settings(ctx.paths.settings, ctx.paths.drop)
+    if not any(rule.enabled for rule in settings.rules):
+        return None
+    service = DropFolderService.from_settings(ctx.engine, ctx.store, settings)
+    if echo:
+        service.on_change(lambda name: _echo(service, name))
+    await service.start()
+    return service
+
+
+def _echo(service: DropFolderService, name: str) -> None:
+    rule = service.board.get(name)
+    if rule.last_event:
+        print(f"drop {name}: {_plain(rule.last_event)}", file=sys.stderr, flush=True)
+
+
+async def run(args: argparse.Namespace) -> int:
+    paths = paths_for(args)
+    settings = load_settings(paths.settings, paths.drop)
+    if args.init:
+        for rule in settings.rules:
+            if rule.enabled:
+                ensure_folders(rule)
+    rows = [_row(rule) for rule in settings.rules]
+    watcher = await _watcher(paths.db)
+    if args.json:
+        print_json({"settings": str(paths.settings), "root": str(settings.root), "watched_by_pid": watcher,
+                    "quiet": settings.quiet, "rescan": settings.rescan, "poll": settings.poll, "rules": rows})
+        return 0
+    source = str(paths.settings) if paths.settings.is_file() else f"defaults ({paths.settings} does not exist)"
+    print(f"rules from {source}")
+    print("watched now by qwentui process " + str(watcher) if watcher else
+          "not watched right now: `qwentui run` (or the TUI) watches these folders")
+    print(f"{'RULE':<12} {'STATE':<9} {'MODE':<5} {'MODEL':<20} {'WAIT':>4} {'BUSY':>4} {'DONE':>5} {'FAIL':>4} "
+          f"{'DUP':>4}  FOLDER")
+    for r in rows:
+        state = "enabled" if r["enabled"] else "disabled"
+        if not r["exists"]:
+            state = "missing"
+        c = r["counts"]
+        print(f"{_plain(r['name']):<12} {state:<9} {r['mode']:<5} {r['model']:<20} {c['waiting']:>4} "
+              f"{c['processing']:>4} {c['done']:>5} {c['failed']:>4} {c['duplicates']:>4}  {_plain(r['folder'])}")
+        if r["prompt"]:
+            print(f"{'':<12} prompt: {_plain(r['prompt'])[:100]}")
+    if any(not r["exists"] for r in rows) and not args.init:
+        print("some folders do not exist yet: `qwentui drop --init` creates them (so does `qwentui run`)")
+    return 0
+
+
+def _row(rule: Rule) -> dict[str, Any]:
+    return {
+        "name": rule.name, "folder": str(rule.folder), "exists": rule.folder.is_dir(), "enabled": rule.enabled,
+        "mode": rule.mode.value, "model": rule.model, "prompt": rule.prompt, "parameters": rule.parameters,
+        "outputs": rule.outputs, "counts": {
+            "waiting": _images(rule.folder), "processing": _images(rule.folder / PROCESSING),
+            "done": _images(rule.folder / DONE), "failed": _images(rule.folder / FAILED),
+            "duplicates": _images(rule.folder / DUPLICATES),
+        },
+    }
+
+
+def _images(folder: Path) -> int:
+    """Dropped images in a folder (results placed beside them in done/ are `<name>.result*` and not counted)."""
+    try:
+        return sum(1 for p in folder.iterdir()
+                   if classify(p.name.partition("__")[2] or p.name) is Kind.IMAGE and ".result" not in p.name)
+    except OSError:
+        return 0
+
+
+async def _watcher(db: Path) -> int | None:
+    """The pid of the process holding the engine lease (it also runs the drop folders), if any."""
+    if not db.is_file():
+        return None
+    from qwentui.core.store import Store, StoreError
+
+    try:
+        store = await Store.open(db)
+    except StoreError:
+        return None
+    try:
+        lease = await store.lease()
+    finally:
+        await store.close()
+    return lease.pid if lease and lease.expires_at > time.time() else None
+
+
+def _plain(text: str) -> str:
+    """One line without control characters (file names and prompts are untrusted)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in " ".join(str(text).split()))

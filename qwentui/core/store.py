@@ -75,6 +75,13 @@ class StoreCorrupt(StoreError):
         self.path = path
 
 
+class StoreClosed(StoreError):
+    """The store was closed (e.g. a background task still running at shutdown)."""
+
+    def __init__(self) -> None:
+        super().__init__("the job store is closed")
+
+
 class StoreConflict(StoreError):
     """A uniqueness rule refused the write (e.g. a task id that already belongs to another job)."""
 
@@ -454,19 +461,21 @@ def _corrupt(path: Path, detail: str) -> StoreCorrupt:
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
     """A sqlite3 error -> a StoreError that says what happened and what to do."""
     msg = str(exc)
+    # The result code says what happened (sqlite_errorname is set by Python 3.11+); the message is a fallback.
+    code = getattr(exc, "sqlite_errorname", "") or ""
     low = msg.lower()
-    if "locked" in low or "busy" in low:
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in low:
         return StoreBusy(f"the job database {path} is busy: another qwentui process kept it locked for more "
                          f"than {BUSY_TIMEOUT_MS // 1000} s; nothing was changed, try again")
-    if "full" in low:
+    if code == "SQLITE_FULL" or "database or disk is full" in low:
         return StoreFull(f"the disk holding {path} is full; nothing was changed. Free some space and retry")
-    if "not a database" in low or "malformed" in low or "corrupt" in low:
+    if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "not a database" in low or "malformed" in low:
         return _corrupt(path, msg)
     if "no such module: fts5" in low:
         return StoreError("this Python's SQLite library was built without FTS5 (full-text search), which "
                           "qwentui needs; use a Python build with a standard SQLite (e.g. python.org builds)")
-    if "readonly" in low or "unable to open" in low or "disk i/o" in low:
-        return StoreError(f"cannot write the job database {path} ({msg}); check that the folder exists, is on "
+    if code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM")):
+        return StoreError(f"cannot use the job database {path} ({msg}); check that the folder exists, is on "
                           f"a local disk and is writable by you, or point {ENV_DB} elsewhere")
     return StoreError(f"job database {path}: {msg}")
 
@@ -629,6 +638,8 @@ class Store:
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One short write transaction. Await nothing but the yielded connection inside it (module doc)."""
         async with self._lock:
+            if self._closed:
+                raise StoreClosed()
             conn = self._writer
             try:
                 await conn.execute("BEGIN IMMEDIATE")
@@ -648,6 +659,8 @@ class Store:
                 raise  # ProgrammingError and friends are bugs: keep them loud
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self._closed:
+            raise StoreClosed()
         try:
             return list(await self._reader.execute_fetchall(sql, params))
         except sqlite3.DatabaseError as exc:  # damage found deep in the file, an I/O error, ...
@@ -947,7 +960,8 @@ class Store:
         if not include_deleted:
             where.append("j.deleted = 0")
         if before_id is not None:
-            where.append("j.id < ?")
+            # on the FTS rowid itself when searching, so the index starts at the page instead of skipping to it
+            where.append(f"{fts}.rowid < ?" if match is not None else "j.id < ?")
             params.append(before_id)
         if since_updated is not None:
             where.append("j.updated_at > ?")
@@ -965,7 +979,10 @@ class Store:
 
         driver = next((col for col, v in filters.items() if v), None)
         if driver is None:
-            sql = f"{_SELECT_JOB} FROM jobs AS j {_where(where)} ORDER BY j.id DESC LIMIT ?"
+            # Only "changed since" narrows it: those are few, so find them by updated_at and sort them,
+            # instead of walking every row newer than the change.
+            index = "INDEXED BY jobs_updated" if since_updated is not None else ""
+            sql = f"{_SELECT_JOB} FROM jobs AS j {index} {_where(where)} ORDER BY j.id DESC LIMIT ?"
             return [_job(r) for r in await self._read(sql, [*params, limit])]
         others = [f"j.{col} IN ({_placeholders(len(v))})" for col, v in filters.items() if v and col != driver]
         oparams = [x for col, v in filters.items() if v and col != driver for x in v]

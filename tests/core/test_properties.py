@@ -22,8 +22,9 @@ SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 
 # ---- value strategies -------------------------------------------------------------------------------------
 
-huge_text = st.integers(min_value=1_000, max_value=2_000).map(lambda n: "x" * n)
-digits = st.text(alphabet="0123456789*xX ²³¹٣-.", max_size=12)
+huge_text = st.sampled_from([1_000, 5_000, 200_000]).map(lambda n: "x" * n)
+digits = st.sampled_from(["1280*720", "1280x1280", " 1024 * 1024 ", "0*0", "²*1", "1*³", "١٢٨٠*٧٢٠", "12*", "-5*5",
+                          "1.5*2", "9" * 30 + "*1", "1K", "*", ""])
 urlish = st.sampled_from([
     "https://example.com/a.png", "https://example.com/v.mp4", "oss://dashscope-instant/a/b.png", "file:///etc/hosts",
     "ftp://x/y.png", "", "   ", "~nobody_qwentui/a.png", "/nonexistent/a.png", "a\x00b", "x" * 5000, "..", "/",
@@ -36,8 +37,8 @@ scalar = st.one_of(
 )
 json_value = st.recursive(
     scalar,
-    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=10), inner, max_size=5)),
-    max_leaves=10,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner, max_size=3)),
+    max_leaves=25,
 )
 
 REQUEST_KEYS = [
@@ -161,37 +162,37 @@ response_scalar = st.one_of(
 response_value = st.recursive(
     response_scalar,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
-        st.dictionaries(st.one_of(st.sampled_from(RESPONSE_KEYS), st.text(max_size=8)), inner, max_size=6),
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.one_of(st.sampled_from(RESPONSE_KEYS), st.text(max_size=8)), inner, max_size=3),
     ),
-    max_leaves=10,
+    max_leaves=25,
 )
 
 
 @st.composite
 def shaped_response(draw: st.DrawFn) -> dict[str, Any]:
     """Close to a real answer, with random values in every slot."""
-    content = draw(st.lists(st.dictionaries(st.sampled_from(["image", "text", "video", "type"]), response_value,
+    content = draw(st.lists(st.dictionaries(st.sampled_from(["image", "text", "video", "type"]), response_scalar,
                                             max_size=3), max_size=3))
     output: dict[str, Any] = {
-        "task_id": draw(response_value),
+        "task_id": draw(response_scalar),
         "task_status": draw(st.one_of(st.sampled_from([s.value for s in TaskStatus]), response_value)),
     }
     if draw(st.booleans()):
         output["choices"] = [{"message": {"content": draw(st.one_of(st.just(content), response_value))}}]
     if draw(st.booleans()):
         output["results"] = draw(st.lists(st.dictionaries(st.sampled_from(["url", "code", "message",
-                                                                           "actual_prompt"]), response_value,
+                                                                           "actual_prompt"]), response_scalar,
                                                           max_size=3), max_size=3))
     if draw(st.booleans()):
         output["video_url"] = draw(response_value)
     for key in ("task_metrics", "task_metric", "code", "message", "submit_time", "end_time", "actual_prompt"):
         if draw(st.booleans()):
-            output[key] = draw(response_value)
-    body: dict[str, Any] = {"request_id": draw(response_value), "output": output}
+            output[key] = draw(response_scalar)
+    body: dict[str, Any] = {"request_id": draw(response_scalar), "output": output}
     if draw(st.booleans()):
         body["usage"] = draw(st.dictionaries(st.sampled_from(["size", "width", "height", "image_count",
-                                                              "video_duration", "duration"]), response_value))
+                                                              "video_duration", "duration"]), response_scalar))
     return body
 
 
@@ -199,12 +200,12 @@ def shaped_response(draw: st.DrawFn) -> dict[str, Any]:
 def shaped_task_list(draw: st.DrawFn) -> Any:
     rows = draw(st.lists(st.dictionaries(st.sampled_from(["task_id", "status", "task_status", "model_name",
                                                           "gmt_create", "start_time", "end_time", "request_id"]),
-                                         response_value, max_size=8), max_size=4))
+                                         response_scalar, max_size=8), max_size=4))
     key = draw(st.sampled_from(["data", "tasks"]))
     page = {key: draw(st.one_of(st.just(rows), response_value))}
     for k in ("total", "total_page", "page_no", "page_size"):
         if draw(st.booleans()):
-            page[k] = draw(response_value)
+            page[k] = draw(response_scalar)
     return {"output": page} if draw(st.booleans()) else page
 
 

@@ -24,6 +24,7 @@ from qwentui.core.store import (
     JobNotFound,
     StaleTransition,
     Store,
+    StoreClosed,
     StoreConflict,
     StoreCorrupt,
     StoreError,
@@ -344,6 +345,7 @@ async def test_list_jobs_newest_first_with_paging_and_filters(db: Store) -> None
     assert await db.list_jobs(states=[]) == []
     assert [j.id for j in await db.list_jobs(text="number 7")] == [8]  # "prompt number 7" is job 8
     assert [j.id for j in await db.list_jobs(text="numb", states=S.QUEUED, limit=2)] == [28, 25]  # prefix
+    assert [j.id for j in await db.list_jobs(text="prompt", before_id=10, limit=3)] == [9, 8, 7]
 
 
 async def test_text_search_accepts_any_input(db: Store) -> None:
@@ -550,6 +552,26 @@ async def test_settings(db: Store) -> None:
     assert await db.get_setting("theme") == {"name": "light", "size": 4}
     with pytest.raises(ValueError):
         await db.set_setting("key", KEY)
+
+
+async def test_maintenance(db: Store, tmp_path: Path) -> None:
+    await db.add_job(T2I)
+    assert await db.check() == []
+    copy = await db.backup(tmp_path / "backups" / "copy.db")
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    async with await Store.open(copy) as other:
+        assert [j.prompt for j in await other.list_jobs()] == [T2I["prompt"]]
+    await db.checkpoint()
+
+
+async def test_closed_store_says_so(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "jobs.db")
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(StoreClosed):
+        await store.get_job(1)
+    with pytest.raises(StoreClosed):
+        await store.add_job(T2I)
 
 
 # ---- failures ---------------------------------------------------------------------------------------------

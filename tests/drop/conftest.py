@@ -55,7 +55,7 @@ class World:
                            tick=0.05, **config)
         engine = Engine(store, client, cfg, download_http=http)
         await engine.start()
-        self._closers.append(http.aclose)
+        self._closers += [http.aclose, engine.stop]
         return engine
 
     async def service(self, rules: list[Rule], *, store: Store | None = None, engine: Engine | None = None,
@@ -65,7 +65,6 @@ class World:
             store = await self.open_store()
         if engine is None:
             engine = await self.engine(store)
-            self._closers.append(engine.stop)
         service = DropFolderService(engine, store, rules, quiet=quiet, give_up=give_up, rescan=kw.pop("rescan", 5.0),
                                     completion_interval=0.2, **kw)
         await service.start()

@@ -218,3 +218,13 @@ async def test_oss_needs_the_resolve_header_and_a_real_upload(api: httpx.AsyncCl
     assert_error(resp, 400, "InvalidParameter", "X-DashScope-OssResourceResolve")
     resp = await api.post(route, json=body, headers={**ASYNC, "X-DashScope-OssResourceResolve": "enable"})
     assert_error(resp, 400, "InvalidParameter", "does not exist")
+
+
+async def test_index_tells_where_to_point_clients(api: httpx.AsyncClient) -> None:
+    body = (await api.get("/")).json()
+    assert body["DASHSCOPE_HTTP_BASE_URL"] == "http://sim.test/api/v1" and body["QWEN_BASE_URL"] == "http://sim.test"
+
+
+def test_advance_needs_a_fake_clock() -> None:
+    with pytest.raises(TypeError):
+        Simulator().advance(1)

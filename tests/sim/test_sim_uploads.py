@@ -156,3 +156,13 @@ async def test_uploaded_bytes_are_bounded(api: httpx.AsyncClient, simulator: Sim
     assert kept == [False, False, True, True]
     wire = build(GenerationRequest(mode=Mode.I2V, model=I2V.model, prompt="x", images=[f"oss://{keys[0]}"]))
     assert (await submit(api, wire)).status_code == 200  # evicted bytes, but the key still resolves
+
+
+async def test_success_status_201_and_malformed_forms(api: httpx.AsyncClient) -> None:
+    policy = await get_policy(api)
+    fields = {**form_fields(policy), "success_action_status": "201"}
+    resp = await upload(api, policy, fields)
+    assert resp.status_code == 201 and f"<Key>{fields['key']}</Key>" in resp.text
+    bad = await api.post(policy["upload_host"], content=b"--x\r\nnot a form",
+                         headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert bad.status_code == 400 and "<Code>" in bad.text

@@ -1,0 +1,4 @@
+from qwentui.cli import main
+import sys
+
+sys.exit(main())

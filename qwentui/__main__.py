@@ -1,4 +1,5 @@
-from qwentui.cli import main
 import sys
+
+from qwentui.cli import main
 
 sys.exit(main())

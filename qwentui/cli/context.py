@@ -7,6 +7,7 @@ so trying qwentui never mixes fake jobs into real ones.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--base-url", help="an explicit API root, e.g. http://127.0.0.1:8765 (env QWEN_BASE_URL)")
     g.add_argument("--demo", action="store_true", help="use the built-in simulator: no key, no cost")
     g.add_argument("--rate", type=float, default=20.0, help="task queries per second allowed (default 20)")
+    g.add_argument("--time-scale", type=float, default=float(os.environ.get("QWENTUI_TIME_SCALE", "1")),
+                   help="expected task durations are multiplied by this (set it to a simulator's --time-scale)")
 
 
 @dataclass
@@ -73,13 +76,28 @@ def _client(args: argparse.Namespace, limiter: RateLimiter) -> tuple[DashScopeCl
 
 
 @asynccontextmanager
+async def open_store(args: argparse.Namespace) -> AsyncIterator[Store]:
+    """Only the database: for commands that read jobs and need no key and no network."""
+    store = await Store.open(paths_for(args).db)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
 async def open_context(args: argparse.Namespace, *, start_engine: bool = True) -> AsyncIterator[Context]:
     paths = paths_for(args)
     limiter = RateLimiter(rate=args.rate)
     client, endpoint, transport = _client(args, limiter)
     store = await Store.open(paths.db)
     try:
-        policy = SchedulePolicy(time_scale=DEMO_TIME_SCALE, interval=0.5) if args.demo else SchedulePolicy()
+        if args.demo:
+            policy = SchedulePolicy(time_scale=DEMO_TIME_SCALE, interval=0.5)
+        elif args.time_scale != 1:
+            policy = SchedulePolicy(time_scale=args.time_scale, interval=max(0.05, min(2.0, 2.0 * args.time_scale)))
+        else:
+            policy = SchedulePolicy()
         http = make_download_client(transport=transport) if transport is not None else None  # type: ignore[arg-type]
         engine = Engine(store, client, EngineConfig(output_dir=paths.output, policy=policy), download_http=http)
         ctx = Context(paths, store, client, engine, args.demo, endpoint)

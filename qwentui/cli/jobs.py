@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from qwentui.cli.context import open_context
+from qwentui.cli.context import open_store
 from qwentui.cli.output import JOB_HEADER, age, job_dict, job_line, print_json
 from qwentui.core.download import redact_url
 from qwentui.core.engine import EngineError
@@ -51,8 +51,8 @@ def add_parser(sub: Any) -> None:
 
 
 async def run_jobs(args: argparse.Namespace) -> int:
-    async with open_context(args, start_engine=False) as ctx:
-        jobs = await ctx.store.list_jobs(states=_states(args.state), modes=set(args.mode) or None,
+    async with open_store(args) as store:
+        jobs = await store.list_jobs(states=_states(args.state), modes=set(args.mode) or None,
                                          models=set(args.model) or None, text=args.search, limit=args.limit)
         if args.json:
             print_json([job_dict(j) for j in jobs])
@@ -68,12 +68,12 @@ async def run_jobs(args: argparse.Namespace) -> int:
 
 
 async def run_show(args: argparse.Namespace) -> int:
-    async with open_context(args, start_engine=False) as ctx:
-        job = await ctx.store.get_job(args.job_id)
+    async with open_store(args) as store:
+        job = await store.get_job(args.job_id)
         if job is None:
             raise EngineError(f"there is no job {args.job_id}; `qwentui jobs` lists them")
-        events = await ctx.store.events(job.id)
-        assets = await ctx.store.assets(job.id)
+        events = await store.events(job.id)
+        assets = await store.assets(job.id)
         if args.json:
             data = job_dict(job)
             data["events"] = [{"at": e.at, "from": e.from_state, "to": e.to_state, "detail": e.detail}
@@ -103,8 +103,8 @@ async def run_show(args: argparse.Namespace) -> int:
 
 
 async def run_usage(args: argparse.Namespace) -> int:
-    async with open_context(args, start_engine=False) as ctx:
-        rows = await ctx.store.usage_totals(by=args.by)
+    async with open_store(args) as store:
+        rows = await store.usage_totals(by=args.by)
         if args.json:
             print_json(rows)
             return 0

@@ -45,6 +45,7 @@ def job_dict(job: Job) -> dict[str, Any]:
     }
 
 
-def print_json(data: Any, out: TextIO = sys.stdout) -> None:
+def print_json(data: Any, out: TextIO | None = None) -> None:
+    out = out or sys.stdout  # looked up at call time, so redirected output is honoured
     json.dump(data, out, indent=2, ensure_ascii=False, default=str)
     out.write("\n")

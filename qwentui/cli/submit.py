@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from qwentui.cli.context import open_context
 from qwentui.cli.output import print_json
 from qwentui.core.catalog import Mode
+from qwentui.core.engine import Engine
 from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import TERMINAL, JobState
@@ -116,12 +118,21 @@ async def run(args: argparse.Namespace) -> int:
         if not ctx.engine.leader:
             print("another qwentui process is running the engine; it will send this job", file=sys.stderr)
             return 0
+        job = await _until_sent(ctx.engine, job.id)
+        if job.state is JobState.QUEUED:
+            events = await ctx.store.events(job.id)
+            why = events[-1].detail if events else "not sent"
+            raise QwentuiError(f"job {job.id} could not be sent ({why}); it stays queued and `qwentui run` "
+                               "sends it once the service is reachable")
+        if ctx.engine.pause is not None:
+            raise QwentuiError(f"{ctx.engine.pause.reason}; job {job.id} stays queued")
         if args.wait:
             (job,) = await ctx.engine.wait_for([job.id], timeout=args.timeout, on_change=_progress)
             assets = await ctx.store.assets(job.id)
-            for asset in assets:
-                print(asset.path)
-            if args.print_json:
+            if not args.print_json:
+                for asset in assets:
+                    print(asset.path)
+            else:
                 print_json({"id": job.id, "state": job.state.value, "task_id": job.task_id,
                             "files": [a.path for a in assets], "error": job.error_message})
             if job.state is not JobState.DONE:
@@ -129,23 +140,22 @@ async def run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return 1
             return 0
-        # without --wait: stay until the service has the job (a task id, or a refusal), then leave it running
-        job = await _until_sent(ctx.engine, job.id)
         print(f"job {job.id}: {job.state.value}" + (f" task {job.task_id}" if job.task_id else ""))
         if job.state in TERMINAL and job.state is not JobState.DONE:
             print(f"job {job.id} ended {job.state.value}: {job.error_message or ''}", file=sys.stderr)
             return 1
-        print("follow it with `qwentui run` or the TUI; `qwentui show "
-              f"{job.id}` shows it", file=sys.stderr)
+        print(f"follow it with `qwentui run` or the TUI; `qwentui show {job.id}` shows it", file=sys.stderr)
         return 0
 
 
-async def _until_sent(engine: Any, job_id: int) -> Job:
-    import asyncio
-
+async def _until_sent(engine: Engine, job_id: int) -> Job:
+    """Until the service has the job (a task id, a result or a refusal), or a first attempt failed."""
     waiting = {JobState.QUEUED, JobState.UPLOADING, JobState.SUBMITTING}
     while True:
-        job: Job = await engine.store.get_job(job_id)
-        if job.state not in waiting or (job.state is JobState.QUEUED and job.attempts >= 3):
+        job = await engine.store.get_job(job_id)
+        assert job is not None
+        if job.state not in waiting or (job.state is JobState.QUEUED and job.attempts >= 1):
+            return job
+        if engine.pause is not None and job.state is JobState.QUEUED:
             return job
         await asyncio.sleep(0.05)

@@ -45,6 +45,7 @@ import aiosqlite
 import platformdirs
 
 from qwentui.core.catalog import Mode
+from qwentui.core.errors import QwentuiError
 from qwentui.core.migrations import CJK, LATEST, cjk_search_text, migrate, user_version
 from qwentui.core.states import ACTIVE, ALLOWED, TERMINAL, JobState
 
@@ -55,7 +56,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 # ---- errors -----------------------------------------------------------------------------------------------
 
 
-class StoreError(Exception):
+class StoreError(QwentuiError):
     """The job database cannot do what was asked; the message says why and what to do."""
 
 

@@ -35,7 +35,7 @@ def server() -> Iterator[BackgroundServer]:
 
 def engine_cmd(db: Path, out: Path, server: BackgroundServer) -> list[str]:
     return [sys.executable, "-m", "qwentui", "--db", str(db), "--output", str(out), "--base-url",
-            server.base_url, "run", "--until-idle", "--quiet"]
+            server.base_url, "--time-scale", "0.02", "run", "--until-idle", "--quiet"]
 
 
 def engine_env(tmp_path: Path, crashpoint: str | None = None, **extra: str) -> dict[str, str]:

@@ -71,9 +71,15 @@ async def context(tmp_path: Path, sim_config: SimConfig) -> AsyncIterator[Contex
         await store.close()
 
 
+def quiet(app: QwenApp) -> QwenApp:
+    """No animations: a focus change would otherwise animate its scroll, and Pilot waits for every animation."""
+    app.animation_level = "none"
+    return app
+
+
 @pytest.fixture
 def app(context: Context) -> QwenApp:
-    return QwenApp(context=context, backend=HALFBLOCK)
+    return quiet(QwenApp(context=context, backend=HALFBLOCK))
 
 
 def main_screen(app: QwenApp) -> MainScreen:
@@ -131,14 +137,18 @@ def png(tmp_path: Path) -> Path:
 
 
 
-async def focus(pilot: Pilot[None], widget_id: str, limit: int = 60) -> None:
-    """Move the focus to `#widget_id` with tab, as a user would."""
+async def focus(pilot: Pilot[None], widget_id: str) -> None:
+    """Move the focus to `#widget_id` with tab or shift+tab (whichever is shorter), as a user would."""
     app = pilot.app
-    for _ in range(limit):
-        if app.focused is not None and app.focused.id == widget_id:
-            return
-        await pilot.press("tab")
-    raise AssertionError(f"tab never reached #{widget_id} (focus is on {app.focused!r})")
+    chain = app.screen.focus_chain
+    ids = [w.id for w in chain]
+    if widget_id not in ids:
+        raise AssertionError(f"#{widget_id} cannot take the focus (chain: {ids})")
+    here = chain.index(app.focused) if app.focused in chain else 0
+    forward = (ids.index(widget_id) - here) % len(ids)
+    key, count = ("tab", forward) if forward <= len(ids) - forward else ("shift+tab", len(ids) - forward)
+    await pilot.press(*[key] * count)
+    assert app.focused is not None and app.focused.id == widget_id, f"focus is on {app.focused!r}"
 
 
 async def type_text(pilot: Pilot[None], text: str) -> None:
@@ -158,3 +168,12 @@ async def choose(pilot: Pilot[None], widget_id: str, value: str) -> None:
     await pilot.press("enter")
     await pilot.pause()
     assert select.value == value, f"#{widget_id} is {select.value!r}, wanted {value!r}"
+
+
+async def paste(pilot: Pilot[None], text: str) -> None:
+    """Paste `text` into the focused field, as a terminal's bracketed paste delivers it (one event, not one key
+    per character: long URLs and paths would otherwise dominate the suite's run time)."""
+    from textual import events
+
+    pilot.app.post_message(events.Paste(text))
+    await pilot.pause()

@@ -63,6 +63,8 @@ class ComposerScreen(Screen[int | None]):
         self._debounce: Timer | None = None
         self._problems: list[Problem] = []
         self._request: GenerationRequest | None = None
+        self._summary_text = ""
+        self._json_shown: tuple[str, str] = ("", "")
 
     # ---- layout -------------------------------------------------------------------------------------------
 
@@ -169,15 +171,17 @@ class ComposerScreen(Screen[int | None]):
         request, problems = self.current()
         self._request, self._problems = request, problems
         orphans = self.form.show_problems(problems)
-        summary = self.query_one("#composer-summary", Static)
         if problems:
             lines = [f"✗ {len(problems)} problem(s) — nothing will be sent until they are fixed"]
-            lines += [f"  {o}" for o in orphans]
-            summary.update("\n".join(lines))
+            text = "\n".join(lines + [f"  {o}" for o in orphans])
         else:
-            summary.update("✓ ready to submit")
-        summary.set_class(bool(problems), "-bad")
-        summary.set_class(not problems, "-ok")
+            text = "✓ ready to submit"
+        if text != self._summary_text:  # every update re-lays the screen out: only when it changed
+            self._summary_text = text
+            summary = self.query_one("#composer-summary", Static)
+            summary.update(text)
+            summary.set_class(bool(problems), "-bad")
+            summary.set_class(not problems, "-ok")
         self._show_json(request, problems)
 
     def _show_json(self, request: GenerationRequest, problems: list[Problem]) -> None:
@@ -191,7 +195,9 @@ class ComposerScreen(Screen[int | None]):
             header = f"POST {wire.route.value}\n"
             if wire.local_files:
                 header += f"{len(wire.local_files)} local file(s) are uploaded first and replaced by oss:// URLs\n"
-        view.update(_json_view(header, body))
+        if (header, body) != self._json_shown:
+            self._json_shown = (header, body)
+            view.update(_json_view(header, body))
 
     # ---- actions ------------------------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ class FieldRow(Vertical):
     def __init__(self, key: str, label: str, widget: Widget, hint: str = "") -> None:
         super().__init__(id=f"row-{key}")
         self.key = key
+        self._problem: str | None = None
         self._label = label
         self._widget = widget
         self._hint = hint
@@ -72,6 +73,9 @@ class FieldRow(Vertical):
             yield Static(self._hint, classes="hint", markup=False)
 
     def show_problem(self, message: str | None) -> None:
+        if message == self._problem:
+            return  # validation runs on every pause in typing; an unchanged row must not relayout the form
+        self._problem = message
         self.set_class(message is not None, "-invalid")
         self.query_one(".problem", Static).update(message or "")
 
@@ -212,16 +216,16 @@ class RequestForm(Vertical):
                 out[key] = widget.value if isinstance(widget.value, str) else ""
         return out
 
-    def filled_image_slots(self) -> list[int]:
-        values = self.values()
-        return [i for i in range(1, 6) if str(values.get(f"image_{i}") or "").strip()]
-
     def show_problems(self, problems: list[Problem]) -> list[str]:
         """Put each problem under its field; returns the problems no field shows (for the summary)."""
         by_key: dict[str, list[str]] = {}
-        filled = self.filled_image_slots()
+        values = self.values()
+        filled = [i for i in range(1, 6) if str(values.get(f"image_{i}") or "").strip()]
         for problem in problems:
-            by_key.setdefault(field_of(problem, filled), []).append(problem.message)
+            key = field_of(problem, filled)
+            if key == "size" and str(values.get("size_custom") or "").strip():
+                key = "size_custom"  # the free W*H overrides the list, so its value is the one at fault
+            by_key.setdefault(key, []).append(problem.message)
         orphans: list[str] = []
         rows = {r.key: r for r in self.query(FieldRow)}
         for key, messages in by_key.items():

@@ -16,7 +16,7 @@ from typing import Any
 from qwentui.cli.context import Context, paths_for
 from qwentui.cli.output import print_json
 from qwentui.core.dropfolder import DropFolderService, Rule, load_settings
-from qwentui.core.dropfolder.claims import DONE, DUPLICATES, FAILED, PROCESSING, ensure_folders
+from qwentui.core.dropfolder.claims import DONE, DUPLICATES, FAILED, PROCESSING, ensure_folders, original_name
 from qwentui.core.dropfolder.stability import Kind, classify
 
 
@@ -38,14 +38,16 @@ async def start_drop_service(ctx: Context, *, echo: bool = False) -> DropFolderS
         return None
     service = DropFolderService.from_settings(ctx.engine, ctx.store, settings)
     if echo:
-        service.on_change(lambda name: _echo(service, name))
+        printed: dict[str, float | None] = {}
+        service.on_change(lambda name: _echo(service, name, printed))
     await service.start()
     return service
 
 
-def _echo(service: DropFolderService, name: str) -> None:
+def _echo(service: DropFolderService, name: str, printed: dict[str, float | None]) -> None:
     rule = service.board.get(name)
-    if rule.last_event:
+    if rule.last_event and printed.get(name) != rule.last_event_at:  # counts change too; print events only
+        printed[name] = rule.last_event_at
         print(f"drop {name}: {_plain(rule.last_event)}", file=sys.stderr, flush=True)
 
 
@@ -98,7 +100,7 @@ def _images(folder: Path) -> int:
     """Dropped images in a folder (results placed beside them in done/ are `<name>.result*` and not counted)."""
     try:
         return sum(1 for p in folder.iterdir()
-                   if classify(p.name.partition("__")[2] or p.name) is Kind.IMAGE and ".result" not in p.name)
+                   if classify(original_name(p)) is Kind.IMAGE and ".result" not in p.name)
     except OSError:
         return 0
 

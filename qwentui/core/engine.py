@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from qwentui.core.tracker import Tracker, typical_seconds
 log = logging.getLogger(__name__)
 
 LEASE_TTL = 15.0
+HOST = socket.gethostname()
 
 
 class EngineError(QwentuiError):
@@ -68,7 +70,8 @@ class Engine:
         self.client = client
         self.config = config
         self.clock = clock
-        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # the host name lets a restart on this machine see that a lease holder was killed (_take_lease)
+        self.owner = f"{HOST}:{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._http = download_http or make_download_client()
         self._own_http = download_http is None
         policy = config.policy
@@ -90,7 +93,7 @@ class Engine:
 
     async def start(self) -> bool:
         """Take the lease and start working; returns False (read-only) when another process has it."""
-        self.leader = await self.store.acquire_lease(self.owner, os.getpid(), self.clock(), LEASE_TTL)
+        self.leader = await self._take_lease()
         self._tasks.append(asyncio.create_task(self._lease_loop(), name="lease"))
         if self.leader:
             await self.recover()
@@ -270,12 +273,25 @@ class Engine:
                 if not await self.store.renew_lease(self.owner, now):
                     log.warning("lost the engine lease; this process now only reads")
                     self.leader = False
-            elif await self.store.acquire_lease(self.owner, os.getpid(), now, LEASE_TTL):
+            elif await self._take_lease():
                 log.info("took over the engine lease")
                 self.leader = True
                 await self.recover()
                 if not any(t.get_name().startswith("submit") for t in self._tasks):
                     self._start_workers()
+
+    async def _take_lease(self) -> bool:
+        """Take the lease if it is free or expired; a lease whose holder was a process of this machine that no
+        longer exists (killed with -9) is broken at once instead of after LEASE_TTL: meanwhile nothing would
+        send jobs, and a `submit` would be told another process sends them."""
+        if await self.store.acquire_lease(self.owner, os.getpid(), self.clock(), LEASE_TTL):
+            return True
+        held = await self.store.lease()
+        if held is None or not held.owner.startswith(f"{HOST}:") or _process_alive(held.pid):
+            return False
+        log.warning("the engine lease of process %s is stale (that process is gone); taking over", held.pid)
+        await self.store.release_lease(held.owner)
+        return await self.store.acquire_lease(self.owner, os.getpid(), self.clock(), LEASE_TTL)
 
     # ---- actions ------------------------------------------------------------------------------------------
 
@@ -436,6 +452,18 @@ class Engine:
     def expected_seconds(self, job: Job) -> float:
         lo, hi = typical_seconds(job)
         return (lo + hi) / 2 * self.config.policy.time_scale
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name != "posix":  # signal 0 is a probe only on POSIX (on Windows it is CTRL_C_EVENT)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, as another user
+        return True
+    return True
 
 
 def _is_async_job(job: Job) -> bool:

@@ -183,10 +183,11 @@ def _backfill_search_cjk(conn: sqlite3.Connection) -> None:
 
 V4_CJK = Migration(4, "full-text search inside Chinese and Japanese prompts", (
     "ALTER TABLE jobs ADD COLUMN search_cjk TEXT",
-    # Only rows with CJK text are in this index (the WHEN clauses), so it stays small; it must never be
-    # asked to 'delete' a row it does not hold, hence the same condition on every trigger.
+    # Only rows with CJK text are in this index (the WHEN clauses), so it stays small. Contentless (it keeps
+    # no text, only rowids): an external-content index is expected to hold every row of its table. It must
+    # never be asked to 'delete' a row it does not hold, hence the same condition on every trigger.
     """CREATE VIRTUAL TABLE jobs_fts_cjk USING fts5(
-        search_cjk, content='jobs', content_rowid='id', tokenize='unicode61 remove_diacritics 2')""",
+        search_cjk, content='', tokenize='unicode61 remove_diacritics 2')""",
     """CREATE TRIGGER jobs_fts_cjk_insert AFTER INSERT ON jobs WHEN new.search_cjk IS NOT NULL BEGIN
         INSERT INTO jobs_fts_cjk(rowid, search_cjk) VALUES (new.id, new.search_cjk);
     END""",

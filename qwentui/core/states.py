@@ -37,10 +37,13 @@ ACTIVE: frozenset[JobState] = frozenset(JobState) - TERMINAL - {S.NEEDS_USER}
 
 ALLOWED: dict[JobState, frozenset[JobState]] = {
     S.QUEUED: frozenset({S.UPLOADING, S.SUBMITTING, S.CANCELED}),
-    # back to QUEUED when an upload fails for a reason that may go away (network, 5xx)
-    S.UPLOADING: frozenset({S.SUBMITTING, S.QUEUED, S.REJECTED, S.CANCELED}),
-    # SUCCEEDED directly: sync routes answer with the results; QUEUED: 429 or a connect error (never sent)
-    S.SUBMITTING: frozenset({S.PENDING, S.RUNNING, S.SUCCEEDED, S.REJECTED, S.QUEUED, S.UNCERTAIN}),
+    # back to QUEUED when an upload fails for a reason that may go away (network, 5xx); NEEDS_USER after
+    # too many such tries
+    S.UPLOADING: frozenset({S.SUBMITTING, S.QUEUED, S.REJECTED, S.CANCELED, S.NEEDS_USER}),
+    # SUCCEEDED directly: sync routes answer with the results; QUEUED: 429 or a connect error (never sent);
+    # NEEDS_USER: a sync call that ended ambiguously (no task id to reconcile), or too many tries never sent
+    S.SUBMITTING: frozenset({S.PENDING, S.RUNNING, S.SUCCEEDED, S.REJECTED, S.QUEUED, S.UNCERTAIN,
+                             S.NEEDS_USER}),
     # QUEUED only when reconcile proved the POST never created a task
     S.UNCERTAIN: frozenset({S.PENDING, S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELED, S.NEEDS_USER, S.QUEUED}),
     S.PENDING: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELED, S.EXPIRED}),

@@ -23,24 +23,24 @@ async def test_every_crash_point_is_finished_without_a_second_submission(world: 
     offline = Engine(store, world.client(), EngineConfig(output_dir=world.tmp / "out"))  # never started
 
     # a: renamed into .processing/, then the crash (no ledger row); its sidecar came along
-    sha_a = write_png(proc / "tokA__a.png", colour(1))
-    (proc / "tokA__a.txt").write_text("a prompt from the sidecar")
+    sha_a = write_png(proc / "aaaaaaaaaaaa__a.png", colour(1))
+    (proc / "aaaaaaaaaaaa__a.txt").write_text("a prompt from the sidecar")
     # b: claimed in the ledger, crash before engine.add
-    sha_b = write_png(proc / "tokB__b.png", colour(2))
+    sha_b = write_png(proc / "bbbbbbbbbbbb__b.png", colour(2))
     assert await store.ledger_claim(sha_b, "animate", "b.png")
     # c: the job was created, crash before its id was recorded in the ledger
-    sha_c = write_png(proc / "tokC__c.png", colour(3))
+    sha_c = write_png(proc / "cccccccccccc__c.png", colour(3))
     assert await store.ledger_claim(sha_c, "animate", "c.png")
-    job_c = await offline.add(_request(proc / "tokC__c.png"), source="drop:animate",
-                              source_path=str(proc / "tokC__c.png"))
+    job_c = await offline.add(_request(proc / "cccccccccccc__c.png"), source="drop:animate",
+                              source_path=str(proc / "cccccccccccc__c.png"))
     # d: everything recorded, the job was still running at the crash
-    sha_d = write_png(proc / "tokD__d.png", colour(4))
+    sha_d = write_png(proc / "dddddddddddd__d.png", colour(4))
     assert await store.ledger_claim(sha_d, "animate", "d.png")
-    job_d = await offline.add(_request(proc / "tokD__d.png"), source="drop:animate",
-                              source_path=str(proc / "tokD__d.png"))
+    job_d = await offline.add(_request(proc / "dddddddddddd__d.png"), source="drop:animate",
+                              source_path=str(proc / "dddddddddddd__d.png"))
     await store.ledger_set(sha_d, job_id=job_d.id)
     # e: the same bytes as a, renamed but never claimed: one of the two must end as a duplicate
-    (proc / "tokE__e.png").write_bytes((proc / "tokA__a.png").read_bytes())
+    (proc / "eeeeeeeeeeee__e.png").write_bytes((proc / "aaaaaaaaaaaa__a.png").read_bytes())
     # an open claim whose file the user took out of .processing/ before any job existed
     assert await store.ledger_claim("f" * 64, "animate", "gone.png")
 
@@ -48,7 +48,9 @@ async def test_every_crash_point_is_finished_without_a_second_submission(world: 
     wanted = {f"{n}{ext}" for n in "abcd" for ext in (".png", ".result.mp4")} | {"a.txt"}
     await wait_until(lambda: names(rule.folder / "done") == wanted, what="four drops done (with their results)")
     assert submitted_shas(world.sim) == {sha_a: 1, sha_b: 1, sha_c: 1, sha_d: 1}
-    assert len(names(rule.folder / "duplicates")) == 2  # e (or a) and its reason file
+    assert names(rule.folder / "duplicates") == {"e.png", "e.png.reason.txt"}
+    status = service.status().rules[0]
+    assert (status.in_flight, status.done, status.duplicates) == (0, 4, 1)
     assert names(proc) == set()
     jobs = {j.id: j for j in await store.list_jobs()}
     assert len(jobs) == 4 and job_c.id in jobs and job_d.id in jobs  # c and d adopted, not recreated

@@ -271,3 +271,28 @@ async def test_polling_mode_for_network_mounts(world: World) -> None:
     write_png(rule.folder / "nfs.png", (21, 22, 23))
     await wait_until(lambda: "nfs.png" in names(rule.folder / "done"), what="polled file done")
     assert service.status().polling
+
+
+async def test_a_job_canceled_by_the_user_files_its_image_in_failed(world: World) -> None:
+    world.sim.config.pending_seconds = 600.0
+    rule = world.rule()
+    service = await world.service([rule])
+    write_png(rule.folder / "never.png", (31, 32, 33))
+    await wait_until(lambda: service.status().rules[0].in_flight == 1, what="claimed")
+    (job,) = await service.store.list_jobs()
+    await wait_until(lambda: _state(service.store, job.id, JobState.PENDING), what="pending")
+    await service.engine.cancel(job.id)
+    await wait_until(lambda: "never.png.reason.txt" in names(rule.folder / "failed"), what="filed as failed")
+    assert "canceled" in (rule.folder / "failed" / "never.png.reason.txt").read_text()
+
+
+async def test_names_with_double_underscores_survive(world: World) -> None:
+    rule = world.rule()
+    await world.service([rule])
+    write_png(rule.folder / "my__cat.png", (41, 42, 43))
+    await wait_until(lambda: "my__cat.png" in names(rule.folder / "done"), what="my__cat.png done")
+
+
+async def _state(store: Store, job_id: int, state: JobState) -> bool:
+    job = await store.get_job(job_id)
+    return job is not None and job.state is state

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from textual.widgets import Static, TextArea
 
 from qwentui.cli.context import Context
@@ -42,43 +41,48 @@ async def open_composer(app: QwenApp, pilot: object) -> ComposerScreen:
     return app.screen
 
 
-@pytest.mark.parametrize("mode", list(CASES), ids=[m.value for m in CASES])
-async def test_every_mode_composes_submits_and_finishes(app: QwenApp, context: Context, png: Path,
-                                                       mode: Mode) -> None:
-    prompt, images, function = CASES[mode]
+async def test_every_mode_composes_submits_and_finishes(app: QwenApp, context: Context, png: Path) -> None:
+    """One app session: a job of each mode through the composer, then each one's result in the preview."""
     async with app.run_test(size=SIZE) as pilot:
-        composer = await open_composer(app, pilot)
-        if mode is not Mode.T2I:
-            await choose(pilot, "pick-mode", mode.value)
-            await pilot.pause(0.2)
-        assert composer.form.row.model == DEFAULT_MODEL[mode]  # the mode's default model was picked
-        if function:
-            await choose(pilot, "f-function", function)
-            await pilot.pause(0.2)
-        await focus(pilot, "f-prompt")
-        await type_text(pilot, prompt[:5])  # typed key by key, the rest pasted
-        await paste(pilot, prompt[5:])
-        for slot, image in enumerate(images, start=1):
-            await focus(pilot, f"f-image_{slot}")
-            await paste(pilot, str(png) if image == "png" else image)
-        await pilot.pause(0.3)
-        assert composer.current()[1] == [], composer.current()[1]
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the composer to close")
+        submitted: dict[Mode, int] = {}
+        for mode, (prompt, images, function) in CASES.items():
+            composer = await open_composer(app, pilot)
+            if mode is not Mode.T2I:
+                await choose(pilot, "pick-mode", mode.value)
+            assert composer.form.row.model == DEFAULT_MODEL[mode]  # the mode's default model was picked
+            if function:
+                await choose(pilot, "f-function", function)
+            await focus(pilot, "f-prompt")
+            await type_text(pilot, prompt[:5])  # typed key by key, the rest pasted
+            await paste(pilot, prompt[5:])
+            for slot, image in enumerate(images, start=1):
+                await focus(pilot, f"f-image_{slot}")
+                await paste(pilot, str(png) if image == "png" else image)
+            await pilot.pause(0.3)
+            assert composer.current()[1] == [], composer.current()[1]
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the composer to close")
+            [job] = await context.store.list_jobs(limit=1)
+            assert (job.mode, job.model, job.prompt) == (mode, DEFAULT_MODEL[mode], prompt)
+            submitted[mode] = job.id
 
-        jobs = await context.store.list_jobs()
-        assert len(jobs) == 1
-        job = jobs[0]
-        assert (job.mode, job.model, job.prompt) == (mode, DEFAULT_MODEL[mode], prompt)
         screen = main_screen(app)
-        await wait_until(pilot, lambda: job.id in screen.table.jobs, what="the job's row")
-        finished = await wait_terminal(pilot, context.store, job.id)
-        assert finished.state is JobState.DONE, finished.error_message
-        # the table shows the end state, and the preview the result (a picture, or the text around them)
-        await wait_until(pilot, lambda: screen.table.jobs[job.id].state is JobState.DONE, what="the row to say done")
-        await wait_until(pilot, lambda: bool(screen.preview.query(HalfBlockImage)), what="the preview's picture")
-        if mode is Mode.INTERLEAVE:
-            assert screen.preview.query(".interleave-text")
+        for mode, job_id in submitted.items():
+            finished = await wait_terminal(pilot, context.store, job_id)
+            assert finished.state is JobState.DONE, (mode, finished.error_message)
+            await wait_until(pilot, lambda: screen.table.jobs[job_id].state is JobState.DONE,  # noqa: B023
+                             what=f"the {mode.value} row to say done")
+        # walk the table with the keyboard: every job's preview shows its result
+        await focus(pilot, "jobs")
+        await pilot.press("g")
+        for mode in reversed(CASES):  # newest first
+            job_id = submitted[mode]
+            assert screen.table.selected_id == job_id
+            await wait_until(pilot, lambda: screen.preview.job is not None and screen.preview.job.id == job_id  # noqa: B023
+                             and bool(screen.preview.query(HalfBlockImage)), what=f"the {mode.value} picture")
+            if mode is Mode.INTERLEAVE:
+                assert screen.preview.query(".interleave-text")
+            await pilot.press("j")
 
 
 async def test_bad_input_shows_the_catalog_message_and_sends_nothing(app: QwenApp, context: Context) -> None:

@@ -29,6 +29,7 @@ DUPLICATES = "duplicates"
 OUTCOME_DIRS = (PROCESSING, DONE, FAILED, DUPLICATES)
 Outcome = Literal["done", "failed", "duplicates"]
 SEP = "__"
+TOKEN_RE = re.compile(r"[0-9a-f]{12}")
 PAIR_RE = re.compile(r"^(?P<stem>.+)_(?P<which>first|last)$", re.IGNORECASE)
 
 
@@ -75,8 +76,9 @@ def frame_order(path: Path) -> int:
 
 
 def original_name(path: Path) -> str:
+    """`cat.png` for `.processing/<token>__cat.png`; any other name as it is (`my__cat.png` stays whole)."""
     token, sep, rest = path.name.partition(SEP)
-    return rest if sep and token else path.name
+    return rest if sep and TOKEN_RE.fullmatch(token) else path.name
 
 
 def claim(rule: Rule, stem: str, images: list[Path], sidecars: list[Path]) -> Claim:
@@ -135,7 +137,7 @@ def processing_groups(rule: Rule) -> list[Claim]:
         if path.is_dir() or path.name.endswith(".copying"):
             continue
         token, sep, _ = path.name.partition(SEP)
-        groups.setdefault(token if sep else path.name, []).append(path)
+        groups.setdefault(token if sep and TOKEN_RE.fullmatch(token) else path.name, []).append(path)
     claims = []
     for token, paths in groups.items():
         images = sorted((p for p in paths if classify(original_name(p)) is not Kind.SIDECAR), key=frame_order)

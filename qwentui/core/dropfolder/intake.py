@@ -75,8 +75,8 @@ class Intake:
         for path in paths:
             rule = self.rule_for(path)
             kind = classify(path.name)
-            if rule is None or kind is Kind.IGNORE:
-                continue
+            if rule is None or kind is Kind.IGNORE or (path.is_dir() and not path.is_symlink()):
+                continue  # subfolders (the outcome folders, the user's own) are never taken
             if kind is Kind.SIDECAR:  # a sidecar changing restarts its image's quiet period
                 for tracked in self.tracker.paths():
                     if tracked.parent == path.parent and drop_stem(rule, tracked.name) == path.stem:
@@ -106,6 +106,7 @@ class Intake:
         drops, refused = self._group(ready)
         jobs = [self._refuse(rule, path, reason) for rule, path, reason in refused]
         jobs += [self._take(drop) for drop in drops]
+        self._count_waiting(exclude={p for d in drops for p in d.images} | {p for _, p, _ in refused})
         await asyncio.gather(*jobs)
         self._count_waiting()
 
@@ -159,13 +160,14 @@ class Intake:
 
     async def _take(self, drop: Drop) -> None:
         async with self._limit:
+            checked = [_stat(p) for p in drop.images]
             verdicts = [await asyncio.to_thread(_verdict, p, drop.rule) for p in drop.images]
             for path, verdict in zip(drop.images, verdicts, strict=True):
                 if verdict.ok:
                     continue
                 quiet = self.tracker.quiet_for(path)
                 if verdict.unfinished and quiet < self.give_up:
-                    sig = self.tracker_signature(path)
+                    sig = self._signature(path)
                     if sig is not None:
                         self._deferred[path] = sig  # maybe still arriving; look again when it changes
                     return
@@ -186,9 +188,12 @@ class Intake:
             for claimed, original in zip(claim.images, drop.images, strict=True):
                 if original in targets:
                     await asyncio.to_thread(claims.materialise_link, claimed, targets[original])
-            await self.submission.submit(claim)
+            # Written to between the check and the rename (a copy that paused longer than the quiet period):
+            # check the claimed bytes again rather than trust the earlier verdict.
+            changed = any(_stat(p) != c for p, c in zip(claim.images, checked, strict=True)) and not targets
+            await self.submission.submit(claim, verified=not changed)
 
-    def tracker_signature(self, path: Path) -> Signature | None:
+    def _signature(self, path: Path) -> Signature | None:
         rule = self.rule_for(path)
         return signature(_watched(path, rule)) if rule else None
 
@@ -202,11 +207,11 @@ class Intake:
             return
         self.board.event(drop.rule.name, f"{bad.name}: failed: {reason}", failed=1)
 
-    def _count_waiting(self) -> None:
+    def _count_waiting(self, exclude: set[Path] | None = None) -> None:
         counts = dict.fromkeys((r.name for r in self.rules), 0)
         for path in self.tracker.paths():
             rule = self.rule_for(path)
-            if rule is not None:
+            if rule is not None and not (exclude and path in exclude):
                 counts[rule.name] += 1
         for name, n in counts.items():
             self.board.set(name, waiting=n)
@@ -224,6 +229,14 @@ def _signatures(paths: list[Path], intake: Intake) -> dict[Path, Signature | Non
         rule = intake.rule_for(path)
         out[path] = signature(_watched(path, rule)) if rule else None
     return out
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def _verdict(path: Path, rule: Rule) -> Verdict:

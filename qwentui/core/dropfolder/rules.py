@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from qwentui.core.catalog import Mode, UnknownModel, lookup
+from qwentui.core.catalog import DEFAULT_MODEL, Mode, UnknownModel, lookup
 from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import GenerationRequest, validate
 
@@ -161,7 +161,7 @@ def parse_rule(item: Mapping[str, Any], root: Path, label: str = "rule") -> Rule
     if not isinstance(params, dict):
         raise RuleError(f"{label}: parameters must be a table, e.g. parameters = {{ duration = 5 }}")
     folder = _path(item.get("folder", name), root, f"{label} folder")
-    rule = Rule(name, folder, mode, row.model if row else model or _default_model(mode), prompt, dict(params),
+    rule = Rule(name, folder, mode, row.model if row else model or DEFAULT_MODEL[mode], prompt, dict(params),
                 cast(Outputs, outputs), enabled)
     problems = check_parameters(rule)
     if problems:
@@ -188,12 +188,6 @@ def check_parameters(rule: Rule, params: Mapping[str, Any] | None = None, prompt
     except (TypeError, ValueError) as exc:
         return [str(exc)]
     return [str(p) for p in validate(req, check_files=False)]
-
-
-def _default_model(mode: Mode) -> str:
-    from qwentui.core.catalog import DEFAULT_MODEL
-
-    return DEFAULT_MODEL[mode]
 
 
 def _mode(value: Any, label: str) -> Mode:

@@ -115,6 +115,9 @@ class FolderWatcher:
 
     async def _watch_loop(self, poll: float) -> None:
         while True:
+            for folder in self.folders:  # a folder deleted by the user comes back (as on first use)
+                with contextlib.suppress(OSError):
+                    folder.mkdir(parents=True, exist_ok=True)
             folders = [f for f in self.folders if f.is_dir()]
             try:
                 if folders:

@@ -88,7 +88,9 @@ class ComposerScreen(Screen[int | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#f-prompt", TextArea).focus()
+        prompt = self.query_one("#f-prompt", TextArea)
+        prompt.move_cursor(prompt.document.end)  # a duplicated prompt is edited at its end, not its start
+        prompt.focus()
         if self.app.size.width < 120:  # the JSON view would squeeze the form; F2 shows it
             self.query_one("#composer-side").add_class("-hidden")
         self._validate_now()

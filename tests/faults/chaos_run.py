@@ -1,0 +1,140 @@
+"""The chaos run, shared by `tests/faults/test_chaos.py` (CI size) and `bench/chaos.py` (the long variant).
+
+The simulator runs on loopback with every fault knob on: 429/500/503 storms with Retry-After, connections
+dropped before and after the request, 500s for work that was done, slow answers, truncated downloads and tasks
+that fail. The engine runs as a real process (`python -m qwentui ... run --until-idle`) and is killed with
+SIGKILL at random moments, then started again; jobs are added while that goes on. A last run with the faults
+off takes everything to the end, and `check_run` says what it left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qwentui.sim import BackgroundServer, SimConfig, running
+from tests.faults.helpers import (
+    Outcome,
+    check_run,
+    engine_cmd,
+    engine_env,
+    mixed_requests,
+    queue_requests,
+    sample_png,
+)
+
+
+@dataclass
+class ChaosPlan:
+    jobs: int = 60
+    kills: int = 6
+    seed: int = 7
+    run_seconds: tuple[float, float] = (1.5, 5.0)  # how long each engine process lives before its SIGKILL
+    late_fraction: float = 0.3  # this share of the jobs is added half-way, while the engine is being killed
+    final_timeout: float = 150.0
+
+
+@dataclass
+class ChaosReport:
+    outcome: Outcome
+    kills: int = 0
+    runs: int = 0
+    final_rc: int | None = None
+    log_problems: list[str] = field(default_factory=list)  # tracebacks / engine loop errors in the logs
+    submissions: int = 0
+    faults_seen: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        return [f"engine runs: {self.runs}, SIGKILLs: {self.kills}, final run exit code: {self.final_rc}",
+                f"POSTs seen by the simulator: {self.submissions}; faults served: {self.faults_seen}",
+                *self.outcome.lines(),
+                f"tracebacks or engine loop errors in the logs: {len(self.log_problems)} {self.log_problems[:3]}",
+                f"wall time: {self.seconds:.0f} s"]
+
+
+def chaos_config(seed: int) -> SimConfig:
+    return SimConfig(
+        seed=seed, pending_seconds=0.3, running_seconds=0.9, task_query_qps=20.0,
+        storm_rate=0.06, storm_statuses=(429, 500, 503), storm_retry_after=1,
+        drop_before_rate=0.04, drop_after_rate=0.04, error_after_rate=0.04,
+        truncate_rate=0.25, failure_rate=0.08, partial_failure_rate=0.1,
+    )
+
+
+def calm(config: SimConfig) -> None:
+    """Every fault off (the account and the task durations stay as they were)."""
+    config.storm_rate = config.drop_before_rate = config.drop_after_rate = config.error_after_rate = 0.0
+    config.truncate_rate = config.failure_rate = config.partial_failure_rate = config.slow_seconds = 0.0
+    config.storm_windows = []
+
+
+def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambda _: None) -> ChaosReport:
+    started = time.monotonic()
+    rng = random.Random(plan.seed)
+    workdir.mkdir(parents=True, exist_ok=True)
+    db, out, logs, home = workdir / "jobs.db", workdir / "out", workdir / "logs", workdir / "home"
+    logs.mkdir(exist_ok=True)
+    photos = [sample_png(workdir / f"photo{i}.png", seed=i) for i in range(3)]
+    late = int(plan.jobs * plan.late_fraction)
+    first = mixed_requests(plan.jobs - late, photos, tag="a")
+    second = mixed_requests(late, photos, tag="b")
+    config = chaos_config(plan.seed)
+    report = ChaosReport(Outcome())
+    with running(config) as server:
+        asyncio.run(queue_requests(db, first))
+        for k in range(plan.kills):
+            _vary_faults(server, rng, k)
+            log = logs / f"run{k}.log"
+            with log.open("wb") as sink:
+                proc = subprocess.Popen(engine_cmd(db, out, server.base_url, "run", "--until-idle"),
+                                        env=engine_env(home), stdout=sink, stderr=subprocess.STDOUT)
+                report.runs += 1
+                try:
+                    proc.wait(timeout=rng.uniform(*plan.run_seconds))
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGKILL)
+                    report.kills += 1
+                proc.wait(timeout=30)
+            say(f"run {k}: {'killed' if proc.returncode == -signal.SIGKILL else f'exit {proc.returncode}'}")
+            if k == plan.kills // 2 and second:
+                asyncio.run(queue_requests(db, second))
+        calm(server.sim.config)
+        with (logs / "final.log").open("wb") as sink:
+            final = subprocess.run(engine_cmd(db, out, server.base_url, "run", "--until-idle"), env=engine_env(home),
+                                   stdout=sink, stderr=subprocess.STDOUT, timeout=plan.final_timeout)
+        report.runs += 1
+        report.final_rc = final.returncode
+        report.outcome = check_run(db, server.sim, [out, workdir])
+        report.submissions = len(server.sim.submissions)
+        report.faults_seen = {
+            "throttled": server.sim.throttled, "dropped": server.sim.dropped,
+            "5xx": sum(n for status, n in server.sim.statuses.items() if status >= 500),
+            "lost_answers": sum(1 for s in server.sim.submissions if s.outcome in ("dropped_after", "error_after")),
+        }
+    for log in sorted(logs.iterdir()):
+        text = log.read_text(errors="replace")
+        for marker in ("Traceback", "engine loop"):
+            if marker in text:
+                report.log_problems.append(f"{log.name}: {_around(text, marker)}")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _vary_faults(server: BackgroundServer, rng: random.Random, k: int) -> None:
+    """Each engine life meets a slightly different mix: sometimes slow answers, sometimes a storm window."""
+    config = server.sim.config
+    config.slow_seconds = rng.choice([0.0, 0.0, 0.05, 0.3])
+    since = config.clock() - server.sim.started_at
+    config.storm_windows = [(since + 0.5, since + 1.5)] if rng.random() < 0.4 else []
+
+
+def _around(text: str, marker: str, width: int = 300) -> str:
+    at = text.index(marker)
+    return text[max(0, at - 100): at + width].replace("\n", " | ")

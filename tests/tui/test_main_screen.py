@@ -1,0 +1,275 @@
+"""The main screen against the real engine and simulator: live rows, the preview, the job actions by key and by
+palette, filters and search, notifications, keymap remapping, untrusted text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from qwentui.cli.context import Context
+from qwentui.core.catalog import Mode
+from qwentui.core.requests import GenerationRequest
+from qwentui.core.states import JobState
+from qwentui.sim import SimConfig
+from qwentui.tui.app import QwenApp
+from qwentui.tui.image_backend import HALFBLOCK
+from qwentui.tui.screens.composer import ComposerScreen
+from qwentui.tui.screens.details import DetailsScreen
+from qwentui.tui.settings import load_settings
+from qwentui.tui.widgets.image_view import HalfBlockImage
+from tests.tui.conftest import SIZE, choose, main_screen, paste, quiet, type_text, wait_for_state, wait_terminal, wait_until
+
+
+def t2i(prompt: str, **fields: object) -> GenerationRequest:
+    return GenerationRequest(mode=Mode.T2I, prompt=prompt, **fields)  # type: ignore[arg-type]
+
+
+async def started(app: QwenApp, pilot: object) -> None:
+    await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the main screen")  # type: ignore[arg-type]
+
+
+def notes(app: QwenApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_a_job_appears_progresses_finishes_and_is_previewed(app: QwenApp, context: Context) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        job = await context.engine.add(t2i("a lighthouse [bold]in a storm[/bold]", n=2))
+        await wait_until(pilot, lambda: job.id in screen.table.jobs, what="the new row")
+        assert screen.table.selected_id == job.id  # newest first: the new job is the top row
+        done = await wait_terminal(pilot, context.store, job.id)
+        assert done.state is JobState.DONE
+        await wait_until(pilot, lambda: screen.table.jobs[job.id].state is JobState.DONE, what="the row to finish")
+        # the prompt is shown as typed: markup in untrusted text is not interpreted
+        row = screen.table.get_row(str(job.id))
+        assert any(getattr(cell, "plain", None) == "a lighthouse [bold]in a storm[/bold]" for cell in row)
+        await wait_until(pilot, lambda: bool(screen.preview.query(HalfBlockImage)), what="the picture")
+        assert "image 1/2" in str(screen.preview.query_one("#preview-caption").render())
+        await pilot.press("right_square_bracket")  # page to the second image
+        await wait_until(pilot, lambda: "image 2/2" in str(screen.preview.query_one("#preview-caption").render()),
+                         what="the second image")
+        assert any("finished" in n for n in notes(app))  # a notification for the finished job
+
+
+async def test_failed_job_shows_its_error(tmp_path: Path, context: Context, sim_config: SimConfig,
+                                          app: QwenApp) -> None:
+    sim_config.failure_rate = 1.0
+    sim_config.failure_code = "DataInspectionFailed"
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        job = await context.engine.add(t2i("anything"))
+        failed = await wait_terminal(pilot, context.store, job.id)
+        assert failed.state is JobState.FAILED
+        await wait_until(pilot, lambda: screen.table.jobs[job.id].state is JobState.FAILED, what="the failed row")
+        error = screen.preview.query_one("#preview-error")
+        await wait_until(pilot, lambda: "DataInspectionFailed" in str(error.render()), what="the error text")
+        assert any("failed" in n for n in notes(app))
+
+
+@pytest.fixture
+def slow_sim(sim_config: SimConfig) -> SimConfig:
+    sim_config.pending_seconds = 60.0  # long enough to cancel it while it waits
+    return sim_config
+
+
+async def test_cancel_a_pending_job(slow_sim: SimConfig, context: Context, app: QwenApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        job = await context.engine.add(t2i("wait for me"))
+        await wait_for_state(pilot, context.store, job.id, {JobState.PENDING})
+        await wait_until(pilot, lambda: screen.table.selected_id == job.id, what="the row")
+        await pilot.press("c")
+        canceled = await wait_for_state(pilot, context.store, job.id, {JobState.CANCELED})
+        assert canceled.state is JobState.CANCELED
+        await wait_until(pilot, lambda: screen.table.jobs[job.id].state is JobState.CANCELED, what="the row")
+        await pilot.press("c")  # again: the engine refuses, the user is told why
+        await pilot.pause(0.1)
+        assert any("already canceled" in n for n in notes(app))
+
+
+async def test_retry_duplicate_and_animate(app: QwenApp, context: Context) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        first = await context.engine.add(t2i("a red fox", seed=7))
+        await wait_terminal(pilot, context.store, first.id)
+        await wait_until(pilot, lambda: screen.table.jobs.get(first.id) is not None
+                         and screen.table.jobs[first.id].state is JobState.DONE, what="the first job done")
+
+        await pilot.press("r")  # retry: a new job with the same request
+        await wait_until(pilot, lambda: len(screen.table.jobs) == 2, what="the retry's row")
+        retry = max(screen.table.jobs.values(), key=lambda j: j.id)
+        assert retry.parent_id == first.id and retry.request == first.request
+        await wait_terminal(pilot, context.store, retry.id)
+
+        screen.table.select_job(first.id)
+        await pilot.press("d")  # duplicate into the composer, edit, submit
+        await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
+        composer = app.screen
+        assert isinstance(composer, ComposerScreen)
+        assert composer.form.values()["prompt"] == "a red fox"
+        assert composer.form.values()["seed"] == "7"
+        await type_text(pilot, " at dawn")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.screen is screen, what="back on the main screen")
+        [dup] = await context.store.list_jobs(limit=1)
+        assert dup.prompt == "a red fox at dawn" and dup.request["seed"] == 7
+
+        await wait_until(pilot, lambda: screen.table.selected_id == dup.id, what="the duplicate selected")
+        screen.table.select_job(first.id)
+        await wait_until(pilot, lambda: screen.preview.job is not None and screen.preview.job.id == first.id
+                         and bool(screen.preview.pictures), what="the first job's preview")
+        await pilot.press("a")  # animate: its image becomes the first frame of an i2v request
+        await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the animate composer")
+        composer = app.screen
+        assert isinstance(composer, ComposerScreen)
+        request, problems = composer.current()
+        assert request.mode is Mode.I2V and problems == []
+        assert request.images == [screen.preview.pictures[0].url]  # the result URL, still valid
+        await paste(pilot, "the fox looks up")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.screen is screen, what="back on the main screen")
+        [animated] = await context.store.list_jobs(limit=1)
+        assert animated.mode is Mode.I2V
+        assert (await wait_terminal(pilot, context.store, animated.id)).state is JobState.DONE
+
+
+async def test_animate_uses_the_local_file_once_the_url_expired(app: QwenApp, context: Context) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        job = await context.engine.add(t2i("a small cat"))
+        await wait_terminal(pilot, context.store, job.id)
+        await context.store.update_fields(job.id, results_expire_at=1.0)  # long expired
+        await wait_until(pilot, lambda: screen.table.jobs[job.id].results_expire_at == 1.0, what="the change")
+        await wait_until(pilot, lambda: bool(screen.preview.pictures) and screen.preview.pictures[0].path is not None,
+                         what="the downloaded file")
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
+        composer = app.screen
+        assert isinstance(composer, ComposerScreen)
+        request, _ = composer.current()
+        assert request.images == [screen.preview.pictures[0].path]
+
+
+async def test_filters_and_search(app: QwenApp, context: Context) -> None:
+    fox = await context.engine.add(t2i("a quick brown fox"))
+    cat = await context.engine.add(t2i("a sleepy cat"))
+    boat = await context.engine.add(GenerationRequest(mode=Mode.T2V, prompt="a paper boat, like a fox"))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        await wait_until(pilot, lambda: len(screen.table.jobs) == 3, what="three rows")
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input) and app.focused.id == "filter-text"
+        await type_text(pilot, "fox")
+        await wait_until(pilot, lambda: set(screen.table.jobs) == {fox.id, boat.id}, what="the search")
+        await choose(pilot, "filter-mode", "t2v")
+        await wait_until(pilot, lambda: set(screen.table.jobs) == {boat.id}, what="search + mode")
+        await pilot.press("escape")  # clear every filter
+        await wait_until(pilot, lambda: set(screen.table.jobs) == {fox.id, cat.id, boat.id}, what="all rows")
+        for job in (fox, cat, boat):
+            await wait_terminal(pilot, context.store, job.id)
+        await choose(pilot, "filter-state", "group:finished")
+        await wait_until(pilot, lambda: set(screen.table.jobs) == {fox.id, cat.id, boat.id}, what="finished")
+        await choose(pilot, "filter-state", "group:failed")
+        await wait_until(pilot, lambda: not screen.table.jobs, what="no failed job")
+        # a job that starts matching while the filter is on is added by the refresh, not by a reload
+        await choose(pilot, "filter-state", "group:active")
+        new = await context.engine.add(t2i("one more fox"))
+        await wait_until(pilot, lambda: new.id in screen.table.jobs, what="the new active job")
+
+
+async def test_search_with_a_filter_adds_only_matching_new_jobs(app: QwenApp, context: Context) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        await pilot.press("slash")
+        await type_text(pilot, "zebra")
+        await wait_until(pilot, lambda: screen.table.job_filter.text == "zebra", what="the search")
+        other = await context.engine.add(t2i("a horse"))
+        zebra = await context.engine.add(t2i("a zebra crossing"))
+        await wait_until(pilot, lambda: zebra.id in screen.table.jobs, what="the matching job")
+        assert other.id not in screen.table.jobs
+
+
+async def test_delete_details_and_palette(app: QwenApp, context: Context) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        keep = await context.engine.add(t2i("keep me"))
+        gone = await context.engine.add(t2i("delete me"))
+        for job in (keep, gone):
+            await wait_terminal(pilot, context.store, job.id)
+        await wait_until(pilot, lambda: screen.table.selected_id == gone.id, what="the newest row")
+
+        await pilot.press("enter")  # details: request, response, history
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailsScreen), what="the details")
+        await wait_until(pilot, lambda: bool(app.screen.query("#details-events")), what="the history")
+        history = app.screen.query_one("#details-events")
+        assert history.row_count >= 5  # type: ignore[attr-defined]  # queued ... done
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen, what="back")
+
+        await pilot.press("delete")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "Confirm", what="the question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: gone.id not in screen.table.jobs, what="the row to go")
+        deleted = await context.store.get_job(gone.id)
+        assert deleted is not None and deleted.deleted
+
+        # the palette runs the same actions: retry the selected job by name
+        await wait_until(pilot, lambda: screen.table.selected_id == keep.id, what="the remaining row")
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "retry job")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(screen.table.jobs) == 2, what="the retried job")
+        [retried] = await context.store.list_jobs(limit=1)
+        assert retried.parent_id == keep.id
+
+
+async def test_open_and_copy(app: QwenApp, context: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    import qwentui.tui.opener as opener
+
+    copied: list[str] = []
+    monkeypatch.setattr(app, "copy_to_clipboard", copied.append)
+    monkeypatch.setattr(opener, "opener_command", lambda: None)  # a system without xdg-open
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        job = await context.engine.add(t2i("copy me"))
+        await wait_terminal(pilot, context.store, job.id)
+        await wait_until(pilot, lambda: bool(screen.preview.pictures) and screen.preview.pictures[0].path is not None,
+                         what="the downloaded file")
+        await pilot.press("o")
+        await pilot.pause(0.1)
+        assert any("no system viewer found" in n for n in notes(app))
+        await pilot.press("y", "Y")
+        assert copied[0].startswith("http://sim.local/files/")
+        assert copied[1] == screen.preview.pictures[0].path and Path(copied[1]).is_file()
+
+
+async def test_keys_are_remapped_from_the_settings_file(tmp_path: Path, context: Context,
+                                                       slow_sim: SimConfig) -> None:
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text('[keys]\ncancel-job = "x"\nno-such-binding = "z"\n', encoding="utf-8")
+    settings = load_settings(settings_file)
+    app = quiet(QwenApp(context=context, backend=HALFBLOCK, settings=settings))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        assert any("no-such-binding" in n for n in notes(app))  # a typo is reported, not fatal
+        job = await context.engine.add(t2i("remapped"))
+        await wait_for_state(pilot, context.store, job.id, {JobState.PENDING})
+        await wait_until(pilot, lambda: main_screen(app).table.selected_id == job.id, what="the row")
+        await pilot.press("c")  # no longer cancel
+        await pilot.pause(0.2)
+        assert (await context.store.get_job(job.id)).state is JobState.PENDING  # type: ignore[union-attr]
+        await pilot.press("x")
+        await wait_for_state(pilot, context.store, job.id, {JobState.CANCELED})

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from qwentui.cli import actions, jobs, run, submit
+from qwentui.cli import actions, drop, jobs, run, submit
 from qwentui.cli.context import add_common_options
 from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import InvalidRequest
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_parser(sub)
     actions.add_parser(sub)
     run.add_parser(sub)
+    drop.add_parser(sub)
     try:
         from qwentui.cli import sim
     except ImportError:  # the simulator package is optional at import time only while it is being built

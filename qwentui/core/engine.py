@@ -138,6 +138,10 @@ class Engine:
         self._subscribers.append(queue)
         return queue
 
+    def unsubscribe(self, queue: asyncio.Queue[int]) -> None:
+        if queue in self._subscribers:
+            self._subscribers.remove(queue)
+
     def _changed(self, job_id: int) -> None:
         for queue in self._subscribers:
             queue.put_nowait(job_id)
@@ -298,7 +302,8 @@ class Engine:
     async def add(self, request: GenerationRequest, *, source: str = "cli", source_path: str | None = None,
                   parent_id: int | None = None, output_dir: Path | None = None) -> Job:
         """Validate and queue a request (InvalidRequest lists every problem; nothing is queued then)."""
-        problems = validate(request)
+        # validation may decode local images with Pillow: off the event loop, so the UI stays responsive
+        problems = await asyncio.to_thread(validate, request)
         if problems:
             raise InvalidRequest(problems)
         row = request.row

@@ -70,7 +70,7 @@ class Submitter:
         """Take a QUEUED job as far as it goes now; returns the job in its new state."""
         try:
             request = GenerationRequest.from_dict(job.request)
-            wire = build(request)
+            wire = await asyncio.to_thread(build, request)
         except InvalidRequest as exc:
             return await self.store.transition(job.id, JobState.REJECTED, expect=JobState.QUEUED,
                                                detail="invalid request", error_code="InvalidRequest",

@@ -51,8 +51,9 @@ class World:
     async def engine(self, store: Store, **config: Any) -> Engine:
         client = self.client()
         http = make_download_client(transport=self.transport)
+        config.setdefault("tick", 0.05)
         cfg = EngineConfig(output_dir=self.tmp / "out", policy=SchedulePolicy(interval=0.05, time_scale=0.01),
-                           tick=0.05, **config)
+                           **config)
         engine = Engine(store, client, cfg, download_http=http)
         await engine.start()
         self._closers += [http.aclose, engine.stop]

@@ -19,7 +19,7 @@ async def test_a_thousand_files_at_once_are_each_submitted_exactly_once(world: W
     world.sim.config.pending_seconds = 600.0  # tasks stay PENDING: this test is about intake, not downloads
     rule = world.rule("edit", Mode.EDIT, "wan2.6-image", "make it autumn")
     store = await world.open_store()
-    engine = await world.engine(store, submit_workers=8)
+    engine = await world.engine(store, submit_workers=8, tick=0.25)
     service = await world.service([rule], store=store, engine=engine, quiet=0.5)
 
     staging = world.tmp / "staging"  # same filesystem, so the drop itself is 1,000 quick renames

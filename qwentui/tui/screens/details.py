@@ -23,7 +23,7 @@ from qwentui.core.download import redact_url
 from qwentui.core.states import describe
 from qwentui.core.store import Asset, Event, Job, Store
 from qwentui.tui import keymap
-from qwentui.tui.presentation import elapsed_text, short_duration, state_text
+from qwentui.tui.presentation import elapsed_text, human_size, short_duration, state_text
 
 
 def _json(value: Any) -> Syntax:
@@ -86,7 +86,9 @@ class DetailsScreen(Screen[None]):
         now = self.clock()
         head = Text()
         head.append_text(state_text(job.state))
-        head.append(f" — {describe(job.state)}\n")
+        if describe(job.state) != job.state.value:
+            head.append(f" — {describe(job.state)}")
+        head.append("\n")
         head.append(f"{job.mode.value} · {job.model} · source {job.source}")
         if job.parent_id:
             head.append(f" · from job {job.parent_id}")
@@ -110,7 +112,7 @@ class DetailsScreen(Screen[None]):
         if assets:
             lines = Text()
             for asset in assets:
-                size = f"{asset.size / 1e6:.2f} MB" if asset.size else ""
+                size = human_size(asset.size) if asset.size else ""
                 lines.append(f"{asset.idx}. {asset.kind} {asset.path or redact_url(asset.url or '')} {size}\n")
             parts += [Static("Files", classes="section"), Static(lines)]
         parts += [Static(f"History ({len(events)} events)", classes="section"),

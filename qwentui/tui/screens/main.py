@@ -14,7 +14,7 @@ from collections.abc import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 
 from qwentui.cli.context import Context
 from qwentui.core.store import Job
@@ -135,6 +135,12 @@ class MainScreen(JobActions):
     async def _show_in_preview(self, job: Job | None) -> None:
         assets = await self.store.assets(job.id) if job is not None else []
         self.preview.show(job, assets)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        # the table takes enter for itself (select_cursor), so the details key is honoured here too
+        event.stop()
+        self.action_show_details()
 
     @on(FilterBar.Changed)
     async def _filter_changed(self, event: FilterBar.Changed) -> None:

@@ -25,9 +25,8 @@ def _state_options() -> list[tuple[str, str]]:
 class FilterBar(Horizontal):
     DEFAULT_CSS = """
     FilterBar { height: 3; }
-    FilterBar Select { width: 20; }
-    FilterBar #filter-model { width: 26; }
-    FilterBar Input { width: 1fr; }
+    FilterBar Select { width: 1fr; max-width: 26; min-width: 12; }
+    FilterBar Input { width: 2fr; min-width: 16; }
     """
 
     class Changed(Message):
@@ -41,9 +40,10 @@ class FilterBar(Horizontal):
         self._last: JobFilter = JobFilter()
 
     def compose(self) -> ComposeResult:
-        yield Select(_state_options(), prompt="any state", id="filter-state")
-        yield Select([(f"{m.value} · {m.label}", m.value) for m in Mode], prompt="any mode", id="filter-mode")
-        yield Select([(m, m) for m in models()], prompt="any model", id="filter-model")
+        # the prompts stand for "no filter"; short, so the bar fits 80 columns
+        yield Select(_state_options(), prompt="state", id="filter-state")
+        yield Select([(f"{m.value} · {m.label}", m.value) for m in Mode], prompt="mode", id="filter-mode")
+        yield Select([(m, m) for m in models()], prompt="model", id="filter-model")
         yield Input(placeholder="search prompts (/)", id="filter-text")
 
     @property

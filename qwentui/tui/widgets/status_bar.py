@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from qwentui.core.engine import Engine
 from qwentui.core.states import JobState
-from qwentui.tui.presentation import STATE_LOOK
+from qwentui.tui.presentation import STATE_LOOK, STATE_WORDS
 
 # The order counts are shown in: what needs attention first, then what is moving, then history.
 COUNT_ORDER = (
@@ -63,7 +63,7 @@ def counts_text(counts: Mapping[JobState, int]) -> Text:
         if text:
             text.append("  ")
         text.append(f"{glyph} {n:,}", style=style)
-        text.append(f" {state.value.replace('_', ' ')}", style="dim")
+        text.append(f" {STATE_WORDS.get(state, state.value)}", style="dim")
     return text or Text("no jobs yet — press n to create one", style="dim")
 
 
@@ -86,11 +86,15 @@ def engine_text(status: EngineStatus) -> Text:
     return text
 
 
-class StatusBar(Horizontal):
+class StatusBar(Vertical):
+    """Two lines: the jobs per state (they need the width), then the engine, drop folder and endpoint."""
+
     DEFAULT_CSS = """
-    StatusBar { height: 1; background: $panel; color: $text; }
-    StatusBar > Static { width: auto; height: 1; padding: 0 1; }
-    StatusBar > #status-counts { width: 1fr; text-overflow: ellipsis; text-wrap: nowrap; }
+    StatusBar { height: 2; background: $panel; color: $text; }
+    StatusBar Static { width: auto; height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    StatusBar #status-counts { width: 1fr; }
+    StatusBar > Horizontal { height: 1; }
+    StatusBar #status-endpoint { width: 1fr; }
     """
 
     drop_state: reactive[str] = reactive("drop folder: off")  # a drop-folder panel sets this
@@ -102,9 +106,10 @@ class StatusBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Static(counts_text({}), id="status-counts")
-        yield Static(engine_text(EngineStatus(leader=False, starting=True)), id="status-engine")
-        yield Static(Text(self.drop_state, style="dim"), id="status-drop")
-        yield Static(self._place_text(), id="status-endpoint")
+        with Horizontal():
+            yield Static(engine_text(EngineStatus(leader=False, starting=True)), id="status-engine")
+            yield Static(Text(self.drop_state, style="dim"), id="status-drop")
+            yield Static(self._place_text(), id="status-endpoint")
 
     def _place_text(self) -> Text:
         text = Text(self._endpoint or "not connected", style="italic")

@@ -470,7 +470,7 @@ class WireRequest:
 
     @property
     def needs_oss_resolve(self) -> bool:
-        return any(s.startswith("oss://") for s in _strings(self.body))
+        return any(s.startswith("oss://") for s in iter_strings(self.body))
 
     def with_urls(self, mapping: Mapping[str, str]) -> WireRequest:
         """A copy with each local path replaced by its uploaded URL."""
@@ -479,15 +479,16 @@ class WireRequest:
         return WireRequest(self.model, self.mode, self.route, body, left)
 
 
-def _strings(obj: Any) -> Iterator[str]:
+def iter_strings(obj: Any) -> Iterator[str]:
+    """Every string inside a JSON-like value (dict values and list items, depth first)."""
     if isinstance(obj, str):
         yield obj
     elif isinstance(obj, dict):
         for v in obj.values():
-            yield from _strings(v)
+            yield from iter_strings(v)
     elif isinstance(obj, list):
         for v in obj:
-            yield from _strings(v)
+            yield from iter_strings(v)
 
 
 _TEXT_KEYS = ("text", "prompt", "negative_prompt")  # words, never file references

@@ -27,7 +27,7 @@ from qwentui.core.catalog import (
     size_of,
     size_problem,
 )
-from qwentui.core.requests import CONTROL_CONDITIONS, VIDEO_SUFFIXES
+from qwentui.core.requests import CONTROL_CONDITIONS, VIDEO_SUFFIXES, iter_strings
 from qwentui.sim.errors import MSG_EMPTY_INPUT, MSG_EMPTY_MODEL, ApiError
 
 MEDIA_SCHEMES = ("http://", "https://", "oss://", "data:")
@@ -218,19 +218,8 @@ def _pick_row(rows: list[ModelMode], params: Mapping[str, Any], image_count: int
 # ---- media references -------------------------------------------------------------------------------------
 
 
-def _strings(obj: Any) -> Iterator[str]:
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from _strings(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _strings(v)
-
-
 def _check_oss(body: Mapping[str, Any], model: str, oss_header: bool, oss_check: OssCheck) -> None:
-    oss = [s for s in _strings(body) if s.startswith("oss://")]
+    oss = [s for s in iter_strings(body) if s.startswith("oss://")]
     if oss and not oss_header:
         raise ApiError.invalid("The request contains oss:// resources; set the header "
                                "X-DashScope-OssResourceResolve: enable to use them.")

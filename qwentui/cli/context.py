@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -48,6 +49,7 @@ class Context:
     engine: Engine
     demo: bool
     endpoint: str
+    drops: Any = None  # the DropFolderService watching next to the engine, when one runs (TUI, `run`)
 
 
 def paths_for(args: argparse.Namespace) -> Paths:

@@ -16,7 +16,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Center, Middle
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from qwentui.cli.context import Context
 from qwentui.core.errors import QwentuiError
@@ -26,6 +26,7 @@ from qwentui.tui.commands import JobCommands
 from qwentui.tui.image_backend import HALFBLOCK, ImageBackend
 from qwentui.tui.screens.main import MainScreen
 from qwentui.tui.settings import TuiSettings
+from qwentui.tui.widgets.key_bar import KeyBar
 
 Opener = Callable[[], AbstractAsyncContextManager[Context]]
 
@@ -36,7 +37,7 @@ class StartingScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Middle(), Center():
             yield Static("Opening the job database…", id="starting")
-        yield Footer()
+        yield KeyBar()
 
 
 class QwenApp(App[None]):

@@ -20,6 +20,7 @@ JOB_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("duplicate-job", "Duplicate job {job} into the composer", "edit a copy of its request, then send it"),
     ("animate-job", "Animate job {job} (image to video)", "its image becomes the first frame of a video"),
     ("delete-job", "Delete job {job} from the list", "the files stay on disk"),
+    ("resubmit-job", "Resubmit job {job}", "a job that needs you: send it again, accepting a possible duplicate"),
     ("show-details", "Show details of job {job}", "request, response and history"),
     ("open-file", "Open the result of job {job}", "in the system viewer"),
     ("open-folder", "Open the folder of job {job}", "in the system file manager"),
@@ -45,7 +46,7 @@ class JobCommands(Provider):
         commands: list[tuple[str, str, Callable[[], object]]] = []
         for binding_id, title, help_text in GLOBAL_COMMANDS + (JOB_COMMANDS if selected is not None else ()):
             spec = keymap.spec(binding_id)
-            keys = screen.settings.keymap.get(binding_id, spec.keys)  # the user's remapping, if any
+            keys = screen.settings.keymap.get(binding_id) or spec.key_display or spec.keys  # as remapped, if so
             text = title.format(job=selected)
             commands.append((text, f"{help_text} · key {keys}", partial(screen.run_action, spec.action)))
         return commands

@@ -71,7 +71,7 @@ class JobActions(Screen[None]):
         return job
 
     def _picture(self, job: Job) -> Shown | None:
-        """The picture the user is looking at (the preview's current one) for this job, else its first."""
+        """The picture the preview shows for this job (the preview follows the selection; None until it has)."""
         if self.preview.job is not None and self.preview.job.id == job.id:
             return self.preview.current
         return None
@@ -122,9 +122,8 @@ class JobActions(Screen[None]):
         if job is None:
             return
         picture = self._picture(job)
-        if picture is None:
-            picture = next((p for p in self.preview.pictures if p.kind == "image"), None) \
-                if self.preview.job is not None and self.preview.job.id == job.id else None
+        if picture is not None and picture.kind != "image":  # looking at a video of a mixed result
+            picture = next((p for p in self.preview.pictures if p.kind == "image"), picture)
         request = animate_request(job, picture, self.clock())
         if isinstance(request, str):
             self.notify(f"Cannot animate: {request}", severity="warning", markup=False)
@@ -147,6 +146,22 @@ class JobActions(Screen[None]):
             self.table.forget(job.id)
             self.notify(f"Job {job.id} deleted from the list")
 
+    @work(exclusive=True, group="resubmit")
+    async def action_resubmit_job(self) -> None:
+        job = self._selected()
+        if job is None:
+            return
+        if job.state is not JobState.NEEDS_USER:
+            self.notify(f"Job {job.id} is {job.state.value}; only a job that needs you can be resubmitted "
+                        "(r retries any job as a new one)", severity="warning")
+            return
+        question = (f"Job {job.id} may already have run on the service, and been billed. Send it again anyway?")
+        if not await self.app.push_screen_wait(Confirm(question)):
+            return
+        ok, _ = await self._engine_call(f"resubmit job {job.id}", lambda: self.engine.resubmit(job.id))
+        if ok:
+            self.notify(f"Job {job.id} queued again")
+
     def action_show_details(self) -> None:
         job = self._selected()
         if job is not None:
@@ -164,8 +179,8 @@ class JobActions(Screen[None]):
             return
         picture = self._picture(job)
         path = Path(picture.path) if picture is not None and picture.path else None
-        if path is None and folder and job.output_dir:
-            path = Path(job.output_dir)
+        if path is None and folder:
+            path = Path(job.output_dir) if job.output_dir else self.engine.config.output_dir
         if path is None:
             self.notify(f"Job {job.id} has no downloaded file yet", severity="warning")
             return

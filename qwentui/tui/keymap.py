@@ -38,6 +38,7 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         KeySpec("duplicate-job", "d", "duplicate_job", "Duplicate"),
         KeySpec("animate-job", "a", "animate_job", "Animate"),
         KeySpec("delete-job", "delete", "delete_job", "Delete", key_display="del"),
+        KeySpec("resubmit-job", "R", "resubmit_job", "Resubmit", show=False),
         KeySpec("show-details", "enter", "show_details", "Details", key_display="⏎"),
         KeySpec("open-file", "o", "open_file", "Open"),
         KeySpec("open-folder", "O", "open_folder", "Folder", show=False),
@@ -49,6 +50,7 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         KeySpec("clear-filters", "escape", "clear_filters", "Clear filters", show=False),
         KeySpec("focus-table", "t", "focus_table", "Table", show=False),
         KeySpec("resume-engine", "ctrl+u", "resume_engine", "Resume engine", show=False),
+        KeySpec("toggle-drops", "p", "toggle_drops", "Pause drops", show=False),
     ),
     "table": (
         KeySpec("table-down", "j", "cursor_down", "Down", show=False),
@@ -57,14 +59,25 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         KeySpec("table-bottom", "G", "scroll_bottom", "Bottom", show=False),
     ),
     "composer": (
-        # ctrl+s alone is eaten by some terminals (XOFF) and multiplexers; ctrl+enter needs a modern terminal,
-        # alt+enter works nearly everywhere: three ways to submit.
-        KeySpec("submit-request", "ctrl+s,ctrl+enter,alt+enter", "submit", "Submit", priority=True,
+        # ctrl+s can be taken by a multiplexer or flow control; ctrl+enter and alt+enter reach the app only in
+        # terminals with the kitty keyboard protocol (elsewhere they arrive as a plain enter); ctrl+j (a line
+        # feed) works everywhere: several ways to submit, and the keymap can add more.
+        KeySpec("submit-request", "ctrl+s,ctrl+j,ctrl+enter,alt+enter", "submit", "Submit", priority=True,
                 key_display="^s"),
         KeySpec("toggle-json", "f2", "toggle_json", "JSON"),
         KeySpec("recall-prompt", "f3", "recall_prompt", "Recent prompts"),
         KeySpec("pick-file", "f4", "pick_file", "Pick file"),
         KeySpec("close-composer", "escape", "close", "Close"),
+    ),
+    "picker": (  # the recent-prompt list and the file picker
+        KeySpec("close-picker", "escape", "dismiss_none", "Close"),
+    ),
+    "file-picker": (
+        KeySpec("parent-folder", "backspace", "up", "Parent folder"),
+    ),
+    "confirm": (
+        KeySpec("confirm-yes", "y", "answer(True)", "Yes"),
+        KeySpec("confirm-no", "n,escape", "answer(False)", "No"),
     ),
     "details": (
         KeySpec("close-details", "escape,q", "close", "Close"),

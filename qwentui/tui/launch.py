@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from qwentui.cli.context import open_context, paths_for
+from qwentui.cli.context import Context, open_context, paths_for
+from qwentui.cli.drop import start_drop_service
+from qwentui.core.errors import QwentuiError
 from qwentui.tui.image_backend import choose
 from qwentui.tui.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def open_with_drops(args: argparse.Namespace) -> AsyncIterator[Context]:
+    """The engine's context, plus the drop-folder service watching next to it (stopped before the engine)."""
+    async with open_context(args) as ctx:
+        try:
+            ctx.drops = await start_drop_service(ctx)
+        except QwentuiError as exc:  # a broken rule must not keep the app from opening; the bar says why
+            log.warning("drop folders not started: %s", exc)
+            ctx.drops = None
+        try:
+            yield ctx
+        finally:
+            if ctx.drops is not None:
+                await ctx.drops.stop()
 
 
 def launch(args: argparse.Namespace) -> int:
@@ -15,9 +38,8 @@ def launch(args: argparse.Namespace) -> int:
 
     settings = load_settings(paths_for(args).settings)
     backend = choose(settings.image_renderer)  # may query the terminal: must happen before app.run()
-    if args.demo:
-        reset_demo_database(args)
-    app = QwenApp(opener=lambda: open_context(args), settings=settings, backend=backend,
-                  on_ready=seed_demo if args.demo else None)
+    fresh_demo = args.demo and reset_demo_database(args)  # a demo already running keeps its jobs: no new seed
+    app = QwenApp(opener=lambda: open_with_drops(args), settings=settings, backend=backend,
+                  on_ready=seed_demo if fresh_demo else None)
     app.run()
     return app.return_code or 0

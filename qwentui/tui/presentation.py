@@ -8,9 +8,11 @@ a `rich.text.Text` as plain text: a prompt like "[red]hi" must show as typed, no
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from rich.text import Text
 
+from qwentui.core.download import redact_url
 from qwentui.core.states import JobState
 from qwentui.core.store import Job
 
@@ -133,3 +135,15 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"
+
+
+def redact_urls(value: Any) -> Any:
+    """`value` with every http(s) URL's query removed: signed result URLs act as credentials until they expire,
+    so views that show stored requests and responses hide the signature (the copy key gives the full URL)."""
+    if isinstance(value, str):
+        return redact_url(value) if value.startswith(("http://", "https://")) else value
+    if isinstance(value, dict):
+        return {k: redact_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_urls(v) for v in value]
+    return value

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Static, TextArea
+import pytest
+from textual.widgets import DirectoryTree, Static, TextArea
 
 from qwentui.cli.context import Context
 from qwentui.core.catalog import DEFAULT_MODEL, Mode
@@ -159,3 +160,25 @@ async def test_changing_model_keeps_what_was_typed(app: QwenApp, context: Contex
         assert composer.form.row.model == "qwen-image-plus"
         assert composer.query_one("#f-prompt", TextArea).text == "kept prompt"
         assert not composer.query("#f-n")  # qwen-image-plus makes one image: no n field at all
+
+
+async def test_file_picker_and_path_completion(app: QwenApp, context: Context, png: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from qwentui.tui.widgets.composer_fields import PathSuggester
+
+    assert await PathSuggester().get_suggestion(str(png.parent / "inp")) == str(png)
+    assert await PathSuggester().get_suggestion("https://example.com/a") is None
+    monkeypatch.chdir(png.parent)  # the picker opens in the current folder when the field is empty
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await open_composer(app, pilot)
+        await choose(pilot, "pick-mode", Mode.I2V.value)
+        await focus(pilot, "f-image_1")
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "FilePicker", what="the file picker")
+        tree = app.screen.query_one(DirectoryTree)
+        await wait_until(pilot, lambda: bool(tree.root.children), what="the folder listing")
+        names = [child.data.path.name for child in tree.root.children if child.data is not None]
+        assert "input.png" in names
+        await pilot.press(*["down"] * (names.index("input.png") + 1), "enter")
+        await wait_until(pilot, lambda: app.screen is composer, what="back in the composer")
+        assert composer.form.values()["image_1"] == str(png)

@@ -19,7 +19,17 @@ from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.settings import load_settings
 from qwentui.tui.widgets.image_view import HalfBlockImage
-from tests.tui.conftest import SIZE, choose, main_screen, paste, quiet, type_text, wait_for_state, wait_terminal, wait_until
+from tests.tui.conftest import (
+    SIZE,
+    choose,
+    main_screen,
+    paste,
+    quiet,
+    type_text,
+    wait_for_state,
+    wait_terminal,
+    wait_until,
+)
 
 
 def t2i(prompt: str, **fields: object) -> GenerationRequest:

@@ -7,6 +7,7 @@ nothing and moves the focus to the first bad field. The screen returns the new j
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Checkbox, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 
 from qwentui.core.catalog import DEFAULT_MODEL, Mode, lookup, rows_for_mode
 from qwentui.core.engine import Engine
@@ -28,6 +29,7 @@ from qwentui.tui import keymap
 from qwentui.tui.request_form import from_request, to_request
 from qwentui.tui.screens.pickers import FilePicker, PromptPicker
 from qwentui.tui.widgets.composer_fields import RequestForm
+from qwentui.tui.widgets.key_bar import KeyBar
 
 VALIDATE_DEBOUNCE = 0.15  # seconds: validation (which may probe local images) runs once typing pauses
 RECENT_PROMPTS = 200  # jobs read to collect recent distinct prompts
@@ -64,12 +66,17 @@ class ComposerScreen(Screen[int | None]):
         self._problems: list[Problem] = []
         self._request: GenerationRequest | None = None
         self._summary_text = ""
+        # A field shows its problem once the user has been there (or filled it, or tried to submit): a new form
+        # that greets the user with "is required" under every empty field is noise, not guidance.
+        self._touched: set[str] = set()
+        self._reveal_all = False
         self._json_shown: tuple[str, str] = ("", "")
+        self._generation = 0  # validations started; only the latest one's result is shown
 
     # ---- layout -------------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"{self._title} — ctrl+s / alt+enter submits, F2 JSON, F3 recent prompts, esc closes"),
+        yield Static(Text(f"{self._title} — ctrl+s or ctrl+j submits, F2 JSON, F3 recent prompts, esc closes"),
                      id="composer-title")
         with Horizontal(id="composer-body"):
             with VerticalScroll(id="composer-form"):
@@ -85,15 +92,15 @@ class ComposerScreen(Screen[int | None]):
             with VerticalScroll(id="composer-side"):
                 yield Static("", id="composer-json")
         yield Static("", id="composer-summary", markup=False)
-        yield Footer()
+        yield KeyBar()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         prompt = self.query_one("#f-prompt", TextArea)
         prompt.move_cursor(prompt.document.end)  # a duplicated prompt is edited at its end, not its start
         prompt.focus()
         if self.app.size.width < 120:  # the JSON view would squeeze the form; F2 shows it
             self.query_one("#composer-side").add_class("-hidden")
-        self._validate_now()
+        await self._validate_now()
 
     @staticmethod
     def _model_options(mode: Mode) -> list[tuple[str, str]]:
@@ -149,7 +156,7 @@ class ComposerScreen(Screen[int | None]):
         self.query_one("#model-summary", Static).update(self._summary_of_model())
         if focused_key == "f-function":
             form.query_one("#f-function").focus()
-        self._validate_now()
+        await self._validate_now()
 
     # ---- validation as you type --------------------------------------------------------------------------
 
@@ -158,24 +165,36 @@ class ComposerScreen(Screen[int | None]):
     @on(Checkbox.Changed)
     @on(Select.Changed)
     def _edited(self, event: Input.Changed | TextArea.Changed | Checkbox.Changed | Select.Changed) -> None:
+        widget = event.control if isinstance(event, Checkbox.Changed | Select.Changed) else (
+            event.input if isinstance(event, Input.Changed) else event.text_area)
+        if widget is not None and widget.id and widget.id.startswith("f-"):
+            self._touched.add(widget.id[2:])
         if self._debounce is not None:
             self._debounce.stop()
         self._debounce = self.set_timer(VALIDATE_DEBOUNCE, self._validate_now)
 
     def current(self) -> tuple[GenerationRequest, list[Problem]]:
+        """The request the form describes and every reason it cannot be sent (validated right here)."""
         form = self.form
         request, problems = to_request(self._mode, self._model, form.values(), form.row)
         return request, problems + validate(request)
 
-    def _validate_now(self) -> None:
+    async def _validate_now(self) -> None:
         if not self.is_mounted:
             return
-        request, problems = self.current()
+        self._generation += 1
+        generation = self._generation
+        form = self.form
+        request, problems = to_request(self._mode, self._model, form.values(), form.row)
+        # validate() probes local images with Pillow: off the event loop, so typing never stutters on a big file
+        problems += await asyncio.to_thread(validate, request)
+        if generation != self._generation or not self.is_mounted:
+            return  # a newer edit has been validated (or is being): its result is the one to show
         self._request, self._problems = request, problems
-        orphans = self.form.show_problems(problems)
+        orphans = self.form.show_problems(problems, reveal=self._reveal)
         if problems:
-            lines = [f"✗ {len(problems)} problem(s) — nothing will be sent until they are fixed"]
-            text = "\n".join(lines + [f"  {o}" for o in orphans])
+            lines = [f"✗ not ready ({len(problems)}): {problems[0]}"]
+            text = "\n".join(lines + [f"  {o}" for o in orphans if o != str(problems[0])])
         else:
             text = "✓ ready to submit"
         if text != self._summary_text:  # every update re-lays the screen out: only when it changed
@@ -192,7 +211,7 @@ class ComposerScreen(Screen[int | None]):
             body = json.dumps(request.to_dict(), indent=2, ensure_ascii=False)
             header = "request so far (not valid yet):\n"
         else:
-            wire = build(request)
+            wire = build(request, check_files=False)  # just validated, files included
             body = json.dumps(wire.body, indent=2, ensure_ascii=False)
             header = f"POST {wire.route.value}\n"
             if wire.local_files:
@@ -203,10 +222,14 @@ class ComposerScreen(Screen[int | None]):
 
     # ---- actions ------------------------------------------------------------------------------------------
 
+    def _reveal(self, key: str, value: object) -> bool:
+        return self._reveal_all or key in self._touched or bool(str(value or "").strip())
+
     async def action_submit(self) -> None:
+        self._reveal_all = True
         if self._debounce is not None:
             self._debounce.stop()
-        self._validate_now()
+        await self._validate_now()
         if self._problems or self._request is None:
             first = self.form.first_invalid()
             if first is not None:
@@ -217,7 +240,7 @@ class ComposerScreen(Screen[int | None]):
         try:
             job = await self.engine.add(self._request, source="tui")
         except InvalidRequest as exc:
-            self.form.show_problems(exc.problems)
+            self.form.show_problems(exc.problems, reveal=self._reveal)
             self.notify(f"Not sent: {exc}", severity="error", markup=False)
             return
         except QwentuiError as exc:
@@ -243,6 +266,7 @@ class ComposerScreen(Screen[int | None]):
         if chosen is not None:
             area = self.query_one("#f-prompt", TextArea)
             area.text = chosen
+            area.move_cursor(area.document.end)
             area.focus()
 
     @work(exclusive=True, group="pick")

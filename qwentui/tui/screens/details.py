@@ -17,27 +17,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from qwentui.core.download import redact_url
 from qwentui.core.states import describe
 from qwentui.core.store import Asset, Event, Job, Store
 from qwentui.tui import keymap
-from qwentui.tui.presentation import elapsed_text, human_size, short_duration, state_text
+from qwentui.tui.presentation import elapsed_text, human_size, redact_urls, short_duration, state_text
+from qwentui.tui.widgets.key_bar import KeyBar
 
 
 def _json(value: Any) -> Syntax:
     return Syntax(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True), "json", word_wrap=True,
                   background_color="default")
-
-
-def _redacted(results: list[Any] | None) -> list[Any]:
-    out = []
-    for item in results or []:
-        if isinstance(item, dict) and isinstance(item.get("url"), str):
-            item = {**item, "url": redact_url(item["url"])}
-        out.append(item)
-    return out
 
 
 def _when(at: float | None) -> str:
@@ -63,11 +55,12 @@ class DetailsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(f"Job {self.job_id} — esc closes, y copies the request", id="details-title")
         yield VerticalScroll(Static("loading…"), id="details-body")
-        yield Footer()
+        yield KeyBar()
 
     async def on_mount(self) -> None:
         job = await self.store.get_job(self.job_id)
         body = self.query_one("#details-body", VerticalScroll)
+        body.focus()  # arrows and page keys scroll the details at once
         await body.remove_children()
         if job is None:
             await body.mount(Static(f"Job {self.job_id} does not exist."))
@@ -90,6 +83,8 @@ class DetailsScreen(Screen[None]):
             head.append(f" — {describe(job.state)}")
         head.append("\n")
         head.append(f"{job.mode.value} · {job.model} · source {job.source}")
+        if job.source_path:
+            head.append(f" ({job.source_path})")
         if job.parent_id:
             head.append(f" · from job {job.parent_id}")
         head.append(f"\ncreated {_when(job.created_at)} ({short_duration(now - job.created_at)} ago)"
@@ -102,11 +97,11 @@ class DetailsScreen(Screen[None]):
         if job.error_code or job.error_message:
             parts += [Static("Error", classes="section"),
                       Static(Text(f"{job.error_code or ''} {job.error_message or ''}".strip(), style="red"))]
-        parts += [Static("Request", classes="section"), Static(_json(job.request))]
+        parts += [Static("Request", classes="section"), Static(_json(redact_urls(job.request)))]
         if job.wire is not None:
-            parts += [Static("Body sent", classes="section"), Static(_json(job.wire))]
+            parts += [Static("Body sent", classes="section"), Static(_json(redact_urls(job.wire)))]
         if job.results:
-            parts += [Static("Response", classes="section"), Static(_json(_redacted(job.results)))]
+            parts += [Static("Response", classes="section"), Static(_json(redact_urls(job.results)))]
         if job.usage:
             parts += [Static("Usage", classes="section"), Static(_json(job.usage))]
         if assets:

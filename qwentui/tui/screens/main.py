@@ -14,10 +14,10 @@ from collections.abc import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Input
 
 from qwentui.cli.context import Context
-from qwentui.core.store import Job
+from qwentui.core.store import Job, StoreError
 from qwentui.tui import keymap
 from qwentui.tui.image_backend import ImageBackend
 from qwentui.tui.job_actions import JobActions
@@ -26,12 +26,14 @@ from qwentui.tui.notifier import Notifier
 from qwentui.tui.settings import TuiSettings
 from qwentui.tui.widgets.filters import FilterBar
 from qwentui.tui.widgets.job_table import JobTable
+from qwentui.tui.widgets.key_bar import KeyBar
 from qwentui.tui.widgets.preview import PreviewPane
-from qwentui.tui.widgets.status_bar import EngineStatus, StatusBar
+from qwentui.tui.widgets.status_bar import EngineStatus, StatusBar, drop_summary
 
 REFRESH = 0.3  # seconds between looks for changed jobs
 TICK = 1.0  # seconds between refreshes of time-only text
 CHANGES_PER_REFRESH = 5000  # a burst larger than this is applied over several refreshes
+STORE_TROUBLE_EVERY = 30.0  # seconds between two warnings about the same database trouble
 
 
 class MainScreen(JobActions):
@@ -57,6 +59,7 @@ class MainScreen(JobActions):
         self.notifier = Notifier(since=self._last_seen)
         self._refreshing = False
         self._select_when_seen: int | None = None
+        self._trouble_told_at = -STORE_TROUBLE_EVERY
 
     def compose(self) -> ComposeResult:
         yield FilterBar(id="filters")
@@ -64,15 +67,18 @@ class MainScreen(JobActions):
             yield JobTable(self.store, clock=self.clock, expected=self._expected, id="jobs")
             yield PreviewPane(self.backend, clock=self.clock, expected=self._expected, id="preview")
         yield StatusBar(self.context.endpoint, self.backend.name, id="status")
-        yield Footer()
+        yield KeyBar()
 
     def _expected(self, job: Job) -> float | None:
         return self.engine.expected_seconds(job) if job.expected_seconds is None else job.expected_seconds
 
     async def on_mount(self) -> None:
-        await self.table.reload()
         self.table.focus()
-        await self._refresh_status()
+        try:
+            await self.table.reload()
+            await self._refresh_status()
+        except StoreError as exc:
+            self._store_trouble(exc)
         if self.live:
             self.set_interval(REFRESH, self.refresh_changes)
             self.set_interval(TICK, self._tick)
@@ -94,8 +100,17 @@ class MainScreen(JobActions):
             self._notify(changed)
             await self._refresh_status()
             return len(changed)
+        except StoreError as exc:  # busy (another writer) or damaged: say so, keep the screen, look again later
+            self._store_trouble(exc)
+            return 0
         finally:
             self._refreshing = False
+
+    def _store_trouble(self, exc: StoreError) -> None:
+        now = time.monotonic()
+        if now - self._trouble_told_at > STORE_TROUBLE_EVERY:
+            self._trouble_told_at = now
+            self.notify(f"The job database: {exc}", severity="warning", markup=False)
 
     def _follow_selection(self, changed: list[Job]) -> None:
         wanted = self._select_when_seen
@@ -103,11 +118,10 @@ class MainScreen(JobActions):
             self._select_when_seen = None
             self.table.select_job(wanted)
             self.table.focus()
-        preview_job = self.preview.job
-        if preview_job is not None:
-            for job in changed:
-                if job.id == preview_job.id:
-                    self.run_worker(self._show_in_preview(job), group="preview-fetch", exclusive=True)
+        shown = self.preview.job
+        latest = next((job for job in reversed(changed) if shown is not None and job.id == shown.id), None)
+        if latest is not None:
+            self.run_worker(self._show_in_preview(latest), group="preview-fetch", exclusive=True)
 
     def _notify(self, changed: list[Job]) -> None:
         notes = self.notifier.notes(changed)
@@ -124,7 +138,24 @@ class MainScreen(JobActions):
     def _tick(self) -> None:
         self.table.tick()
         self.preview.refresh_times()
-        self.query_one(StatusBar).show_engine(EngineStatus.of(self.engine, self.clock))
+        bar = self.query_one(StatusBar)
+        bar.show_engine(EngineStatus.of(self.engine, self.clock))
+        drops = self.context.drops
+        if drops is not None:
+            bar.drop_state = drop_summary(drops.status())
+
+    def action_toggle_drops(self) -> None:
+        """Pause every drop-folder rule, or resume them all when they are paused."""
+        drops = self.context.drops
+        if drops is None:
+            self.notify("No drop folder is being watched (see `qwentui drop`)", markup=False)
+            return
+        rules = [r for r in drops.status().rules if r.state != "disabled"]
+        pausing = any(r.state != "paused" for r in rules)
+        for rule in rules:
+            (drops.pause if pausing else drops.resume)(rule.name)
+        self.notify("Drop folders paused" if pausing else "Drop folders watching again", markup=False)
+        self.query_one(StatusBar).drop_state = drop_summary(drops.status())
 
     # ---- selection and filters ----------------------------------------------------------------------------
 
@@ -133,7 +164,11 @@ class MainScreen(JobActions):
         self.run_worker(self._show_in_preview(event.job), group="preview-fetch", exclusive=True)
 
     async def _show_in_preview(self, job: Job | None) -> None:
-        assets = await self.store.assets(job.id) if job is not None else []
+        try:
+            assets = await self.store.assets(job.id) if job is not None else []
+        except StoreError as exc:
+            self._store_trouble(exc)
+            assets = []
         self.preview.show(job, assets)
 
     @on(DataTable.RowSelected)
@@ -142,12 +177,20 @@ class MainScreen(JobActions):
         event.stop()
         self.action_show_details()
 
+    @on(Input.Submitted, "#filter-text")
+    def _search_submitted(self) -> None:
+        self.table.focus()  # enter ends the search: the keys act on the results again
+
     @on(FilterBar.Changed)
     async def _filter_changed(self, event: FilterBar.Changed) -> None:
         await self.apply_filter(event.job_filter)
 
     async def apply_filter(self, job_filter: JobFilter) -> None:
-        await self.table.reload(job_filter)
+        try:
+            await self.table.reload(job_filter)
+        except StoreError as exc:
+            self._store_trouble(exc)
+            return
         self.sub_title = job_filter.describe()
 
     def action_focus_search(self) -> None:
@@ -157,8 +200,8 @@ class MainScreen(JobActions):
         self.table.focus()
 
     def action_clear_filters(self) -> None:
-        if not self.query_one(FilterBar).clear():
-            self.table.focus()
+        self.query_one(FilterBar).clear()
+        self.table.focus()  # escape leaves the search box too: letters are keys for the jobs again
 
     def select_when_seen(self, job_id: int) -> None:
         if not self.table.select_job(job_id):

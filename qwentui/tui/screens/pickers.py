@@ -9,12 +9,13 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Label, OptionList
 from textual.widgets.option_list import Option
 
+from qwentui.tui import keymap
 from qwentui.tui.presentation import one_line
 
 MODAL_CSS = """
@@ -31,7 +32,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 class PromptPicker(ModalScreen[str | None]):
     DEFAULT_CSS = MODAL_CSS.format(name="PromptPicker") + "PromptPicker OptionList { height: auto; max-height: 20; }"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss_none", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("picker")
 
     def __init__(self, prompts: Iterable[str]) -> None:
         super().__init__()
@@ -58,9 +59,7 @@ class _MediaTree(DirectoryTree):
 
 class FilePicker(ModalScreen[Path | None]):
     DEFAULT_CSS = MODAL_CSS.format(name="FilePicker") + "FilePicker DirectoryTree { height: 24; }"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss_none", "Close"), Binding("backspace", "up", "Parent folder"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("picker") + keymap.bindings("file-picker")
 
     def __init__(self, start: Path) -> None:
         super().__init__()
@@ -88,9 +87,7 @@ class FilePicker(ModalScreen[Path | None]):
 
 class Confirm(ModalScreen[bool]):
     DEFAULT_CSS = MODAL_CSS.format(name="Confirm") + "Confirm Horizontal { height: auto; align: right middle; }"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,n", "answer(False)", "No"), Binding("y", "answer(True)", "Yes"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("confirm")
 
     def __init__(self, question: str) -> None:
         super().__init__()

@@ -7,7 +7,7 @@ Widget ids are `f-<key>` with the keys of `request_form` (size, seed, image_1, v
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +130,10 @@ class RequestForm(Vertical):
         for i, label in enumerate(slots, start=1):
             hint = ""
             if i == len(slots) and self.row.mode is not Mode.VACE:
-                hint = (f"{rule.min_count}-{rule.max_count} image(s): https:// or oss:// URL, or a local file "
-                        f"({', '.join(rule.formats)}, {rule.min_side}-{rule.max_side} px); F4 picks a file")
+                count = str(rule.max_count) if rule.min_count == rule.max_count else \
+                    f"{rule.min_count}-{rule.max_count}"
+                hint = (f"{count} {'image' if rule.max_count == 1 else 'images'}: https:// or oss:// URL, or a local "
+                        f"file ({', '.join(rule.formats)}, {rule.min_side}-{rule.max_side} px); F4 picks a file")
             yield FieldRow(f"image_{i}", label, _input(f"image_{i}", self._initial.get(f"image_{i}"),
                                                       "URL or local path", suggester=suggester), hint)
 
@@ -216,8 +218,10 @@ class RequestForm(Vertical):
                 out[key] = widget.value if isinstance(widget.value, str) else ""
         return out
 
-    def show_problems(self, problems: list[Problem]) -> list[str]:
-        """Put each problem under its field; returns the problems no field shows (for the summary)."""
+    def show_problems(self, problems: list[Problem], reveal: Callable[[str, object], bool] = lambda k, v: True
+                      ) -> list[str]:
+        """Put each problem under its field, where `reveal(key, value)` allows; returns the problems no field
+        can show (for the summary)."""
         by_key: dict[str, list[str]] = {}
         values = self.values()
         filled = [i for i in range(1, 6) if str(values.get(f"image_{i}") or "").strip()]
@@ -232,7 +236,7 @@ class RequestForm(Vertical):
             if key not in rows:
                 orphans += [f"{key}: {m}" for m in messages]
         for key, field_row in rows.items():
-            found = by_key.get(key)
+            found = by_key.get(key) if reveal(key, values.get(key)) else None
             field_row.show_problem("; ".join(found) if found else None)
         return orphans
 

@@ -62,15 +62,14 @@ class FilterBar(Horizontal):
             text=self.query_one("#filter-text", Input).value.strip(),
         )
 
-    def clear(self) -> bool:
-        """Back to every job; False when there was nothing to clear."""
+    def clear(self) -> None:
+        """Back to every job."""
         if self.value.is_empty:
-            return False
+            return
         for select in self.query(Select):
             select.clear()
         self.query_one("#filter-text", Input).value = ""
         self._announce()
-        return True
 
     def focus_search(self) -> None:
         self.query_one("#filter-text", Input).focus()
@@ -89,8 +88,7 @@ class FilterBar(Horizontal):
 
     @on(Input.Submitted, "#filter-text")
     def _text_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._announce()
+        self._announce()  # at once, without the typing pause; the event goes on up (the screen moves the focus)
 
     def _announce(self) -> None:
         current = self.value

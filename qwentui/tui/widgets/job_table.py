@@ -26,6 +26,7 @@ from qwentui.tui.presentation import IN_FLIGHT, elapsed_text, progress_text, pro
 
 PAGE = 200  # rows read per page: a screenful many times over, cheap to build
 MORE_MARGIN = 20  # load the next page when the cursor gets this close to the last row
+MAX_ROWS = 1000  # a burst of new jobs past this while the user looks at the top: back to one page
 MIN_PROMPT = 24  # narrower than this, the least useful columns make room for the prompt
 
 
@@ -40,8 +41,8 @@ class Col:
 COLUMNS: tuple[Col, ...] = (
     Col("id", "#", 5, drop=3),
     Col("state", "state", 11),
-    Col("mode", "mode", 10, drop=6),
-    Col("model", "model", 16, drop=4),
+    Col("mode", "mode", 6, drop=4),  # "interleave" shows as "interl": the mode is still recognisable
+    Col("model", "model", 16, drop=6),
     Col("prompt", "prompt", 0),
     Col("age", "age", 4, drop=2),
     Col("elapsed", "elapsed/est", 13, drop=5),
@@ -160,7 +161,7 @@ class JobTable(DataTable[Any]):
                 candidates[job.id] = job
         if candidates and f.text:
             candidates = await self._matching_text(candidates)
-        keep = self.selected_id
+        keep, keep_row = self.selected_id, self.cursor_row
         for job in updates:
             self._update(job)
         for job_id in removals:
@@ -169,6 +170,11 @@ class JobTable(DataTable[Any]):
             self._add(candidates.values())
             self.sort("id", reverse=True)  # DataTable only appends; one sort puts the new rows in place
             self._restore_cursor(keep)
+            if len(self.jobs) > MAX_ROWS and keep_row < self.page:
+                # Thousands of new jobs (a drop folder filling up) would grow the window without bound, and
+                # every DataTable repaint costs O(rows): re-read one page instead (the cursor's job stays).
+                await self.reload()
+                return
         if removals or candidates:
             self._announce()
 
@@ -279,7 +285,7 @@ class JobTable(DataTable[Any]):
     async def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self._announce()
-        if self.row_count - event.cursor_row <= MORE_MARGIN:
+        if self.row_count - event.cursor_row <= max(1, min(MORE_MARGIN, self.page // 4)):
             await self.load_more()
 
     def on_resize(self) -> None:

@@ -22,12 +22,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from qwentui.core import media
 from qwentui.core.download import redact_url
 from qwentui.core.states import TERMINAL, JobState, describe
 from qwentui.core.store import Asset, Job
 from qwentui.tui.image_backend import ImageBackend
-from qwentui.tui.presentation import elapsed_text, short_duration, state_text
+from qwentui.tui.presentation import elapsed_text, redact_urls, short_duration, state_text
 from qwentui.tui.widgets.image_view import make_image_widget
 
 THUMB_PX = 768  # decoded once per file (media caches it); the widget scales it to the pane
@@ -81,7 +80,11 @@ class PreviewPane(Vertical):
     PreviewPane .interleave-text { height: auto; margin: 0 0 1 0; }
     PreviewPane .interleave-image { height: 14; }
     PreviewPane .placeholder { color: $text-muted; content-align: center middle; height: 1fr; }
+    PreviewPane.-short #preview-request { display: none; }
+    PreviewPane.-short #preview-prompt { max-height: 2; }
+    PreviewPane #preview-media { min-height: 4; }
     """
+    SHORT = 30  # rows: below this the picture needs the room more than the request text does
 
     def __init__(self, backend: ImageBackend, *, clock: Callable[[], float] = time.time,
                  expected: Callable[[Job], float | None] = lambda job: job.expected_seconds,
@@ -102,6 +105,9 @@ class PreviewPane(Vertical):
         yield VerticalScroll(Static("Select a job to preview it", classes="placeholder"), id="preview-media")
         yield Static("", id="preview-caption", markup=False)
         yield Static("", id="preview-request", markup=False)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height < self.SHORT, "-short")
 
     # ---- what is shown ------------------------------------------------------------------------------------
 
@@ -169,6 +175,8 @@ class PreviewPane(Vertical):
         head.append_text(state_text(job.state))
         head.append(f"  {job.mode.value} · {job.model}", style="")
         head.append(f"\n{describe(job.state)} · created {short_duration(now - job.created_at)} ago", style="dim")
+        if job.source_path:  # a drop-folder job: which file it came from (plain Text: names are untrusted)
+            head.append(f"\nfrom {job.source_path}", style="dim")
         expected = self.expected(job) if job.state not in TERMINAL else None
         spent = elapsed_text(job, now, expected)
         if spent != "—":
@@ -178,7 +186,7 @@ class PreviewPane(Vertical):
         failure = " ".join(p for p in (job.error_code, job.error_message) if p)
         error.update(failure)
         error.set_class(bool(failure), "-shown")
-        request.update("request: " + json.dumps(job.request, ensure_ascii=False, sort_keys=True))
+        request.update("request: " + json.dumps(redact_urls(job.request), ensure_ascii=False, sort_keys=True))
 
     # ---- loading the media --------------------------------------------------------------------------------
 
@@ -231,6 +239,8 @@ class PreviewPane(Vertical):
 
 def _decode(item: Shown) -> Loaded:
     """Runs in a thread: a picture and a line of facts for a result (never raises)."""
+    from qwentui.core import media  # PyAV loads on the first preview, not before the first screen
+
     if not item.path:
         return Loaded(None, "not downloaded yet")
     path = Path(item.path)

@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from qwentui.core.dropfolder.status import DropStatus
 from qwentui.core.engine import Engine
 from qwentui.core.states import JobState
 from qwentui.tui.presentation import STATE_LOOK, STATE_WORDS
@@ -123,10 +124,21 @@ class StatusBar(Vertical):
     def show_engine(self, status: EngineStatus) -> None:
         self.query_one("#status-engine", Static).update(engine_text(status))
 
-    def show_endpoint(self, endpoint: str) -> None:
-        self._endpoint = endpoint
-        self.query_one("#status-endpoint", Static).update(self._place_text())
-
     def watch_drop_state(self, value: str) -> None:
         if self.is_mounted:
             self.query_one("#status-drop", Static).update(Text(value, style="dim"))
+
+
+def drop_summary(status: DropStatus) -> str:
+    """`drop animate: watching 3 in flight 12 done · edit: paused` — what each rule is doing, in one line."""
+    if status.watcher_error:
+        return f"drop folder: {status.watcher_error}"
+    parts = []
+    for rule in status.rules:
+        if rule.state == "disabled":
+            continue
+        counts = [f"{n} {label}" for n, label in ((rule.waiting, "waiting"), (rule.in_flight, "in flight"),
+                                                   (rule.done, "done"), (rule.failed, "failed"),
+                                                   (rule.duplicates, "duplicates")) if n]
+        parts.append(f"{rule.name}: {rule.state}" + (f" {', '.join(counts)}" if counts else ""))
+    return "drop " + " · ".join(parts) if parts else "drop folder: off"

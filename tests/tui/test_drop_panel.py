@@ -1,0 +1,46 @@
+"""The drop folder inside the TUI: a dropped image becomes a job, the status bar says what each rule is doing,
+the preview says which file a job came from, and one key pauses and resumes the rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+from textual.widgets import Static
+
+from qwentui.cli.context import Context
+from qwentui.core.dropfolder import DropFolderService
+from qwentui.core.dropfolder.rules import default_rules
+from qwentui.tui.app import QwenApp
+from qwentui.tui.widgets.status_bar import StatusBar
+from tests.tui.conftest import SIZE, main_screen, wait_terminal, wait_until
+from tests.tui.test_main_screen import started
+
+
+async def test_drop_folder_runs_inside_the_tui(app: QwenApp, context: Context, tmp_path: Path) -> None:
+    service = DropFolderService(context.engine, context.store, default_rules(tmp_path / "drop"), quiet=0.2,
+                                rescan=1.0)
+    context.drops = service
+    await service.start()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await started(app, pilot)
+            screen = main_screen(app)
+            bar = screen.query_one(StatusBar)
+            await wait_until(pilot, lambda: "animate: watching" in bar.drop_state, what="the drop status")
+            photo = tmp_path / "drop" / "animate" / "[bold]beach.png"  # markup in a file name stays text
+            Image.new("RGB", (640, 480), (20, 120, 200)).save(photo)
+            await wait_until(pilot, lambda: bool(screen.table.jobs), what="a job from the drop", timeout=30)
+            (job_id,) = screen.table.jobs
+            job = await wait_terminal(pilot, context.store, job_id)
+            assert job.source_path and job.source_path.endswith("[bold]beach.png")
+            await wait_until(pilot, lambda: "1 done" in bar.drop_state, what="the done count", timeout=30)
+            header = "".join(str(w.render()) for w in screen.preview.query(Static))
+            assert "[bold]beach.png" in header
+            await pilot.press("p")
+            await wait_until(pilot, lambda: "animate: paused" in bar.drop_state, what="paused")
+            await pilot.press("p")
+            await wait_until(pilot, lambda: "animate: watching" in bar.drop_state, what="watching again")
+            assert app.is_running
+    finally:
+        await service.stop()

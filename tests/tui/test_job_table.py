@@ -1,0 +1,146 @@
+"""The job table's window: a bounded page of the newest matching jobs, kept current by applying changes (rows
+updated, added and removed by key; never cleared and refilled), against a real store and no engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.coordinate import Coordinate
+
+from qwentui.core.catalog import Mode
+from qwentui.core.states import JobState
+from qwentui.core.store import Job, Store
+from qwentui.tui.job_filter import JobFilter
+from qwentui.tui.widgets.job_table import JobTable
+
+
+class TableApp(App[None]):
+    def __init__(self, store: Store, page: int) -> None:
+        super().__init__()
+        self.store = store
+        self.page = page
+
+    def compose(self) -> ComposeResult:
+        yield JobTable(self.store, page=self.page, clock=lambda: 2_000_000_000.0)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await Store.open(tmp_path / "jobs.db")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def add(store: Store, prompt: str, mode: Mode = Mode.T2I) -> int:
+    job = await store.add_job({"mode": mode.value, "model": "wan2.6-t2i", "prompt": prompt})
+    return job.id
+
+
+class Changes:
+    """What the main screen does each refresh: the jobs changed since the last stamp seen."""
+
+    def __init__(self) -> None:
+        self.seen = 0.0
+
+    async def __call__(self, store: Store) -> list[Job]:
+        changed = await store.changed_since(self.seen)
+        if changed:
+            self.seen = changed[-1].updated_at
+        return changed
+
+
+def display_order(table: JobTable) -> list[int]:
+    return [int(str(table.coordinate_to_cell_key(Coordinate(r, 0)).row_key.value)) for r in range(table.row_count)]
+
+
+async def test_window_updates_adds_and_removes_by_key(store: Store) -> None:
+    first = [await add(store, f"job {i}") for i in range(12)]
+    changes = Changes()
+    await changes(store)
+    app = TableApp(store, page=5)
+    async with app.run_test() as pilot:
+        table = app.query_one(JobTable)
+        await table.reload()
+        assert display_order(table) == first[::-1][:5]  # newest first, one page
+
+        await store.transition(first[9], JobState.CANCELED)
+        await table.apply(await changes(store))
+        assert table.jobs[first[9]].state is JobState.CANCELED
+        assert str(table.get_cell(str(first[9]), "state").plain).endswith("canceled")
+
+        await table.reload(JobFilter(states=frozenset({JobState.QUEUED})))
+        assert display_order(table) == [first[11], first[10], first[8], first[7], first[6]]
+        await store.transition(first[10], JobState.CANCELED)  # leaves the filter: its row goes
+        newer = await add(store, "a new one")  # enters at the top
+        await store.transition(first[1], JobState.CANCELED)  # below the window: nothing to show
+        await table.apply(await changes(store))
+        assert display_order(table) == [newer, first[11], first[8], first[7], first[6]]
+
+        await store.delete_job(first[11])  # hidden from lists: the change removes the row
+        await table.apply(await changes(store))
+        assert first[11] not in table.jobs
+
+        table.move_cursor(row=table.row_count - 1)  # near the end: the next page by keyset
+        await pilot.pause()
+        await table.load_more()
+        assert display_order(table)[-1] < first[6] and table.row_count > 4
+
+
+async def test_search_window_admits_only_matching_new_jobs(store: Store) -> None:
+    for i in range(8):
+        await add(store, f"zebra number {i}" if i % 2 else f"horse number {i}")
+    changes = Changes()
+    await changes(store)
+    app = TableApp(store, page=3)
+    async with app.run_test():
+        table = app.query_one(JobTable)
+        await table.reload(JobFilter(text="zebra"))
+        assert all("zebra" in table.jobs[i].prompt for i in table.jobs) and table.row_count == 3
+        zebra = await add(store, "a zebra at night")
+        horse = await add(store, "a horse at night")
+        await table.apply(await changes(store))
+        assert zebra in table.jobs and horse not in table.jobs
+        assert display_order(table)[0] == zebra
+
+
+async def test_a_burst_of_a_thousand_changes(store: Store) -> None:
+    rows = [{"request": {"mode": "t2i", "model": "wan2.6-t2i", "prompt": f"p{i}"}} for i in range(1000)]
+    await store.bulk_insert_jobs(rows)
+    changes = Changes()
+    await changes(store)
+    app = TableApp(store, page=200)
+    async with app.run_test():
+        table = app.query_one(JobTable)
+        await table.reload(JobFilter(states=frozenset({JobState.QUEUED})))
+        shown = list(table.jobs)
+        for job_id in range(1, 1001):
+            await store.transition(job_id, JobState.CANCELED if job_id % 2 else JobState.SUBMITTING)
+        changed = await changes(store)
+        assert len(changed) == 1000
+        await table.apply(changed)
+        assert table.row_count == 0  # every shown job left the "queued" filter; nothing else entered
+        await table.reload(JobFilter())
+        assert sorted(table.jobs) == sorted(shown) and all(
+            j.state is (JobState.CANCELED if j.id % 2 else JobState.SUBMITTING) for j in table.jobs.values())
+
+
+async def test_a_flood_of_new_jobs_does_not_grow_the_window_without_bound(store: Store,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import qwentui.tui.widgets.job_table as job_table
+
+    monkeypatch.setattr(job_table, "MAX_ROWS", 10)
+    await add(store, "the first")
+    changes = Changes()
+    await changes(store)
+    app = TableApp(store, page=5)
+    async with app.run_test():
+        table = app.query_one(JobTable)
+        await table.reload()
+        newest = [await add(store, f"new {i}") for i in range(20)]
+        await table.apply(await changes(store))
+        assert display_order(table) == newest[::-1][:5]  # one fresh page, newest first

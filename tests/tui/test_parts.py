@@ -1,0 +1,178 @@
+"""The TUI's pure parts: form values <-> requests, settings and keymap, notifications, column fitting, the
+renderer choice, half-block drawing, presentation of a job."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from rich.text import Text
+
+from qwentui.core.catalog import CATALOG, Mode, lookup
+from qwentui.core.requests import GenerationRequest, Problem
+from qwentui.core.states import JobState
+from qwentui.core.store import Job
+from qwentui.tui import image_backend, keymap
+from qwentui.tui.job_actions import animate_request
+from qwentui.tui.notifier import MAX_SINGLE, Notifier
+from qwentui.tui.presentation import elapsed_text, progress, prompt_text, short_duration, state_text
+from qwentui.tui.request_form import field_of, from_request, image_slots, to_request
+from qwentui.tui.settings import load_settings
+from qwentui.tui.widgets.image_view import _half_blocks
+from qwentui.tui.widgets.job_table import COLUMNS, MIN_PROMPT, fit_columns
+from qwentui.tui.widgets.preview import Shown
+
+
+def job(**fields: object) -> Job:
+    base = dict(
+        id=1, created_at=1000.0, updated_at=1000.0, mode=Mode.T2I, model="wan2.6-t2i", prompt="p", request={},
+        wire_json=None, body_hash=None, client_token="t", state=JobState.QUEUED, task_id=None, request_id=None,
+        submitted_at=None, finished_at=None, attempts=0, poll_count=0, next_check_at=None, expected_seconds=None,
+        results_json=None, results_expire_at=None, error_code=None, error_message=None, usage_json=None,
+        image_count=0, video_seconds=0.0, source="tui", source_path=None, parent_id=None, output_dir=None,
+        priority=0, deleted=False,
+    )
+    base.update(fields)
+    names = Job.__dataclass_fields__  # the store's record may grow fields; fill only what it has
+    return Job(**{k: v for k, v in base.items() if k in names})  # type: ignore[arg-type]
+
+
+# ---- the composer's form ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row", CATALOG, ids=[f"{r.model}-{r.mode.value}" for r in CATALOG])
+def test_every_catalog_row_round_trips_through_the_form(row: object) -> None:
+    from qwentui.core.catalog import ModelMode
+
+    assert isinstance(row, ModelMode)
+    request = GenerationRequest(mode=row.mode, model=row.model, prompt="hello", seed=42,
+                                images=["https://example.com/a.png"] * len(image_slots(row, "image_reference"))
+                                if row.mode is Mode.VACE else ["https://example.com/a.png"] * row.images.min_count,
+                                function="image_reference" if row.mode is Mode.VACE else None)
+    values = from_request(request)
+    again, problems = to_request(row.mode, row.model, values, row)
+    assert problems == []
+    assert again.to_dict() == request.to_dict()
+
+
+def test_form_types_and_hidden_fields() -> None:
+    row = lookup("wan2.6-t2i", Mode.T2I)
+    request, problems = to_request(Mode.T2I, row.model, {"prompt": "x", "seed": "12x", "duration": "5",
+                                                         "prompt_extend": False, "watermark": True}, row)
+    assert problems == [Problem("seed", "'12x' is not a whole number")]
+    assert request.duration is None  # a t2i model takes no duration: a stale value is not sent
+    assert request.prompt_extend is False and request.watermark is True
+    vace = lookup("wan2.1-vace-plus", Mode.VACE)
+    request, problems = to_request(Mode.VACE, vace.model, {"function": "video_repainting",
+                                                           "vace_video_url": "https://e.com/v.mp4",
+                                                           "vace_strength": "lots"}, vace)
+    assert problems == [Problem("strength", "'lots' is not a number")]
+    assert request.vace == {"video_url": "https://e.com/v.mp4"}
+
+
+def test_problems_point_at_the_filled_image_slot() -> None:
+    assert field_of(Problem("images[2]", "bad"), [1, 3]) == "image_3"
+    assert field_of(Problem("images", "missing"), []) == "image_1"
+    assert field_of(Problem("video_url", "required"), []) == "vace_video_url"
+    assert image_slots(lookup("wan2.2-kf2v-flash", Mode.KF2V)) == ["first frame", "last frame"]
+
+
+# ---- settings and keymap ----------------------------------------------------------------------------------
+
+
+def test_settings_file(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('[tui]\nimage_renderer = "none"\nbell = true\n[keys]\ncancel-job = "x, ctrl+x"\n'
+                    'oops = "z"\nretry-job = 3\n[drop]\nsomething = "else"\n', encoding="utf-8")
+    settings = load_settings(path, env={})
+    assert settings.image_renderer == "none" and settings.bell is True
+    assert settings.keymap == {"cancel-job": "x,ctrl+x"}
+    assert len(settings.problems) == 2  # the unknown id and the non-string keys, each reported
+    assert load_settings(path, env={"QWENTUI_IMAGE_RENDERER": "halfblock"}).image_renderer == "halfblock"
+    path.write_text("[tui\n", encoding="utf-8")
+    broken = load_settings(path, env={})
+    assert broken.image_renderer == "auto" and broken.problems  # a broken file: defaults and a message
+    assert load_settings(tmp_path / "missing.toml", env={}).problems == ()
+
+
+def test_every_binding_has_a_unique_id() -> None:
+    ids = [spec.id for group in keymap.KEYS.values() for spec in group]
+    assert len(ids) == len(set(ids))
+    assert all(b.id for group in keymap.KEYS for b in keymap.bindings(group))  # type: ignore[union-attr]
+
+
+# ---- renderer choice and drawing --------------------------------------------------------------------------
+
+
+def test_renderer_choice_never_probes_outside_a_terminal() -> None:
+    assert image_backend.choose("none") is image_backend.NONE
+    assert image_backend.choose("halfblock") is image_backend.HALFBLOCK
+    assert image_backend.choose("auto", env={"TERM": "xterm"}) is image_backend.HALFBLOCK  # pytest: not a tty
+
+
+def test_half_blocks_fit_and_centre_the_picture() -> None:
+    picture = Image.new("RGB", (200, 100), (255, 0, 0))
+    lines = _half_blocks(picture, 40, 20)
+    assert len(lines) == 20
+    assert all(line.cell_length == 40 for line in lines)
+    drawn = [line for line in lines if "▀" in line.text]
+    assert len(drawn) == 10  # 40 columns wide -> 20 pixel rows -> 10 cell rows, centred vertically
+    assert _half_blocks(None, 40, 20) == []
+
+
+# ---- presentation -----------------------------------------------------------------------------------------
+
+
+def test_presentation_of_a_job() -> None:
+    running = job(state=JobState.RUNNING, submitted_at=1000.0)
+    assert elapsed_text(running, 1012.0, 40.0) == "0:12/~0:40"
+    assert progress(running, 1012.0, 40.0) == pytest.approx(0.3)
+    assert progress(running, 5000.0, 40.0) == 0.95  # an estimate never claims "finished"
+    assert elapsed_text(job(), 1012.0, 40.0) == "—"
+    assert short_duration(59) == "59s" and short_duration(3600 * 30) == "1d"
+    assert state_text(JobState.NEEDS_USER).plain == "! needs you"
+    markup = prompt_text("a [red]fox[/red]\nline two")
+    assert isinstance(markup, Text) and markup.plain == "a [red]fox[/red] line two" and not markup.spans
+
+
+def test_column_fitting() -> None:
+    wide, prompt = fit_columns(200, 1)
+    assert wide == COLUMNS and prompt >= MIN_PROMPT
+    narrow, prompt = fit_columns(50, 1)
+    assert [c.key for c in narrow] == ["state", "prompt"] and prompt >= MIN_PROMPT // 2
+
+
+# ---- notifications ----------------------------------------------------------------------------------------
+
+
+def test_notifications_once_each_and_summarised_in_bursts() -> None:
+    notifier = Notifier(since=100.0)
+    done = job(id=1, state=JobState.DONE, updated_at=150.0, prompt="fox")
+    old = job(id=2, state=JobState.DONE, updated_at=50.0)  # history from before the start
+    notes = notifier.notes([done, old])
+    assert [n.message for n in notes] == ["Job 1 finished — fox"]
+    assert notifier.notes([done]) == []  # once
+    failed = job(id=3, state=JobState.FAILED, updated_at=160.0, error_message="[b]boom[/b]")
+    assert notifier.notes([failed])[0].severity == "error"
+    burst = [job(id=10 + i, state=JobState.DONE, updated_at=170.0) for i in range(MAX_SINGLE + 1)]
+    [summary] = notifier.notes(burst)
+    assert summary.message == f"{MAX_SINGLE + 1} jobs: {MAX_SINGLE + 1} finished"
+
+
+# ---- animate --------------------------------------------------------------------------------------------
+
+
+def test_animate_prefers_a_live_url_then_the_file(tmp_path: Path) -> None:
+    picture = tmp_path / "1_1.png"
+    Image.new("RGB", (512, 512)).save(picture)
+    shown = Shown("image", "https://r.example.com/1.png?Expires=1", str(picture))
+    done = job(state=JobState.DONE, results_expire_at=10_000.0)
+    live = animate_request(done, shown, now=1_000.0)
+    assert isinstance(live, GenerationRequest) and live.images == [shown.url] and live.mode is Mode.I2V
+    expired = animate_request(done, shown, now=20_000.0)
+    assert isinstance(expired, GenerationRequest) and expired.images == [str(picture)]
+    assert isinstance(animate_request(done, replace(shown, path=None), now=20_000.0), str)
+    assert isinstance(animate_request(job(state=JobState.RUNNING), shown, now=0.0), str)
+    assert isinstance(animate_request(done, Shown("video", "https://v", None), now=0.0), str)

@@ -5,6 +5,9 @@ second core. On top of the plain simulator this adds, for benchmarks only:
 
 * `--image-seconds 5,30 --video-seconds 60,300`: task durations drawn uniformly from these ranges (world
   seconds, then multiplied by `--time-scale`), instead of the catalog's typical times;
+* result files rendered once per kind and size and then served again (`--render-each` renders every file as
+  the plain simulator does): the real files come from OSS, whose cost is not the API server's, and rendering a
+  thousand PNGs and MP4s would otherwise take a core away from the client being measured;
 * Retry-After headers multiplied by the time scale (the simulator rounds them up to whole seconds, which in
   compressed time would be a pause 1/time-scale times too long);
 * `GET /_bench/stats` (request counters, 429s, the server's CPU seconds) and `GET /_bench/tasks` (every task's
@@ -25,6 +28,7 @@ import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
 from qwentui.sim import SimConfig, Simulator
+from qwentui.sim.media import MediaSpec
 from qwentui.sim.server import quiet_drops
 from qwentui.sim.validate import Job
 
@@ -84,6 +88,7 @@ def main() -> None:
     ap.add_argument("--failure-rate", type=float, default=0.0)
     ap.add_argument("--image-seconds", type=_range, default=None)
     ap.add_argument("--video-seconds", type=_range, default=None)
+    ap.add_argument("--render-each", action="store_true", help="render every result file (slow)")
     args = ap.parse_args()
 
     config = SimConfig(time_scale=args.time_scale, task_query_qps=args.qps or None, seed=args.seed,
@@ -101,7 +106,21 @@ def main() -> None:
 
         sim.durations = durations  # type: ignore[method-assign]
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and without it every
+    # keep-alive answer (headers, then body) waits ~40 ms for a delayed ACK
+    if not args.render_each:
+        rendered: dict[tuple[str, int, int, int, bool], bytes] = {}
+        render = sim.files.media.get
+
+        def once(spec: MediaSpec) -> bytes:
+            key = (spec.kind, spec.width, spec.height, spec.duration, spec.audio)
+            if key not in rendered:
+                rendered[key] = render(spec)
+            return rendered[key]
+
+        sim.files.media.get = once  # type: ignore[method-assign]
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     print(sock.getsockname()[1], flush=True)

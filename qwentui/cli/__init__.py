@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from qwentui.cli import actions, drop, jobs, run, submit
 from qwentui.cli.context import add_common_options
+from qwentui.cli.output import safe
 from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import InvalidRequest
 
@@ -53,10 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidRequest as exc:
         print("qwentui: error: the request cannot be sent:", file=sys.stderr)
         for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+            print(safe(f"  - {problem}"), file=sys.stderr)
         return 2
     except QwentuiError as exc:
-        print(f"qwentui: error: {exc}", file=sys.stderr)
+        print(safe(f"qwentui: error: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

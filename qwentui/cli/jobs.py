@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from qwentui.cli.context import open_store
-from qwentui.cli.output import JOB_HEADER, age, job_dict, job_line, print_json
+from qwentui.cli.output import JOB_HEADER, age, job_dict, job_line, print_json, safe
 from qwentui.core.download import redact_url
 from qwentui.core.engine import EngineError
 from qwentui.core.errors import QwentuiError
@@ -83,22 +83,22 @@ async def run_show(args: argparse.Namespace) -> int:
             return 0
         now = time.time()
         print(f"job {job.id}  {job.state.value}  {job.mode} / {job.model}  created {age(now - job.created_at)} ago")
-        print(f"prompt: {job.prompt}")
+        print(f"prompt: {safe(job.prompt)}")
         if job.task_id:
             print(f"task:   {job.task_id}")
         if job.error_message:
-            print(f"error:  {job.error_code or ''} {job.error_message}".rstrip())
+            print(safe(f"error:  {job.error_code or ''} {job.error_message}".rstrip()))
         print("request:")
-        print("  " + json.dumps(job.request, ensure_ascii=False))
+        print("  " + json.dumps(job.request))  # ASCII escapes: nothing in it can drive the terminal
         if assets:
             print("files:")
             for a in assets:
                 size = f"{a.size / 1e6:.2f} MB" if a.size else ""
-                print(f"  {a.path}  {size}")
+                print(safe(f"  {a.path}  {size}"))
         print("history:")
         for e in events:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at))
-            print(f"  {when}  {e.from_state or '-':>11} -> {e.to_state:<11} {redact_url(e.detail or '')}")
+            print(safe(f"  {when}  {e.from_state or '-':>11} -> {e.to_state:<11} {redact_url(e.detail or '')}"))
     return 0
 
 

@@ -21,8 +21,17 @@ def age(seconds: float) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
+# C0 and C1 control characters but newline and tab: ESC, BEL, CSI (0x9b)... never reach the user's terminal.
+_CONTROL = {c: "\ufffd" for c in (*range(0x00, 0x09), *range(0x0b, 0x20), 0x7f, *range(0x80, 0xa0))}
+
+
+def safe(text: str) -> str:
+    """Untrusted text (prompts, server messages, file names) with terminal control characters made visible."""
+    return text.translate(_CONTROL)
+
+
 def one_line(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = " ".join(safe(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

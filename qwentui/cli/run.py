@@ -11,6 +11,7 @@ from typing import Any
 
 from qwentui.cli.context import Context, open_context
 from qwentui.cli.drop import start_drop_service
+from qwentui.cli.output import safe
 from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.states import ACTIVE, JobState
 
@@ -60,7 +61,7 @@ async def _follow(args: argparse.Namespace, ctx: Context, changes: asyncio.Queue
             job = await ctx.store.get_job(job_id)
             if job and not args.quiet:
                 extra = f" ({job.error_message})" if job.error_message and job.state in shown_errors else ""
-                print(f"job {job.id}: {job.state.value}{extra}", flush=True)
+                print(safe(f"job {job.id}: {job.state.value}{extra}"), flush=True)
         if args.until_idle and ctx.engine.leader:
             counts = await ctx.store.count_by_state()
             busy_drops = drops is not None and any(r.waiting or r.in_flight for r in drops.status().rules)

@@ -119,13 +119,13 @@ async def run(args: argparse.Namespace) -> int:
             print("another qwentui process is running the engine; it will send this job", file=sys.stderr)
             return 0
         job = await _until_sent(ctx.engine, job.id)
+        if ctx.engine.pause is not None and job.state is JobState.QUEUED:  # the account's problem, said once
+            raise QwentuiError(f"{ctx.engine.pause.reason}; job {job.id} stays queued")
         if job.state is JobState.QUEUED:
             events = await ctx.store.events(job.id)
             why = events[-1].detail if events else "not sent"
             raise QwentuiError(f"job {job.id} could not be sent ({why}); it stays queued and `qwentui run` "
                                "sends it once the service is reachable")
-        if ctx.engine.pause is not None:
-            raise QwentuiError(f"{ctx.engine.pause.reason}; job {job.id} stays queued")
         if args.wait:
             (job,) = await ctx.engine.wait_for([job.id], timeout=args.timeout, on_change=_progress)
             assets = await ctx.store.assets(job.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import mimetypes
 import random
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ SUBMIT_TIMEOUT = 60.0
 QUERY_TIMEOUT = 30.0
 UPLOAD_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 10.0
+MAX_RETRY_AFTER = 600.0  # longest Retry-After honoured
 
 # Errors that provably happen before any byte of the request reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -132,7 +134,7 @@ class DashScopeClient:
         data: Any = None
         try:
             data = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):  # nested past the limit
             data = None
         if response.is_success:
             if data is None:
@@ -226,6 +228,9 @@ class DashScopeClient:
         if not isinstance(data, dict) or not data.get("upload_host") or not data.get("upload_dir"):
             raise UploadError("the upload policy answer has no upload host; temporary upload may not be "
                               "available in this region — give a public https:// URL instead")
+        host = str(data["upload_host"])
+        if not _is_web_url(host):  # it comes from a server answer: nothing but an absolute http(s) URL
+            raise UploadError("the upload policy answer names no usable upload host (not an http(s) URL)")
         key = f"{data['upload_dir']}/{path.name}"
         form = {
             "OSSAccessKeyId": str(data.get("oss_access_key_id", "")),
@@ -239,7 +244,7 @@ class DashScopeClient:
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         self.requests_by_kind["upload"] = self.requests_by_kind.get("upload", 0) + 1
         try:
-            response = await self._plain.post(str(data["upload_host"]), data=form,
+            response = await self._plain.post(host, data=form,
                                               files={"file": (path.name, content, mime)})
         except httpx.HTTPError as exc:
             raise UploadError(f"upload of {path.name} failed: {type(exc).__name__}") from None
@@ -253,13 +258,26 @@ class DashScopeClient:
         return wire.with_urls(mapping)
 
 
+def _is_web_url(text: str) -> bool:
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
+
+
 def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait, bounded: a broken or hostile answer ("inf", "99999999999") must not stop every query
+    of the process for years; a real Retry-After is a few seconds."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None
+    if not math.isfinite(seconds):
+        return MAX_RETRY_AFTER if seconds > 0 else None
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 def backoff(attempt: int, retry_after: float | None = None, base: float = 0.5, cap: float = 30.0) -> float:

@@ -131,12 +131,17 @@ def base_url_from_env(env: Mapping[str, str] | None = None, cwd: Path | None = N
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and parents) readable by the user only."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        path.chmod(0o700)
-    except OSError:
-        pass
+    """Create `path` and any missing parents readable by the user only (mkdir's `mode` skips the parents)."""
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
     return path
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import logging
 import os
 import re
 import time
@@ -109,6 +110,22 @@ def redact_url(url: str) -> str:
         return "<unparseable URL>"
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+_SIGNED_QUERY = re.compile(r"(?i)[?&](signature|x-oss-signature|x-oss-credential|ossaccesskeyid|security-token)=")
+
+
+class _RedactSignedUrls(logging.Filter):
+    """httpx logs every request's URL at INFO (`-v`): keep the query of signed URLs out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(_SIGNED_QUERY.search(str(a)) for a in record.args):
+            record.args = tuple(redact_url(str(a)) if _SIGNED_QUERY.search(str(a)) else a for a in record.args)
+        return True
+
+
+if not any(isinstance(f, _RedactSignedUrls) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(_RedactSignedUrls())
 
 
 def url_expiry(url: str) -> float | None:
@@ -474,4 +491,7 @@ def _local_error(exc: OSError, part: Path, name: str) -> DownloadError:
             pass
         return DownloadError(f"disk full while writing {name}; free space and it will resume",
                              retryable=True, disk_full=True)
-    return DownloadError(f"cannot write {name}: {exc.strerror or exc}", retryable=False)
+    # A local problem (read-only or missing folder, permissions) is the user's to fix while the URL is still
+    # valid: retryable, and the engine's expiry deadline bounds the retries.
+    return DownloadError(f"cannot write {name} in {part.parent}: {exc.strerror or exc}; fix the folder and it "
+                         "will resume", retryable=True)

@@ -29,13 +29,13 @@ import httpx
 from qwentui.core.api import DashScopeClient
 from qwentui.core.catalog import Mode, modes_of
 from qwentui.core.download import make_download_client
-from qwentui.core.errors import ApiError, QwentuiError, TransportError, UnsupportedOperation
+from qwentui.core.errors import ApiError, AuthError, QwentuiError, TransportError, UnsupportedOperation
 from qwentui.core.fetcher import Fetcher
 from qwentui.core.reconcile import Reconciler
 from qwentui.core.requests import GenerationRequest, InvalidRequest, validate
 from qwentui.core.results import TaskStatus
 from qwentui.core.schedule import SchedulePolicy
-from qwentui.core.states import TERMINAL, JobState
+from qwentui.core.states import ACTIVE, TERMINAL, JobState
 from qwentui.core.store import Job, Store
 from qwentui.core.submitter import Pause, Submitter
 from qwentui.core.tracker import Tracker, typical_seconds
@@ -43,6 +43,7 @@ from qwentui.core.tracker import Tracker, typical_seconds
 log = logging.getLogger(__name__)
 
 LEASE_TTL = 15.0
+CLOCK_JUMP = 5.0  # the wall clock moving this much more or less than the monotonic clock is a jump
 HOST = socket.gethostname()
 
 
@@ -78,7 +79,8 @@ class Engine:
         self.submitter = Submitter(store, client, policy, clock, self._pause)
         self.tracker = Tracker(store, client, policy, clock, page_size=config.page_size,
                                batch=config.batch_tracking)
-        self.reconciler = Reconciler(store, client, policy, clock, settle=config.reconcile_settle)
+        self.reconciler = Reconciler(store, client, policy, clock, settle=config.reconcile_settle,
+                                     model_locks=self.submitter.model_locks)
         self.fetcher = Fetcher(store, self._http, config.output_dir, policy, clock)
         self.pause: Pause | None = None
         self.leader = False
@@ -88,6 +90,7 @@ class Engine:
         self._subscribers: list[asyncio.Queue[int]] = []
         self._stopping = False
         self.errors: list[str] = []  # unexpected errors of the loops, kept for the status bar
+        self._clock_ref: tuple[float, float] | None = None  # (wall, monotonic) at the last look, for jumps
 
     # ---- life cycle ---------------------------------------------------------------------------------------
 
@@ -148,8 +151,13 @@ class Engine:
 
     def _pause(self, pause: Pause) -> None:
         if self.pause is None or pause.until > self.pause.until:
-            log.warning("pausing: %s", pause.reason)
+            if self.pause is None or (pause.everything and not self.pause.everything):
+                log.warning("pausing: %s", pause.reason)  # once per pause, not once per job that meets it
             self.pause = pause
+
+    def _key_rejected(self, exc: AuthError) -> None:
+        """A status check or reconcile met a rejected key: pause everything, as a refused submission does."""
+        self._pause(Pause(f"API key rejected: {exc.describe()}", self.clock() + 3600, everything=True))
 
     def resume(self) -> None:
         """Lift a pause (after the user fixed the key or topped up)."""
@@ -253,10 +261,36 @@ class Engine:
             finally:
                 self._busy.discard(job.id)
 
+    async def _watch_clock(self) -> None:
+        """Notice a jump of the wall clock (NTP step, suspend/resume, a user's change) against the monotonic
+        clock. Backward, the stored next checks are moved back by as much (else every task would wait out the
+        jump); either way the task list's time windows can no longer prove that a POST never arrived, so the
+        reconciler hands uncertain submissions to the user instead of resending them."""
+        wall, mono = self.clock(), time.monotonic()
+        ref, self._clock_ref = self._clock_ref, (wall, mono)
+        if ref is None:
+            return
+        jump = (wall - ref[0]) - (mono - ref[1])
+        if abs(jump) < CLOCK_JUMP:
+            return
+        log.warning("the wall clock jumped %+.0f s; following on, uncertain submissions are left to you", jump)
+        self.reconciler.clock_jumped = True
+        if self.pause is not None:
+            self.pause = Pause(self.pause.reason, self.pause.until + jump, self.pause.everything)
+        if jump < 0:
+            moved = [(j.id, max(wall, j.next_check_at + jump)) for j in await self.store.jobs_in_states(ACTIVE)
+                     if j.next_check_at is not None and j.next_check_at > wall]
+            await self.store.set_next_checks(moved)
+
     async def _track_loop(self) -> None:
         while not self._stopping:
+            await self._watch_clock()
             if self.leader and not self._paused(everything=True):
-                checked = await self.tracker.round()
+                try:
+                    checked = await self.tracker.round()
+                except AuthError as exc:
+                    self._key_rejected(exc)
+                    checked = 0
                 if checked:
                     self.wake()  # finished tasks are waiting for a downloader
             await asyncio.sleep(self.config.tick)
@@ -264,9 +298,13 @@ class Engine:
     async def _reconcile_loop(self) -> None:
         while not self._stopping:
             if self.leader and not self._paused(everything=True):
-                outcome = await self.reconciler.round()
-                if outcome.adopted or outcome.requeued:
-                    self.wake()
+                try:
+                    outcome = await self.reconciler.round()
+                except AuthError as exc:
+                    self._key_rejected(exc)
+                else:
+                    if outcome.adopted or outcome.requeued:
+                        self.wake()
             await asyncio.sleep(max(self.config.tick, 1.0))
 
     async def _lease_loop(self) -> None:

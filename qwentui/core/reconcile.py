@@ -10,6 +10,7 @@ A job is never resubmitted on a guess: a duplicate costs the user money.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 
 from qwentui.core.api import SUBMIT_TIMEOUT, DashScopeClient
 from qwentui.core.catalog import Mode, lookup
-from qwentui.core.errors import ApiError, MalformedResponse, TransportError
+from qwentui.core.errors import ApiError, AuthError, MalformedResponse, TransportError
 from qwentui.core.results import TaskStatus, TaskSummary
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
@@ -74,7 +75,8 @@ def _eliminate(candidates: dict[int, list[TaskSummary]]
 
 class Reconciler:
     def __init__(self, store: Store, client: DashScopeClient, policy: SchedulePolicy,
-                 clock: Callable[[], float], settle: float = 10.0, skew: float = 1.0) -> None:
+                 clock: Callable[[], float], settle: float = 10.0, skew: float = 1.0,
+                 model_locks: dict[str, asyncio.Lock] | None = None) -> None:
         self.store = store
         self.client = client
         self.policy = policy
@@ -82,6 +84,12 @@ class Reconciler:
         self.settle = settle  # seconds after the submit before "absent from the list" counts as proof
         self.skew = skew  # tolerated difference between our clock and the server's
         self._absent_reads: dict[int, int] = defaultdict(int)
+        # The submitter's one-POST-per-model locks: a model is reconciled while none of its POSTs is in
+        # flight, so the list never shows a task whose job has not had the chance to commit it yet.
+        self._model_locks = model_locks if model_locks is not None else {}
+        # Set by the engine when the wall clock jumped: the list's time windows may then be off from where the
+        # service's clock put a task, so neither an absence nor a lone candidate proves anything any more.
+        self.clock_jumped = False
 
     async def round(self) -> ReconcileOutcome:
         now = self.clock()
@@ -94,7 +102,10 @@ class Reconciler:
         totals = [0, 0, 0, 0]
         for model, group in by_model.items():
             try:
-                outcome = await self._reconcile_model(model, group)
+                async with self._model_locks.setdefault(model, asyncio.Lock()):
+                    outcome = await self._reconcile_model(model, group)
+            except AuthError:
+                raise  # the engine pauses everything once
             except (ApiError, TransportError, MalformedResponse) as exc:
                 log.info("reconcile of %s postponed: %s", model, exc)
                 for job in group:
@@ -120,12 +131,22 @@ class Reconciler:
                 orphans.append(task)
             elif owner.submitted_at is not None and task.created_ms is not None:
                 owned.append((owner.submitted_at, task.created_ms / 1000))
-        candidates = {job.id: self._candidates(job, orphans, owned) for job in jobs}
+        # Other jobs whose POST of this model may have made one of these tasks (uncertain but not due now, or
+        # waiting for the user) take part in the matching, so a task one of them may own is never adopted
+        # by a guess; only the due jobs are acted on.
+        due = {job.id for job in jobs}
+        others = [j for j in await self.store.jobs_in_states({JobState.UNCERTAIN, JobState.NEEDS_USER})
+                  if j.model == model and j.id not in due and j.submitted_at is not None
+                  and self._window(j)[1] >= start and self._window(j)[0] <= end]
+        candidates = {job.id: self._candidates(job, orphans, owned) for job in [*jobs, *others]}
         assigned, left = _eliminate(candidates)
         adopted = requeued = needs_user = waiting = 0
         now = self.clock()
         for job in jobs:
             found = left.get(job.id, [])
+            if self.clock_jumped:
+                needs_user += await self._after_clock_jump(job, candidates[job.id])
+                continue
             if job.id in assigned:
                 await self._adopt(job, assigned[job.id])
                 adopted += 1
@@ -156,6 +177,22 @@ class Reconciler:
                 )
                 needs_user += 1
         return ReconcileOutcome(adopted, requeued, needs_user, waiting)
+
+    async def _after_clock_jump(self, job: Job, found: list[TaskSummary]) -> int:
+        self._absent_reads[job.id] += 1
+        if self._absent_reads[job.id] < 2:  # a second look, in case the list was late
+            await self.store.update_fields(job.id, next_check_at=self.clock() + self.policy.interval)
+            return 0
+        self._absent_reads.pop(job.id, None)
+        ids = ", ".join(t.task_id for t in found[:5]) or "none found"
+        await self.store.transition(
+            job.id, JobState.NEEDS_USER, expect=JobState.UNCERTAIN, detail="clock jumped: cannot reconcile",
+            error_code="Uncertain",
+            error_message="the computer's clock jumped, so the task list cannot show whether this request "
+            f"arrived (candidate tasks: {ids}); it was not sent again to avoid paying twice. Check the console's "
+            "task list, then adopt the task or resubmit",
+        )
+        return 1
 
     def _candidates(self, job: Job, orphans: list[TaskSummary],
                     owned: list[tuple[float, float]]) -> list[TaskSummary]:

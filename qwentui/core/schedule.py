@@ -25,6 +25,8 @@ class SchedulePolicy:
     def next_check(self, now: float, submitted_at: float, typical: tuple[float, float]) -> float:
         lo, hi = typical[0] * self.time_scale, typical[1] * self.time_scale
         elapsed = now - submitted_at
+        if elapsed < 0:  # the wall clock went back past the send: wait as if it had just been sent
+            return now + max(self.interval / 2, lo * self.first_fraction)
         if elapsed < lo * self.first_fraction:
             return submitted_at + lo * self.first_fraction
         late_by = elapsed - hi * 1.5

@@ -64,7 +64,7 @@ class Submitter:
         self.on_pause = on_pause
         # One POST in flight per model: the tasks of a model are then created in the order they were sent,
         # which is what lets the reconciler tell apart two uncertain submissions of the same model.
-        self._model_locks: dict[str, asyncio.Lock] = {}
+        self.model_locks: dict[str, asyncio.Lock] = {}  # shared with the reconciler
 
     async def submit(self, job: Job) -> Job:
         """Take a QUEUED job as far as it goes now; returns the job in its new state."""
@@ -80,7 +80,7 @@ class Submitter:
             if uploaded is None:
                 return await self.store.get_job(job.id) or job
             wire = uploaded
-        async with self._model_locks.setdefault(wire.model, asyncio.Lock()):
+        async with self.model_locks.setdefault(wire.model, asyncio.Lock()):
             return await self._send(job, wire)
 
     async def _send(self, job: Job, wire: WireRequest) -> Job:

@@ -23,7 +23,7 @@ from qwentui.core.errors import ApiError, AuthError, MalformedResponse, RateLimi
 from qwentui.core.results import TaskResult, TaskStatus, TaskSummary
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
-from qwentui.core.store import Job, Store
+from qwentui.core.store import Job, StaleTransition, Store
 from qwentui.core.submitter import results_to_json
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,10 @@ class Tracker:
         if self.batch and now >= self._list_off_until and len(due) > 1:
             unanswered = await self._by_list(due)
         for job in unanswered:
-            await self._by_get(job)
+            try:
+                await self._by_get(job)
+            except StaleTransition as exc:  # a user or another step moved the job meanwhile: theirs stands
+                log.info("job %s changed while being checked: %s", job.id, exc)
         crashpoint("while_following")
         return len(due)
 
@@ -153,12 +156,17 @@ class Tracker:
                 self._created[task_id] = created
             if job.id in due_ids:
                 self.stats.answered_by_list += 1
-            await self._apply_status(job, summary.status, from_list=True)
+            try:
+                await self._apply_status(job, summary.status, from_list=True)
+            except StaleTransition as exc:
+                log.info("job %s changed while being checked: %s", job.id, exc)
 
     async def _by_get(self, job: Job) -> None:
         assert job.task_id
         try:
             result = await self.client.get_task(job.task_id)
+        except AuthError:
+            raise  # not this job's problem: the engine pauses everything once (no per-job retries and logs)
         except (ApiError, TransportError, MalformedResponse) as exc:
             # the client already retried; try again at the next interval
             log.info("status of job %s not known this round: %s", job.id, exc)
@@ -173,6 +181,8 @@ class Tracker:
         if status.is_final:
             try:
                 result = await self.client.get_task(job.task_id or "")
+            except AuthError:
+                raise
             except (ApiError, TransportError, MalformedResponse):
                 await self.store.update_fields(job.id, next_check_at=self.clock())
                 return

@@ -38,6 +38,7 @@ class ChaosPlan:
     run_seconds: tuple[float, float] = (1.5, 5.0)  # how long each engine process lives before its SIGKILL
     late_fraction: float = 0.3  # this share of the jobs is added half-way, while the engine is being killed
     final_timeout: float = 150.0
+    verbose: bool = False  # engine logs at INFO (-v) in the run logs
 
 
 @dataclass
@@ -93,8 +94,8 @@ def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambd
             _vary_faults(server, rng, k)
             log = logs / f"run{k}.log"
             with log.open("wb") as sink:
-                proc = subprocess.Popen(engine_cmd(db, out, server.base_url, "run", "--until-idle"),
-                                        env=engine_env(home), stdout=sink, stderr=subprocess.STDOUT)
+                cmd = engine_cmd(db, out, server.base_url, "run", "--until-idle", verbose=plan.verbose)
+                proc = subprocess.Popen(cmd, env=engine_env(home), stdout=sink, stderr=subprocess.STDOUT)
                 report.runs += 1
                 try:
                     proc.wait(timeout=rng.uniform(*plan.run_seconds))
@@ -107,7 +108,8 @@ def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambd
                 asyncio.run(queue_requests(db, second))
         calm(server.sim.config)
         with (logs / "final.log").open("wb") as sink:
-            final = subprocess.run(engine_cmd(db, out, server.base_url, "run", "--until-idle"), env=engine_env(home),
+            final = subprocess.run(engine_cmd(db, out, server.base_url, "run", "--until-idle", verbose=plan.verbose),
+                                   env=engine_env(home),
                                    stdout=sink, stderr=subprocess.STDOUT, timeout=plan.final_timeout)
         report.runs += 1
         report.final_rc = final.returncode
@@ -120,7 +122,7 @@ def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambd
         }
     for log in sorted(logs.iterdir()):
         text = log.read_text(errors="replace")
-        for marker in ("Traceback", "engine loop"):
+        for marker in ("Traceback", "engine loop", "IllegalTransition"):
             if marker in text:
                 report.log_problems.append(f"{log.name}: {_around(text, marker)}")
     report.seconds = time.monotonic() - started

@@ -113,6 +113,8 @@ class Outcome:
     states: Counter[str] = field(default_factory=Counter)
     unsettled: list[str] = field(default_factory=list)  # jobs neither terminal nor NEEDS_USER-with-a-reason
     duplicates: dict[str, int] = field(default_factory=dict)
+    duplicate_details: list[str] = field(default_factory=list)  # the POSTs behind each duplicate
+    misadopted: list[str] = field(default_factory=list)  # jobs following a task made for another prompt
     sha_mismatches: list[str] = field(default_factory=list)
     part_files: list[str] = field(default_factory=list)
     integrity: str = ""
@@ -120,14 +122,16 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return (not self.unsettled and not self.duplicates and not self.sha_mismatches and not self.part_files
-                and self.integrity == "ok")
+        return (not self.unsettled and not self.duplicates and not self.misadopted and not self.sha_mismatches
+                and not self.part_files and self.integrity == "ok")
 
     def lines(self) -> list[str]:
         return [
             "jobs by final state: " + ", ".join(f"{s} {n}" for s, n in sorted(self.states.items())),
             f"unsettled jobs: {len(self.unsettled)} {self.unsettled[:5]}",
             f"tasks submitted twice: {len(self.duplicates)} {dict(list(self.duplicates.items())[:5])}",
+            *(f"  {line}" for line in self.duplicate_details[:20]),
+            f"jobs following another job's task: {len(self.misadopted)} {self.misadopted[:5]}",
             f"files checked: {self.files}, sha256 mismatches: {len(self.sha_mismatches)} {self.sha_mismatches[:5]}",
             f".part files left: {len(self.part_files)} {self.part_files[:5]}",
             f"integrity_check: {self.integrity}",
@@ -154,6 +158,10 @@ def check_run(db: Path, sim: Simulator, roots: list[Path]) -> Outcome:
             outcome.unsettled.append(f"{job.id} {job.state.value}")
         elif job.state is not JobState.DONE and not job.error_message and job.state is not JobState.CANCELED:
             outcome.unsettled.append(f"{job.id} {job.state.value} without a reason")
+        if job.task_id:
+            task = sim.task(job.task_id)
+            if task is None or task.job.prompt != job.prompt:
+                outcome.misadopted.append(f"job {job.id} follows {job.task_id} ({task.job.prompt if task else None!r})")
         if job.state is JobState.DONE and not assets:
             outcome.unsettled.append(f"{job.id} done without files")
         for asset in assets:
@@ -170,6 +178,12 @@ def check_run(db: Path, sim: Simulator, roots: list[Path]) -> Outcome:
             if not (local == asset.sha256 == served):
                 outcome.sha_mismatches.append(f"job {job.id} #{asset.idx}")
     outcome.duplicates = sim.duplicates()
+    for prompt in outcome.duplicates:
+        for sub in sim.submissions:
+            if isinstance(sub.body, dict) and isinstance(sub.body.get("input"), dict) \
+                    and sub.body["input"].get("prompt") == prompt:
+                outcome.duplicate_details.append(f"{prompt[:24]}: POST at {sub.at:.3f} -> {sub.status} "
+                                                 f"{sub.outcome} task {sub.task_id}")
     outcome.part_files = [str(p) for root in roots for p in root.rglob("*.part")]
     outcome.integrity = integrity(db)
     return outcome
@@ -179,13 +193,13 @@ def check_run(db: Path, sim: Simulator, roots: list[Path]) -> Outcome:
 
 
 @contextlib.contextmanager
-def tmpfs(path: Path, size: str = "1m", options: str = "") -> Iterator[bool]:
+def tmpfs(path: Path, size: str = "1m", options: str = "", *, wanted: bool = True) -> Iterator[bool]:
     """Mount a tmpfs of `size` at `path` (True), or yield False when this machine does not allow mounting
-    (not root, no CAP_SYS_ADMIN): the caller then simulates the fault in-process."""
+    (not root, no CAP_SYS_ADMIN) or `wanted` is False: the caller then simulates the fault in-process."""
     path.mkdir(parents=True, exist_ok=True)
     opts = f"size={size},mode=0700" + (f",{options}" if options else "")
     mounted = False
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and sys.platform.startswith("linux"):
+    if wanted and hasattr(os, "geteuid") and os.geteuid() == 0 and sys.platform.startswith("linux"):
         try:
             done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True,
                                   timeout=10)
@@ -195,9 +209,8 @@ def tmpfs(path: Path, size: str = "1m", options: str = "") -> Iterator[bool]:
     try:
         yield mounted
     finally:
-        if mounted:
-            if subprocess.run(["umount", str(path)], capture_output=True, timeout=10).returncode != 0:
-                subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=10)
+        if mounted and subprocess.run(["umount", str(path)], capture_output=True, timeout=10).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=10)
 
 
 def remount(path: Path, options: str) -> bool:
@@ -208,18 +221,15 @@ def remount(path: Path, options: str) -> bool:
 def fill(folder: Path, name: str = "filler") -> Path:
     """Write zeros into `folder` until its filesystem is full."""
     path = folder / name
-    block = b"\0" * 65536
-    with open(path, "wb") as fh:
-        try:
-            while True:
-                fh.write(block)
-                fh.flush()
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            while True:  # the last bytes, one at a time
-                fh.write(b"\0")
-                fh.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 16, 1 << 10, 1):  # big blocks, then the last bytes
+            block = b"\0" * size
+            with contextlib.suppress(OSError):
+                while os.write(fd, block):
+                    pass
+    finally:
+        os.close(fd)
     return path
 
 
@@ -241,3 +251,41 @@ class RecordingApp:
 
     def file_requests(self) -> list[tuple[str, str, dict[str, str]]]:
         return [r for r in self.requests if r[1].startswith("/files/")]
+
+
+class LoopbackServer:
+    """Any ASGI app on a free loopback port, in a daemon thread (like `qwentui.sim.running`, for a wrapped
+    simulator app)."""
+
+    def __init__(self, app: Any) -> None:
+        import threading
+
+        import uvicorn
+
+        from qwentui.sim.server import quiet_drops
+
+        quiet_drops()
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                                     access_log=False, lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, name="faults-loopback", daemon=True)
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LoopbackServer:
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the loopback server did not start")
+            time.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from qwentui.core.catalog import Mode
+from qwentui.core.config import private_dir
 from qwentui.core.dropfolder.rules import Rule
 from qwentui.core.dropfolder.stability import Kind, classify
 
@@ -58,7 +59,7 @@ class Claim:
 
 def ensure_folders(rule: Rule) -> None:
     for sub in OUTCOME_DIRS:
-        (rule.folder / sub).mkdir(parents=True, exist_ok=True)
+        private_dir(rule.folder / sub)
 
 
 def drop_stem(rule: Rule, name: str) -> str | None:
@@ -85,7 +86,7 @@ def claim(rule: Rule, stem: str, images: list[Path], sidecars: list[Path]) -> Cl
     """Rename the drop's files into `.processing/` (FileNotFoundError when an image vanished first)."""
     token = uuid.uuid4().hex[:12]
     processing = rule.folder / PROCESSING
-    processing.mkdir(parents=True, exist_ok=True)
+    private_dir(processing)
     moved: list[Path] = []
     try:
         for path in images:
@@ -166,7 +167,7 @@ def settle(item: Claim, outcome: Outcome, reason: str | None = None,
     first image in `.processing/`, where the next start finds the drop (and its job) again.
     """
     folder = item.rule.folder / outcome
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     names = [original_name(p) for p in item.files]
     outputs = outputs or []
     names += [_output_name(item.stem, i, len(outputs), o) for i, o in enumerate(outputs, 1)]

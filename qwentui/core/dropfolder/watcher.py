@@ -24,6 +24,7 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
+from qwentui.core.config import private_dir
 from qwentui.core.dropfolder.stability import Kind, classify
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class FolderWatcher:
         while True:
             for folder in self.folders:  # a folder deleted by the user comes back (as on first use)
                 with contextlib.suppress(OSError):
-                    folder.mkdir(parents=True, exist_ok=True)
+                    private_dir(folder)
             folders = [f for f in self.folders if f.is_dir()]
             try:
                 if folders:

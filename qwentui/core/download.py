@@ -29,6 +29,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
+from qwentui.core.config import private_dir
+
 CHUNK = 256 * 1024
 MAX_REDIRECTS = 5
 TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=30.0, pool=15.0)
@@ -196,18 +198,7 @@ def _clean_ext(ext: str) -> str:
 
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` and any missing parents with mode 0700 (existing folders are left as they are)."""
-    missing: list[Path] = []
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for folder in reversed(missing):
-        try:
-            # mkdir(parents=True) would give the parents the umask's mode, not 0700
-            folder.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
-    return path
+    return private_dir(path)
 
 
 def safe_output_path(output_dir: Path, job_id: str, index: int, ext: str) -> Path:

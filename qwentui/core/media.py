@@ -198,7 +198,7 @@ def describe(info: MediaInfo) -> str:
     if info.error:
         return f"unreadable: {info.error}"
     if info.kind == "text":
-        return f"{info.format} text · {_human_bytes(info.size_bytes)}"
+        return f"{info.format} text · {human_bytes(info.size_bytes)}"
     if info.kind == "video":
         parts = [f"{info.width}x{info.height}"]
         if info.duration is not None:
@@ -212,7 +212,8 @@ def describe(info: MediaInfo) -> str:
     return f"{info.width}x{info.height} {info.format}"
 
 
-def _human_bytes(size: int) -> str:
+def human_bytes(size: int) -> str:
+    """1.5 MB, 730 B: a file size for people."""
     value = float(size)
     for unit in ("B", "KB", "MB"):
         if value < 1024:

@@ -128,13 +128,6 @@ def prompt_text(prompt: str, limit: int = 200) -> Text:
     return Text(one_line(prompt, limit))
 
 
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 def redact_urls(value: Any) -> Any:

@@ -20,10 +20,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from qwentui.core.download import redact_url
+from qwentui.core.media import human_bytes
 from qwentui.core.states import describe
 from qwentui.core.store import Asset, Event, Job, Store
 from qwentui.tui import keymap
-from qwentui.tui.presentation import elapsed_text, human_size, redact_urls, short_duration, state_text
+from qwentui.tui.presentation import elapsed_text, redact_urls, short_duration, state_text
 from qwentui.tui.widgets.key_bar import KeyBar
 
 
@@ -107,7 +108,7 @@ class DetailsScreen(Screen[None]):
         if assets:
             lines = Text()
             for asset in assets:
-                size = human_size(asset.size) if asset.size else ""
+                size = human_bytes(asset.size) if asset.size else ""
                 lines.append(f"{asset.idx}. {asset.kind} {asset.path or redact_url(asset.url or '')} {size}\n")
             parts += [Static("Files", classes="section"), Static(lines)]
         parts += [Static(f"History ({len(events)} events)", classes="section"),

@@ -53,7 +53,14 @@ def median(values: Sequence[float | None]) -> float | None:
 
 
 def maxrss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
+    """Peak resident memory of this process so far: VmHWM, which starts afresh at exec (ru_maxrss does not:
+    a child spawned by a big parent would report the parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -101,8 +101,8 @@ def md_tui() -> None:
     sizes = sorted({r["jobs"] for r in runs})
     print(f"### tui ({len(runs)} runs pooled)\n")
     print("| jobs | start-up ms (in process) | from spawn ms | imports ms | worst store query ms | worst UI filter ms "
-          "| key p50 ms | key p95 ms | key max ms | RSS after start MB | peak RSS MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| key p50 ms | key p95 ms | key max ms | key p95 ms, nothing changing | RSS after start MB | peak RSS MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     per: dict[int, dict[str, Any]] = {}
     for n in sizes:
         rs = [r for r in runs if r["jobs"] == n]
@@ -114,12 +114,14 @@ def md_tui() -> None:
             "ui": {k: median([r["ui_filter_ms"][k] for r in rs]) for k in rs[0]["ui_filter_ms"]},
             "kp50": median([r["key_ms"]["p50"] for r in rs]), "kp95": median([r["key_ms"]["p95"] for r in rs]),
             "kmax": median([r["key_ms"]["max"] for r in rs]),
+            "kidle": median([r["key_idle_ms"]["p95"] for r in rs if "key_idle_ms" in r]),
             "rss0": median([r["rss_after_start_mb"] for r in rs]), "rss": median([r["rss_peak_mb"] for r in rs]),
             "runs": len(rs),
         }
         print(f"| {n:,} | {fmt(s['start'], 0)} | {fmt(s['spawn'], 0)} | {fmt(s['imports'], 0)} | "
               f"{max(s['store'].values()):.1f} | {max(s['ui'].values()):.0f} | {fmt(s['kp50'], 0)} | "
-              f"{fmt(s['kp95'], 0)} | {fmt(s['kmax'], 0)} | {fmt(s['rss0'], 0)} | {fmt(s['rss'], 0)} |")
+              f"{fmt(s['kp95'], 0)} | {fmt(s['kmax'], 0)} | {fmt(s['kidle'], 0)} | {fmt(s['rss0'], 0)} | "
+              f"{fmt(s['rss'], 0)} |")
     print()
     print("| filter (store ms / UI ms) | " + " | ".join(f"{n:,} jobs" for n in sizes) + " |")
     print("|---|" + "---:|" * len(sizes))
@@ -180,15 +182,16 @@ def main() -> int:
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--out", type=Path, default=BENCH / "plot.png")
     args = ap.parse_args()
-    rows, ts, n_runs = follow_rows(args.time_scale)
+    rows, ts, _ = follow_rows(args.time_scale)
     if rows and ts is not None:
         plot(rows, ts, args.out)
         print(f"wrote {args.out}")
     else:
         print("no results/follow*.json yet: run bench/follow.py first")
     if args.markdown:
-        if rows:
-            md_follow(rows, ts, n_runs)
+        scales = sorted({r["time_scale"] for doc in load("follow*.json") for r in doc["runs"]})
+        for scale in scales:
+            md_follow(*follow_rows(scale))
         md_tui()
         md_drop()
         md_download()

@@ -16,6 +16,7 @@ models, mostly finished states, the newest 1,000 jobs RUNNING) and cached in the
   the newest 1,000 jobs from RUNNING to SUCCEEDED (100 per second, through the store as the engine does); the
   latency is from sending the key until the headless driver is handed a frame that shows the cursor on the new
   row;
+* the same key presses (30) with nothing changing, as a control;
 * memory: peak RSS of the process (and RSS once the first screen is up).
 
 The engine is constructed but not started (no lease, no HTTP): the figures are the TUI's and the store's.
@@ -273,6 +274,23 @@ async def worker(n: int, spawned: float) -> dict[str, Any]:
                 table = screen.query_one(JobTable)
                 table.focus()
                 await pilot.pause()
+
+                async def press_down() -> float:
+                    target = table.cursor_row + 1
+                    k0 = time.perf_counter()
+                    event = events.Key("down", None)
+                    event.set_sender(app)
+                    app._driver.send_message(event)  # type: ignore[union-attr]
+                    lat = await frames.first_after(k0, lambda row, count, t=target: row >= t)
+                    await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - k0)))
+                    return lat * 1000 if lat is not None else float("nan")
+
+                # control: the same key presses while nothing changes
+                idle = [await press_down() for _ in range(30)]
+                result["key_idle_ms"] = {"p50": pct(idle, 50), "p95": pct(idle, 95), "max": max(idle)}
+                table.move_cursor(row=0)
+                await pilot.pause()
+
                 newest = sorted(await store.jobs_in_states({JobState.RUNNING}), key=lambda j: -j.id)[:CHANGING]
                 changed = 0
 
@@ -290,14 +308,7 @@ async def worker(n: int, spawned: float) -> dict[str, Any]:
                 await asyncio.sleep(0.3)
                 latencies = []
                 for _ in range(100):
-                    target = table.cursor_row + 1
-                    k0 = time.perf_counter()
-                    event = events.Key("down", None)
-                    event.set_sender(app)
-                    app._driver.send_message(event)  # type: ignore[union-attr]
-                    lat = await frames.first_after(k0, lambda row, count, t=target: row >= t)
-                    latencies.append(lat * 1000 if lat is not None else float("nan"))
-                    await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - k0)))
+                    latencies.append(await press_down())
                 during = changed
                 await churner
                 result["key_ms"] = {"p50": pct(latencies, 50), "p95": pct(latencies, 95), "max": max(latencies),

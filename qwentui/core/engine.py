@@ -36,7 +36,7 @@ from qwentui.core.requests import GenerationRequest, InvalidRequest, validate
 from qwentui.core.results import TaskStatus
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import ACTIVE, TERMINAL, JobState
-from qwentui.core.store import Job, Store
+from qwentui.core.store import Job, StaleTransition, Store
 from qwentui.core.submitter import Pause, Submitter
 from qwentui.core.tracker import Tracker, typical_seconds
 
@@ -295,9 +295,28 @@ class Engine:
                     self.wake()  # finished tasks are waiting for a downloader
             await asyncio.sleep(self.config.tick)
 
+    async def _sweep_orphans(self) -> None:
+        """A step whose last write failed (a full disk, a locked database) leaves its job UPLOADING, SUBMITTING
+        or DOWNLOADING with no worker on it: give it that state's start-up action now, not at the next start."""
+        for job in await self.store.jobs_in_states({JobState.UPLOADING, JobState.SUBMITTING, JobState.DOWNLOADING}):
+            if job.id in self._busy:
+                continue
+            to_state = {JobState.UPLOADING: JobState.QUEUED, JobState.SUBMITTING: JobState.UNCERTAIN,
+                        JobState.DOWNLOADING: JobState.SUCCEEDED}[job.state]
+            fields: dict[str, Any] = {"detail": "its step stopped half-way: taken up again"}
+            if job.state is JobState.SUBMITTING and not _is_async_job(job):
+                to_state = JobState.NEEDS_USER  # a sync call leaves no task to reconcile: never resend it
+                fields.update(error_code="Uncertain", error_message="a synchronous call was interrupted; it may "
+                              "have produced (and billed) a result that was lost — resubmit it if you want it")
+            with contextlib.suppress(StaleTransition):  # a worker finished it meanwhile
+                await self.store.transition(job.id, to_state, expect=job.state, next_check_at=self.clock(), **fields)
+                self._changed(job.id)
+                self.wake()
+
     async def _reconcile_loop(self) -> None:
         while not self._stopping:
             if self.leader and not self._paused(everything=True):
+                await self._sweep_orphans()
                 try:
                     outcome = await self.reconciler.round()
                 except AuthError as exc:

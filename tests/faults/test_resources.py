@@ -10,6 +10,7 @@ Linux); elsewhere the same errno is raised from the write in `download.py` inste
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import logging
@@ -228,6 +229,39 @@ async def test_database_full_is_a_clear_error_nothing_half_written_and_the_engin
     await consistent(store, [j.id for j in jobs])
     assert harness.sim.duplicates() == {}
     assert sqlite3.connect(store.path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def _fill_up(store: Store, job_id: int) -> None:
+    """Cap the database at its size now and use up the free space left in its pages, to the last byte."""
+    await _limit_pages(store, await _page_count(store))
+    for size in (3000, 300, 30, 1):
+        with contextlib.suppress(StoreFull):
+            for _ in range(10_000):
+                await store.note(job_id, "x" * size)
+
+
+async def test_database_full_when_a_posts_answer_comes_back_recovers_by_itself(tmp_path: Path, store: Store) -> None:
+    """The task was created but its id could not be committed (the disk was full). Before: the job stayed
+    SUBMITTING, unowned by any worker, until qwentui was restarted; now it is taken up again once space is back,
+    reconciled and adopted, and nothing is sent twice."""
+    import httpx
+
+    from tests.faults.test_chaos import SlowAnswers
+
+    harness = SimHarness(fast_sim_config(pending_seconds=0.1, running_seconds=0.1))
+    slow = SlowAnswers(harness.app, delay=1.0)
+    slow.active = True
+    harness.transport = httpx.ASGITransport(app=slow)  # type: ignore[arg-type]
+    async with running_engine(tmp_path, store, harness) as eng:
+        job = await eng.add(GenerationRequest(mode=Mode.T2V, prompt="answered while the disk was full"))
+        await until(lambda: _state_in(store, job.id, {JobState.SUBMITTING}), what="the POST on its way")
+        await _fill_up(store, job.id)
+        await until(lambda: any("StoreFull" in e for e in eng.errors), what="the commit refused")
+        await _limit_pages(store, 1_000_000_000)
+        (job,) = await eng.wait_for([job.id], timeout=30)
+    assert job.state is JobState.DONE, (job.state, job.error_message)
+    (task,) = harness.sim.find_tasks(prompt="answered while the disk was full")
+    assert job.task_id == task.task_id and len(harness.sim.submissions) == 1
 
 
 async def _any_in_flight(store: Store, ids: list[int]) -> bool:

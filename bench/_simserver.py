@@ -126,7 +126,7 @@ def main() -> None:
     print(sock.getsockname()[1], flush=True)
     quiet_drops()
     server = uvicorn.Server(uvicorn.Config(BenchApp(sim, args.time_scale), log_level="error", access_log=False,
-                                           lifespan="off", backlog=4096))
+                                           lifespan="off", backlog=4096, date_header=False))
     server.run(sockets=[sock])
 
 

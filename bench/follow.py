@@ -326,12 +326,15 @@ async def worker(client: str, n: int, ts: float) -> dict[str, Any]:
         tasks = sim.get("tasks")
     lags: list[float] = []
     by_kind: dict[str, list[float]] = {"image": [], "video": []}
+    submitted = sorted(t["submitted"] for t in tasks)
+    # tasks that ended while the client was still sending the others compete with the submissions
+    by_phase: dict[str, list[float]] = {"during_submits": [], "after_submits": []}
     for t in tasks:
         at = outcome["known"].get(t["task_id"])
         if at is not None:
             lags.append((at - t["ends_at"]) / ts)
             by_kind["video" if t["video"] else "image"].append(lags[-1])
-    submitted = sorted(t["submitted"] for t in tasks)
+            by_phase["during_submits" if t["ends_at"] <= submitted[-1] else "after_submits"].append(lags[-1])
     req = kinds(stats["requests"])
     req.pop("other", None)
     total = sum(req.values())
@@ -340,6 +343,7 @@ async def worker(client: str, n: int, ts: float) -> dict[str, Any]:
         "lag_s": {"p50": pct(lags, 50), "p95": pct(lags, 95), "max": max(lags) if lags else None,
                   "mean": sum(lags) / len(lags) if lags else None},
         "lag_by_kind_s": {k: {"p50": pct(v, 50), "p95": pct(v, 95)} for k, v in by_kind.items()},
+        "lag_by_phase_s": {k: {"p50": pct(v, 50), "p95": pct(v, 95), "n": len(v)} for k, v in by_phase.items()},
         "submit_span_s": (submitted[-1] - submitted[0]) / ts if submitted else None,
         "requests": req, "requests_total": total, "requests_per_task": total / n,
         "queries_per_task": (req["list"] + req["task"]) / n,

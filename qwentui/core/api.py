@@ -34,6 +34,7 @@ from qwentui.core.errors import (
 from qwentui.core.limiter import RateLimiter
 from qwentui.core.requests import WireRequest
 from qwentui.core.results import TaskPage, TaskResult, TaskStatus, parse_task, parse_task_list
+from qwentui.core.serverclock import ServerClock
 
 USER_AGENT = "qwentui/0.1"
 # Timeouts per kind of call, as the skill scripts use them (sync image generation can take minutes).
@@ -85,6 +86,7 @@ class DashScopeClient:
         self._plain = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(UPLOAD_TIMEOUT),
                                         headers={"User-Agent": USER_AGENT})
         self.requests_by_kind: dict[str, int] = {}
+        self.server_clock = ServerClock()  # measured from every answer's Date header (see serverclock.py)
 
     async def __aenter__(self) -> DashScopeClient:
         return self
@@ -112,6 +114,7 @@ class DashScopeClient:
         """One HTTP exchange -> decoded JSON, or a typed error. No retries here."""
         self.requests_by_kind[kind] = self.requests_by_kind.get(kind, 0) + 1
         url = self.base_url + path
+        sent = self.server_clock.local()
         try:
             response = await self._http.request(
                 method, url, json=json_body, params=params, headers=self._headers(headers),
@@ -124,6 +127,7 @@ class DashScopeClient:
         except (httpx.TransportError, OSError) as exc:
             raise TransportError(f"connection to {self._host()} failed: {type(exc).__name__} {exc}",
                                  sent=True) from None
+        self.server_clock.observe_date(sent, self.server_clock.local(), response.headers.get("date"))
         return self._decode(response)
 
     def _host(self) -> str:

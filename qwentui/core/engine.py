@@ -71,6 +71,7 @@ class Engine:
         self.client = client
         self.config = config
         self.clock = clock
+        client.server_clock.local = clock  # the service's clock is measured against the one we stamp with
         # the host name lets a restart on this machine see that a lease holder was killed (_take_lease)
         self.owner = f"{HOST}:{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._http = download_http or make_download_client()

@@ -208,7 +208,13 @@ V5_USAGE = Migration(5, "covering index for usage totals", (
        WHERE image_count > 0 OR video_seconds > 0""",
 ))
 
-MIGRATIONS: tuple[Migration, ...] = (V1_CORE, V2_FTS, V3_COUNTS, V4_CJK, V5_USAGE)
+V6_CLOCK_OFFSET = Migration(6, "the service's clock offset at each submission", (
+    # server time - local time when the POST was sent (NULL: not measured). The reconciler looks for a lost
+    # submission on the service's clock; a restart after the local clock was set must not move that window.
+    "ALTER TABLE jobs ADD COLUMN clock_offset REAL",
+))
+
+MIGRATIONS: tuple[Migration, ...] = (V1_CORE, V2_FTS, V3_COUNTS, V4_CJK, V5_USAGE, V6_CLOCK_OFFSET)
 LATEST = len(MIGRATIONS)
 
 assert all(m.version == i for i, m in enumerate(MIGRATIONS, start=1)), "steps must be numbered 1, 2, 3, ..."

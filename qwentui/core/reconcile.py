@@ -82,7 +82,7 @@ class Reconciler:
         self.policy = policy
         self.clock = clock
         self.settle = settle  # seconds after the submit before "absent from the list" counts as proof
-        self.skew = skew  # tolerated difference between our clock and the server's
+        self.skew = skew  # tolerated error of the measured offset between our clock and the server's
         self._absent_reads: dict[int, int] = defaultdict(int)
         # The submitter's one-POST-per-model locks: a model is reconciled while none of its POSTs is in
         # flight, so the list never shows a task whose job has not had the chance to commit it yet.
@@ -90,6 +90,7 @@ class Reconciler:
         # Set by the engine when the wall clock jumped: the list's time windows may then be off from where the
         # service's clock put a task, so neither an absence nor a lone candidate proves anything any more.
         self.clock_jumped = False
+        self._probed = False
 
     async def round(self) -> ReconcileOutcome:
         now = self.clock()
@@ -116,13 +117,23 @@ class Reconciler:
         return ReconcileOutcome(*totals)
 
     def _window(self, job: Job) -> tuple[float, float]:
-        sent = job.submitted_at or job.created_at
+        """Where the job's task, if any, was created: on the service's clock, as the task list filters.
+        The offset measured when the POST was sent wins over today's: our clock may have been set since."""
+        sent = self.client.server_clock.to_server(job.submitted_at or job.created_at, job.clock_offset)
         return sent - self.skew, sent + SUBMIT_TIMEOUT + self.skew
 
+    async def _measure_server_clock(self, model: str) -> None:
+        """Before the first window is drawn, one cheap answer tells the service's clock (its Date header)."""
+        if self.client.server_clock.samples == 0 and not self._probed:
+            self._probed = True  # a service that sends no Date header is asked once, then trusted to agree
+            await self.client.list_tasks(page_size=1, model=model)
+
     async def _reconcile_model(self, model: str, jobs: list[Job]) -> ReconcileOutcome:
+        await self._measure_server_clock(model)
         start = min(self._window(j)[0] for j in jobs)
         end = max(self._window(j)[1] for j in jobs)
-        listed = await self._list(model, start, min(end, self.clock() + self.skew))
+        server_now = self.client.server_clock.to_server(self.clock())
+        listed = await self._list(model, start, min(end, server_now + self.skew))
         orphans: list[TaskSummary] = []
         owned: list[tuple[float, float]] = []  # (owner's send time, task creation time)
         for task in listed:
@@ -197,7 +208,7 @@ class Reconciler:
     def _candidates(self, job: Job, orphans: list[TaskSummary],
                     owned: list[tuple[float, float]]) -> list[TaskSummary]:
         lo, hi = self._window(job)
-        sent = job.submitted_at or job.created_at
+        sent = job.submitted_at or job.created_at  # local: only compared with other local send times
         # POSTs of one model are sent one at a time: a task of a job sent after this one was created after
         # this job's POST ended, so it bounds this job's window from above
         later = [created for owner_sent, created in owned if owner_sent > sent]

@@ -146,6 +146,7 @@ class Job:
     output_dir: str | None
     priority: int
     deleted: bool
+    clock_offset: float | None = None  # the service's clock minus ours when the POST was sent
 
     # The JSON columns other than the request stay text: lists and the TUI never need them parsed, and
     # parsing a thousand rows per refresh for nothing costs frames.
@@ -243,7 +244,7 @@ JOB_COLUMNS = (
     "client_token", "state", "task_id", "request_id", "submitted_at", "finished_at", "attempts",
     "poll_count", "next_check_at", "expected_seconds", "results_json", "results_expire_at", "error_code",
     "error_message", "usage_json", "image_count", "video_seconds", "source", "source_path", "parent_id",
-    "output_dir", "priority", "deleted",
+    "output_dir", "priority", "deleted", "clock_offset",
 )
 _SELECT_JOB = "SELECT " + ", ".join(f"j.{c}" for c in JOB_COLUMNS)
 _ASSET_COLUMNS = ("id", "job_id", "idx", "kind", "url", "path", "text", "size", "sha256", "width", "height",
@@ -260,7 +261,7 @@ _PLAIN_FIELDS = frozenset({
     "mode", "model", "prompt", "body_hash", "task_id", "request_id", "submitted_at", "finished_at",
     "attempts", "poll_count", "next_check_at", "expected_seconds", "results_expire_at", "error_code",
     "error_message", "image_count", "video_seconds", "source", "source_path", "parent_id", "output_dir",
-    "priority",
+    "priority", "clock_offset",
 })
 _PROTECTED = {
     "id": "ids are assigned by the store",
@@ -361,12 +362,13 @@ def _job(row: Sequence[Any]) -> Job:
     (id_, created_at, updated_at, mode, model, prompt, request_json, wire_json, body_hash_, client_token,
      state, task_id, request_id, submitted_at, finished_at, attempts, poll_count, next_check_at,
      expected_seconds, results_json, results_expire_at, error_code, error_message, usage_json, image_count,
-     video_seconds, source, source_path, parent_id, output_dir, priority, deleted) = row
+     video_seconds, source, source_path, parent_id, output_dir, priority, deleted, clock_offset) = row
     return Job(id_, created_at, updated_at, Mode(mode), model, prompt, json.loads(request_json),
                wire_json, body_hash_, client_token, JobState(state), task_id, request_id, submitted_at,
                finished_at, attempts, poll_count, next_check_at, expected_seconds, results_json,
                results_expire_at, error_code, error_message, usage_json, image_count,
-               float(video_seconds), source, source_path, parent_id, output_dir, priority, bool(deleted))
+               float(video_seconds), source, source_path, parent_id, output_dir, priority, bool(deleted),
+               clock_offset)
 
 
 def _event(row: Sequence[Any]) -> Event:
@@ -812,14 +814,17 @@ class Store:
             await self._update(conn, job_id, cols, await self._stamp(conn))
             return await self._job_in(conn, job_id)
 
-    async def set_next_checks(self, checks: Iterable[tuple[int, float | None]]) -> None:
-        """Store many next-check times in one transaction. Scheduler bookkeeping only: `updated_at` is not
-        touched, so a poll round does not make the TUI re-read every job in flight."""
+    async def set_next_checks(self, checks: Iterable[tuple[int, float | None]], *, polled: bool = False) -> None:
+        """Store many next-check times in one transaction (`polled`: each job's status was just checked, so
+        count it). Scheduler bookkeeping only: `updated_at` is not touched, so a poll round does not make the
+        TUI re-read every job in flight."""
         pairs = [(at, job_id) for job_id, at in checks]
         if not pairs:
             return
+        sql = "UPDATE jobs SET next_check_at = ?" + (", poll_count = poll_count + 1" if polled else "") + \
+            " WHERE id = ?"
         async with self._write() as conn:
-            await conn.executemany("UPDATE jobs SET next_check_at = ? WHERE id = ?", pairs)
+            await conn.executemany(sql, pairs)
 
     async def note(self, job_id: int, detail: str) -> Event:
         """Append an event without a state change (e.g. "upload 2/3 done", "503, retrying")."""
@@ -900,6 +905,18 @@ class Store:
     async def get_by_task_id(self, task_id: str) -> Job | None:
         rows = await self._read(f"{_SELECT_JOB} FROM jobs AS j WHERE j.task_id = ?", (task_id,))
         return _job(rows[0]) if rows else None
+
+    async def jobs_by_task_ids(self, task_ids: Iterable[str]) -> dict[str, Job]:
+        """The jobs that own these task ids, by task id (one query for a whole page of a task list)."""
+        wanted = list(dict.fromkeys(task_ids))
+        found: dict[str, Job] = {}
+        for i in range(0, len(wanted), 500):  # well under SQLite's limit on bound parameters
+            chunk = wanted[i:i + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in await self._read(f"{_SELECT_JOB} FROM jobs AS j WHERE j.task_id IN ({marks})", chunk):
+                job = _job(row)
+                found[job.task_id or ""] = job
+        return found
 
     async def get_by_client_token(self, token: str) -> Job | None:
         rows = await self._read(f"{_SELECT_JOB} FROM jobs AS j WHERE j.client_token = ?", (token,))

@@ -89,6 +89,7 @@ class Submitter:
             job.id, JobState.SUBMITTING, expect={JobState.QUEUED, JobState.UPLOADING},
             detail=f"POST {wire.route.value}", wire_json=json.dumps(wire.body, ensure_ascii=False),
             body_hash=body_hash(wire.body), attempts=job.attempts + 1, submitted_at=now,
+            clock_offset=self.client.server_clock.offset,
         )
         try:
             crashpoint("before_post")

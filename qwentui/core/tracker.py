@@ -95,12 +95,14 @@ class Tracker:
         return len(due)
 
     def _windows(self, jobs: list[Job]) -> list[list[Job]]:
-        """Consecutive (by creation) groups of at most ~a page of tasks within a bounded time span."""
-        ordered = sorted(jobs, key=self._server_created)
+        """Groups of one model's jobs, consecutive by creation, of at most ~a page within a bounded time span.
+        One model per group: the list is then filtered by model, so tasks of other models created in the
+        same seconds (images and videos sent side by side) do not spill it onto a second page."""
+        ordered = sorted(jobs, key=lambda job: (job.model, self._server_created(job)))
         groups: list[list[Job]] = []
         cap = max(1, int(self.page_size * 0.8))
         for job in ordered:
-            if groups and len(groups[-1]) < cap and \
+            if groups and groups[-1][0].model == job.model and len(groups[-1]) < cap and \
                     self._server_created(job) - self._server_created(groups[-1][0]) < 600:
                 groups[-1].append(job)
             else:
@@ -116,7 +118,7 @@ class Tracker:
             start = self._server_created(group[0]) - LIST_SLACK
             end = self._server_created(group[-1]) + LIST_SLACK
             try:
-                seen = await self._list_window(start, end)
+                seen = await self._list_window(start, end, group[0].model)
             except (AuthError, RateLimited, TransportError):
                 left.extend(group)  # a passing problem: the per-task path below meets it again
                 continue
@@ -129,12 +131,12 @@ class Tracker:
             left.extend(j for j in group if j.task_id not in seen)
         return left
 
-    async def _list_window(self, start: float, end: float) -> dict[str, TaskSummary]:
+    async def _list_window(self, start: float, end: float, model: str) -> dict[str, TaskSummary]:
         seen: dict[str, TaskSummary] = {}
         page_no = 1
         while True:
             page = await self.client.list_tasks(
-                page_no=page_no, page_size=self.page_size,
+                page_no=page_no, page_size=self.page_size, model=model,
                 start=datetime.fromtimestamp(start, UTC), end=datetime.fromtimestamp(end + 1, UTC),
             )
             self.stats.list_requests += 1
@@ -145,8 +147,11 @@ class Tracker:
             page_no += 1
 
     async def _apply_list(self, seen: dict[str, TaskSummary], due_ids: set[int]) -> None:
+        owners = await self.store.jobs_by_task_ids(seen)  # one read per page, not one per task
+        now = self.clock()
+        unchanged: list[tuple[int, float | None]] = []
         for task_id, summary in seen.items():
-            job = await self.store.get_by_task_id(task_id)
+            job = owners.get(task_id)
             if job is None or job.state not in (JobState.PENDING, JobState.RUNNING):
                 continue
             if summary.created_ms is not None:
@@ -156,10 +161,19 @@ class Tracker:
                 self._created[task_id] = created
             if job.id in due_ids:
                 self.stats.answered_by_list += 1
+            if not summary.status.is_final and not (summary.status is TaskStatus.RUNNING
+                                                    and job.state is JobState.PENDING):
+                # nothing to record but the next look: batched into one write for the whole page
+                unchanged.append((job.id, self._next_check(now, job)))
+                continue
             try:
                 await self._apply_status(job, summary.status, from_list=True)
             except StaleTransition as exc:
                 log.info("job %s changed while being checked: %s", job.id, exc)
+        await self.store.set_next_checks(unchanged, polled=True)
+
+    def _next_check(self, now: float, job: Job) -> float:
+        return self.policy.next_check(now, job.submitted_at or job.created_at, typical_seconds(job))
 
     async def _by_get(self, job: Job) -> None:
         assert job.task_id
@@ -193,8 +207,7 @@ class Tracker:
         await self._still_active(job, status)
 
     async def _still_active(self, job: Job, status: TaskStatus) -> None:
-        now = self.clock()
-        next_at = self.policy.next_check(now, job.submitted_at or job.created_at, typical_seconds(job))
+        next_at = self._next_check(self.clock(), job)
         if status is TaskStatus.RUNNING and job.state is JobState.PENDING:
             await self.store.transition(job.id, JobState.RUNNING, expect=JobState.PENDING, detail="running",
                                         next_check_at=next_at, poll_count=job.poll_count + 1)

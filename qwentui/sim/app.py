@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from email.utils import formatdate
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -74,6 +75,11 @@ class _Edge:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                # the service's clock, as a real gateway sends it (uvicorn's own Date header is turned off)
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"date" for name, _ in headers):
+                    headers.append((b"date", formatdate(sim.now(), usegmt=True).encode()))
+                    message = dict(message, headers=headers)
                 sim.statuses[message["status"]] += 1
                 if message["status"] == 429:
                     sim.throttled += 1

@@ -37,7 +37,8 @@ def serve(config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 
     """Serve until interrupted (Ctrl-C)."""
     quiet_drops()
     app = create_app(config, sim)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug",
+                date_header=False)  # the app sends the simulator's own clock
 
 
 class BackgroundServer:
@@ -55,7 +56,7 @@ class BackgroundServer:
         self.port = port
         quiet_drops()
         self._server = uvicorn.Server(uvicorn.Config(self.sim.app, host=host, port=port, log_level=log_level,
-                                                     access_log=False, lifespan="off"))
+                                                     access_log=False, lifespan="off", date_header=False))
         self._thread = threading.Thread(target=self._server.run, name="qwentui-sim", daemon=True)
 
     @property

@@ -266,7 +266,7 @@ class LoopbackServer:
 
         quiet_drops()
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                     access_log=False, lifespan="off"))
+                                                     access_log=False, lifespan="off", date_header=False))
         self._thread = threading.Thread(target=self._server.run, name="faults-loopback", daemon=True)
         self.port = 0
 

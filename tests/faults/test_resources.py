@@ -526,13 +526,15 @@ async def _state_in_all(store: Store, ids: list[int], states: set[JobState]) -> 
     return all([await job_state(store, i) in states for i in ids])
 
 
-@pytest.mark.xfail(strict=True, reason="the reconciler trusts the local clock to agree with the service's within "
-                   "1 s: a clock already off when qwentui starts moves the task list's windows, and a submission "
-                   "whose answer was lost is resent (measuring the service's clock, e.g. from the HTTP Date "
-                   "header, or matching tasks by request_id would close this)")
-async def test_a_clock_already_off_at_start_does_not_resend_a_lost_answer(tmp_path: Path, store: Store) -> None:
+@pytest.mark.parametrize("off", [-2 * 3600.0, -3.0, +3.0, +2 * 3600.0],
+                         ids=["2h-slow", "3s-slow", "3s-fast", "2h-fast"])
+async def test_a_clock_already_off_at_start_does_not_resend_a_lost_answer(
+        tmp_path: Path, store: Store, off: float) -> None:
+    """The local clock is off from the start (no jump to notice). The task list is filtered on the service's
+    clock, measured from its Date header: the lost answer's task is found and adopted, not sent again.
+    Before: the window missed the task, the absence counted as proof, and a second task was billed."""
     clock = JumpyClock()
-    clock.offset = 2 * 3600.0
+    clock.offset = off
     harness = SimHarness(fast_sim_config(pending_seconds=0.2, running_seconds=0.2, error_after_rate=1.0))
     async with running_engine(tmp_path, store, harness, clock=clock) as eng:
         job = await eng.add(GenerationRequest(mode=Mode.T2I, prompt="answer lost, clock off"))
@@ -540,3 +542,34 @@ async def test_a_clock_already_off_at_start_does_not_resend_a_lost_answer(tmp_pa
         harness.sim.config.error_after_rate = 0.0
         await eng.wait_for([job.id], timeout=30)
     assert harness.sim.duplicates() == {}
+    assert (done := await store.get_job(job.id)) is not None and done.state is JobState.DONE, done
+    (task,) = harness.sim.find_tasks(prompt="answer lost, clock off")
+    assert done.task_id == task.task_id
+
+
+async def test_a_clock_set_between_two_runs_does_not_resend_a_lost_answer(tmp_path: Path, store: Store) -> None:
+    """The answer of a POST is lost and qwentui stops before reconciling it; the local clock is then set two
+    hours ahead. The next run looks for the task where the service's clock was when the POST was sent (the
+    offset stored with the job), not where today's offset would put it."""
+    from qwentui.core.reconcile import ReconcileOutcome
+
+    harness = SimHarness(fast_sim_config(pending_seconds=0.2, running_seconds=0.2))
+    async with running_engine(tmp_path, store, harness) as eng:
+        async def no_reconcile() -> ReconcileOutcome:
+            return ReconcileOutcome()
+
+        eng.reconciler.round = no_reconcile  # type: ignore[method-assign]  # stopped before it could
+        warm = await eng.add(GenerationRequest(mode=Mode.T2I, prompt="an answer that came back"))
+        await eng.wait_for([warm.id], timeout=30)
+        harness.sim.config.error_after_rate = 1.0
+        job = await eng.add(GenerationRequest(mode=Mode.T2I, prompt="answer lost before the clock was set"))
+        await until(lambda: _state_in(store, job.id, {JobState.UNCERTAIN}), what="the lost answer")
+    stored = await store.get_job(job.id)
+    assert stored is not None and stored.clock_offset is not None and abs(stored.clock_offset) < 1.5
+    harness.sim.config.error_after_rate = 0.0
+    clock = JumpyClock()
+    clock.offset = 2 * 3600.0
+    async with running_engine(tmp_path, store, harness, clock=clock) as eng:
+        (done,) = await eng.wait_for([job.id], timeout=30)
+    assert done.state is JobState.DONE, (done.state, done.error_message)
+    assert harness.sim.duplicates() == {} and len(harness.sim.find_tasks(prompt=done.prompt)) == 1

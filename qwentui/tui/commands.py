@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape
 
 from qwentui.tui import keymap
 
@@ -49,6 +50,13 @@ class JobCommands(Provider):
             keys = screen.settings.keymap.get(binding_id) or spec.key_display or spec.keys  # as remapped, if so
             text = title.format(job=selected)
             commands.append((text, f"{help_text} · key {keys}", partial(screen.run_action, spec.action)))
+        drops = screen.context.drops
+        for rule in drops.status().rules if drops is not None else []:
+            if rule.state == "disabled":
+                continue
+            verb = "Resume" if rule.state == "paused" else "Pause"
+            commands.append((f"{verb} drop folder {rule.name}", f"{escape(str(rule.folder))} · all rules: key p",
+                             partial(screen.toggle_drop_rule, rule.name)))
         return commands
 
     async def discover(self) -> Hits:

@@ -44,3 +44,32 @@ async def test_drop_folder_runs_inside_the_tui(app: QwenApp, context: Context, t
             assert app.is_running
     finally:
         await service.stop()
+
+
+async def test_one_rule_is_paused_and_resumed_from_the_command_palette(app: QwenApp, context: Context,
+                                                                       tmp_path: Path) -> None:
+    service = DropFolderService(context.engine, context.store, default_rules(tmp_path / "drop"), quiet=0.2,
+                                rescan=1.0)
+    context.drops = service
+    await service.start()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await started(app, pilot)
+            bar = main_screen(app).query_one(StatusBar)
+            await wait_until(pilot, lambda: "edit: watching" in bar.drop_state, what="the drop status")
+            for verb in ("pause", "resume"):
+                await pilot.press("ctrl+p")
+                await pilot.pause()
+                await pilot.press(*f"{verb} drop folder edit")
+                await pilot.pause(0.5)
+                await pilot.press("enter")
+                expected = "edit: paused" if verb == "pause" else "edit: watching"
+                await wait_until(pilot, lambda e=expected: e in bar.drop_state, what=f"{verb}d")  # type: ignore[misc]
+                assert "animate: watching" in bar.drop_state  # the other rule is left alone
+            photo = tmp_path / "drop" / "edit" / "cat.png"
+            service.pause("animate")
+            Image.new("RGB", (640, 480), (200, 120, 20)).save(photo)
+            await wait_until(pilot, lambda: "edit: watching" in bar.drop_state and "1 done" in bar.drop_state,
+                             what="the resumed rule takes files", timeout=30)
+    finally:
+        await service.stop()

@@ -157,6 +157,20 @@ class MainScreen(JobActions):
         self.notify("Drop folders paused" if pausing else "Drop folders watching again", markup=False)
         self.query_one(StatusBar).drop_state = drop_summary(drops.status())
 
+    def toggle_drop_rule(self, name: str) -> None:
+        """Pause one drop-folder rule, or resume it (from the command palette: one entry per rule)."""
+        drops = self.context.drops
+        if drops is None:
+            return
+        paused = any(r.name == name and r.state == "paused" for r in drops.status().rules)
+        try:
+            (drops.resume if paused else drops.pause)(name)
+        except KeyError:
+            self.notify(f"No drop folder rule is called {name!r} any more", markup=False, severity="warning")
+            return
+        self.notify(f"Drop folder {name}: {'watching again' if paused else 'paused'}", markup=False)
+        self.query_one(StatusBar).drop_state = drop_summary(drops.status())
+
     # ---- selection and filters ----------------------------------------------------------------------------
 
     @on(JobTable.Highlighted)

@@ -96,11 +96,15 @@ class Tracker:
 
     def _windows(self, jobs: list[Job]) -> list[list[Job]]:
         """Groups of one model's jobs, consecutive by creation, of at most ~a page within a bounded time span.
-        One model per group: the list is then filtered by model, so tasks of other models created in the
-        same seconds (images and videos sent side by side) do not spill it onto a second page."""
+        Unless all fit in one group, one model per group: the list is then filtered by model, so tasks of other
+        models created in the same seconds (images and videos sent side by side) do not spill onto a second
+        page. A group of several models is listed unfiltered."""
+        cap = max(1, int(self.page_size * 0.8))
+        by_time = sorted(jobs, key=self._server_created)
+        if len(by_time) <= cap and self._server_created(by_time[-1]) - self._server_created(by_time[0]) < 600:
+            return [by_time]  # few enough for one page: one list of every model beats one list per model
         ordered = sorted(jobs, key=lambda job: (job.model, self._server_created(job)))
         groups: list[list[Job]] = []
-        cap = max(1, int(self.page_size * 0.8))
         for job in ordered:
             if groups and groups[-1][0].model == job.model and len(groups[-1]) < cap and \
                     self._server_created(job) - self._server_created(groups[-1][0]) < 600:
@@ -118,7 +122,8 @@ class Tracker:
             start = self._server_created(group[0]) - LIST_SLACK
             end = self._server_created(group[-1]) + LIST_SLACK
             try:
-                seen = await self._list_window(start, end, group[0].model)
+                models = {job.model for job in group}
+                seen = await self._list_window(start, end, models.pop() if len(models) == 1 else None)
             except (AuthError, RateLimited, TransportError):
                 left.extend(group)  # a passing problem: the per-task path below meets it again
                 continue
@@ -131,7 +136,7 @@ class Tracker:
             left.extend(j for j in group if j.task_id not in seen)
         return left
 
-    async def _list_window(self, start: float, end: float, model: str) -> dict[str, TaskSummary]:
+    async def _list_window(self, start: float, end: float, model: str | None) -> dict[str, TaskSummary]:
         seen: dict[str, TaskSummary] = {}
         page_no = 1
         while True:

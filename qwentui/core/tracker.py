@@ -9,12 +9,14 @@ not due but came back in a window are applied too: that information was free.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import statistics
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from qwentui.core.api import DashScopeClient
 from qwentui.core.catalog import Mode, lookup, rows_for_mode
@@ -29,6 +31,8 @@ from qwentui.core.submitter import results_to_json
 log = logging.getLogger(__name__)
 
 TASK_TTL = 24 * 3600  # task ids and result URLs live 24 h
+T = TypeVar("T")
+PARALLEL_GETS = 8  # task GETs in flight at once (the limiter sets the pace; this bounds the waiting ones)
 LIST_SLACK = 3.0  # seconds added on both sides of a window (the filter has 1 s resolution, clocks drift)
 LIST_DISABLE_SECONDS = 300.0  # after the list endpoint fails for real, follow tasks one by one this long
 
@@ -86,11 +90,7 @@ class Tracker:
         unanswered: list[Job] = list(due)
         if self.batch and now >= self._list_off_until and len(due) > 1:
             unanswered = await self._by_list(due)
-        for job in unanswered:
-            try:
-                await self._by_get(job)
-            except StaleTransition as exc:  # a user or another step moved the job meanwhile: theirs stands
-                log.info("job %s changed while being checked: %s", job.id, exc)
+        await self._each(unanswered, self._by_get)
         crashpoint("while_following")
         return len(due)
 
@@ -155,6 +155,7 @@ class Tracker:
         owners = await self.store.jobs_by_task_ids(seen)  # one read per page, not one per task
         now = self.clock()
         unchanged: list[tuple[int, float | None]] = []
+        changed: list[tuple[Job, TaskStatus]] = []
         for task_id, summary in seen.items():
             job = owners.get(task_id)
             if job is None or job.state not in (JobState.PENDING, JobState.RUNNING):
@@ -171,11 +172,32 @@ class Tracker:
                 # nothing to record but the next look: batched into one write for the whole page
                 unchanged.append((job.id, self._next_check(now, job)))
                 continue
-            try:
-                await self._apply_status(job, summary.status, from_list=True)
-            except StaleTransition as exc:
-                log.info("job %s changed while being checked: %s", job.id, exc)
+            changed.append((job, summary.status))
         await self.store.set_next_checks(unchanged, polled=True)
+        # Finished tasks each need a GET (results): several at once, paced by the shared limiter, so a burst
+        # of finishes waits for the rate limit, not for one round trip after another.
+        await self._each(changed, lambda item: self._apply_status(item[0], item[1], from_list=True))
+
+    async def _each(self, items: Sequence[T], step: Callable[[T], Awaitable[None]]) -> None:
+        """`step` for every item, a few at once; the first unexpected error (a revoked key, say) stops the
+        ones not started yet and is raised, as a one-at-a-time loop would."""
+        gate = asyncio.Semaphore(PARALLEL_GETS)
+        failed: list[Exception] = []
+
+        async def one(item: T) -> None:
+            async with gate:
+                if failed:
+                    return
+                try:
+                    await step(item)
+                except StaleTransition as exc:  # a user or another step moved the job meanwhile: theirs stands
+                    log.info("a job changed while being checked: %s", exc)
+                except Exception as exc:
+                    failed.append(exc)
+
+        await asyncio.gather(*(one(item) for item in items))
+        if failed:
+            raise failed[0]
 
     def _next_check(self, now: float, job: Job) -> float:
         return self.policy.next_check(now, job.submitted_at or job.created_at, typical_seconds(job))

@@ -79,9 +79,14 @@ class DropFolderService:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # bounded, as the engine's stop: a loop stuck in a slow step must not keep the app from quitting
+            done, stuck = await asyncio.wait(self._tasks, timeout=5.0)
+            for task in done:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
+            for task in stuck:
+                log.warning("drop-folder loop %s did not stop within 5 s", task.get_name())
         self._tasks.clear()
         self.board.status.running = False
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -18,6 +22,22 @@ from qwentui.core.store import Store
 from qwentui.sim import SimConfig, create_app
 
 SIM_BASE = "http://sim.local/api/v1"
+
+
+async def poll_until(check: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05,
+                     nap: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+    """Poll `check` (sync or async) until it holds, napping `interval` between looks; fail naming `what` after
+    `timeout`. Tests wait for outcomes, never for a fixed time, and never assert a duration."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await nap(interval)
 TEST_KEY = "sk-test0000000000000000000000000000"
 
 
@@ -70,11 +90,14 @@ def engine_config(tmp_path: Path, **overrides: object) -> EngineConfig:
     return EngineConfig(**base)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def engine(tmp_path: Path, store: Store, sim: SimHarness) -> AsyncIterator[Engine]:
-    client = sim.client()
-    http = sim.download_client()
-    eng = Engine(store, client, engine_config(tmp_path), download_http=http)
+@asynccontextmanager
+async def running_engine(tmp_path: Path, store: Store, harness: SimHarness,
+                         **overrides: object) -> AsyncIterator[Engine]:
+    """A started engine on the simulator (`engine_config` overrides, and `clock=`), stopped and closed after."""
+    clock = overrides.pop("clock", None)
+    extra = {"clock": clock} if clock is not None else {}
+    client, http = harness.client(), harness.download_client()
+    eng = Engine(store, client, engine_config(tmp_path, **overrides), download_http=http, **extra)  # type: ignore[arg-type]
     await eng.start()
     try:
         yield eng
@@ -82,3 +105,9 @@ async def engine(tmp_path: Path, store: Store, sim: SimHarness) -> AsyncIterator
         await eng.stop()
         await http.aclose()
         await client.aclose()
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, store: Store, sim: SimHarness) -> AsyncIterator[Engine]:
+    async with running_engine(tmp_path, store, sim) as eng:
+        yield eng

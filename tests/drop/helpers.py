@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import struct
-import time
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -15,6 +13,7 @@ from typing import Any
 from PIL import Image
 
 from qwentui.sim import Simulator
+from tests.conftest import poll_until
 
 
 def png_bytes(colour: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (400, 400)) -> bytes:
@@ -87,13 +86,4 @@ def names(folder: Path) -> set[str]:
 
 async def wait_until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 30.0, what: str = "") -> None:
     """Poll `check` until true; fail with `what` after a generous timeout (never a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.05)
+    await poll_until(check, timeout=timeout, what=what or str(check))

@@ -26,7 +26,7 @@ from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from qwentui.sim import SimConfig, running
-from tests.conftest import SimHarness, engine_config, fast_sim_config
+from tests.conftest import SimHarness, engine_config, fast_sim_config, running_engine
 from tests.faults.chaos_run import ChaosPlan, run_chaos
 from tests.faults.helpers import engine_cmd, engine_env, queue_requests
 
@@ -90,13 +90,9 @@ async def test_a_sync_call_that_ends_ambiguously_asks_the_user(tmp_path: Path, s
     """Before: SUBMITTING -> NEEDS_USER was not in the state machine; the engine loop crashed on it and the
     job stayed SUBMITTING until the next restart."""
     harness = SimHarness(fast_sim_config(drop_after_rate=1.0))
-    eng = Engine(store, harness.client(), engine_config(tmp_path), download_http=harness.download_client())
-    await eng.start()
-    try:
+    async with running_engine(tmp_path, store, harness) as eng:
         job = await eng.add(GenerationRequest(mode=Mode.T2I, model="qwen-image-2.0", prompt="a sync call"))
         (job,) = await eng.wait_for([job.id], timeout=30)
-    finally:
-        await eng.stop()
     assert job.state is JobState.NEEDS_USER
     assert job.error_code == "Uncertain" and "not sent again" in (job.error_message or "")
     assert eng.errors == []

@@ -19,8 +19,7 @@ import random
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,44 +27,17 @@ import pytest
 from qwentui.cli import main as cli_main
 from qwentui.core import download as download_mod
 from qwentui.core.catalog import Mode
-from qwentui.core.engine import Engine
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Store, StoreCorrupt, StoreError, StoreFull
-from tests.conftest import SimHarness, engine_config, fast_sim_config
+from tests.conftest import SimHarness, fast_sim_config, poll_until, running_engine
 from tests.faults.helpers import fill, remount, tmpfs
 
 T2I = GenerationRequest(mode=Mode.T2I, prompt="a red fox in snow")
 
 
-@asynccontextmanager
-async def running_engine(tmp_path: Path, store: Store, harness: SimHarness,
-                         **overrides: object) -> AsyncIterator[Engine]:
-    clock = overrides.pop("clock", None)
-    extra = {"clock": clock} if clock is not None else {}
-    client, http = harness.client(), harness.download_client()
-    eng = Engine(store, client, engine_config(tmp_path, **overrides), download_http=http, **extra)  # type: ignore[arg-type]
-    await eng.start()
-    try:
-        yield eng
-    finally:
-        await eng.stop()
-        await http.aclose()
-        await client.aclose()
-
-
 async def until(condition: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll `condition` (sync or async) until it holds; never a fixed sleep standing in for an outcome."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+    await poll_until(condition, timeout=timeout, what=what, interval=0.02)
 
 
 async def job_state(store: Store, job_id: int) -> JobState:

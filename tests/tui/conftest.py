@@ -7,7 +7,6 @@ probes the terminal, and cursors do not blink, so snapshots are stable.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from qwentui.sim import SimConfig, create_app
 from qwentui.tui.app import QwenApp
 from qwentui.tui.image_backend import HALFBLOCK
 from qwentui.tui.screens.main import MainScreen
+from tests.conftest import poll_until
 
 SIZE = (160, 48)
 
@@ -91,16 +91,7 @@ def main_screen(app: QwenApp) -> MainScreen:
 async def wait_until(pilot: Pilot[None], condition: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0,
                      what: str = "condition") -> None:
     """Let the app run until `condition` holds (no fixed sleeps: only the outcome is asserted, never a time)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
+    await poll_until(condition, timeout=timeout, what=what, nap=pilot.pause)
 
 
 async def wait_for_state(pilot: Pilot[None], store: Store, job_id: int, states: set[JobState] | frozenset[JobState],

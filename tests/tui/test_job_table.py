@@ -3,9 +3,6 @@ updated, added and removed by key; never cleared and refilled), against a real s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from textual.app import App, ComposeResult
 from textual.coordinate import Coordinate
@@ -25,15 +22,6 @@ class TableApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield JobTable(self.store, page=self.page, clock=lambda: 2_000_000_000.0)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await Store.open(tmp_path / "jobs.db")
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def add(store: Store, prompt: str, mode: Mode = Mode.T2I) -> int:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import statistics
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -51,7 +50,6 @@ class TrackerStats:
     list_requests: int = 0
     task_requests: int = 0
     answered_by_list: int = 0
-    offsets: list[float] = field(default_factory=list)
 
 
 class Tracker:
@@ -67,16 +65,12 @@ class Tracker:
         self._created: dict[str, float] = {}  # task id -> server creation time (s), learnt from lists
         self._list_off_until = 0.0
 
-    # ---- clock offset: server creation time ~ local submit time + offset ----------------------------------
-
-    def _offset(self) -> float:
-        recent = self.stats.offsets[-50:]
-        return statistics.median(recent) if recent else 0.0
-
     def _server_created(self, job: Job) -> float:
+        """When the service created the job's task, on its clock: learnt from a list, else the send time
+        moved by the service's clock offset (the same measure the reconciler uses, see serverclock.py)."""
         if job.task_id and job.task_id in self._created:
             return self._created[job.task_id]
-        return (job.submitted_at or job.created_at) + self._offset()
+        return self.client.server_clock.to_server(job.submitted_at or job.created_at, job.clock_offset)
 
     # ---- one round ----------------------------------------------------------------------------------------
 
@@ -161,10 +155,7 @@ class Tracker:
             if job is None or job.state not in (JobState.PENDING, JobState.RUNNING):
                 continue
             if summary.created_ms is not None:
-                created = summary.created_ms / 1000
-                if task_id not in self._created and job.submitted_at:
-                    self.stats.offsets.append(created - job.submitted_at)
-                self._created[task_id] = created
+                self._created[task_id] = summary.created_ms / 1000
             if job.id in due_ids:
                 self.stats.answered_by_list += 1
             if not summary.status.is_final and not (summary.status is TaskStatus.RUNNING

@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
     if what == "test":
         ensure_env("test")
         for step in (
+            [str(BIN / "ruff"), "format", "--check", "qwentui", "tests", "bench", "dev.py"],
             [str(BIN / "ruff"), "check", "qwentui", "tests", "bench", "dev.py"],
             [str(BIN / "mypy")],
         ):

@@ -34,8 +34,13 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "platform": platform.platform(), "when": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
 
 
 def pct(values: Sequence[float], p: float) -> float | None:
@@ -85,8 +90,9 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
 def run_worker(script: Path, args: list[str], timeout: float = 900.0) -> dict[str, Any]:
     """Run `script --worker args...` in a fresh interpreter (clean CPU and memory figures); its last stdout
     line is a JSON object."""
-    proc = subprocess.run([PY, str(script), "--worker", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        [PY, str(script), "--worker", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         raise RuntimeError(f"worker {script.name} {' '.join(args)} failed with exit code {proc.returncode}")
@@ -116,8 +122,9 @@ class SimProcess:
         return self.base_url + "/api/v1"
 
     def start(self) -> SimProcess:
-        self.proc = subprocess.Popen([PY, str(BENCH / "_simserver.py"), *self.args], stdout=subprocess.PIPE,
-                                     text=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [PY, str(BENCH / "_simserver.py"), *self.args], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
         deadline = time.monotonic() + 20
@@ -145,8 +152,9 @@ class SimProcess:
     def __enter__(self) -> SimProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

@@ -66,17 +66,38 @@ class BenchApp:
         sim = self.sim
         body: Any
         if scope["path"] == "/_bench/stats":
-            body = {"requests": dict(sim.requests), "statuses": {str(k): v for k, v in sim.statuses.items()},
-                    "throttled": sim.throttled, "cpu_seconds": time.process_time(), "tasks": len(sim.store)}
+            body = {
+                "requests": dict(sim.requests),
+                "statuses": {str(k): v for k, v in sim.statuses.items()},
+                "throttled": sim.throttled,
+                "cpu_seconds": time.process_time(),
+                "tasks": len(sim.store),
+            }
         elif scope["path"] == "/_bench/tasks":
-            body = [{"task_id": t.task_id, "submitted": t.submitted, "pending_s": t.pending_s,
-                     "running_s": t.running_s, "ends_at": t.ends_at, "failed": t.failure is not None,
-                     "video": t.job.is_video, "prompt": t.job.prompt} for t in sim.store.all() if t.listed]
+            body = [
+                {
+                    "task_id": t.task_id,
+                    "submitted": t.submitted,
+                    "pending_s": t.pending_s,
+                    "running_s": t.running_s,
+                    "ends_at": t.ends_at,
+                    "failed": t.failure is not None,
+                    "video": t.job.is_video,
+                    "prompt": t.job.prompt,
+                }
+                for t in sim.store.all()
+                if t.listed
+            ]
         else:
             body = {"error": "unknown"}
         data = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
 
 
@@ -91,8 +112,9 @@ def main() -> None:
     ap.add_argument("--render-each", action="store_true", help="render every result file (slow)")
     args = ap.parse_args()
 
-    config = SimConfig(time_scale=args.time_scale, task_query_qps=args.qps or None, seed=args.seed,
-                       failure_rate=args.failure_rate)
+    config = SimConfig(
+        time_scale=args.time_scale, task_query_qps=args.qps or None, seed=args.seed, failure_rate=args.failure_rate
+    )
     sim = Simulator(config)
     if args.image_seconds or args.video_seconds:
         default = sim.durations
@@ -125,8 +147,16 @@ def main() -> None:
     sock.bind(("127.0.0.1", 0))
     print(sock.getsockname()[1], flush=True)
     quiet_drops()
-    server = uvicorn.Server(uvicorn.Config(BenchApp(sim, args.time_scale), log_level="error", access_log=False,
-                                           lifespan="off", backlog=4096, date_header=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            BenchApp(sim, args.time_scale),
+            log_level="error",
+            access_log=False,
+            lifespan="off",
+            backlog=4096,
+            date_header=False,
+        )
+    )
     server.run(sockets=[sock])
 
 

@@ -28,8 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (database, outputs, logs)")
     args = parser.parse_args(argv)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="qwentui-chaos-"))
-    plan = ChaosPlan(jobs=args.jobs, kills=args.kills, seed=args.seed, run_seconds=(2.0, 8.0), final_timeout=900.0,
-                     verbose=args.verbose)
+    plan = ChaosPlan(
+        jobs=args.jobs,
+        kills=args.kills,
+        seed=args.seed,
+        run_seconds=(2.0, 8.0),
+        final_timeout=900.0,
+        verbose=args.verbose,
+    )
     print(f"chaos: {plan.jobs} jobs, {plan.kills} kills, seed {plan.seed}, in {workdir}", flush=True)
     try:
         report = run_chaos(workdir, plan, say=lambda line: print("  " + line, flush=True))

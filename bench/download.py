@@ -90,7 +90,7 @@ def bench_place(url: str, folder: Path, runs: int, size: int) -> dict[str, Any]:
     q_s: list[float] = []
     q_cpu: list[float] = []
     for i in range(runs):
-        for who in (("curl", "qwentui") if i % 2 == 0 else ("qwentui", "curl")):
+        for who in ("curl", "qwentui") if i % 2 == 0 else ("qwentui", "curl"):
             dest = folder / f"{who}-{i}.mp4"
             if who == "curl":
                 curl_s.append(time_curl(url, dest))
@@ -104,10 +104,15 @@ def bench_place(url: str, folder: Path, runs: int, size: int) -> dict[str, Any]:
     mbps_q = [size / MB / s for s in q_s]
     ratios = [q / c for q, c in zip(mbps_q, mbps_curl, strict=True)]
     return {
-        "folder": str(folder), "curl_s": curl_s, "qwentui_s": q_s, "qwentui_cpu_s": q_cpu,
-        "curl_mb_s": median(mbps_curl), "qwentui_mb_s": median(mbps_q),
+        "folder": str(folder),
+        "curl_s": curl_s,
+        "qwentui_s": q_s,
+        "qwentui_cpu_s": q_cpu,
+        "curl_mb_s": median(mbps_curl),
+        "qwentui_mb_s": median(mbps_q),
         "ratio_of_medians": (median(mbps_q) or 0) / (median(mbps_curl) or 1),
-        "median_pairwise_ratio": median(ratios), "qwentui_cpu_s_median": median(q_cpu),
+        "median_pairwise_ratio": median(ratios),
+        "qwentui_cpu_s_median": median(q_cpu),
     }
 
 
@@ -143,12 +148,23 @@ def main() -> int:
     print(f"download of {args.size_mb} MB on loopback, {args.runs} runs each ({curl_version})")
     print(f"{'destination':<12} {'curl MB/s':>10} {'qwentui MB/s':>13} {'ratio':>6} {'qwentui CPU s':>14}")
     for name, p in places.items():
-        print(f"{name:<12} {fmt(p['curl_mb_s'], 0):>10} {fmt(p['qwentui_mb_s'], 0):>13} "
-              f"{p['ratio_of_medians'] * 100:>5.0f}% {fmt(p['qwentui_cpu_s_median']):>14}")
+        print(
+            f"{name:<12} {fmt(p['curl_mb_s'], 0):>10} {fmt(p['qwentui_mb_s'], 0):>13} "
+            f"{p['ratio_of_medians'] * 100:>5.0f}% {fmt(p['qwentui_cpu_s_median']):>14}"
+        )
     print("medians; ratio = qwentui's median throughput / curl's (target >= 80 %)")
-    path = write_result(args.out, {"benchmark": "download", "machine": machine(), "command": " ".join(sys.argv),
-                                     "size_mb": args.size_mb, "runs": args.runs, "curl": curl_version,
-                                     "places": places})
+    path = write_result(
+        args.out,
+        {
+            "benchmark": "download",
+            "machine": machine(),
+            "command": " ".join(sys.argv),
+            "size_mb": args.size_mb,
+            "runs": args.runs,
+            "curl": curl_version,
+            "places": places,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

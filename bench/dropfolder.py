@@ -65,8 +65,9 @@ async def idle_cpu(seconds: float) -> float:
     return time.process_time() - cpu0
 
 
-async def drop_files(store: Store, folder: Path, names: list[str], blobs: list[bytes], timeout: float,
-                     expect_total: int) -> dict[str, float]:
+async def drop_files(
+    store: Store, folder: Path, names: list[str], blobs: list[bytes], timeout: float, expect_total: int
+) -> dict[str, float]:
     """Write the files (as fast as possible), wait until each has a PENDING job; name -> time it was complete."""
     complete = {}
     for name, data in zip(names, blobs, strict=True):
@@ -105,8 +106,16 @@ async def latencies(store: Store, complete: dict[str, float]) -> list[dict[str, 
         upload_end = at.get(JobState.SUBMITTING, upload_start)
         upload = upload_end - upload_start
         total = at[JobState.PENDING] - t_complete
-        out.append({"total": total - upload, "with_upload": total, "detect": created - t_complete,
-                    "queue": upload_start - created, "upload": upload, "submit": at[JobState.PENDING] - upload_end})
+        out.append(
+            {
+                "total": total - upload,
+                "with_upload": total,
+                "detect": created - t_complete,
+                "queue": upload_start - created,
+                "upload": upload,
+                "submit": at[JobState.PENDING] - upload_end,
+            }
+        )
     return out
 
 
@@ -114,15 +123,21 @@ def describe(rows: list[dict[str, float]]) -> dict[str, Any]:
     def col(k: str) -> list[float]:
         return [r[k] for r in rows]
 
-    return {"n": len(rows), "p50": pct(col("total"), 50), "p95": pct(col("total"), 95),
-            "max": max(col("total")) if rows else None,
-            "parts_p50": {k: pct(col(k), 50) for k in ("detect", "queue", "upload", "submit", "with_upload")}}
+    return {
+        "n": len(rows),
+        "p50": pct(col("total"), 50),
+        "p95": pct(col("total"), 95),
+        "max": max(col("total")) if rows else None,
+        "parts_p50": {k: pct(col(k), 50) for k in ("detect", "queue", "upload", "submit", "with_upload")},
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     blobs = [png(i) for i in range(args.singles + args.files)]
-    with SimProcess("--time-scale", "1", "--qps", "20", "--seed", "7") as sim, \
-            tempfile.TemporaryDirectory(prefix="qwentui-bench-drop-") as tmpdir:
+    with (
+        SimProcess("--time-scale", "1", "--qps", "20", "--seed", "7") as sim,
+        tempfile.TemporaryDirectory(prefix="qwentui-bench-drop-") as tmpdir,
+    ):
         tmp = Path(tmpdir)
         store = await Store.open(tmp / "jobs.db")
         client = DashScopeClient(ApiKey(BENCH_KEY, "bench"), sim.api_url, limiter=RateLimiter(rate=20.0))
@@ -147,7 +162,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             names = [f"batch-{i:04d}.png" for i in range(args.files)]
             started = time.perf_counter()
-            complete = await drop_files(store, folder, names, blobs[args.singles:], 600, args.singles + args.files)
+            complete = await drop_files(store, folder, names, blobs[args.singles :], 600, args.singles + args.files)
             batch_wall = time.perf_counter() - started
             batch = await latencies(store, complete)
 
@@ -160,20 +175,36 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await store.close()
         stats = sim.get("stats")
         sim_tasks = sim.get("tasks")
-        outcome_files = {d: len(list((folder / d).glob("*.png"))) if (folder / d).is_dir() else 0
-                         for d in ("duplicates", "failed")}
+        outcome_files = {
+            d: len(list((folder / d).glob("*.png"))) if (folder / d).is_dir() else 0 for d in ("duplicates", "failed")
+        }
     dropped = args.singles + args.files
     names_of_jobs = [original_name(Path(j.source_path)) for j in jobs if j.source_path]
-    exactly_once = (len(jobs) == dropped and len(set(names_of_jobs)) == dropped and len(set(task_ids)) == dropped
-                    and len(sim_tasks) == dropped and not any(outcome_files.values()))
+    exactly_once = (
+        len(jobs) == dropped
+        and len(set(names_of_jobs)) == dropped
+        and len(set(task_ids)) == dropped
+        and len(sim_tasks) == dropped
+        and not any(outcome_files.values())
+    )
     return {
-        "quiet": args.quiet, "idle_seconds": args.idle,
-        "idle_cpu_engine_s": cpu_engine, "idle_cpu_engine_and_drop_s": cpu_both,
-        "idle_cpu_drop_s": cpu_both - cpu_engine, "idle_cpu_share": cpu_both / args.idle,
-        "single": describe(singles), "batch": describe(batch), "batch_wall_s": batch_wall,
-        "files_dropped": dropped, "jobs": len(jobs), "tasks_in_sim": len(sim_tasks),
-        "distinct_task_ids": len(set(task_ids)), "outcome_files": outcome_files, "exactly_once": exactly_once,
-        "requests": kinds(stats["requests"]), "throttled_429": stats["throttled"],
+        "quiet": args.quiet,
+        "idle_seconds": args.idle,
+        "idle_cpu_engine_s": cpu_engine,
+        "idle_cpu_engine_and_drop_s": cpu_both,
+        "idle_cpu_drop_s": cpu_both - cpu_engine,
+        "idle_cpu_share": cpu_both / args.idle,
+        "single": describe(singles),
+        "batch": describe(batch),
+        "batch_wall_s": batch_wall,
+        "files_dropped": dropped,
+        "jobs": len(jobs),
+        "tasks_in_sim": len(sim_tasks),
+        "distinct_task_ids": len(set(task_ids)),
+        "outcome_files": outcome_files,
+        "exactly_once": exactly_once,
+        "requests": kinds(stats["requests"]),
+        "throttled_429": stats["throttled"],
     }
 
 
@@ -188,19 +219,26 @@ def main() -> int:
     r = asyncio.run(run(args))
     s, b = r["single"], r["batch"]
     print(f"drop folder (quiet {args.quiet:g} s): file complete -> task submitted, upload excluded")
-    print(f"  1 file at a time ({s['n']} drops): p50 {fmt(s['p50'])} s, p95 {fmt(s['p95'])} s; parts p50: "
-          + ", ".join(f"{k} {fmt(v, 3)}" for k, v in s["parts_p50"].items()))
-    print(f"  {args.files} files at once: p50 {fmt(b['p50'])} s, p95 {fmt(b['p95'])} s, max {fmt(b['max'])} s "
-          f"(all submitted in {r['batch_wall_s']:.1f} s); parts p50: "
-          + ", ".join(f"{k} {fmt(v, 3)}" for k, v in b["parts_p50"].items()))
-    print(f"  exactly once: {r['exactly_once']} ({r['files_dropped']} files, {r['jobs']} jobs, "
-          f"{r['distinct_task_ids']} distinct task ids, {r['tasks_in_sim']} tasks in the simulator, outcome "
-          f"folders {r['outcome_files']})")
-    print(f"  idle CPU over {args.idle:g} s: engine alone {r['idle_cpu_engine_s']:.3f} s, engine + drop folder "
-          f"{r['idle_cpu_engine_and_drop_s']:.3f} s ({r['idle_cpu_share'] * 100:.2f} % of a core); drop folder "
-          f"{r['idle_cpu_drop_s']:.3f} s")
-    path = write_result(args.out, {"benchmark": "dropfolder", "machine": machine(), "command": " ".join(sys.argv),
-                                   **r})
+    print(
+        f"  1 file at a time ({s['n']} drops): p50 {fmt(s['p50'])} s, p95 {fmt(s['p95'])} s; parts p50: "
+        + ", ".join(f"{k} {fmt(v, 3)}" for k, v in s["parts_p50"].items())
+    )
+    print(
+        f"  {args.files} files at once: p50 {fmt(b['p50'])} s, p95 {fmt(b['p95'])} s, max {fmt(b['max'])} s "
+        f"(all submitted in {r['batch_wall_s']:.1f} s); parts p50: "
+        + ", ".join(f"{k} {fmt(v, 3)}" for k, v in b["parts_p50"].items())
+    )
+    print(
+        f"  exactly once: {r['exactly_once']} ({r['files_dropped']} files, {r['jobs']} jobs, "
+        f"{r['distinct_task_ids']} distinct task ids, {r['tasks_in_sim']} tasks in the simulator, outcome "
+        f"folders {r['outcome_files']})"
+    )
+    print(
+        f"  idle CPU over {args.idle:g} s: engine alone {r['idle_cpu_engine_s']:.3f} s, engine + drop folder "
+        f"{r['idle_cpu_engine_and_drop_s']:.3f} s ({r['idle_cpu_share'] * 100:.2f} % of a core); drop folder "
+        f"{r['idle_cpu_drop_s']:.3f} s"
+    )
+    path = write_result(args.out, {"benchmark": "dropfolder", "machine": machine(), "command": " ".join(sys.argv), **r})
     print(f"wrote {path}")
     return 0
 

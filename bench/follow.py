@@ -76,11 +76,15 @@ def requests_for(n: int) -> list[GenerationRequest]:
     out = []
     for i in range(n):
         if i % 2 == 0:
-            out.append(GenerationRequest(mode=Mode.T2I, model="wan2.6-t2i", prompt=f"bench image {i}", n=1,
-                                         size="1280*1280"))
+            out.append(
+                GenerationRequest(mode=Mode.T2I, model="wan2.6-t2i", prompt=f"bench image {i}", n=1, size="1280*1280")
+            )
         else:
-            out.append(GenerationRequest(mode=Mode.T2V, model="wan2.6-t2v", prompt=f"bench video {i}", duration=5,
-                                         size="1280*720"))
+            out.append(
+                GenerationRequest(
+                    mode=Mode.T2V, model="wan2.6-t2v", prompt=f"bench video {i}", duration=5, size="1280*720"
+                )
+            )
     return out
 
 
@@ -90,10 +94,15 @@ def requests_for(n: int) -> list[GenerationRequest]:
 async def run_qwentui(sim: SimProcess, n: int, ts: float, tmp: Path, deadline: float) -> dict[str, Any]:
     defaults = EngineConfig(output_dir=tmp)
     policy = SchedulePolicy()  # the app's defaults, every duration scaled
-    policy = SchedulePolicy(interval=policy.interval * ts, max_interval=policy.max_interval * ts,
-                            first_fraction=policy.first_fraction, time_scale=ts)
-    config = EngineConfig(output_dir=tmp / "out", policy=policy, tick=defaults.tick * ts,
-                          reconcile_settle=defaults.reconcile_settle * ts)
+    policy = SchedulePolicy(
+        interval=policy.interval * ts,
+        max_interval=policy.max_interval * ts,
+        first_fraction=policy.first_fraction,
+        time_scale=ts,
+    )
+    config = EngineConfig(
+        output_dir=tmp / "out", policy=policy, tick=defaults.tick * ts, reconcile_settle=defaults.reconcile_settle * ts
+    )
     store = await Store.open(tmp / "jobs.db")
     client = DashScopeClient(ApiKey(BENCH_KEY, "bench"), sim.api_url, limiter=RateLimiter(rate=ACCOUNT_QPS / ts))
     engine = Engine(store, client, config)
@@ -123,10 +132,15 @@ async def run_qwentui(sim: SimProcess, n: int, ts: float, tmp: Path, deadline: f
         assert job is not None
         states[job.state.value] = states.get(job.state.value, 0) + 1
     stats = engine.tracker.stats
-    extra = {"client_requests": dict(client.requests_by_kind), "tracker_rounds": stats.rounds,
-             "answered_by_list": stats.answered_by_list, "limiter_pauses": client.limiter.pauses,
-             "limiter_waited_s": round(client.limiter.waited, 3), "final_states": states,
-             "engine_errors": engine.errors[-5:]}
+    extra = {
+        "client_requests": dict(client.requests_by_kind),
+        "tracker_rounds": stats.rounds,
+        "answered_by_list": stats.answered_by_list,
+        "limiter_pauses": client.limiter.pauses,
+        "limiter_waited_s": round(client.limiter.waited, 3),
+        "final_states": states,
+        "engine_errors": engine.errors[-5:],
+    }
     await client.aclose()
     await store.close()
     return {"known": known, "errors": 0, "extra": extra}
@@ -148,8 +162,9 @@ class MiniHTTP:
         self._slots = asyncio.Semaphore(max_connections)
         self._head = f"Host: {host}:{port}\r\nAuthorization: Bearer {BENCH_KEY}\r\nUser-Agent: bench\r\n"
 
-    async def request(self, method: str, target: str, body: bytes | None = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, target: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         async with self._slots:
             now = time.monotonic()
             conn = None
@@ -225,8 +240,9 @@ class ScriptHTTP:
         self.ts = ts
         self.errors = 0  # calls that failed all 3 attempts
 
-    async def call(self, method: str, target: str, body: bytes | None = None,
-                   headers: dict[str, str] | None = None) -> tuple[int, bytes] | None:
+    async def call(
+        self, method: str, target: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes] | None:
         for attempt in range(3):
             try:
                 status, data = await self.http.request(method, target, body, headers)
@@ -235,7 +251,7 @@ class ScriptHTTP:
             except ConnectionError:
                 pass
             if attempt < 2:
-                await asyncio.sleep(1.5 * 2 ** attempt * self.ts)
+                await asyncio.sleep(1.5 * 2**attempt * self.ts)
         self.errors += 1
         return None
 
@@ -305,9 +321,20 @@ async def run_baseline(kind: str, sim: SimProcess, n: int, ts: float, tmp: Path,
 
 
 async def worker(client: str, n: int, ts: float) -> dict[str, Any]:
-    sim_args = ["--time-scale", str(ts), "--qps", str(ACCOUNT_QPS / ts), "--seed", str(SEED),
-                "--failure-rate", str(FAILURE_RATE), "--image-seconds", IMAGE_SECONDS,
-                "--video-seconds", VIDEO_SECONDS]
+    sim_args = [
+        "--time-scale",
+        str(ts),
+        "--qps",
+        str(ACCOUNT_QPS / ts),
+        "--seed",
+        str(SEED),
+        "--failure-rate",
+        str(FAILURE_RATE),
+        "--image-seconds",
+        IMAGE_SECONDS,
+        "--video-seconds",
+        VIDEO_SECONDS,
+    ]
     random.seed(SEED)
     # long enough for the longest video plus a generous tail, in real seconds
     budget = (300 * 1.2 + 240) * ts + n * 0.02 + 30
@@ -317,8 +344,9 @@ async def worker(client: str, n: int, ts: float) -> dict[str, Any]:
         sim_cpu0 = sim.get("stats")["cpu_seconds"]
         cpu0, wall0 = time.process_time(), time.perf_counter()
         deadline = time.time() + budget
-        run: Callable[..., Awaitable[dict[str, Any]]] = run_qwentui if client == "qwentui" else \
-            lambda *a: run_baseline(client, *a)
+        run: Callable[..., Awaitable[dict[str, Any]]] = (
+            run_qwentui if client == "qwentui" else lambda *a: run_baseline(client, *a)
+        )
         outcome = await run(sim, n, ts, tmp, deadline)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         peak = maxrss_mb()
@@ -339,18 +367,34 @@ async def worker(client: str, n: int, ts: float) -> dict[str, Any]:
     req.pop("other", None)
     total = sum(req.values())
     return {
-        "client": client, "tasks": n, "time_scale": ts, "submitted": len(tasks), "known": len(lags),
-        "lag_s": {"p50": pct(lags, 50), "p95": pct(lags, 95), "max": max(lags) if lags else None,
-                  "mean": sum(lags) / len(lags) if lags else None},
+        "client": client,
+        "tasks": n,
+        "time_scale": ts,
+        "submitted": len(tasks),
+        "known": len(lags),
+        "lag_s": {
+            "p50": pct(lags, 50),
+            "p95": pct(lags, 95),
+            "max": max(lags) if lags else None,
+            "mean": sum(lags) / len(lags) if lags else None,
+        },
         "lag_by_kind_s": {k: {"p50": pct(v, 50), "p95": pct(v, 95)} for k, v in by_kind.items()},
         "lag_by_phase_s": {k: {"p50": pct(v, 50), "p95": pct(v, 95), "n": len(v)} for k, v in by_phase.items()},
         "submit_span_s": (submitted[-1] - submitted[0]) / ts if submitted else None,
-        "requests": req, "requests_total": total, "requests_per_task": total / n,
+        "requests": req,
+        "requests_total": total,
+        "requests_per_task": total / n,
         "queries_per_task": (req["list"] + req["task"]) / n,
-        "throttled_429": stats["throttled"], "errors": outcome["errors"],
-        "client_cpu_s": cpu, "wall_s": wall, "world_s": wall / ts, "client_cpu_share": cpu / wall,
+        "throttled_429": stats["throttled"],
+        "errors": outcome["errors"],
+        "client_cpu_s": cpu,
+        "wall_s": wall,
+        "world_s": wall / ts,
+        "client_cpu_share": cpu / wall,
         "sim_cpu_s": stats["cpu_seconds"] - sim_cpu0,
-        "rss_start_mb": rss0, "rss_peak_mb": peak, "rss_growth_mb": peak - rss0,
+        "rss_start_mb": rss0,
+        "rss_peak_mb": peak,
+        "rss_growth_mb": peak - rss0,
         "extra": outcome["extra"],
     }
 
@@ -365,39 +409,50 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault((r["client"], r["tasks"]), []).append(r)
     out = []
     for (client, n), rs in groups.items():
-        out.append({
-            "client": client, "tasks": n, "runs": len(rs), "time_scale": rs[0]["time_scale"],
-            "lag_p50_s": median([r["lag_s"]["p50"] for r in rs]),
-            "lag_p95_s": median([r["lag_s"]["p95"] for r in rs]),
-            "lag_max_s": median([r["lag_s"]["max"] for r in rs]),
-            "requests_per_task": median([r["requests_per_task"] for r in rs]),
-            "queries_per_task": median([r["queries_per_task"] for r in rs]),
-            "by_kind_per_task": {k: median([r["requests"][k] / n for r in rs]) for k in rs[0]["requests"]},
-            "throttled_429": median([r["throttled_429"] for r in rs]),
-            "errors": median([r["errors"] for r in rs]),
-            "known": median([r["known"] for r in rs]),
-            "client_cpu_s": median([r["client_cpu_s"] for r in rs]),
-            "client_cpu_share": median([r["client_cpu_share"] for r in rs]),
-            "rss_peak_mb": median([r["rss_peak_mb"] for r in rs]),
-            "rss_growth_mb": median([r["rss_growth_mb"] for r in rs]),
-        })
+        out.append(
+            {
+                "client": client,
+                "tasks": n,
+                "runs": len(rs),
+                "time_scale": rs[0]["time_scale"],
+                "lag_p50_s": median([r["lag_s"]["p50"] for r in rs]),
+                "lag_p95_s": median([r["lag_s"]["p95"] for r in rs]),
+                "lag_max_s": median([r["lag_s"]["max"] for r in rs]),
+                "requests_per_task": median([r["requests_per_task"] for r in rs]),
+                "queries_per_task": median([r["queries_per_task"] for r in rs]),
+                "by_kind_per_task": {k: median([r["requests"][k] / n for r in rs]) for k in rs[0]["requests"]},
+                "throttled_429": median([r["throttled_429"] for r in rs]),
+                "errors": median([r["errors"] for r in rs]),
+                "known": median([r["known"] for r in rs]),
+                "client_cpu_s": median([r["client_cpu_s"] for r in rs]),
+                "client_cpu_share": median([r["client_cpu_share"] for r in rs]),
+                "rss_peak_mb": median([r["rss_peak_mb"] for r in rs]),
+                "rss_growth_mb": median([r["rss_growth_mb"] for r in rs]),
+            }
+        )
     return out
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    head = (f"{'client':<8} {'tasks':>5} {'runs':>4} {'lag p50':>8} {'p95':>7} {'max':>7} {'req/task':>8} "
-            f"{'submit':>6} {'list':>5} {'task':>6} {'dl':>4} {'429s':>6} {'errors':>6} {'known':>5} "
-            f"{'cpu s':>6} {'cpu%':>5} {'peak MB':>7}")
+    head = (
+        f"{'client':<8} {'tasks':>5} {'runs':>4} {'lag p50':>8} {'p95':>7} {'max':>7} {'req/task':>8} "
+        f"{'submit':>6} {'list':>5} {'task':>6} {'dl':>4} {'429s':>6} {'errors':>6} {'known':>5} "
+        f"{'cpu s':>6} {'cpu%':>5} {'peak MB':>7}"
+    )
     print(head)
     for r in rows:
         k = r["by_kind_per_task"]
-        print(f"{r['client']:<8} {r['tasks']:>5} {r['runs']:>4} {fmt(r['lag_p50_s'], 1):>8} "
-              f"{fmt(r['lag_p95_s'], 1):>7} {fmt(r['lag_max_s'], 1):>7} {fmt(r['requests_per_task']):>8} "
-              f"{fmt(k['submit']):>6} {fmt(k['list']):>5} {fmt(k['task']):>6} {fmt(k['download']):>4} "
-              f"{r['throttled_429']:>6.0f} {r['errors']:>6.0f} {r['known']:>5.0f} {fmt(r['client_cpu_s'], 1):>6} "
-              f"{r['client_cpu_share'] * 100:>4.0f}% {fmt(r['rss_peak_mb'], 0):>7}")
-    print("lags in world seconds (real seconds / time scale); requests per task over the whole run; "
-          "cpu = client process only")
+        print(
+            f"{r['client']:<8} {r['tasks']:>5} {r['runs']:>4} {fmt(r['lag_p50_s'], 1):>8} "
+            f"{fmt(r['lag_p95_s'], 1):>7} {fmt(r['lag_max_s'], 1):>7} {fmt(r['requests_per_task']):>8} "
+            f"{fmt(k['submit']):>6} {fmt(k['list']):>5} {fmt(k['task']):>6} {fmt(k['download']):>4} "
+            f"{r['throttled_429']:>6.0f} {r['errors']:>6.0f} {r['known']:>5.0f} {fmt(r['client_cpu_s'], 1):>6} "
+            f"{r['client_cpu_share'] * 100:>4.0f}% {fmt(r['rss_peak_mb'], 0):>7}"
+        )
+    print(
+        "lags in world seconds (real seconds / time scale); requests per task over the whole run; "
+        "cpu = client process only"
+    )
 
 
 def main() -> int:
@@ -418,28 +473,42 @@ def main() -> int:
     clients = [c for c in args.clients.split(",") if c]
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
-    print(f"following tasks: {sizes} in flight, clients {clients}, time scale {args.time_scale} "
-          f"(account limit {ACCOUNT_QPS:g} task queries/s of world time = {ACCOUNT_QPS / args.time_scale:g} real)",
-          flush=True)
+    print(
+        f"following tasks: {sizes} in flight, clients {clients}, time scale {args.time_scale} "
+        f"(account limit {ACCOUNT_QPS:g} task queries/s of world time = {ACCOUNT_QPS / args.time_scale:g} real)",
+        flush=True,
+    )
     for _ in range(args.repeat):
         for n in sizes:
             for client in clients:
                 r = run_worker(Path(__file__), [client, str(n), str(args.time_scale)])
                 runs.append(r)
                 lag = r["lag_s"]
-                print(f"  {client:<8} {n:>5} tasks: lag p50 {fmt(lag['p50'], 1)} s, p95 {fmt(lag['p95'], 1)} s, "
-                      f"max {fmt(lag['max'], 1)} s; {r['requests_per_task']:.2f} requests/task "
-                      f"({r['requests']}); 429s {r['throttled_429']}; errors {r['errors']}; known "
-                      f"{r['known']}/{r['submitted']}; client CPU {r['client_cpu_s']:.1f} s "
-                      f"({r['client_cpu_share'] * 100:.0f} % of {r['wall_s']:.0f} s); peak RSS "
-                      f"{r['rss_peak_mb']:.0f} MB; sim CPU {r['sim_cpu_s']:.1f} s", flush=True)
+                print(
+                    f"  {client:<8} {n:>5} tasks: lag p50 {fmt(lag['p50'], 1)} s, p95 {fmt(lag['p95'], 1)} s, "
+                    f"max {fmt(lag['max'], 1)} s; {r['requests_per_task']:.2f} requests/task "
+                    f"({r['requests']}); 429s {r['throttled_429']}; errors {r['errors']}; known "
+                    f"{r['known']}/{r['submitted']}; client CPU {r['client_cpu_s']:.1f} s "
+                    f"({r['client_cpu_share'] * 100:.0f} % of {r['wall_s']:.0f} s); peak RSS "
+                    f"{r['rss_peak_mb']:.0f} MB; sim CPU {r['sim_cpu_s']:.1f} s",
+                    flush=True,
+                )
     rows = summarize(runs)
     print()
     print_table(rows)
-    path = write_result(args.out, {"benchmark": "follow", "machine": machine(), "command": " ".join(sys.argv),
-                                   "time_scale": args.time_scale, "account_qps_world": ACCOUNT_QPS,
-                                   "summary": rows, "runs": runs,
-                                   "elapsed_s": time.perf_counter() - started})
+    path = write_result(
+        args.out,
+        {
+            "benchmark": "follow",
+            "machine": machine(),
+            "command": " ".join(sys.argv),
+            "time_scale": args.time_scale,
+            "account_qps_world": ACCOUNT_QPS,
+            "summary": rows,
+            "runs": runs,
+            "elapsed_s": time.perf_counter() - started,
+        },
+    )
     print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     return 0
 

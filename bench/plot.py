@@ -19,8 +19,11 @@ from typing import Any
 from _common import BENCH, RESULTS, fmt, median
 from follow import summarize
 
-LABELS = {"qwentui": "qwentui (batched GET /tasks)", "fixed15": "per-task polling, fixed 15 s (skill scripts)",
-          "sdk": "per-task polling, 1-5 s (SDK wait())"}
+LABELS = {
+    "qwentui": "qwentui (batched GET /tasks)",
+    "fixed15": "per-task polling, fixed 15 s (skill scripts)",
+    "sdk": "per-task polling, 1-5 s (SDK wait())",
+}
 COLORS = {"qwentui": "#1f77b4", "fixed15": "#ff7f0e", "sdk": "#2ca02c"}
 
 
@@ -71,8 +74,10 @@ def plot(rows: list[dict[str, Any]], time_scale: float, out: Path) -> None:
     ax2.set_title("Requests per task")
     handles, labels = ax2.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(f"Following tasks against a 20 QPS task-query limit (simulator, time scale {time_scale:g}, "
-                 "medians of runs)", fontsize=10)
+    fig.suptitle(
+        f"Following tasks against a 20 QPS task-query limit (simulator, time scale {time_scale:g}, medians of runs)",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     fig.savefig(out)
     plt.close(fig)
@@ -80,16 +85,20 @@ def plot(rows: list[dict[str, Any]], time_scale: float, out: Path) -> None:
 
 def md_follow(rows: list[dict[str, Any]], time_scale: float | None, n_runs: int) -> None:
     print(f"### follow (time scale {time_scale:g}, {n_runs} runs pooled)\n")
-    print("| client | tasks | lag p50 s | lag p95 s | lag max s | requests/task | submit | list | task | download "
-          "| 429s | errors | client CPU s | CPU share | peak RSS MB | runs |")
+    print(
+        "| client | tasks | lag p50 s | lag p95 s | lag max s | requests/task | submit | list | task | download "
+        "| 429s | errors | client CPU s | CPU share | peak RSS MB | runs |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         k = r["by_kind_per_task"]
-        print(f"| {r['client']} | {r['tasks']:,} | {fmt(r['lag_p50_s'], 1)} | {fmt(r['lag_p95_s'], 1)} | "
-              f"{fmt(r['lag_max_s'], 1)} | {fmt(r['requests_per_task'])} | {fmt(k['submit'])} | {fmt(k['list'])} | "
-              f"{fmt(k['task'])} | {fmt(k['download'])} | {r['throttled_429']:.0f} | {r['errors']:.0f} | "
-              f"{fmt(r['client_cpu_s'], 1)} | {r['client_cpu_share'] * 100:.0f} % | {fmt(r['rss_peak_mb'], 0)} | "
-              f"{r['runs']} |")
+        print(
+            f"| {r['client']} | {r['tasks']:,} | {fmt(r['lag_p50_s'], 1)} | {fmt(r['lag_p95_s'], 1)} | "
+            f"{fmt(r['lag_max_s'], 1)} | {fmt(r['requests_per_task'])} | {fmt(k['submit'])} | {fmt(k['list'])} | "
+            f"{fmt(k['task'])} | {fmt(k['download'])} | {r['throttled_429']:.0f} | {r['errors']:.0f} | "
+            f"{fmt(r['client_cpu_s'], 1)} | {r['client_cpu_share'] * 100:.0f} % | {fmt(r['rss_peak_mb'], 0)} | "
+            f"{r['runs']} |"
+        )
     print()
 
 
@@ -100,8 +109,10 @@ def md_tui() -> None:
         return
     sizes = sorted({r["jobs"] for r in runs})
     print(f"### tui ({len(runs)} runs pooled)\n")
-    print("| jobs | start-up ms (in process) | from spawn ms | imports ms | worst store query ms | worst UI filter ms "
-          "| key p50 ms | key p95 ms | key max ms | key p95 ms, nothing changing | RSS after start MB | peak RSS MB |")
+    print(
+        "| jobs | start-up ms (in process) | from spawn ms | imports ms | worst store query ms | worst UI filter ms "
+        "| key p50 ms | key p95 ms | key max ms | key p95 ms, nothing changing | RSS after start MB | peak RSS MB |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     per: dict[int, dict[str, Any]] = {}
     for n in sizes:
@@ -112,22 +123,29 @@ def md_tui() -> None:
             "imports": median([r["imports_s"] * 1000 for r in rs]),
             "store": {k: median([r["store_query_ms"][k] for r in rs]) for k in rs[0]["store_query_ms"]},
             "ui": {k: median([r["ui_filter_ms"][k] for r in rs]) for k in rs[0]["ui_filter_ms"]},
-            "kp50": median([r["key_ms"]["p50"] for r in rs]), "kp95": median([r["key_ms"]["p95"] for r in rs]),
+            "kp50": median([r["key_ms"]["p50"] for r in rs]),
+            "kp95": median([r["key_ms"]["p95"] for r in rs]),
             "kmax": median([r["key_ms"]["max"] for r in rs]),
             "kidle": median([r["key_idle_ms"]["p95"] for r in rs if "key_idle_ms" in r]),
-            "rss0": median([r["rss_after_start_mb"] for r in rs]), "rss": median([r["rss_peak_mb"] for r in rs]),
+            "rss0": median([r["rss_after_start_mb"] for r in rs]),
+            "rss": median([r["rss_peak_mb"] for r in rs]),
             "runs": len(rs),
         }
-        print(f"| {n:,} | {fmt(s['start'], 0)} | {fmt(s['spawn'], 0)} | {fmt(s['imports'], 0)} | "
-              f"{max(s['store'].values()):.1f} | {max(s['ui'].values()):.0f} | {fmt(s['kp50'], 0)} | "
-              f"{fmt(s['kp95'], 0)} | {fmt(s['kmax'], 0)} | {fmt(s['kidle'], 0)} | {fmt(s['rss0'], 0)} | "
-              f"{fmt(s['rss'], 0)} |")
+        print(
+            f"| {n:,} | {fmt(s['start'], 0)} | {fmt(s['spawn'], 0)} | {fmt(s['imports'], 0)} | "
+            f"{max(s['store'].values()):.1f} | {max(s['ui'].values()):.0f} | {fmt(s['kp50'], 0)} | "
+            f"{fmt(s['kp95'], 0)} | {fmt(s['kmax'], 0)} | {fmt(s['kidle'], 0)} | {fmt(s['rss0'], 0)} | "
+            f"{fmt(s['rss'], 0)} |"
+        )
     print()
     print("| filter (store ms / UI ms) | " + " | ".join(f"{n:,} jobs" for n in sizes) + " |")
     print("|---|" + "---:|" * len(sizes))
     for name in per[sizes[0]]["store"]:
-        print(f"| {name} | " + " | ".join(f"{fmt(per[n]['store'][name], 1)} / {fmt(per[n]['ui'][name], 0)}"
-                                         for n in sizes) + " |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{fmt(per[n]['store'][name], 1)} / {fmt(per[n]['ui'][name], 0)}" for n in sizes)
+            + " |"
+        )
     print()
 
 
@@ -155,8 +173,11 @@ def md_drop() -> None:
     row("idle CPU s / 30 s, engine alone", [d["idle_cpu_engine_s"] for d in docs], 3)
     row("idle CPU s / 30 s, engine + drop folder", [d["idle_cpu_engine_and_drop_s"] for d in docs], 3)
     row("idle CPU s / 30 s, drop folder's share", [d["idle_cpu_drop_s"] for d in docs], 3)
-    print(f"| exactly once | {all(d['exactly_once'] for d in docs)} | "
-          + ", ".join(f"{d['jobs']} jobs / {d['distinct_task_ids']} tasks" for d in docs) + " |")
+    print(
+        f"| exactly once | {all(d['exactly_once'] for d in docs)} | "
+        + ", ".join(f"{d['jobs']} jobs / {d['distinct_task_ids']} tasks" for d in docs)
+        + " |"
+    )
     print()
 
 

@@ -64,11 +64,22 @@ _VOCABULARY = (
     "ukiyoe impressionist cubist pop art comic manga illustration concept matte poster"
 )
 WORDS = sorted(set(_VOCABULARY.split()))
-MODELS = (("t2i", "wan2.6-t2i"), ("t2i", "wan2.2-t2i-flash"), ("t2i", "qwen-image-plus"), ("t2i", "qwen-image-max"),
-          ("edit", "wan2.6-image"), ("edit", "qwen-image-edit-plus"), ("i2i", "wan2.5-i2i-preview"),
-          ("t2v", "wan2.6-t2v"), ("t2v", "wan2.2-t2v-plus"), ("i2v", "wan2.6-i2v-flash"),
-          ("i2v", "wan2.6-i2v"), ("kf2v", "wan2.2-kf2v-flash"), ("r2v", "wan2.6-r2v-flash"),
-          ("interleave", "wan2.6-image"))
+MODELS = (
+    ("t2i", "wan2.6-t2i"),
+    ("t2i", "wan2.2-t2i-flash"),
+    ("t2i", "qwen-image-plus"),
+    ("t2i", "qwen-image-max"),
+    ("edit", "wan2.6-image"),
+    ("edit", "qwen-image-edit-plus"),
+    ("i2i", "wan2.5-i2i-preview"),
+    ("t2v", "wan2.6-t2v"),
+    ("t2v", "wan2.2-t2v-plus"),
+    ("i2v", "wan2.6-i2v-flash"),
+    ("i2v", "wan2.6-i2v"),
+    ("kf2v", "wan2.2-kf2v-flash"),
+    ("r2v", "wan2.6-r2v-flash"),
+    ("interleave", "wan2.6-image"),
+)
 STATES = (("done", 0.88), ("failed", 0.06), ("canceled", 0.03), ("expired", 0.02), ("rejected", 0.01))
 
 # Filters measured (name, states, text). Words are from WORDS; "rare" appears in about 0.3 % of prompts.
@@ -119,9 +130,18 @@ async def build_db(n: int) -> Path:
                 prompt = " ".join(words)
                 state = "running" if i >= n - CHANGING else rng.choices(states, weights)[0]
                 created = now - (n - i) * (365 * 86400 / n)
-                rows.append({"request": {"mode": mode, "model": model, "prompt": prompt}, "mode": mode,
-                             "model": model, "prompt": prompt, "state": state, "created_at": created,
-                             "updated_at": created + 60, "source": "bench"})
+                rows.append(
+                    {
+                        "request": {"mode": mode, "model": model, "prompt": prompt},
+                        "mode": mode,
+                        "model": model,
+                        "prompt": prompt,
+                        "state": state,
+                        "created_at": created,
+                        "updated_at": created + 60,
+                        "source": "bench",
+                    }
+                )
             await store.bulk_insert_jobs(rows)
     finally:
         await store.close()
@@ -140,8 +160,11 @@ def reset_changing(path: Path) -> None:
     try:
         conn.execute("BEGIN IMMEDIATE")
         top = conn.execute("SELECT max(id) FROM jobs").fetchone()[0]
-        conn.execute("UPDATE jobs SET state = 'running', finished_at = NULL, next_check_at = NULL "
-                     "WHERE id > ? AND state != 'running'", (top - CHANGING,))
+        conn.execute(
+            "UPDATE jobs SET state = 'running', finished_at = NULL, next_check_at = NULL "
+            "WHERE id > ? AND state != 'running'",
+            (top - CHANGING,),
+        )
         conn.execute("DELETE FROM job_events WHERE job_id > ?", (top - CHANGING,))
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -174,8 +197,9 @@ class Frames:
             if isinstance(renderable, CompositorUpdate):
                 self.bytes += len(renderable.render_segments(app.console))
             t = self.table
-            self.log.append((time.perf_counter(), t.cursor_row if t is not None else -1,
-                             t.row_count if t is not None else 0))
+            self.log.append(
+                (time.perf_counter(), t.cursor_row if t is not None else -1, t.row_count if t is not None else 0)
+            )
 
         app._display = display
 
@@ -259,8 +283,9 @@ async def worker(n: int, spawned: float) -> dict[str, Any]:
                     for _ in range(3):
                         await screen.apply_filter(JobFilter())
                         await pilot.pause()
-                        job_filter = JobFilter(states=frozenset(JobState(s) for s in states) if states else None,
-                                               text=text)
+                        job_filter = JobFilter(
+                            states=frozenset(JobState(s) for s in states) if states else None, text=text
+                        )
                         q0 = time.perf_counter()
                         await screen.apply_filter(job_filter)
                         frame = await frames.first_after(q0, lambda row, count: True)
@@ -298,9 +323,10 @@ async def worker(n: int, spawned: float) -> dict[str, Any]:
                     nonlocal changed
                     per_tick = 10
                     for k in range(0, len(newest), per_tick):
-                        for job in newest[k:k + per_tick]:
-                            await store.transition(job.id, JobState.SUCCEEDED, expect=JobState.RUNNING,
-                                                   detail="benchmark")
+                        for job in newest[k : k + per_tick]:
+                            await store.transition(
+                                job.id, JobState.SUCCEEDED, expect=JobState.RUNNING, detail="benchmark"
+                            )
                             changed += 1
                         await asyncio.sleep(0.1)
 
@@ -311,8 +337,13 @@ async def worker(n: int, spawned: float) -> dict[str, Any]:
                     latencies.append(await press_down())
                 during = changed
                 await churner
-                result["key_ms"] = {"p50": pct(latencies, 50), "p95": pct(latencies, 95), "max": max(latencies),
-                                    "presses": len(latencies), "jobs_changed_during": during}
+                result["key_ms"] = {
+                    "p50": pct(latencies, 50),
+                    "p95": pct(latencies, 95),
+                    "max": max(latencies),
+                    "presses": len(latencies),
+                    "jobs_changed_during": during,
+                }
                 result["frames"] = len(frames.log)
                 result["frame_bytes"] = frames.bytes
         finally:
@@ -348,41 +379,64 @@ def main() -> int:
             runs.append(r)
             worst_store = max(v for v in r["store_query_ms"].values() if v is not None)
             worst_ui = max(v for v in r["ui_filter_ms"].values() if v is not None)
-            print(f"  {n:>9,} jobs: start-up {r['startup_in_process_s'] * 1000:.0f} ms in process, "
-                  f"{r['startup_from_spawn_s'] * 1000:.0f} ms from spawn (imports {r['imports_s'] * 1000:.0f} ms); "
-                  f"worst store query {worst_store:.1f} ms, worst UI filter {worst_ui:.1f} ms; key p50 "
-                  f"{fmt(r['key_ms']['p50'], 1)} ms, p95 {fmt(r['key_ms']['p95'], 1)} ms "
-                  f"({r['key_ms']['jobs_changed_during']} jobs changed meanwhile); peak RSS {r['rss_peak_mb']:.0f} MB",
-                  flush=True)
+            print(
+                f"  {n:>9,} jobs: start-up {r['startup_in_process_s'] * 1000:.0f} ms in process, "
+                f"{r['startup_from_spawn_s'] * 1000:.0f} ms from spawn (imports {r['imports_s'] * 1000:.0f} ms); "
+                f"worst store query {worst_store:.1f} ms, worst UI filter {worst_ui:.1f} ms; key p50 "
+                f"{fmt(r['key_ms']['p50'], 1)} ms, p95 {fmt(r['key_ms']['p95'], 1)} ms "
+                f"({r['key_ms']['jobs_changed_during']} jobs changed meanwhile); peak RSS {r['rss_peak_mb']:.0f} MB",
+                flush=True,
+            )
     summary = []
     for n in sizes:
         rs = [r for r in runs if r["jobs"] == n]
-        summary.append({
-            "jobs": n, "runs": len(rs),
-            "startup_in_process_ms": median([r["startup_in_process_s"] * 1000 for r in rs]),
-            "startup_from_spawn_ms": median([r["startup_from_spawn_s"] * 1000 for r in rs]),
-            "imports_ms": median([r["imports_s"] * 1000 for r in rs]),
-            "store_query_ms": {k: median([r["store_query_ms"][k] for r in rs]) for k in rs[0]["store_query_ms"]},
-            "ui_filter_ms": {k: median([r["ui_filter_ms"][k] for r in rs]) for k in rs[0]["ui_filter_ms"]},
-            "key_p50_ms": median([r["key_ms"]["p50"] for r in rs]),
-            "key_p95_ms": median([r["key_ms"]["p95"] for r in rs]),
-            "key_max_ms": median([r["key_ms"]["max"] for r in rs]),
-            "rss_after_start_mb": median([r["rss_after_start_mb"] for r in rs]),
-            "rss_peak_mb": median([r["rss_peak_mb"] for r in rs]),
-        })
+        summary.append(
+            {
+                "jobs": n,
+                "runs": len(rs),
+                "startup_in_process_ms": median([r["startup_in_process_s"] * 1000 for r in rs]),
+                "startup_from_spawn_ms": median([r["startup_from_spawn_s"] * 1000 for r in rs]),
+                "imports_ms": median([r["imports_s"] * 1000 for r in rs]),
+                "store_query_ms": {k: median([r["store_query_ms"][k] for r in rs]) for k in rs[0]["store_query_ms"]},
+                "ui_filter_ms": {k: median([r["ui_filter_ms"][k] for r in rs]) for k in rs[0]["ui_filter_ms"]},
+                "key_p50_ms": median([r["key_ms"]["p50"] for r in rs]),
+                "key_p95_ms": median([r["key_ms"]["p95"] for r in rs]),
+                "key_max_ms": median([r["key_ms"]["max"] for r in rs]),
+                "rss_after_start_mb": median([r["rss_after_start_mb"] for r in rs]),
+                "rss_peak_mb": median([r["rss_peak_mb"] for r in rs]),
+            }
+        )
     print()
-    print(f"{'jobs':>9} {'start ms':>8} {'spawn ms':>8} {'worst query ms':>14} {'worst UI ms':>11} "
-          f"{'key p50':>7} {'key p95':>7} {'RSS MB':>6}")
+    print(
+        f"{'jobs':>9} {'start ms':>8} {'spawn ms':>8} {'worst query ms':>14} {'worst UI ms':>11} "
+        f"{'key p50':>7} {'key p95':>7} {'RSS MB':>6}"
+    )
     for s in summary:
-        print(f"{s['jobs']:>9,} {fmt(s['startup_in_process_ms'], 0):>8} {fmt(s['startup_from_spawn_ms'], 0):>8} "
-              f"{max(s['store_query_ms'].values()):>14.1f} {max(s['ui_filter_ms'].values()):>11.1f} "
-              f"{fmt(s['key_p50_ms'], 1):>7} {fmt(s['key_p95_ms'], 1):>7} {fmt(s['rss_peak_mb'], 0):>6}")
+        print(
+            f"{s['jobs']:>9,} {fmt(s['startup_in_process_ms'], 0):>8} {fmt(s['startup_from_spawn_ms'], 0):>8} "
+            f"{max(s['store_query_ms'].values()):>14.1f} {max(s['ui_filter_ms'].values()):>11.1f} "
+            f"{fmt(s['key_p50_ms'], 1):>7} {fmt(s['key_p95_ms'], 1):>7} {fmt(s['rss_peak_mb'], 0):>6}"
+        )
     print("per-filter medians (ms), store / UI:")
     for name, _, _ in FILTERS:
-        print(f"  {name:<18} " + "  ".join(f"{s['jobs']:>9,}: {fmt(s['store_query_ms'][name], 1):>6} / "
-                                           f"{fmt(s['ui_filter_ms'][name], 1):>6}" for s in summary))
-    path = write_result(args.out, {"benchmark": "tui", "machine": machine(), "command": " ".join(sys.argv),
-                                "summary": summary, "runs": runs, "filters": [list(f[:1]) for f in FILTERS]})
+        print(
+            f"  {name:<18} "
+            + "  ".join(
+                f"{s['jobs']:>9,}: {fmt(s['store_query_ms'][name], 1):>6} / {fmt(s['ui_filter_ms'][name], 1):>6}"
+                for s in summary
+            )
+        )
+    path = write_result(
+        args.out,
+        {
+            "benchmark": "tui",
+            "machine": machine(),
+            "command": " ".join(sys.argv),
+            "summary": summary,
+            "runs": runs,
+            "filters": [list(f[:1]) for f in FILTERS],
+        },
+    )
     print(f"wrote {path}")
     return 0
 

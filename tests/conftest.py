@@ -24,8 +24,14 @@ from qwentui.sim import SimConfig, create_app
 SIM_BASE = "http://sim.local/api/v1"
 
 
-async def poll_until(check: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05,
-                     nap: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+async def poll_until(
+    check: Callable[[], object],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    nap: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> None:
     """Poll `check` (sync or async) until it holds, napping `interval` between looks; fail naming `what` after
     `timeout`. Tests wait for outcomes, never for a fixed time, and never assert a duration."""
     deadline = time.monotonic() + timeout
@@ -38,13 +44,20 @@ async def poll_until(check: Callable[[], object], *, timeout: float, what: str, 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await nap(interval)
+
+
 TEST_KEY = "sk-test0000000000000000000000000000"
 
 
 def fast_sim_config(**knobs: object) -> SimConfig:
     """Tasks that finish in a few tens of milliseconds, no rate limit unless asked."""
-    base: dict[str, object] = {"pending_seconds": 0.02, "running_seconds": 0.05, "seed": 1,
-                               "task_query_qps": None, "public_url": "http://sim.local"}
+    base: dict[str, object] = {
+        "pending_seconds": 0.02,
+        "running_seconds": 0.05,
+        "seed": 1,
+        "task_query_qps": None,
+        "public_url": "http://sim.local",
+    }
     base.update(knobs)
     return SimConfig(**base)  # type: ignore[arg-type]
 
@@ -58,8 +71,9 @@ class SimHarness:
         self.transport = httpx.ASGITransport(app=self.app)
 
     def client(self, key: str = TEST_KEY, rate: float = 1000.0) -> DashScopeClient:
-        return DashScopeClient(ApiKey(key, "test"), SIM_BASE, transport=self.transport,
-                               limiter=RateLimiter(rate=rate, burst=rate))
+        return DashScopeClient(
+            ApiKey(key, "test"), SIM_BASE, transport=self.transport, limiter=RateLimiter(rate=rate, burst=rate)
+        )
 
     def download_client(self) -> httpx.AsyncClient:
         return make_download_client(transport=self.transport)
@@ -91,8 +105,9 @@ def engine_config(tmp_path: Path, **overrides: object) -> EngineConfig:
 
 
 @asynccontextmanager
-async def running_engine(tmp_path: Path, store: Store, harness: SimHarness,
-                         **overrides: object) -> AsyncIterator[Engine]:
+async def running_engine(
+    tmp_path: Path, store: Store, harness: SimHarness, **overrides: object
+) -> AsyncIterator[Engine]:
     """A started engine on the simulator (`engine_config` overrides, and `clock=`), stopped and closed after."""
     clock = overrides.pop("clock", None)
     extra = {"clock": clock} if clock is not None else {}

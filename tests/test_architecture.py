@@ -30,8 +30,11 @@ def test_core_never_imports_textual_or_the_tui() -> None:
 
 
 def test_core_never_imports_the_simulator() -> None:
-    offenders = [f"{p.relative_to(ROOT)}" for p in sorted(CORE.rglob("*.py")) if any(
-        n.startswith("qwentui.sim") for n in _imports(p))]
+    offenders = [
+        f"{p.relative_to(ROOT)}"
+        for p in sorted(CORE.rglob("*.py"))
+        if any(n.startswith("qwentui.sim") for n in _imports(p))
+    ]
     assert not offenders, "the core must not depend on the simulator: " + ", ".join(offenders)
 
 

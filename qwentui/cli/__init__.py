@@ -20,7 +20,8 @@ from qwentui.core.requests import InvalidRequest
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="qwentui", description="A terminal job manager for QwenCloud / DashScope image and video generation.")
+        prog="qwentui", description="A terminal job manager for QwenCloud / DashScope image and video generation."
+    )
     add_common_options(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -41,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     func = getattr(args, "func", None)
     try:
         if func is None:
@@ -71,8 +74,9 @@ def _tui(args: argparse.Namespace) -> int:
 
         if args.demo:
             return asyncio.run(headless_demo(args))
-        print("qwentui: error: the TUI is not available in this build; use a subcommand (qwentui --help)",
-              file=sys.stderr)
+        print(
+            "qwentui: error: the TUI is not available in this build; use a subcommand (qwentui --help)", file=sys.stderr
+        )
         return 2
     return launch(args)
 

@@ -37,8 +37,12 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--base-url", help="an explicit API root, e.g. http://127.0.0.1:8765 (env QWEN_BASE_URL)")
     g.add_argument("--demo", action="store_true", help="use the built-in simulator: no key, no cost")
     g.add_argument("--rate", type=float, default=20.0, help="task queries per second allowed (default 20)")
-    g.add_argument("--time-scale", type=float, default=float(os.environ.get("QWENTUI_TIME_SCALE", "1")),
-                   help="expected task durations are multiplied by this (set it to a simulator's --time-scale)")
+    g.add_argument(
+        "--time-scale",
+        type=float,
+        default=float(os.environ.get("QWENTUI_TIME_SCALE", "1")),
+        help="expected task durations are multiplied by this (set it to a simulator's --time-scale)",
+    )
 
 
 @dataclass
@@ -56,8 +60,12 @@ def paths_for(args: argparse.Namespace) -> Paths:
     paths = Paths.from_env(db=args.db, output=args.output)
     if args.demo:
         home = paths.db.parent / "demo"
-        paths = Paths(db=args.db or home / "demo.db", output=args.output or home / "output",
-                      drop=home / "drop", settings=paths.settings)
+        paths = Paths(
+            db=args.db or home / "demo.db",
+            output=args.output or home / "output",
+            drop=home / "drop",
+            settings=paths.settings,
+        )
     return paths
 
 
@@ -67,8 +75,9 @@ def _client(args: argparse.Namespace, limiter: RateLimiter) -> tuple[DashScopeCl
 
         app = create_app(SimConfig(time_scale=DEMO_TIME_SCALE, seed=7, public_url="http://sim.local"))
         transport = httpx.ASGITransport(app=app)
-        client = DashScopeClient(ApiKey(DEMO_KEY, "demo"), "http://sim.local/api/v1", transport=transport,
-                                 limiter=limiter)
+        client = DashScopeClient(
+            ApiKey(DEMO_KEY, "demo"), "http://sim.local/api/v1", transport=transport, limiter=limiter
+        )
         return client, "built-in simulator", transport
     key = find_api_key()
     if warning := coding_plan_warning(key):

@@ -61,22 +61,38 @@ async def run(args: argparse.Namespace) -> int:
     rows = [_row(rule) for rule in settings.rules]
     watcher = await _watcher(paths.db)
     if args.json:
-        print_json({"settings": str(paths.settings), "root": str(settings.root), "watched_by_pid": watcher,
-                    "quiet": settings.quiet, "rescan": settings.rescan, "poll": settings.poll, "rules": rows})
+        print_json(
+            {
+                "settings": str(paths.settings),
+                "root": str(settings.root),
+                "watched_by_pid": watcher,
+                "quiet": settings.quiet,
+                "rescan": settings.rescan,
+                "poll": settings.poll,
+                "rules": rows,
+            }
+        )
         return 0
     source = str(paths.settings) if paths.settings.is_file() else f"defaults ({paths.settings} does not exist)"
     print(f"rules from {source}")
-    print("watched now by qwentui process " + str(watcher) if watcher else
-          "not watched right now: `qwentui run` (or the TUI) watches these folders")
-    print(f"{'RULE':<12} {'STATE':<9} {'MODE':<5} {'MODEL':<20} {'WAIT':>4} {'BUSY':>4} {'DONE':>5} {'FAIL':>4} "
-          f"{'DUP':>4}  FOLDER")
+    print(
+        "watched now by qwentui process " + str(watcher)
+        if watcher
+        else "not watched right now: `qwentui run` (or the TUI) watches these folders"
+    )
+    print(
+        f"{'RULE':<12} {'STATE':<9} {'MODE':<5} {'MODEL':<20} {'WAIT':>4} {'BUSY':>4} {'DONE':>5} {'FAIL':>4} "
+        f"{'DUP':>4}  FOLDER"
+    )
     for r in rows:
         state = "enabled" if r["enabled"] else "disabled"
         if not r["exists"]:
             state = "missing"
         c = r["counts"]
-        print(f"{_plain(r['name']):<12} {state:<9} {r['mode']:<5} {r['model']:<20} {c['waiting']:>4} "
-              f"{c['processing']:>4} {c['done']:>5} {c['failed']:>4} {c['duplicates']:>4}  {_plain(r['folder'])}")
+        print(
+            f"{_plain(r['name']):<12} {state:<9} {r['mode']:<5} {r['model']:<20} {c['waiting']:>4} "
+            f"{c['processing']:>4} {c['done']:>5} {c['failed']:>4} {c['duplicates']:>4}  {_plain(r['folder'])}"
+        )
         if r["prompt"]:
             print(f"{'':<12} prompt: {_plain(r['prompt'])[:100]}")
     if any(not r["exists"] for r in rows) and not args.init:
@@ -86,11 +102,20 @@ async def run(args: argparse.Namespace) -> int:
 
 def _row(rule: Rule) -> dict[str, Any]:
     return {
-        "name": rule.name, "folder": str(rule.folder), "exists": rule.folder.is_dir(), "enabled": rule.enabled,
-        "mode": rule.mode.value, "model": rule.model, "prompt": rule.prompt, "parameters": rule.parameters,
-        "outputs": rule.outputs, "counts": {
-            "waiting": _images(rule.folder), "processing": _images(rule.folder / PROCESSING),
-            "done": _images(rule.folder / DONE), "failed": _images(rule.folder / FAILED),
+        "name": rule.name,
+        "folder": str(rule.folder),
+        "exists": rule.folder.is_dir(),
+        "enabled": rule.enabled,
+        "mode": rule.mode.value,
+        "model": rule.model,
+        "prompt": rule.prompt,
+        "parameters": rule.parameters,
+        "outputs": rule.outputs,
+        "counts": {
+            "waiting": _images(rule.folder),
+            "processing": _images(rule.folder / PROCESSING),
+            "done": _images(rule.folder / DONE),
+            "failed": _images(rule.folder / FAILED),
             "duplicates": _images(rule.folder / DUPLICATES),
         },
     }
@@ -99,8 +124,7 @@ def _row(rule: Rule) -> dict[str, Any]:
 def _images(folder: Path) -> int:
     """Dropped images in a folder (results placed beside them in done/ are `<name>.result*` and not counted)."""
     try:
-        return sum(1 for p in folder.iterdir()
-                   if classify(original_name(p)) is Kind.IMAGE and ".result" not in p.name)
+        return sum(1 for p in folder.iterdir() if classify(original_name(p)) is Kind.IMAGE and ".result" not in p.name)
     except OSError:
         return 0
 

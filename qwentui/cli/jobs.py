@@ -52,8 +52,13 @@ def add_parser(sub: Any) -> None:
 
 async def run_jobs(args: argparse.Namespace) -> int:
     async with open_store(args) as store:
-        jobs = await store.list_jobs(states=_states(args.state), modes=set(args.mode) or None,
-                                         models=set(args.model) or None, text=args.search, limit=args.limit)
+        jobs = await store.list_jobs(
+            states=_states(args.state),
+            modes=set(args.mode) or None,
+            models=set(args.model) or None,
+            text=args.search,
+            limit=args.limit,
+        )
         if args.json:
             print_json([job_dict(j) for j in jobs])
             return 0
@@ -76,8 +81,7 @@ async def run_show(args: argparse.Namespace) -> int:
         assets = await store.assets(job.id)
         if args.json:
             data = job_dict(job)
-            data["events"] = [{"at": e.at, "from": e.from_state, "to": e.to_state, "detail": e.detail}
-                              for e in events]
+            data["events"] = [{"at": e.at, "from": e.from_state, "to": e.to_state, "detail": e.detail} for e in events]
             data["files"] = [{"path": a.path, "size": a.size, "sha256": a.sha256, "kind": a.kind} for a in assets]
             print_json(data)
             return 0
@@ -114,6 +118,8 @@ async def run_usage(args: argparse.Namespace) -> int:
         print(f"{args.by.upper():<24} {'JOBS':>6} {'IMAGES':>7} {'VIDEO S':>8}")
         for row in rows:
             r = row if isinstance(row, dict) else row.__dict__
-            print(f"{r.get('key', '')!s:<24} {r.get('jobs', 0):>6} {r.get('image_count', 0):>7} "
-                  f"{r.get('video_seconds', 0):>8.0f}")
+            print(
+                f"{r.get('key', '')!s:<24} {r.get('jobs', 0):>6} {r.get('image_count', 0):>7} "
+                f"{r.get('video_seconds', 0):>8.0f}"
+            )
     return 0

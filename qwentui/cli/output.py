@@ -22,7 +22,7 @@ def age(seconds: float) -> str:
 
 
 # C0 and C1 control characters but newline and tab: ESC, BEL, CSI (0x9b)... never reach the user's terminal.
-_CONTROL = {c: "\ufffd" for c in (*range(0x00, 0x09), *range(0x0b, 0x20), 0x7f, *range(0x80, 0xa0))}
+_CONTROL = {c: "\ufffd" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))}
 
 
 def safe(text: str) -> str:
@@ -37,8 +37,10 @@ def one_line(text: str, width: int) -> str:
 
 def job_line(job: Job, now: float | None = None) -> str:
     now = time.time() if now is None else now
-    return (f"{job.id:>6}  {job.state.value:<11} {job.mode:<10} {one_line(job.model, 20):<20} "
-            f"{age(now - job.created_at):>5}  {one_line(job.prompt, 60)}")
+    return (
+        f"{job.id:>6}  {job.state.value:<11} {job.mode:<10} {one_line(job.model, 20):<20} "
+        f"{age(now - job.created_at):>5}  {one_line(job.prompt, 60)}"
+    )
 
 
 JOB_HEADER = f"{'ID':>6}  {'STATE':<11} {'MODE':<10} {'MODEL':<20} {'AGE':>5}  PROMPT"
@@ -46,10 +48,20 @@ JOB_HEADER = f"{'ID':>6}  {'STATE':<11} {'MODE':<10} {'MODEL':<20} {'AGE':>5}  P
 
 def job_dict(job: Job) -> dict[str, Any]:
     return {
-        "id": job.id, "state": job.state.value, "mode": job.mode, "model": job.model, "prompt": job.prompt,
-        "task_id": job.task_id, "created_at": job.created_at, "updated_at": job.updated_at,
-        "submitted_at": job.submitted_at, "finished_at": job.finished_at, "error_code": job.error_code,
-        "error_message": job.error_message, "source": job.source, "parent_id": job.parent_id,
+        "id": job.id,
+        "state": job.state.value,
+        "mode": job.mode,
+        "model": job.model,
+        "prompt": job.prompt,
+        "task_id": job.task_id,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "submitted_at": job.submitted_at,
+        "finished_at": job.finished_at,
+        "error_code": job.error_code,
+        "error_message": job.error_message,
+        "source": job.source,
+        "parent_id": job.parent_id,
         "request": job.request,
     }
 

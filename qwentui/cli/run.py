@@ -32,8 +32,10 @@ async def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
     async with open_context(args) as ctx:
         if not ctx.engine.leader:
-            print("another qwentui process already runs the engine on this database; waiting to take over",
-                  file=sys.stderr)
+            print(
+                "another qwentui process already runs the engine on this database; waiting to take over",
+                file=sys.stderr,
+            )
         changes = ctx.engine.subscribe()
         drops = None if args.no_drop else await start_drop_service(ctx, echo=not args.quiet)
         if not args.quiet:
@@ -50,8 +52,13 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _follow(args: argparse.Namespace, ctx: Context, changes: asyncio.Queue[int], stop: asyncio.Event,
-                  drops: DropFolderService | None) -> None:
+async def _follow(
+    args: argparse.Namespace,
+    ctx: Context,
+    changes: asyncio.Queue[int],
+    stop: asyncio.Event,
+    drops: DropFolderService | None,
+) -> None:
     """Print job changes until stopped (or, with --until-idle, until nothing is in flight)."""
     shown_errors = {JobState.FAILED, JobState.REJECTED, JobState.NEEDS_USER, JobState.EXPIRED}
     while not stop.is_set():

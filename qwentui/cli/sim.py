@@ -42,41 +42,72 @@ def _non_negative(text: str) -> float:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `sim` on the main CLI's subparsers."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "sim", help="run the built-in DashScope API simulator",
-        description="Serve a local DashScope API (image/video generation, tasks, uploads, result files).")
+        "sim",
+        help="run the built-in DashScope API simulator",
+        description="Serve a local DashScope API (image/video generation, tasks, uploads, result files).",
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=8765)
     t = p.add_argument_group("time")
-    t.add_argument("--time-scale", type=_non_negative, default=1.0,
-                   help="multiply each model's typical task time (0.01 = 100x faster, 0 = instant)")
+    t.add_argument(
+        "--time-scale",
+        type=_non_negative,
+        default=1.0,
+        help="multiply each model's typical task time (0.01 = 100x faster, 0 = instant)",
+    )
     t.add_argument("--pending-seconds", type=_non_negative, help="fixed PENDING time for every task")
     t.add_argument("--running-seconds", type=_non_negative, help="fixed RUNNING time for every task")
     t.add_argument("--task-ttl", type=_non_negative, default=24 * 3600.0, help="seconds until a task is UNKNOWN")
-    t.add_argument("--result-url-ttl", type=_non_negative, default=24 * 3600.0,
-                   help="seconds until result URLs expire (403)")
+    t.add_argument(
+        "--result-url-ttl", type=_non_negative, default=24 * 3600.0, help="seconds until result URLs expire (403)"
+    )
     o = p.add_argument_group("outcomes")
     o.add_argument("--failure-rate", type=_rate, default=0.0, help="probability a task ends FAILED")
     o.add_argument("--failure-code", help="force this failure code (e.g. DataInspectionFailed)")
-    o.add_argument("--partial-failure-rate", type=_rate, default=0.0,
-                   help="probability each extra image of an n>1 task fails alone")
+    o.add_argument(
+        "--partial-failure-rate",
+        type=_rate,
+        default=0.0,
+        help="probability each extra image of an n>1 task fails alone",
+    )
     lim = p.add_argument_group("limits")
-    lim.add_argument("--rate-limit", type=_non_negative, default=20.0, metavar="QPS",
-                     help="task query limit (GET /tasks, GET /tasks/{id}); 0 = unlimited (default 20)")
+    lim.add_argument(
+        "--rate-limit",
+        type=_non_negative,
+        default=20.0,
+        metavar="QPS",
+        help="task query limit (GET /tasks, GET /tasks/{id}); 0 = unlimited (default 20)",
+    )
     lim.add_argument("--submit-qps", type=_non_negative, default=0.0, help="submit limit; 0 = unlimited")
     f = p.add_argument_group("faults")
     f.add_argument("--storm-rate", type=_rate, default=0.0, help="probability of a 429/500/503 answer")
-    f.add_argument("--storm-window", type=_window, action="append", default=[], metavar="FROM:TO",
-                   help="answer every API request with a storm status between these seconds after start")
+    f.add_argument(
+        "--storm-window",
+        type=_window,
+        action="append",
+        default=[],
+        metavar="FROM:TO",
+        help="answer every API request with a storm status between these seconds after start",
+    )
     f.add_argument("--storm-retry-after", type=int, default=1, help="Retry-After seconds on storm answers")
     f.add_argument("--drop-before-rate", type=_rate, default=0.0, help="drop connections before processing")
-    f.add_argument("--drop-after-rate", type=_rate, default=0.0,
-                   help="create the task, then drop the connection (the answer is lost)")
+    f.add_argument(
+        "--drop-after-rate",
+        type=_rate,
+        default=0.0,
+        help="create the task, then drop the connection (the answer is lost)",
+    )
     f.add_argument("--error-after-rate", type=_rate, default=0.0, help="create the task, then answer 500")
     f.add_argument("--slow-seconds", type=_non_negative, default=0.0, help="delay every API request")
     f.add_argument("--truncate-rate", type=_rate, default=0.0, help="cut result downloads short")
     a = p.add_argument_group("account")
-    a.add_argument("--api-key", action="append", dest="api_keys", metavar="KEY",
-                   help="accept only this key (repeatable; default: any key not starting with sk-sp-)")
+    a.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="accept only this key (repeatable; default: any key not starting with sk-sp-)",
+    )
     a.add_argument("--quota-exhausted", action="store_true", help="every submit: 429 AllocationQuota")
     a.add_argument("--arrearage", action="store_true", help="every submit: 400 Arrearage")
     a.add_argument("--revoked", action="store_true", help="every API request: 401 InvalidApiKey")
@@ -91,18 +122,31 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     return SimConfig(
-        time_scale=args.time_scale, pending_seconds=args.pending_seconds, running_seconds=args.running_seconds,
-        task_ttl=args.task_ttl, result_url_ttl=args.result_url_ttl,
-        failure_rate=args.failure_rate, failure_code=args.failure_code,
+        time_scale=args.time_scale,
+        pending_seconds=args.pending_seconds,
+        running_seconds=args.running_seconds,
+        task_ttl=args.task_ttl,
+        result_url_ttl=args.result_url_ttl,
+        failure_rate=args.failure_rate,
+        failure_code=args.failure_code,
         partial_failure_rate=args.partial_failure_rate,
-        task_query_qps=args.rate_limit or None, submit_qps=args.submit_qps or None,
-        storm_rate=args.storm_rate, storm_windows=list(args.storm_window),
-        storm_retry_after=args.storm_retry_after, drop_before_rate=args.drop_before_rate,
-        drop_after_rate=args.drop_after_rate, error_after_rate=args.error_after_rate,
-        slow_seconds=args.slow_seconds, truncate_rate=args.truncate_rate,
+        task_query_qps=args.rate_limit or None,
+        submit_qps=args.submit_qps or None,
+        storm_rate=args.storm_rate,
+        storm_windows=list(args.storm_window),
+        storm_retry_after=args.storm_retry_after,
+        drop_before_rate=args.drop_before_rate,
+        drop_after_rate=args.drop_after_rate,
+        error_after_rate=args.error_after_rate,
+        slow_seconds=args.slow_seconds,
+        truncate_rate=args.truncate_rate,
         api_keys=frozenset(args.api_keys) if args.api_keys else None,
-        quota_exhausted=args.quota_exhausted, arrearage=args.arrearage, revoked=args.revoked,
-        seed=args.seed, video_fps=max(1, args.video_fps), public_url=args.public_url,
+        quota_exhausted=args.quota_exhausted,
+        arrearage=args.arrearage,
+        revoked=args.revoked,
+        seed=args.seed,
+        video_fps=max(1, args.video_fps),
+        public_url=args.public_url,
     )
 
 

@@ -28,9 +28,12 @@ def _bool(value: str) -> bool:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("submit", help="submit a generation job",
-                       description="Submit a job. Give the request as flags, or as JSON with --json "
-                       "(the skill scripts' request keys work too: img_url, reference_urls, ...).")
+    p = sub.add_parser(
+        "submit",
+        help="submit a generation job",
+        description="Submit a job. Give the request as flags, or as JSON with --json "
+        "(the skill scripts' request keys work too: img_url, reference_urls, ...).",
+    )
     p.add_argument("prompt", nargs="?", help="the prompt (or --prompt)")
     p.add_argument("--prompt", dest="prompt_flag")
     p.add_argument("--mode", choices=[m.value for m in Mode], help="default: detected from the fields, else t2i")
@@ -41,8 +44,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--duration", type=int, help="video seconds")
     p.add_argument("--resolution", help="480P, 720P or 1080P (image-to-video, first+last frame)")
-    p.add_argument("--image", action="append", default=[], metavar="PATH_OR_URL",
-                   help="reference image / first frame / last frame / reference (repeat in order)")
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="PATH_OR_URL",
+        help="reference image / first frame / last frame / reference (repeat in order)",
+    )
     p.add_argument("--audio-url")
     p.add_argument("--audio", type=_bool, metavar="true|false")
     p.add_argument("--shot-type", choices=["single", "multi"])
@@ -51,8 +59,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--template")
     p.add_argument("--max-images", type=int)
     p.add_argument("--function", help="VACE function")
-    p.add_argument("--vace", action="append", default=[], metavar="KEY=JSON",
-                   help="VACE field, e.g. video_url=https://... or obj_or_bg='[\"obj\"]'")
+    p.add_argument(
+        "--vace",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="VACE field, e.g. video_url=https://... or obj_or_bg='[\"obj\"]'",
+    )
     p.add_argument("--json", dest="json_request", metavar="JSON|@FILE|-", help="the whole request as JSON")
     p.add_argument("--wait", action="store_true", help="follow the job to the end, with progress")
     p.add_argument("--timeout", type=float, help="with --wait: give up waiting after this many seconds")
@@ -72,10 +85,11 @@ def _load_json(spec: str) -> dict[str, Any]:
     except OSError as exc:
         raise QwentuiError(f"cannot read the request file: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
-        raise QwentuiError(f"the request is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
-            from None
+        raise QwentuiError(
+            f"the request is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if not isinstance(data, dict):
-        raise QwentuiError("the request JSON must be an object, e.g. {\"prompt\": \"a cat\"}")
+        raise QwentuiError('the request JSON must be an object, e.g. {"prompt": "a cat"}')
     return data
 
 
@@ -84,8 +98,23 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     prompt = args.prompt_flag or args.prompt
     if prompt is not None:
         data["prompt"] = prompt
-    for key in ("model", "negative_prompt", "size", "n", "seed", "duration", "resolution", "audio_url",
-                "audio", "shot_type", "prompt_extend", "watermark", "template", "max_images", "function"):
+    for key in (
+        "model",
+        "negative_prompt",
+        "size",
+        "n",
+        "seed",
+        "duration",
+        "resolution",
+        "audio_url",
+        "audio",
+        "shot_type",
+        "prompt_extend",
+        "watermark",
+        "template",
+        "max_images",
+        "function",
+    ):
         value = getattr(args, key)
         if value is not None:
             data[key] = value
@@ -124,8 +153,10 @@ async def run(args: argparse.Namespace) -> int:
         if job.state is JobState.QUEUED:
             events = await ctx.store.events(job.id)
             why = events[-1].detail if events else "not sent"
-            raise QwentuiError(f"job {job.id} could not be sent ({why}); it stays queued and `qwentui run` "
-                               "sends it once the service is reachable")
+            raise QwentuiError(
+                f"job {job.id} could not be sent ({why}); it stays queued and `qwentui run` "
+                "sends it once the service is reachable"
+            )
         if args.wait:
             (job,) = await ctx.engine.wait_for([job.id], timeout=args.timeout, on_change=_progress)
             assets = await ctx.store.assets(job.id)
@@ -133,11 +164,17 @@ async def run(args: argparse.Namespace) -> int:
                 for asset in assets:
                     print(asset.path)
             else:
-                print_json({"id": job.id, "state": job.state.value, "task_id": job.task_id,
-                            "files": [a.path for a in assets], "error": job.error_message})
+                print_json(
+                    {
+                        "id": job.id,
+                        "state": job.state.value,
+                        "task_id": job.task_id,
+                        "files": [a.path for a in assets],
+                        "error": job.error_message,
+                    }
+                )
             if job.state is not JobState.DONE:
-                print(f"job {job.id} ended {job.state.value}: {job.error_message or ''}".rstrip(": "),
-                      file=sys.stderr)
+                print(f"job {job.id} ended {job.state.value}: {job.error_message or ''}".rstrip(": "), file=sys.stderr)
                 return 1
             return 0
         print(f"job {job.id}: {job.state.value}" + (f" task {job.task_id}" if job.task_id else ""))

@@ -80,11 +80,13 @@ class DashScopeClient:
         self._workspace = workspace
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
         timeout = httpx.Timeout(QUERY_TIMEOUT, connect=CONNECT_TIMEOUT)
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits,
-                                       headers={"User-Agent": USER_AGENT})
+        self._http = httpx.AsyncClient(
+            transport=transport, timeout=timeout, limits=limits, headers={"User-Agent": USER_AGENT}
+        )
         # Uploads to OSS never carry the API key: a separate client without it.
-        self._plain = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(UPLOAD_TIMEOUT),
-                                        headers={"User-Agent": USER_AGENT})
+        self._plain = httpx.AsyncClient(
+            transport=transport, timeout=httpx.Timeout(UPLOAD_TIMEOUT), headers={"User-Agent": USER_AGENT}
+        )
         self.requests_by_kind: dict[str, int] = {}
         self.server_clock = ServerClock()  # measured from every answer's Date header (see serverclock.py)
 
@@ -108,16 +110,28 @@ class DashScopeClient:
             headers.update(extra)
         return headers
 
-    async def _send(self, kind: str, method: str, path: str, *, json_body: Any = None,
-                    params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
-                    timeout: float | None = None) -> Any:
+    async def _send(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         """One HTTP exchange -> decoded JSON, or a typed error. No retries here."""
         self.requests_by_kind[kind] = self.requests_by_kind.get(kind, 0) + 1
         url = self.base_url + path
         sent = self.server_clock.local()
         try:
             response = await self._http.request(
-                method, url, json=json_body, params=params, headers=self._headers(headers),
+                method,
+                url,
+                json=json_body,
+                params=params,
+                headers=self._headers(headers),
                 timeout=httpx.Timeout(timeout or QUERY_TIMEOUT, connect=CONNECT_TIMEOUT),
             )
         except _NOT_SENT as exc:
@@ -125,8 +139,9 @@ class DashScopeClient:
         except httpx.TimeoutException as exc:
             raise TransportError(f"{self._host()} did not answer in time ({type(exc).__name__})", sent=True) from None
         except (httpx.TransportError, OSError) as exc:
-            raise TransportError(f"connection to {self._host()} failed: {type(exc).__name__} {exc}",
-                                 sent=True) from None
+            raise TransportError(
+                f"connection to {self._host()} failed: {type(exc).__name__} {exc}", sent=True
+            ) from None
         self.server_clock.observe_date(sent, self.server_clock.local(), response.headers.get("date"))
         return self._decode(response)
 
@@ -185,8 +200,14 @@ class DashScopeClient:
             headers["X-DashScope-Async"] = "enable"
         if wire.needs_oss_resolve:
             headers["X-DashScope-OssResourceResolve"] = "enable"
-        data = await self._send("submit", "POST", wire.route.value, json_body=wire.body, headers=headers,
-                                timeout=SUBMIT_TIMEOUT if wire.is_async else SYNC_TIMEOUT)
+        data = await self._send(
+            "submit",
+            "POST",
+            wire.route.value,
+            json_body=wire.body,
+            headers=headers,
+            timeout=SUBMIT_TIMEOUT if wire.is_async else SYNC_TIMEOUT,
+        )
         result = parse_task(data)
         if wire.is_async and not result.task_id:
             raise MalformedResponse("submit answer has no task_id")
@@ -230,8 +251,10 @@ class DashScopeClient:
         policy = await self._send("upload", "GET", "/uploads", params={"action": "getPolicy", "model": model})
         data = policy.get("data") if isinstance(policy, dict) else None
         if not isinstance(data, dict) or not data.get("upload_host") or not data.get("upload_dir"):
-            raise UploadError("the upload policy answer has no upload host; temporary upload may not be "
-                              "available in this region — give a public https:// URL instead")
+            raise UploadError(
+                "the upload policy answer has no upload host; temporary upload may not be "
+                "available in this region — give a public https:// URL instead"
+            )
         host = str(data["upload_host"])
         if not _is_web_url(host):  # it comes from a server answer: nothing but an absolute http(s) URL
             raise UploadError("the upload policy answer names no usable upload host (not an http(s) URL)")
@@ -248,8 +271,7 @@ class DashScopeClient:
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         self.requests_by_kind["upload"] = self.requests_by_kind.get("upload", 0) + 1
         try:
-            response = await self._plain.post(host, data=form,
-                                              files={"file": (path.name, content, mime)})
+            response = await self._plain.post(host, data=form, files={"file": (path.name, content, mime)})
         except httpx.HTTPError as exc:
             raise UploadError(f"upload of {path.name} failed: {type(exc).__name__}") from None
         if response.status_code != 200:
@@ -286,7 +308,7 @@ def _retry_after(value: str | None) -> float | None:
 
 def backoff(attempt: int, retry_after: float | None = None, base: float = 0.5, cap: float = 30.0) -> float:
     """Full-jitter exponential backoff, never shorter than a server's Retry-After."""
-    delay = random.uniform(0, min(cap, base * 2 ** attempt))
+    delay = random.uniform(0, min(cap, base * 2**attempt))
     return max(delay, retry_after or 0.0)
 
 

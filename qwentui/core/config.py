@@ -26,9 +26,14 @@ REGIONS: dict[str, str] = {
     "us-east-1": "https://dashscope-us.aliyuncs.com",
 }
 REGION_ALIASES = {
-    "singapore": "ap-southeast-1", "intl": "ap-southeast-1", "sg": "ap-southeast-1",
-    "beijing": "cn-beijing", "cn": "cn-beijing", "china": "cn-beijing",
-    "virginia": "us-east-1", "us": "us-east-1",
+    "singapore": "ap-southeast-1",
+    "intl": "ap-southeast-1",
+    "sg": "ap-southeast-1",
+    "beijing": "cn-beijing",
+    "cn": "cn-beijing",
+    "china": "cn-beijing",
+    "virginia": "us-east-1",
+    "us": "us-east-1",
 }
 DEFAULT_REGION = "ap-southeast-1"
 KEY_VARS = ("QWEN_API_KEY", "DASHSCOPE_API_KEY")
@@ -94,8 +99,10 @@ def find_api_key(env: Mapping[str, str] | None = None, cwd: Path | None = None) 
 
 def coding_plan_warning(key: ApiKey) -> str | None:
     if key.is_coding_plan:
-        return ("warning: this is a Coding Plan key (sk-sp-...); Coding Plan keys cannot call the image and "
-                "video APIs. Use a pay-as-you-go Model Studio key.")
+        return (
+            "warning: this is a Coding Plan key (sk-sp-...); Coding Plan keys cannot call the image and "
+            "video APIs. Use a pay-as-you-go Model Studio key."
+        )
     return None
 
 
@@ -166,8 +173,9 @@ class Paths:
     settings: Path
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, db: Path | None = None,
-                 output: Path | None = None) -> Paths:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, db: Path | None = None, output: Path | None = None
+    ) -> Paths:
         values = os.environ if env is None else env
         home = data_dir(values)
         return cls(

@@ -75,8 +75,15 @@ class DownloadError(Exception):
     """One failed download attempt. `retryable`: another attempt may succeed. `expired`: the host refused the
     signed URL (403/404/410). `disk_full`: the local disk is full. The message never holds a URL's query."""
 
-    def __init__(self, message: str, *, retryable: bool, expired: bool = False, disk_full: bool = False,
-                 status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        expired: bool = False,
+        disk_full: bool = False,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
@@ -156,8 +163,9 @@ def check_url(url: str, allowed_hosts: Collection[str] | None = None) -> None:
     except (httpx.InvalidURL, TypeError) as exc:
         raise DownloadError(f"not a valid URL: {redact_url(url)}", retryable=False) from exc
     if parsed.scheme not in ALLOWED_SCHEMES:
-        raise DownloadError(f"refused to fetch a {parsed.scheme or 'scheme-less'}: URL (only http and https)",
-                            retryable=False)
+        raise DownloadError(
+            f"refused to fetch a {parsed.scheme or 'scheme-less'}: URL (only http and https)", retryable=False
+        )
     host = parsed.host.lower()
     if not host:
         raise DownloadError(f"the URL has no host: {redact_url(url)}", retryable=False)
@@ -226,8 +234,9 @@ async def _guard_request(request: httpx.Request) -> None:
     request.headers.pop("Authorization", None)
 
 
-def make_download_client(*, transport: httpx.AsyncBaseTransport | None = None,
-                         timeout: httpx.Timeout = TIMEOUT) -> httpx.AsyncClient:
+def make_download_client(
+    *, transport: httpx.AsyncBaseTransport | None = None, timeout: httpx.Timeout = TIMEOUT
+) -> httpx.AsyncClient:
     """The client for result files: no auth, a qwentui User-Agent, timeouts, redirects only to http(s).
     Keep it apart from the API client so the API key can never reach a result host."""
     return httpx.AsyncClient(
@@ -243,9 +252,16 @@ def make_download_client(*, transport: httpx.AsyncBaseTransport | None = None,
 # ---------------------------------------------------------------- download
 
 
-async def download(client: httpx.AsyncClient, url: str, dest: Path, *, expected_size: int | None = None,
-                   chunk: int = CHUNK, progress: Progress | None = None,
-                   allowed_hosts: Collection[str] | None = None) -> DownloadedFile:
+async def download(
+    client: httpx.AsyncClient,
+    url: str,
+    dest: Path,
+    *,
+    expected_size: int | None = None,
+    chunk: int = CHUNK,
+    progress: Progress | None = None,
+    allowed_hosts: Collection[str] | None = None,
+) -> DownloadedFile:
     """Download `url` to `dest` (via `dest` + `.part`, resumed if one exists), mode 0600, sha256 computed
     while streaming. Raises DownloadError. On a truncated body the `.part` is kept for the next attempt;
     on a full disk it is removed (it holds space the user needs back, and its last write is suspect)."""
@@ -257,27 +273,36 @@ async def download(client: httpx.AsyncClient, url: str, dest: Path, *, expected_
         have = _size_of(part)
         while True:
             try:
-                return await _attempt(client, url, dest, part, have, expected_size, chunk, progress,
-                                      allowed_hosts)
+                return await _attempt(client, url, dest, part, have, expected_size, chunk, progress, allowed_hosts)
             except _RangeRefused:
                 if not have:
-                    raise DownloadError(f"{dest.name}: the server sent a partial body for a plain GET",
-                                        retryable=True) from None
+                    raise DownloadError(
+                        f"{dest.name}: the server sent a partial body for a plain GET", retryable=True
+                    ) from None
                 part.unlink(missing_ok=True)  # it cannot be continued: start again from zero
                 have = 0
     except OSError as exc:
         raise _local_error(exc, part, dest.name) from exc
 
 
-async def _attempt(client: httpx.AsyncClient, url: str, dest: Path, part: Path, have: int,
-                   expected_size: int | None, chunk: int, progress: Progress | None,
-                   allowed_hosts: Collection[str] | None) -> DownloadedFile:
+async def _attempt(
+    client: httpx.AsyncClient,
+    url: str,
+    dest: Path,
+    part: Path,
+    have: int,
+    expected_size: int | None,
+    chunk: int,
+    progress: Progress | None,
+    allowed_hosts: Collection[str] | None,
+) -> DownloadedFile:
     async with _open_response(client, url, have, allowed_hosts) as response:
         offset, total = _resume_point(response, have)
         if expected_size is not None and total is not None and total != expected_size:
             part.unlink(missing_ok=True)
-            raise DownloadError(f"{dest.name}: the server sends {total} bytes, {expected_size} were expected",
-                                retryable=False)
+            raise DownloadError(
+                f"{dest.name}: the server sends {total} bytes, {expected_size} were expected", retryable=False
+            )
         hasher = await asyncio.to_thread(_hash_prefix, part, offset) if offset else hashlib.sha256()
         if progress and offset:
             progress(offset, total)
@@ -300,8 +325,9 @@ async def _attempt(client: httpx.AsyncClient, url: str, dest: Path, part: Path, 
 
 
 @asynccontextmanager
-async def _open_response(client: httpx.AsyncClient, url: str, have: int,
-                         allowed_hosts: Collection[str] | None) -> AsyncIterator[httpx.Response]:
+async def _open_response(
+    client: httpx.AsyncClient, url: str, have: int, allowed_hosts: Collection[str] | None
+) -> AsyncIterator[httpx.Response]:
     """GET `url`, following redirects by hand so the rules hold whatever client the caller passes in."""
     # identity: lengths and ranges then count the file's own bytes
     headers = {"Accept-Encoding": "identity"}
@@ -316,8 +342,9 @@ async def _open_response(client: httpx.AsyncClient, url: str, have: int,
         try:
             response = await client.send(request, stream=True, follow_redirects=False, auth=None)
         except httpx.TransportError as exc:
-            raise DownloadError(f"network error fetching {redact_url(hop)} ({type(exc).__name__})",
-                                retryable=True) from exc
+            raise DownloadError(
+                f"network error fetching {redact_url(hop)} ({type(exc).__name__})", retryable=True
+            ) from exc
         if response.has_redirect_location:
             await response.aclose()
             hop = str(response.url.join(response.headers["Location"]))
@@ -342,11 +369,19 @@ def _check_status(response: httpx.Response, url: str, have: int) -> None:
         expires = url_expiry(url)
         if expires is not None and time.time() >= expires:
             when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
-            raise DownloadError(f"the result URL expired at {when} (HTTP {status} from {where})",
-                                retryable=False, expired=True, status=status)
+            raise DownloadError(
+                f"the result URL expired at {when} (HTTP {status} from {where})",
+                retryable=False,
+                expired=True,
+                status=status,
+            )
         # Inside its validity window (or no known expiry) a refusal may be passing: let the engine decide.
-        raise DownloadError(f"the result host refused the URL (HTTP {status} from {where})",
-                            retryable=expires is not None, expired=True, status=status)
+        raise DownloadError(
+            f"the result host refused the URL (HTTP {status} from {where})",
+            retryable=expires is not None,
+            expired=True,
+            status=status,
+        )
     retryable = status >= 500 or status in RETRYABLE_STATUSES
     raise DownloadError(f"HTTP {status} from {where}", retryable=retryable, status=status)
 
@@ -372,8 +407,16 @@ def _content_length(response: httpx.Response) -> int | None:
         return None
 
 
-async def _stream(response: httpx.Response, fd: int, hasher: hashlib._Hash, done: int, total: int | None,
-                  chunk: int, progress: Progress | None, name: str) -> int:
+async def _stream(
+    response: httpx.Response,
+    fd: int,
+    hasher: hashlib._Hash,
+    done: int,
+    total: int | None,
+    chunk: int,
+    progress: Progress | None,
+    name: str,
+) -> int:
     """Append the body to `fd` in writes of about `chunk` bytes; return the file's size."""
     # Pieces are gathered here rather than by aiter_bytes(chunk), whose buffer would be lost when the
     # connection drops: everything received is on disk before the error is raised, ready for a resume.
@@ -386,8 +429,11 @@ async def _stream(response: httpx.Response, fd: int, hasher: hashlib._Hash, done
                 done = _flush(fd, pending, done, total, progress)
     except httpx.TransportError as exc:
         done = _flush(fd, pending, done, total, progress)
-        raise DownloadError(f"connection dropped after {done} of {total or '?'} bytes of {name} "
-                            f"({type(exc).__name__}); the .part is kept to resume", retryable=True) from exc
+        raise DownloadError(
+            f"connection dropped after {done} of {total or '?'} bytes of {name} "
+            f"({type(exc).__name__}); the .part is kept to resume",
+            retryable=True,
+        ) from exc
     except httpx.HTTPError as exc:
         raise DownloadError(f"cannot read the body of {name} ({type(exc).__name__})", retryable=False) from exc
     return _flush(fd, pending, done, total, progress)
@@ -409,12 +455,12 @@ def _check_length(response: httpx.Response, part: Path, name: str, size: int, to
     wire = _content_length(response)
     got = response.num_bytes_downloaded
     if wire is not None and got < wire:
-        raise DownloadError(f"{name} is truncated: {got} of {wire} bytes arrived; the .part is kept to resume",
-                            retryable=True)
+        raise DownloadError(
+            f"{name} is truncated: {got} of {wire} bytes arrived; the .part is kept to resume", retryable=True
+        )
     if (wire is not None and got > wire) or (total is not None and size != total):
         part.unlink(missing_ok=True)
-        raise DownloadError(f"{name}: the server sent {size} bytes for a {total or wire}-byte file",
-                            retryable=True)
+        raise DownloadError(f"{name}: the server sent {size} bytes for a {total or wire}-byte file", retryable=True)
 
 
 # ---------------------------------------------------------------- local files
@@ -459,7 +505,7 @@ def _fsync_and_close(fd: int) -> None:
 def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _commit(part: Path, dest: Path) -> None:
@@ -480,9 +526,12 @@ def _local_error(exc: OSError, part: Path, name: str) -> DownloadError:
             part.unlink(missing_ok=True)
         except OSError:
             pass
-        return DownloadError(f"disk full while writing {name}; free space and it will resume",
-                             retryable=True, disk_full=True)
+        return DownloadError(
+            f"disk full while writing {name}; free space and it will resume", retryable=True, disk_full=True
+        )
     # A local problem (read-only or missing folder, permissions) is the user's to fix while the URL is still
     # valid: retryable, and the engine's expiry deadline bounds the retries.
-    return DownloadError(f"cannot write {name} in {part.parent}: {exc.strerror or exc}; fix the folder and it "
-                         "will resume", retryable=True)
+    return DownloadError(
+        f"cannot write {name} in {part.parent}: {exc.strerror or exc}; fix the folder and it will resume",
+        retryable=True,
+    )

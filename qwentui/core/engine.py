@@ -64,9 +64,15 @@ class EngineConfig:
 
 
 class Engine:
-    def __init__(self, store: Store, client: DashScopeClient, config: EngineConfig, *,
-                 download_http: httpx.AsyncClient | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        client: DashScopeClient,
+        config: EngineConfig,
+        *,
+        download_http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.client = client
         self.config = config
@@ -78,10 +84,10 @@ class Engine:
         self._own_http = download_http is None
         policy = config.policy
         self.submitter = Submitter(store, client, policy, clock, self._pause)
-        self.tracker = Tracker(store, client, policy, clock, page_size=config.page_size,
-                               batch=config.batch_tracking)
-        self.reconciler = Reconciler(store, client, policy, clock, settle=config.reconcile_settle,
-                                     model_locks=self.submitter.model_locks)
+        self.tracker = Tracker(store, client, policy, clock, page_size=config.page_size, batch=config.batch_tracking)
+        self.reconciler = Reconciler(
+            store, client, policy, clock, settle=config.reconcile_settle, model_locks=self.submitter.model_locks
+        )
         self.fetcher = Fetcher(store, self._http, config.output_dir, policy, clock)
         self.pause: Pause | None = None
         self.leader = False
@@ -180,22 +186,37 @@ class Engine:
         now = self.clock()
         counts: dict[str, int] = {}
         for job in await self.store.jobs_in_states({JobState.UPLOADING}):
-            await self.store.transition(job.id, JobState.QUEUED, expect=JobState.UPLOADING,
-                                        detail="restart: upload again", next_check_at=now)
+            await self.store.transition(
+                job.id, JobState.QUEUED, expect=JobState.UPLOADING, detail="restart: upload again", next_check_at=now
+            )
             counts["requeued_uploads"] = counts.get("requeued_uploads", 0) + 1
         for job in await self.store.jobs_in_states({JobState.SUBMITTING}):
-            await self.store.transition(job.id, JobState.UNCERTAIN, expect=JobState.SUBMITTING,
-                                        detail="restart: the POST may have been sent", next_check_at=now)
+            await self.store.transition(
+                job.id,
+                JobState.UNCERTAIN,
+                expect=JobState.SUBMITTING,
+                detail="restart: the POST may have been sent",
+                next_check_at=now,
+            )
             counts["uncertain"] = counts.get("uncertain", 0) + 1
         for job in await self.store.jobs_in_states({JobState.DOWNLOADING}):
-            await self.store.transition(job.id, JobState.SUCCEEDED, expect=JobState.DOWNLOADING,
-                                        detail="restart: resume download", next_check_at=now)
+            await self.store.transition(
+                job.id,
+                JobState.SUCCEEDED,
+                expect=JobState.DOWNLOADING,
+                detail="restart: resume download",
+                next_check_at=now,
+            )
             counts["downloads"] = counts.get("downloads", 0) + 1
         for job in await self.store.jobs_in_states({JobState.UNCERTAIN}):
             if job.wire_json and not _is_async_job(job):
                 await self.store.transition(
-                    job.id, JobState.NEEDS_USER, expect=JobState.UNCERTAIN, detail="sync call interrupted",
-                    error_code="Uncertain", error_message="qwentui stopped during a synchronous call; it may "
+                    job.id,
+                    JobState.NEEDS_USER,
+                    expect=JobState.UNCERTAIN,
+                    detail="sync call interrupted",
+                    error_code="Uncertain",
+                    error_message="qwentui stopped during a synchronous call; it may "
                     "have produced (and billed) a result that was lost — resubmit it if you want it",
                 )
                 counts["needs_user"] = counts.get("needs_user", 0) + 1
@@ -279,8 +300,11 @@ class Engine:
         if self.pause is not None:
             self.pause = Pause(self.pause.reason, self.pause.until + jump, self.pause.everything)
         if jump < 0:
-            moved = [(j.id, max(wall, j.next_check_at + jump)) for j in await self.store.jobs_in_states(ACTIVE)
-                     if j.next_check_at is not None and j.next_check_at > wall]
+            moved = [
+                (j.id, max(wall, j.next_check_at + jump))
+                for j in await self.store.jobs_in_states(ACTIVE)
+                if j.next_check_at is not None and j.next_check_at > wall
+            ]
             await self.store.set_next_checks(moved)
 
     async def _track_loop(self) -> None:
@@ -302,13 +326,19 @@ class Engine:
         for job in await self.store.jobs_in_states({JobState.UPLOADING, JobState.SUBMITTING, JobState.DOWNLOADING}):
             if job.id in self._busy:
                 continue
-            to_state = {JobState.UPLOADING: JobState.QUEUED, JobState.SUBMITTING: JobState.UNCERTAIN,
-                        JobState.DOWNLOADING: JobState.SUCCEEDED}[job.state]
+            to_state = {
+                JobState.UPLOADING: JobState.QUEUED,
+                JobState.SUBMITTING: JobState.UNCERTAIN,
+                JobState.DOWNLOADING: JobState.SUCCEEDED,
+            }[job.state]
             fields: dict[str, Any] = {"detail": "its step stopped half-way: taken up again"}
             if job.state is JobState.SUBMITTING and not _is_async_job(job):
                 to_state = JobState.NEEDS_USER  # a sync call leaves no task to reconcile: never resend it
-                fields.update(error_code="Uncertain", error_message="a synchronous call was interrupted; it may "
-                              "have produced (and billed) a result that was lost — resubmit it if you want it")
+                fields.update(
+                    error_code="Uncertain",
+                    error_message="a synchronous call was interrupted; it may "
+                    "have produced (and billed) a result that was lost — resubmit it if you want it",
+                )
             with contextlib.suppress(StaleTransition):  # a worker finished it meanwhile
                 await self.store.transition(job.id, to_state, expect=job.state, next_check_at=self.clock(), **fields)
                 self._changed(job.id)
@@ -357,8 +387,15 @@ class Engine:
 
     # ---- actions ------------------------------------------------------------------------------------------
 
-    async def add(self, request: GenerationRequest, *, source: str = "cli", source_path: str | None = None,
-                  parent_id: int | None = None, output_dir: Path | None = None) -> Job:
+    async def add(
+        self,
+        request: GenerationRequest,
+        *,
+        source: str = "cli",
+        source_path: str | None = None,
+        parent_id: int | None = None,
+        output_dir: Path | None = None,
+    ) -> Job:
         """Validate and queue a request (InvalidRequest lists every problem; nothing is queued then)."""
         # validation may decode local images with Pillow: off the event loop, so the UI stays responsive
         problems = await asyncio.to_thread(validate, request)
@@ -366,8 +403,13 @@ class Engine:
             raise InvalidRequest(problems)
         row = request.row
         job = await self.store.add_job(
-            request.to_dict(), mode=row.mode.value, model=row.model, prompt=request.prompt, source=source,
-            source_path=source_path, parent_id=parent_id,
+            request.to_dict(),
+            mode=row.mode.value,
+            model=row.model,
+            prompt=request.prompt,
+            source=source,
+            source_path=source_path,
+            parent_id=parent_id,
             output_dir=str(output_dir) if output_dir else None,
             expected_seconds=float(sum(row.typical_seconds)) / 2 * self.config.policy.time_scale,
         )
@@ -385,23 +427,32 @@ class Engine:
         """Cancel a job that has not started on the service (QUEUED locally, or PENDING remotely)."""
         job = await self._job(job_id)
         if job.state in (JobState.QUEUED, JobState.NEEDS_USER):
-            job = await self.store.transition(job.id, JobState.CANCELED, expect=job.state,
-                                              detail="canceled by the user", finished_at=self.clock())
+            job = await self.store.transition(
+                job.id, JobState.CANCELED, expect=job.state, detail="canceled by the user", finished_at=self.clock()
+            )
         elif job.state is JobState.PENDING and job.task_id:
             try:
                 await self.client.cancel(job.task_id)
             except UnsupportedOperation:
-                raise EngineError(f"job {job_id} has already started on the service and can no longer be "
-                                  "canceled (only PENDING tasks can)") from None
+                raise EngineError(
+                    f"job {job_id} has already started on the service and can no longer be "
+                    "canceled (only PENDING tasks can)"
+                ) from None
             except (ApiError, TransportError) as exc:
                 raise EngineError(f"could not cancel job {job_id}: {exc}") from None
-            job = await self.store.transition(job.id, JobState.CANCELED, expect=JobState.PENDING,
-                                              detail="canceled by the user", finished_at=self.clock())
+            job = await self.store.transition(
+                job.id,
+                JobState.CANCELED,
+                expect=JobState.PENDING,
+                detail="canceled by the user",
+                finished_at=self.clock(),
+            )
         elif job.state in TERMINAL:
             raise EngineError(f"job {job_id} is already {job.state.value.lower()}")
         else:
-            raise EngineError(f"job {job_id} is {job.state.value} and can no longer be canceled "
-                              "(only queued or PENDING jobs can)")
+            raise EngineError(
+                f"job {job_id} is {job.state.value} and can no longer be canceled (only queued or PENDING jobs can)"
+            )
         self._changed(job.id)
         return job
 
@@ -416,17 +467,23 @@ class Engine:
         data = dict(job.request)
         data.update({k: v for k, v in edits.items()})
         request = GenerationRequest.from_dict(data)
-        return await self.add(request, source=source, parent_id=job.id,
-                              output_dir=Path(job.output_dir) if job.output_dir else None)
+        return await self.add(
+            request, source=source, parent_id=job.id, output_dir=Path(job.output_dir) if job.output_dir else None
+        )
 
     async def resubmit(self, job_id: int) -> Job:
         """The user's answer to NEEDS_USER: send it again (they accept the risk of a duplicate)."""
         job = await self._job(job_id)
         if job.state is not JobState.NEEDS_USER:
             raise EngineError(f"job {job_id} is {job.state.value}; only jobs that need you can be resubmitted")
-        job = await self.store.transition(job.id, JobState.QUEUED, expect=JobState.NEEDS_USER,
-                                          detail="resubmitted by the user", next_check_at=self.clock(),
-                                          attempts=0)
+        job = await self.store.transition(
+            job.id,
+            JobState.QUEUED,
+            expect=JobState.NEEDS_USER,
+            detail="resubmitted by the user",
+            next_check_at=self.clock(),
+            attempts=0,
+        )
         self._changed(job.id)
         self.wake()
         return job
@@ -438,9 +495,14 @@ class Engine:
             raise EngineError(f"job {job_id} is {job.state.value}; only jobs that need you can adopt a task")
         if await self.store.get_by_task_id(task_id):
             raise EngineError(f"task {task_id} already belongs to another job")
-        job = await self.store.transition(job.id, JobState.PENDING, expect=JobState.NEEDS_USER,
-                                          detail=f"adopted task {task_id}", task_id=task_id,
-                                          next_check_at=self.clock())
+        job = await self.store.transition(
+            job.id,
+            JobState.PENDING,
+            expect=JobState.NEEDS_USER,
+            detail=f"adopted task {task_id}",
+            task_id=task_id,
+            next_check_at=self.clock(),
+        )
         self._changed(job.id)
         return job
 
@@ -454,15 +516,22 @@ class Engine:
         except (ApiError, TransportError) as exc:
             raise EngineError(f"cannot look up task {task_id}: {exc}") from None
         if result.status is TaskStatus.UNKNOWN:
-            raise EngineError(f"the service does not know task {task_id} (wrong id, another region or "
-                              "account, or older than 24 h)")
+            raise EngineError(
+                f"the service does not know task {task_id} (wrong id, another region or account, or older than 24 h)"
+            )
         if model is None:
             model = await self._model_of(task_id, result.submit_time)
         mode = _guess_mode(model, result)
         now = self.clock()
         request = {"mode": mode.value, "model": model or "unknown", "prompt": prompt or result.actual_prompt or ""}
-        job = await self.store.add_job(request, mode=mode.value, model=model or "unknown",
-                                       prompt=request["prompt"], source="import", state=JobState.PENDING)
+        job = await self.store.add_job(
+            request,
+            mode=mode.value,
+            model=model or "unknown",
+            prompt=request["prompt"],
+            source="import",
+            state=JobState.PENDING,
+        )
         job = await self.store.update_fields(job.id, task_id=task_id, submitted_at=now, next_check_at=now)
         self._changed(job.id)
         self.wake()
@@ -479,8 +548,9 @@ class Engine:
         except ValueError:
             return None
         with contextlib.suppress(ApiError, TransportError):
-            page = await self.client.list_tasks(start=when - timedelta(days=1), end=when + timedelta(days=1),
-                                                page_size=100)
+            page = await self.client.list_tasks(
+                start=when - timedelta(days=1), end=when + timedelta(days=1), page_size=100
+            )
             for task in page.tasks:
                 if task.task_id == task_id:
                     return task.model_name or None
@@ -495,8 +565,9 @@ class Engine:
 
     # ---- waiting (CLI --wait, tests) ----------------------------------------------------------------------
 
-    async def wait_for(self, job_ids: list[int], timeout: float | None = None,
-                       on_change: Callable[[Job], None] | None = None) -> list[Job]:
+    async def wait_for(
+        self, job_ids: list[int], timeout: float | None = None, on_change: Callable[[Job], None] | None = None
+    ) -> list[Job]:
         """Until every job is terminal or needs the user; returns them."""
         deadline = None if timeout is None else time.monotonic() + timeout
         seen: dict[int, JobState] = {}

@@ -25,8 +25,9 @@ class ApiError(QwentuiError):
 
     hint = ""
 
-    def __init__(self, status: int, code: str, message: str, request_id: str = "",
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, request_id: str = "", retry_after: float | None = None
+    ) -> None:
         self.status = status
         self.code = code or f"HTTP{status}"
         self.message = mask_secrets(message or "")
@@ -99,8 +100,7 @@ _BY_CODE: dict[str, type[ApiError]] = {
 }
 
 
-def api_error(status: int, code: str, message: str, request_id: str = "",
-              retry_after: float | None = None) -> ApiError:
+def api_error(status: int, code: str, message: str, request_id: str = "", retry_after: float | None = None) -> ApiError:
     """The most specific ApiError subclass for this code / status."""
     cls = _BY_CODE.get(code)
     if cls is None:

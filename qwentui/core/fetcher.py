@@ -37,8 +37,14 @@ def result_items(job: Job) -> list[dict[str, str | None]]:
 
 
 class Fetcher:
-    def __init__(self, store: Store, http: httpx.AsyncClient, output_dir: Path, policy: SchedulePolicy,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        http: httpx.AsyncClient,
+        output_dir: Path,
+        policy: SchedulePolicy,
+        clock: Callable[[], float],
+    ) -> None:
         self.store = store
         self.http = http
         self.output_dir = output_dir
@@ -48,8 +54,7 @@ class Fetcher:
         self.disk_full = False
 
     async def fetch(self, job: Job) -> Job:
-        job = await self.store.transition(job.id, JobState.DOWNLOADING, expect=JobState.SUCCEEDED,
-                                          detail="downloading")
+        job = await self.store.transition(job.id, JobState.DOWNLOADING, expect=JobState.SUCCEEDED, detail="downloading")
         out = Path(job.output_dir) if job.output_dir else self.output_dir
         done = {a.idx for a in await self.store.assets(job.id)}
         items = result_items(job)
@@ -62,22 +67,30 @@ class Fetcher:
                 got = await download(self.http, url, dest, chunk=DOWNLOAD_CHUNK, progress=_crash_mid_download)
                 self.bytes_downloaded += got.size
                 kind: Literal["image", "video"] = "video" if item.get("kind") == "video" else "image"
-                await self.store.add_asset(job.id, idx, kind=kind, url=url,
-                                           path=str(got.path), size=got.size, sha256=got.sha256)
+                await self.store.add_asset(
+                    job.id, idx, kind=kind, url=url, path=str(got.path), size=got.size, sha256=got.sha256
+                )
             text = _markdown(job, items)
             if text and 0 not in done:
                 dest = ensure_private_dir(out) / f"{job.id}_text.md"
                 _write_private(dest, text)
-                await self.store.add_asset(job.id, 0, kind="text", url=None, path=str(dest),
-                                           size=dest.stat().st_size, sha256=None)
+                await self.store.add_asset(
+                    job.id, 0, kind="text", url=None, path=str(dest), size=dest.stat().st_size, sha256=None
+                )
         except DownloadError as exc:
             return await self._failed(job, exc)
         except OSError as exc:
-            return await self._failed(job, DownloadError(f"cannot write to {out}: {exc.strerror or exc}",
-                                                         retryable=True))
+            return await self._failed(
+                job, DownloadError(f"cannot write to {out}: {exc.strerror or exc}", retryable=True)
+            )
         self.disk_full = False
-        return await self.store.transition(job.id, JobState.DONE, expect=JobState.DOWNLOADING,
-                                           detail=f"{len(items)} result(s) saved", finished_at=self.clock())
+        return await self.store.transition(
+            job.id,
+            JobState.DONE,
+            expect=JobState.DOWNLOADING,
+            detail=f"{len(items)} result(s) saved",
+            finished_at=self.clock(),
+        )
 
     async def _failed(self, job: Job, exc: DownloadError) -> Job:
         now = self.clock()
@@ -85,16 +98,24 @@ class Fetcher:
         expired = job.results_expire_at is not None and now >= job.results_expire_at
         if expired or not exc.retryable:
             return await self.store.transition(
-                job.id, JobState.EXPIRED, expect=JobState.DOWNLOADING, detail="download impossible",
-                error_code="DownloadFailed", finished_at=now,
+                job.id,
+                JobState.EXPIRED,
+                expect=JobState.DOWNLOADING,
+                detail="download impossible",
+                error_code="DownloadFailed",
+                finished_at=now,
                 error_message=f"the results could not be downloaded: {exc}",
             )
         if getattr(exc, "disk_full", False):
             self.disk_full = True
         attempt = job.poll_count + 1
         return await self.store.transition(
-            job.id, JobState.SUCCEEDED, expect=JobState.DOWNLOADING, detail=f"download will retry: {exc}",
-            next_check_at=now + self.policy.retry_delay(min(attempt, 6)), poll_count=attempt,
+            job.id,
+            JobState.SUCCEEDED,
+            expect=JobState.DOWNLOADING,
+            detail=f"download will retry: {exc}",
+            next_check_at=now + self.policy.retry_delay(min(attempt, 6)),
+            poll_count=attempt,
             error_message=f"download retrying: {exc}",
         )
 

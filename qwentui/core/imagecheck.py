@@ -41,9 +41,14 @@ def probe_image(path: Path, verify: bool = True) -> ImageInfo:
                 width, height = img.size
                 has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
                 if width * height > MAX_PIXELS:
-                    return ImageInfo(fmt, width, height, has_alpha,
-                                     error=f"{width}x{height} px is too many pixels to be a real photo "
-                                     "(refused as a possible decompression bomb)")
+                    return ImageInfo(
+                        fmt,
+                        width,
+                        height,
+                        has_alpha,
+                        error=f"{width}x{height} px is too many pixels to be a real photo "
+                        "(refused as a possible decompression bomb)",
+                    )
                 if verify:
                     img.load()  # decodes the pixels: catches truncated files
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 
 class RateLimiter:
-    def __init__(self, rate: float = 20.0, burst: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float = 20.0, burst: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         if burst is not None and burst < 1:

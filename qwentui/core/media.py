@@ -104,14 +104,19 @@ def _probe_video(path: Path, size: int, demuxer: str) -> MediaInfo:
             stream = _video_stream(container)
             width, height = stream.codec_context.width, stream.codec_context.height
             if width * height > MAX_PIXELS:
-                return MediaInfo(kind="video", size_bytes=size,
-                                 error=f"{width}x{height} px is too large a frame to preview")
+                return MediaInfo(
+                    kind="video", size_bytes=size, error=f"{width}x{height} px is too large a frame to preview"
+                )
             # One decoded frame proves the stream plays; an index alone survives a damaged body.
             if next(container.decode(stream), None) is None:
                 raise MediaError("the video has no decodable frame")
             audio = container.streams.audio
             return MediaInfo(
-                kind="video", format=fmt, width=width, height=height, size_bytes=size,
+                kind="video",
+                format=fmt,
+                width=width,
+                height=height,
+                size_bytes=size,
                 duration=_duration(container, stream),
                 fps=float(stream.average_rate) if stream.average_rate else None,
                 codec=stream.codec_context.name,

@@ -43,9 +43,12 @@ def cjk_search_text(text: str) -> str | None:
     return " ".join(CJK.sub(r" \1 ", text).split())
 
 
-V1_CORE = Migration(1, "jobs, events, assets, drop ledger, lease, settings", (
-    # AUTOINCREMENT: ids are never reused, because they name output files (<job>_<n>.<ext>).
-    """CREATE TABLE jobs (
+V1_CORE = Migration(
+    1,
+    "jobs, events, assets, drop ledger, lease, settings",
+    (
+        # AUTOINCREMENT: ids are never reused, because they name output files (<job>_<n>.<ext>).
+        """CREATE TABLE jobs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         created_at REAL NOT NULL,
         updated_at REAL NOT NULL,
@@ -79,16 +82,16 @@ V1_CORE = Migration(1, "jobs, events, assets, drop ledger, lease, settings", (
         priority INTEGER NOT NULL DEFAULT 0,
         deleted INTEGER NOT NULL DEFAULT 0
     )""",
-    # Secondary index entries end with the rowid, so "state = ? ORDER BY id DESC LIMIT n" walks this index
-    # backwards and stops after n rows: newest-first listing by state without sorting.
-    "CREATE INDEX jobs_state ON jobs(state)",
-    "CREATE INDEX jobs_due ON jobs(state, next_check_at)",  # the scheduler: due checks per state
-    "CREATE INDEX jobs_model ON jobs(model)",
-    "CREATE INDEX jobs_mode ON jobs(mode)",
-    "CREATE INDEX jobs_updated ON jobs(updated_at)",  # the TUI's incremental refresh
-    "CREATE INDEX jobs_created ON jobs(created_at)",  # date ranges, usage by day
-    "CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL",
-    """CREATE TABLE job_events (
+        # Secondary index entries end with the rowid, so "state = ? ORDER BY id DESC LIMIT n" walks this index
+        # backwards and stops after n rows: newest-first listing by state without sorting.
+        "CREATE INDEX jobs_state ON jobs(state)",
+        "CREATE INDEX jobs_due ON jobs(state, next_check_at)",  # the scheduler: due checks per state
+        "CREATE INDEX jobs_model ON jobs(model)",
+        "CREATE INDEX jobs_mode ON jobs(mode)",
+        "CREATE INDEX jobs_updated ON jobs(updated_at)",  # the TUI's incremental refresh
+        "CREATE INDEX jobs_created ON jobs(created_at)",  # date ranges, usage by day
+        "CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL",
+        """CREATE TABLE job_events (
         id INTEGER PRIMARY KEY,
         job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
         at REAL NOT NULL,
@@ -96,10 +99,10 @@ V1_CORE = Migration(1, "jobs, events, assets, drop ledger, lease, settings", (
         to_state TEXT NOT NULL,
         detail TEXT NOT NULL DEFAULT ''
     )""",
-    "CREATE INDEX job_events_job ON job_events(job_id, id)",
-    """CREATE TRIGGER job_events_append_only BEFORE UPDATE ON job_events
+        "CREATE INDEX job_events_job ON job_events(job_id, id)",
+        """CREATE TRIGGER job_events_append_only BEFORE UPDATE ON job_events
        BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END""",
-    """CREATE TABLE assets (
+        """CREATE TABLE assets (
         id INTEGER PRIMARY KEY,
         job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
         idx INTEGER NOT NULL,
@@ -115,7 +118,7 @@ V1_CORE = Migration(1, "jobs, events, assets, drop ledger, lease, settings", (
         created_at REAL NOT NULL,
         UNIQUE (job_id, idx)
     )""",
-    """CREATE TABLE drop_ledger (
+        """CREATE TABLE drop_ledger (
         sha256 TEXT PRIMARY KEY,
         rule TEXT NOT NULL,
         original_name TEXT NOT NULL,
@@ -125,10 +128,10 @@ V1_CORE = Migration(1, "jobs, events, assets, drop ledger, lease, settings", (
         outcome_path TEXT,
         reason TEXT
     )""",
-    "CREATE INDEX drop_ledger_open ON drop_ledger(claimed_at) WHERE outcome IS NULL",
-    # One row at most: who follows the remote tasks. Two engines polling and downloading the same tasks
-    # would double the request rate and race on every transition.
-    """CREATE TABLE lease (
+        "CREATE INDEX drop_ledger_open ON drop_ledger(claimed_at) WHERE outcome IS NULL",
+        # One row at most: who follows the remote tasks. Two engines polling and downloading the same tasks
+        # would double the request rate and race on every transition.
+        """CREATE TABLE lease (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         owner TEXT NOT NULL,
         pid INTEGER NOT NULL,
@@ -136,44 +139,54 @@ V1_CORE = Migration(1, "jobs, events, assets, drop ledger, lease, settings", (
         heartbeat_at REAL NOT NULL,
         expires_at REAL NOT NULL
     )""",
-    "CREATE TABLE settings_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-))
+        "CREATE TABLE settings_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
+)
 
-V2_FTS = Migration(2, "full-text search over prompts", (
-    # External content: the text lives once, in jobs.prompt; the index is kept in step by triggers. The
-    # update trigger fires only when `prompt` is written, so state transitions never touch the index.
-    """CREATE VIRTUAL TABLE jobs_fts USING fts5(
+V2_FTS = Migration(
+    2,
+    "full-text search over prompts",
+    (
+        # External content: the text lives once, in jobs.prompt; the index is kept in step by triggers. The
+        # update trigger fires only when `prompt` is written, so state transitions never touch the index.
+        """CREATE VIRTUAL TABLE jobs_fts USING fts5(
         prompt, content='jobs', content_rowid='id', tokenize='unicode61 remove_diacritics 2')""",
-    """CREATE TRIGGER jobs_fts_insert AFTER INSERT ON jobs BEGIN
+        """CREATE TRIGGER jobs_fts_insert AFTER INSERT ON jobs BEGIN
         INSERT INTO jobs_fts(rowid, prompt) VALUES (new.id, new.prompt);
     END""",
-    """CREATE TRIGGER jobs_fts_delete AFTER DELETE ON jobs BEGIN
+        """CREATE TRIGGER jobs_fts_delete AFTER DELETE ON jobs BEGIN
         INSERT INTO jobs_fts(jobs_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
     END""",
-    """CREATE TRIGGER jobs_fts_update AFTER UPDATE OF prompt ON jobs BEGIN
+        """CREATE TRIGGER jobs_fts_update AFTER UPDATE OF prompt ON jobs BEGIN
         INSERT INTO jobs_fts(jobs_fts, rowid, prompt) VALUES ('delete', old.id, old.prompt);
         INSERT INTO jobs_fts(rowid, prompt) VALUES (new.id, new.prompt);
     END""",
-    "INSERT INTO jobs_fts(jobs_fts) VALUES ('rebuild')",  # index the jobs that already exist
-))
+        "INSERT INTO jobs_fts(jobs_fts) VALUES ('rebuild')",  # index the jobs that already exist
+    ),
+)
 
-V3_COUNTS = Migration(3, "per-state job counts kept by triggers", (
-    # count(*) GROUP BY state reads the whole state index (tens of ms at a million jobs); the status bar
-    # asks for it on every refresh, so the counts are kept up to date as rows change instead.
-    "CREATE TABLE job_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
-    "INSERT INTO job_counts(state, n) SELECT state, count(*) FROM jobs WHERE deleted = 0 GROUP BY state",
-    """CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs WHEN new.deleted = 0 BEGIN
+V3_COUNTS = Migration(
+    3,
+    "per-state job counts kept by triggers",
+    (
+        # count(*) GROUP BY state reads the whole state index (tens of ms at a million jobs); the status bar
+        # asks for it on every refresh, so the counts are kept up to date as rows change instead.
+        "CREATE TABLE job_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO job_counts(state, n) SELECT state, count(*) FROM jobs WHERE deleted = 0 GROUP BY state",
+        """CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs WHEN new.deleted = 0 BEGIN
         INSERT INTO job_counts(state, n) VALUES (new.state, 1) ON CONFLICT(state) DO UPDATE SET n = n + 1;
     END""",
-    """CREATE TRIGGER job_counts_update AFTER UPDATE OF state, deleted ON jobs BEGIN
+        """CREATE TRIGGER job_counts_update AFTER UPDATE OF state, deleted ON jobs BEGIN
         UPDATE job_counts SET n = n - 1 WHERE state = old.state AND old.deleted = 0;
         INSERT INTO job_counts(state, n) SELECT new.state, 1 WHERE new.deleted = 0
             ON CONFLICT(state) DO UPDATE SET n = n + 1;
     END""",
-    """CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs WHEN old.deleted = 0 BEGIN
+        """CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs WHEN old.deleted = 0 BEGIN
         UPDATE job_counts SET n = n - 1 WHERE state = old.state;
     END""",
-))
+    ),
+)
+
 
 def _backfill_search_cjk(conn: sqlite3.Connection) -> None:
     rows = conn.execute("SELECT id, prompt FROM jobs").fetchall()
@@ -181,38 +194,50 @@ def _backfill_search_cjk(conn: sqlite3.Connection) -> None:
     conn.executemany("UPDATE jobs SET search_cjk = ? WHERE id = ?", spaced)  # the trigger indexes them
 
 
-V4_CJK = Migration(4, "full-text search inside Chinese and Japanese prompts", (
-    "ALTER TABLE jobs ADD COLUMN search_cjk TEXT",
-    # Only rows with CJK text are in this index (the WHEN clauses), so it stays small. Contentless (it keeps
-    # no text, only rowids): an external-content index is expected to hold every row of its table. It must
-    # never be asked to 'delete' a row it does not hold, hence the same condition on every trigger.
-    """CREATE VIRTUAL TABLE jobs_fts_cjk USING fts5(
+V4_CJK = Migration(
+    4,
+    "full-text search inside Chinese and Japanese prompts",
+    (
+        "ALTER TABLE jobs ADD COLUMN search_cjk TEXT",
+        # Only rows with CJK text are in this index (the WHEN clauses), so it stays small. Contentless (it keeps
+        # no text, only rowids): an external-content index is expected to hold every row of its table. It must
+        # never be asked to 'delete' a row it does not hold, hence the same condition on every trigger.
+        """CREATE VIRTUAL TABLE jobs_fts_cjk USING fts5(
         search_cjk, content='', tokenize='unicode61 remove_diacritics 2')""",
-    """CREATE TRIGGER jobs_fts_cjk_insert AFTER INSERT ON jobs WHEN new.search_cjk IS NOT NULL BEGIN
+        """CREATE TRIGGER jobs_fts_cjk_insert AFTER INSERT ON jobs WHEN new.search_cjk IS NOT NULL BEGIN
         INSERT INTO jobs_fts_cjk(rowid, search_cjk) VALUES (new.id, new.search_cjk);
     END""",
-    """CREATE TRIGGER jobs_fts_cjk_delete AFTER DELETE ON jobs WHEN old.search_cjk IS NOT NULL BEGIN
+        """CREATE TRIGGER jobs_fts_cjk_delete AFTER DELETE ON jobs WHEN old.search_cjk IS NOT NULL BEGIN
         INSERT INTO jobs_fts_cjk(jobs_fts_cjk, rowid, search_cjk) VALUES ('delete', old.id, old.search_cjk);
     END""",
-    """CREATE TRIGGER jobs_fts_cjk_update AFTER UPDATE OF search_cjk ON jobs BEGIN
+        """CREATE TRIGGER jobs_fts_cjk_update AFTER UPDATE OF search_cjk ON jobs BEGIN
         INSERT INTO jobs_fts_cjk(jobs_fts_cjk, rowid, search_cjk)
             SELECT 'delete', old.id, old.search_cjk WHERE old.search_cjk IS NOT NULL;
         INSERT INTO jobs_fts_cjk(rowid, search_cjk) SELECT new.id, new.search_cjk WHERE new.search_cjk IS NOT NULL;
     END""",
-    _backfill_search_cjk,
-))
+        _backfill_search_cjk,
+    ),
+)
 
-V5_USAGE = Migration(5, "covering index for usage totals", (
-    # Usage sums read only this index (a few dozen bytes per billed job) instead of every row.
-    """CREATE INDEX jobs_usage ON jobs(model, image_count, video_seconds, finished_at, created_at)
+V5_USAGE = Migration(
+    5,
+    "covering index for usage totals",
+    (
+        # Usage sums read only this index (a few dozen bytes per billed job) instead of every row.
+        """CREATE INDEX jobs_usage ON jobs(model, image_count, video_seconds, finished_at, created_at)
        WHERE image_count > 0 OR video_seconds > 0""",
-))
+    ),
+)
 
-V6_CLOCK_OFFSET = Migration(6, "the service's clock offset at each submission", (
-    # server time - local time when the POST was sent (NULL: not measured). The reconciler looks for a lost
-    # submission on the service's clock; a restart after the local clock was set must not move that window.
-    "ALTER TABLE jobs ADD COLUMN clock_offset REAL",
-))
+V6_CLOCK_OFFSET = Migration(
+    6,
+    "the service's clock offset at each submission",
+    (
+        # server time - local time when the POST was sent (NULL: not measured). The reconciler looks for a lost
+        # submission on the service's clock; a restart after the local clock was set must not move that window.
+        "ALTER TABLE jobs ADD COLUMN clock_offset REAL",
+    ),
+)
 
 MIGRATIONS: tuple[Migration, ...] = (V1_CORE, V2_FTS, V3_COUNTS, V4_CJK, V5_USAGE, V6_CLOCK_OFFSET)
 LATEST = len(MIGRATIONS)
@@ -224,8 +249,7 @@ def user_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, target: int = LATEST,
-            steps: tuple[Migration, ...] = MIGRATIONS) -> int:
+def migrate(conn: sqlite3.Connection, target: int = LATEST, steps: tuple[Migration, ...] = MIGRATIONS) -> int:
     """Apply the steps after the database's version up to `target`; return the version reached.
 
     `conn` must be in autocommit mode (`isolation_level=None`). The version is read again inside each

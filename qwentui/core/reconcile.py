@@ -46,8 +46,7 @@ class ReconcileOutcome:
     waiting: int = 0
 
 
-def _eliminate(candidates: dict[int, list[TaskSummary]]
-               ) -> tuple[dict[int, TaskSummary], dict[int, list[TaskSummary]]]:
+def _eliminate(candidates: dict[int, list[TaskSummary]]) -> tuple[dict[int, TaskSummary], dict[int, list[TaskSummary]]]:
     """Assign tasks to jobs while some job has exactly one candidate left that no assigned job took.
 
     Sound because the submitter sends one POST per model at a time: a task created after a job's POST ended
@@ -74,9 +73,16 @@ def _eliminate(candidates: dict[int, list[TaskSummary]]
 
 
 class Reconciler:
-    def __init__(self, store: Store, client: DashScopeClient, policy: SchedulePolicy,
-                 clock: Callable[[], float], settle: float = 10.0, skew: float = 1.0,
-                 model_locks: dict[str, asyncio.Lock] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        client: DashScopeClient,
+        policy: SchedulePolicy,
+        clock: Callable[[], float],
+        settle: float = 10.0,
+        skew: float = 1.0,
+        model_locks: dict[str, asyncio.Lock] | None = None,
+    ) -> None:
         self.store = store
         self.client = client
         self.policy = policy
@@ -146,9 +152,15 @@ class Reconciler:
         # waiting for the user) take part in the matching, so a task one of them may own is never adopted
         # by a guess; only the due jobs are acted on.
         due = {job.id for job in jobs}
-        others = [j for j in await self.store.jobs_in_states({JobState.UNCERTAIN, JobState.NEEDS_USER})
-                  if j.model == model and j.id not in due and j.submitted_at is not None
-                  and self._window(j)[1] >= start and self._window(j)[0] <= end]
+        others = [
+            j
+            for j in await self.store.jobs_in_states({JobState.UNCERTAIN, JobState.NEEDS_USER})
+            if j.model == model
+            and j.id not in due
+            and j.submitted_at is not None
+            and self._window(j)[1] >= start
+            and self._window(j)[0] <= end
+        ]
         candidates = {job.id: self._candidates(job, orphans, owned) for job in [*jobs, *others]}
         assigned, left = _eliminate(candidates)
         adopted = requeued = needs_user = waiting = 0
@@ -170,7 +182,9 @@ class Reconciler:
                 if self._absent_reads[job.id] >= 2:
                     self._absent_reads.pop(job.id, None)
                     await self.store.transition(
-                        job.id, JobState.QUEUED, expect=JobState.UNCERTAIN,
+                        job.id,
+                        JobState.QUEUED,
+                        expect=JobState.UNCERTAIN,
                         detail="reconciled: the service has no task for this request; sending again",
                         next_check_at=now,
                     )
@@ -181,7 +195,10 @@ class Reconciler:
             else:
                 ids = ", ".join(t.task_id for t in found[:5])
                 await self.store.transition(
-                    job.id, JobState.NEEDS_USER, expect=JobState.UNCERTAIN, detail="ambiguous reconcile",
+                    job.id,
+                    JobState.NEEDS_USER,
+                    expect=JobState.UNCERTAIN,
+                    detail="ambiguous reconcile",
                     error_code="Ambiguous",
                     error_message=f"the submission may have created one of these tasks: {ids}. Adopt the right "
                     "task id, or resubmit if none of them is this job",
@@ -197,7 +214,10 @@ class Reconciler:
         self._absent_reads.pop(job.id, None)
         ids = ", ".join(t.task_id for t in found[:5]) or "none found"
         await self.store.transition(
-            job.id, JobState.NEEDS_USER, expect=JobState.UNCERTAIN, detail="clock jumped: cannot reconcile",
+            job.id,
+            JobState.NEEDS_USER,
+            expect=JobState.UNCERTAIN,
+            detail="clock jumped: cannot reconcile",
             error_code="Uncertain",
             error_message="the computer's clock jumped, so the task list cannot show whether this request "
             f"arrived (candidate tasks: {ids}); it was not sent again to avoid paying twice. Check the console's "
@@ -205,8 +225,7 @@ class Reconciler:
         )
         return 1
 
-    def _candidates(self, job: Job, orphans: list[TaskSummary],
-                    owned: list[tuple[float, float]]) -> list[TaskSummary]:
+    def _candidates(self, job: Job, orphans: list[TaskSummary], owned: list[tuple[float, float]]) -> list[TaskSummary]:
         lo, hi = self._window(job)
         sent = job.submitted_at or job.created_at  # local: only compared with other local send times
         # POSTs of one model are sent one at a time: a task of a job sent after this one was created after
@@ -220,9 +239,13 @@ class Reconciler:
         out: list[TaskSummary] = []
         page_no = 1
         while True:
-            page = await self.client.list_tasks(page_no=page_no, page_size=100, model=model,
-                                                start=datetime.fromtimestamp(start, UTC),
-                                                end=datetime.fromtimestamp(end + 1, UTC))
+            page = await self.client.list_tasks(
+                page_no=page_no,
+                page_size=100,
+                model=model,
+                start=datetime.fromtimestamp(start, UTC),
+                end=datetime.fromtimestamp(end + 1, UTC),
+            )
             out.extend(page.tasks)
             if page_no >= page.total_page or not page.tasks:
                 return out
@@ -232,8 +255,12 @@ class Reconciler:
         row = lookup(job.model, Mode(job.mode))
         now = self.clock()
         state = _STATE_OF.get(task.status, JobState.PENDING)
-        next_at = now if task.status.is_final else self.policy.first_check(job.submitted_at or now,
-                                                                           row.typical_seconds)
-        await self.store.transition(job.id, state, expect=JobState.UNCERTAIN,
-                                    detail=f"reconciled: adopted task {task.task_id}", task_id=task.task_id,
-                                    next_check_at=next_at)
+        next_at = now if task.status.is_final else self.policy.first_check(job.submitted_at or now, row.typical_seconds)
+        await self.store.transition(
+            job.id,
+            state,
+            expect=JobState.UNCERTAIN,
+            detail=f"reconciled: adopted task {task.task_id}",
+            task_id=task.task_id,
+            next_check_at=next_at,
+        )

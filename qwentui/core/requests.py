@@ -35,11 +35,23 @@ from qwentui.core.catalog import (
 REMOTE_SCHEMES = ("http://", "https://", "oss://")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi")
 VACE_PARAMS = (
-    "obj_or_bg", "control_condition", "strength", "mask_type", "expand_ratio",
-    "top_scale", "bottom_scale", "left_scale", "right_scale",
+    "obj_or_bg",
+    "control_condition",
+    "strength",
+    "mask_type",
+    "expand_ratio",
+    "top_scale",
+    "bottom_scale",
+    "left_scale",
+    "right_scale",
 )
 VACE_INPUTS = (
-    "video_url", "mask_image_url", "mask_video_url", "first_clip_url", "last_clip_url", "mask_frame_id",
+    "video_url",
+    "mask_image_url",
+    "mask_video_url",
+    "first_clip_url",
+    "last_clip_url",
+    "mask_frame_id",
 )
 VACE_MEDIA = ("video_url", "mask_image_url", "mask_video_url", "first_clip_url", "last_clip_url")
 CONTROL_CONDITIONS = ("posebodyface", "posebody", "depth", "scribble")
@@ -131,8 +143,15 @@ class GenerationRequest:
         data = dict(data)
         known = {f.name for f in fields(cls)}
         images: list[str] = list(_as_list(data.pop("images", []), "images"))
-        aliases = ("reference_images", "reference_image", "img_url", "first_frame_url", "last_frame_url",
-                   "reference_urls", "ref_images_url")
+        aliases = (
+            "reference_images",
+            "reference_image",
+            "img_url",
+            "first_frame_url",
+            "last_frame_url",
+            "reference_urls",
+            "ref_images_url",
+        )
         alias_seen = {k: data.pop(k) for k in aliases if k in data}
         for key in aliases:
             if key in alias_seen:
@@ -155,8 +174,9 @@ class GenerationRequest:
         try:
             parsed_mode = Mode(chosen)
         except ValueError:
-            raise InvalidRequest([Problem("mode", f"{chosen!r} is not a mode; use one of: "
-                                          + ", ".join(m.value for m in Mode))]) from None
+            raise InvalidRequest(
+                [Problem("mode", f"{chosen!r} is not a mode; use one of: " + ", ".join(m.value for m in Mode))]
+            ) from None
         return cls(mode=parsed_mode, images=images, vace=vace, **data)
 
 
@@ -220,8 +240,17 @@ def validate(req: GenerationRequest, check_files: bool = True) -> list[Problem]:
     return list(_problems(req, row, check_files))
 
 
-_TEXT_FIELDS = ("prompt", "model", "negative_prompt", "size", "resolution", "audio_url", "shot_type", "template",
-                "function")
+_TEXT_FIELDS = (
+    "prompt",
+    "model",
+    "negative_prompt",
+    "size",
+    "resolution",
+    "audio_url",
+    "shot_type",
+    "template",
+    "function",
+)
 _BOOL_FIELDS = ("prompt_extend", "watermark", "audio")
 
 
@@ -263,8 +292,9 @@ def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iter
         for key in sorted(req.vace):
             yield Problem(_key_name(key), f"is a VACE field; {name} ({row.mode.value}) does not use it")
     if req.negative_prompt and len(req.negative_prompt) > row.negative_max:
-        yield Problem("negative_prompt",
-                      f"is {len(req.negative_prompt)} characters; {name} takes at most {row.negative_max}")
+        yield Problem(
+            "negative_prompt", f"is {len(req.negative_prompt)} characters; {name} takes at most {row.negative_max}"
+        )
     if req.size is not None and row.size is not None and Field.SIZE in row.fields:
         why = size_problem(row.size, req.size)
         if why:
@@ -272,18 +302,26 @@ def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iter
     if req.n is not None and Field.N in row.fields:
         lo, hi = row.n_range
         if not isinstance(req.n, int) or isinstance(req.n, bool) or not lo <= req.n <= hi:
-            yield Problem("n", f"{req.n!r} is out of range for {name}: {lo}-{hi}" if lo != hi
-                          else f"{req.n!r} is not allowed: {name} makes exactly {lo} image per request")
-    if req.seed is not None and (not isinstance(req.seed, int) or isinstance(req.seed, bool)
-                                 or not 0 <= req.seed <= SEED_MAX):
+            yield Problem(
+                "n",
+                f"{req.n!r} is out of range for {name}: {lo}-{hi}"
+                if lo != hi
+                else f"{req.n!r} is not allowed: {name} makes exactly {lo} image per request",
+            )
+    if req.seed is not None and (
+        not isinstance(req.seed, int) or isinstance(req.seed, bool) or not 0 <= req.seed <= SEED_MAX
+    ):
         yield Problem("seed", f"{req.seed!r} must be a whole number from 0 to {SEED_MAX}")
-    if req.duration is not None and row.durations and (
-        not isinstance(req.duration, int) or isinstance(req.duration, bool) or req.duration not in row.durations
+    if (
+        req.duration is not None
+        and row.durations
+        and (not isinstance(req.duration, int) or isinstance(req.duration, bool) or req.duration not in row.durations)
     ):
         yield Problem("duration", f"{req.duration!r} s is not allowed for {name}: {_durations(row)}")
     if req.resolution is not None and row.resolutions and req.resolution not in row.resolutions:
-        yield Problem("resolution",
-                      f"{req.resolution!r} is not allowed for {name}: one of {', '.join(row.resolutions)}")
+        yield Problem(
+            "resolution", f"{req.resolution!r} is not allowed for {name}: one of {', '.join(row.resolutions)}"
+        )
     if req.shot_type is not None and Field.SHOT_TYPE in row.fields:
         if req.shot_type not in SHOT_TYPES:
             yield Problem("shot_type", f"{req.shot_type!r} must be one of: {', '.join(SHOT_TYPES)}")
@@ -320,11 +358,15 @@ def _image_problems(req: GenerationRequest, row: ModelMode, check_files: bool) -
     label = _image_label(row.mode)
     if count < rule.min_count:
         need = "at least " if rule.max_count > rule.min_count else ""
-        yield Problem("images", f"{name_count(label, 0) if count == 0 else count} given; "
-                      f"{row.model} ({row.mode.value}) needs {need}{name_count(label, rule.min_count)}")
+        yield Problem(
+            "images",
+            f"{name_count(label, 0) if count == 0 else count} given; "
+            f"{row.model} ({row.mode.value}) needs {need}{name_count(label, rule.min_count)}",
+        )
     elif count > rule.max_count:
-        yield Problem("images", f"{count} given; {row.model} ({row.mode.value}) takes at most "
-                      f"{name_count(label, rule.max_count)}")
+        yield Problem(
+            "images", f"{count} given; {row.model} ({row.mode.value}) takes at most {name_count(label, rule.max_count)}"
+        )
     if row.mode is Mode.KF2V and count == 1 and not req.template:
         yield Problem("images", "first + last frame needs both frames (a last frame is optional only with a template)")
     videos = [ref for ref in req.images if ref.lower().split("?")[0].endswith(VIDEO_SUFFIXES)]
@@ -366,8 +408,9 @@ def _check_ref(label: str, ref: str, row: ModelMode, check_files: bool, image: b
     rule = row.images
     size = path.stat().st_size
     if size > rule.max_bytes:
-        yield Problem(label, f"{path.name} is {size / 1e6:.1f} MB; {row.model} takes at most "
-                      f"{rule.max_bytes // (1024 * 1024)} MB")
+        yield Problem(
+            label, f"{path.name} is {size / 1e6:.1f} MB; {row.model} takes at most {rule.max_bytes // (1024 * 1024)} MB"
+        )
         return
     from qwentui.core.imagecheck import probe_image  # Pillow is imported only when a local file is checked
 
@@ -378,8 +421,11 @@ def _check_ref(label: str, ref: str, row: ModelMode, check_files: bool, image: b
     if info.format not in rule.formats:
         yield Problem(label, f"{path.name} is {info.format}; {row.model} takes {', '.join(rule.formats)}")
     if min(info.width, info.height) < rule.min_side or max(info.width, info.height) > rule.max_side:
-        yield Problem(label, f"{path.name} is {info.width}x{info.height} px; each side must be "
-                      f"{rule.min_side}-{rule.max_side} px for {row.model}")
+        yield Problem(
+            label,
+            f"{path.name} is {info.width}x{info.height} px; each side must be "
+            f"{rule.min_side}-{rule.max_side} px for {row.model}",
+        )
 
 
 def _local_file(ref: str) -> Path | None:

@@ -235,15 +235,17 @@ def parse_task_list(payload: Any) -> TaskPage:
         task_id = _str(row.get("task_id"))
         if not task_id:
             continue
-        tasks.append(TaskSummary(
-            task_id=task_id,
-            status=TaskStatus.parse(row.get("status", row.get("task_status"))),
-            model_name=_str(row.get("model_name")) or "",
-            created_ms=_int(row.get("gmt_create")),
-            start_ms=_int(row.get("start_time")),
-            end_ms=_int(row.get("end_time")),
-            request_id=_str(row.get("request_id")) or "",
-        ))
+        tasks.append(
+            TaskSummary(
+                task_id=task_id,
+                status=TaskStatus.parse(row.get("status", row.get("task_status"))),
+                model_name=_str(row.get("model_name")) or "",
+                created_ms=_int(row.get("gmt_create")),
+                start_ms=_int(row.get("start_time")),
+                end_ms=_int(row.get("end_time")),
+                request_id=_str(row.get("request_id")) or "",
+            )
+        )
     return TaskPage(
         total=_int(body.get("total")) or len(tasks),
         total_page=_int(body.get("total_page")) or 1,

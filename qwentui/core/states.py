@@ -42,8 +42,7 @@ ALLOWED: dict[JobState, frozenset[JobState]] = {
     S.UPLOADING: frozenset({S.SUBMITTING, S.QUEUED, S.REJECTED, S.CANCELED, S.NEEDS_USER}),
     # SUCCEEDED directly: sync routes answer with the results; QUEUED: 429 or a connect error (never sent);
     # NEEDS_USER: a sync call that ended ambiguously (no task id to reconcile), or too many tries never sent
-    S.SUBMITTING: frozenset({S.PENDING, S.RUNNING, S.SUCCEEDED, S.REJECTED, S.QUEUED, S.UNCERTAIN,
-                             S.NEEDS_USER}),
+    S.SUBMITTING: frozenset({S.PENDING, S.RUNNING, S.SUCCEEDED, S.REJECTED, S.QUEUED, S.UNCERTAIN, S.NEEDS_USER}),
     # QUEUED only when reconcile proved the POST never created a task
     S.UNCERTAIN: frozenset({S.PENDING, S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELED, S.NEEDS_USER, S.QUEUED}),
     S.PENDING: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELED, S.EXPIRED}),

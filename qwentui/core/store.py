@@ -96,8 +96,9 @@ class JobNotFound(StoreError, LookupError):
 class StaleTransition(StoreError):
     """The job is not in a state this transition may start from (someone else moved it first)."""
 
-    def __init__(self, job_id: int, current: JobState, to_state: JobState,
-                 expected: frozenset[JobState] | None, why: str) -> None:
+    def __init__(
+        self, job_id: int, current: JobState, to_state: JobState, expected: frozenset[JobState] | None, why: str
+    ) -> None:
         super().__init__(f"job {job_id}: cannot move {current.value} -> {to_state.value}: {why}")
         self.job_id = job_id
         self.current = current
@@ -240,29 +241,89 @@ class Increment:
 # ---- columns and field encoding ---------------------------------------------------------------------------
 
 JOB_COLUMNS = (
-    "id", "created_at", "updated_at", "mode", "model", "prompt", "request_json", "wire_json", "body_hash",
-    "client_token", "state", "task_id", "request_id", "submitted_at", "finished_at", "attempts",
-    "poll_count", "next_check_at", "expected_seconds", "results_json", "results_expire_at", "error_code",
-    "error_message", "usage_json", "image_count", "video_seconds", "source", "source_path", "parent_id",
-    "output_dir", "priority", "deleted", "clock_offset",
+    "id",
+    "created_at",
+    "updated_at",
+    "mode",
+    "model",
+    "prompt",
+    "request_json",
+    "wire_json",
+    "body_hash",
+    "client_token",
+    "state",
+    "task_id",
+    "request_id",
+    "submitted_at",
+    "finished_at",
+    "attempts",
+    "poll_count",
+    "next_check_at",
+    "expected_seconds",
+    "results_json",
+    "results_expire_at",
+    "error_code",
+    "error_message",
+    "usage_json",
+    "image_count",
+    "video_seconds",
+    "source",
+    "source_path",
+    "parent_id",
+    "output_dir",
+    "priority",
+    "deleted",
+    "clock_offset",
 )
 _SELECT_JOB = "SELECT " + ", ".join(f"j.{c}" for c in JOB_COLUMNS)
-_ASSET_COLUMNS = ("id", "job_id", "idx", "kind", "url", "path", "text", "size", "sha256", "width", "height",
-                  "duration", "created_at")
-_LEDGER_COLUMNS = ("sha256", "rule", "original_name", "claimed_at", "job_id", "outcome", "outcome_path",
-                   "reason")
+_ASSET_COLUMNS = (
+    "id",
+    "job_id",
+    "idx",
+    "kind",
+    "url",
+    "path",
+    "text",
+    "size",
+    "sha256",
+    "width",
+    "height",
+    "duration",
+    "created_at",
+)
+_LEDGER_COLUMNS = ("sha256", "rule", "original_name", "claimed_at", "job_id", "outcome", "outcome_path", "reason")
 
 # Field names are the Job attribute names. A JSON column takes a Python value by its short name
 # (`wire={...}`) or JSON text by its column name (`wire_json='{...}'`).
-_JSON_FIELDS = {"request": "request_json", "wire": "wire_json", "results": "results_json",
-                "usage": "usage_json"}
+_JSON_FIELDS = {"request": "request_json", "wire": "wire_json", "results": "results_json", "usage": "usage_json"}
 _JSON_COLUMNS = {col: name for name, col in _JSON_FIELDS.items()}
-_PLAIN_FIELDS = frozenset({
-    "mode", "model", "prompt", "body_hash", "task_id", "request_id", "submitted_at", "finished_at",
-    "attempts", "poll_count", "next_check_at", "expected_seconds", "results_expire_at", "error_code",
-    "error_message", "image_count", "video_seconds", "source", "source_path", "parent_id", "output_dir",
-    "priority", "clock_offset",
-})
+_PLAIN_FIELDS = frozenset(
+    {
+        "mode",
+        "model",
+        "prompt",
+        "body_hash",
+        "task_id",
+        "request_id",
+        "submitted_at",
+        "finished_at",
+        "attempts",
+        "poll_count",
+        "next_check_at",
+        "expected_seconds",
+        "results_expire_at",
+        "error_code",
+        "error_message",
+        "image_count",
+        "video_seconds",
+        "source",
+        "source_path",
+        "parent_id",
+        "output_dir",
+        "priority",
+        "clock_offset",
+    }
+)
 _PROTECTED = {
     "id": "ids are assigned by the store",
     "created_at": "set once by add_job",
@@ -284,8 +345,10 @@ def _dumps(value: Any) -> str:
 def _refuse_keys(name: str, text: str | None) -> None:
     if text and _KEY_RE.search(text):
         # Never echo the value: it may be a real key.
-        raise ValueError(f"refusing to store {name}: it contains something that looks like an API key "
-                         "(sk-...); keys are never written to the job database")
+        raise ValueError(
+            f"refusing to store {name}: it contains something that looks like an API key "
+            "(sk-...); keys are never written to the job database"
+        )
 
 
 def body_hash(wire: Mapping[str, Any]) -> str:
@@ -359,16 +422,76 @@ def _loads(text: str | None) -> Any:
 
 
 def _job(row: Sequence[Any]) -> Job:
-    (id_, created_at, updated_at, mode, model, prompt, request_json, wire_json, body_hash_, client_token,
-     state, task_id, request_id, submitted_at, finished_at, attempts, poll_count, next_check_at,
-     expected_seconds, results_json, results_expire_at, error_code, error_message, usage_json, image_count,
-     video_seconds, source, source_path, parent_id, output_dir, priority, deleted, clock_offset) = row
-    return Job(id_, created_at, updated_at, Mode(mode), model, prompt, json.loads(request_json),
-               wire_json, body_hash_, client_token, JobState(state), task_id, request_id, submitted_at,
-               finished_at, attempts, poll_count, next_check_at, expected_seconds, results_json,
-               results_expire_at, error_code, error_message, usage_json, image_count,
-               float(video_seconds), source, source_path, parent_id, output_dir, priority, bool(deleted),
-               clock_offset)
+    (
+        id_,
+        created_at,
+        updated_at,
+        mode,
+        model,
+        prompt,
+        request_json,
+        wire_json,
+        body_hash_,
+        client_token,
+        state,
+        task_id,
+        request_id,
+        submitted_at,
+        finished_at,
+        attempts,
+        poll_count,
+        next_check_at,
+        expected_seconds,
+        results_json,
+        results_expire_at,
+        error_code,
+        error_message,
+        usage_json,
+        image_count,
+        video_seconds,
+        source,
+        source_path,
+        parent_id,
+        output_dir,
+        priority,
+        deleted,
+        clock_offset,
+    ) = row
+    return Job(
+        id_,
+        created_at,
+        updated_at,
+        Mode(mode),
+        model,
+        prompt,
+        json.loads(request_json),
+        wire_json,
+        body_hash_,
+        client_token,
+        JobState(state),
+        task_id,
+        request_id,
+        submitted_at,
+        finished_at,
+        attempts,
+        poll_count,
+        next_check_at,
+        expected_seconds,
+        results_json,
+        results_expire_at,
+        error_code,
+        error_message,
+        usage_json,
+        image_count,
+        float(video_seconds),
+        source,
+        source_path,
+        parent_id,
+        output_dir,
+        priority,
+        bool(deleted),
+        clock_offset,
+    )
 
 
 def _event(row: Sequence[Any]) -> Event:
@@ -458,7 +581,9 @@ def _corrupt(path: Path, detail: str) -> StoreCorrupt:
     return StoreCorrupt(
         f"{path} is damaged or is not a qwentui database ({detail}). Nothing was changed. Move it aside "
         f"(with its -wal and -shm files, if any), e.g. `mv {path} {path}.broken`, and start qwentui again to "
-        f"begin with an empty job list; `sqlite3 {path}.broken .recover` may rescue the old jobs.", path)
+        f"begin with an empty job list; `sqlite3 {path}.broken .recover` may rescue the old jobs.",
+        path,
+    )
 
 
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
@@ -468,18 +593,24 @@ def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
     code = getattr(exc, "sqlite_errorname", "") or ""
     low = msg.lower()
     if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in low:
-        return StoreBusy(f"the job database {path} is busy: another qwentui process kept it locked for more "
-                         f"than {BUSY_TIMEOUT_MS // 1000} s; nothing was changed, try again")
+        return StoreBusy(
+            f"the job database {path} is busy: another qwentui process kept it locked for more "
+            f"than {BUSY_TIMEOUT_MS // 1000} s; nothing was changed, try again"
+        )
     if code == "SQLITE_FULL" or "database or disk is full" in low:
         return StoreFull(f"the disk holding {path} is full; nothing was changed. Free some space and retry")
     if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "not a database" in low or "malformed" in low:
         return _corrupt(path, msg)
     if "no such module: fts5" in low:
-        return StoreError("this Python's SQLite library was built without FTS5 (full-text search), which "
-                          "qwentui needs; use a Python build with a standard SQLite (e.g. python.org builds)")
+        return StoreError(
+            "this Python's SQLite library was built without FTS5 (full-text search), which "
+            "qwentui needs; use a Python build with a standard SQLite (e.g. python.org builds)"
+        )
     if code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM")):
-        return StoreError(f"cannot use the job database {path} ({msg}); check that the folder exists, is on "
-                          f"a local disk and is writable by you, or point {ENV_DB} elsewhere")
+        return StoreError(
+            f"cannot use the job database {path} ({msg}); check that the folder exists, is on "
+            f"a local disk and is writable by you, or point {ENV_DB} elsewhere"
+        )
     return StoreError(f"job database {path}: {msg}")
 
 
@@ -526,8 +657,10 @@ def _prepare(path: Path, backup: bool) -> int:
         _make_private_dirs(path.parent)
         _make_private_file(path)
     except OSError as exc:
-        raise StoreError(f"cannot create the job database {path}: {exc.strerror}; check the folder's "
-                         f"permissions or point {ENV_DB} elsewhere") from None
+        raise StoreError(
+            f"cannot create the job database {path}: {exc.strerror}; check the folder's "
+            f"permissions or point {ENV_DB} elsewhere"
+        ) from None
     _check_header(path)
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -537,15 +670,21 @@ def _prepare(path: Path, backup: bool) -> int:
         objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]  # parses the schema
         found = user_version(conn)
         if found == 0 and objects:
-            raise StoreError(f"{path} is an SQLite database of some other program (it has tables but no "
-                             f"qwentui schema); qwentui will not write into it. Choose another file")
+            raise StoreError(
+                f"{path} is an SQLite database of some other program (it has tables but no "
+                f"qwentui schema); qwentui will not write into it. Choose another file"
+            )
         if found > LATEST:
-            raise StoreError(f"database was written by a newer qwentui (schema v{found}); upgrade qwentui "
-                             f"(this one knows schema v{LATEST}; database: {path})")
+            raise StoreError(
+                f"database was written by a newer qwentui (schema v{found}); upgrade qwentui "
+                f"(this one knows schema v{LATEST}; database: {path})"
+            )
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            raise StoreError(f"cannot use write-ahead logging for {path} (journal mode stays {mode!r}); keep "
-                             f"the database on a local disk, not a network or shared folder")
+            raise StoreError(
+                f"cannot use write-ahead logging for {path} (journal mode stays {mode!r}); keep "
+                f"the database on a local disk, not a network or shared folder"
+            )
         if found < LATEST:
             if backup and found > 0:
                 dest = path.with_name(f"{path.name}.v{found}.bak")
@@ -574,8 +713,14 @@ def quarantine(path: str | os.PathLike[str]) -> Path:
 async def _connect(path: Path, query_only: bool) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
-        for pragma in (f"busy_timeout = {BUSY_TIMEOUT_MS}", "journal_mode = WAL", "synchronous = NORMAL",
-                       "foreign_keys = ON", "cache_size = -32000", "temp_store = MEMORY"):
+        for pragma in (
+            f"busy_timeout = {BUSY_TIMEOUT_MS}",
+            "journal_mode = WAL",
+            "synchronous = NORMAL",
+            "foreign_keys = ON",
+            "cache_size = -32000",
+            "temp_store = MEMORY",
+        ):
             await conn.execute(f"PRAGMA {pragma}")
         if query_only:
             await conn.execute("PRAGMA query_only = ON")
@@ -592,8 +737,9 @@ class Store:
     """Async access to the job database. Create with `await Store.open(path)`; `await close()` at the end
     (or `async with await Store.open(...) as store`)."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection, clock: Callable[[], float]
+    ) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
@@ -602,8 +748,9 @@ class Store:
         self._closed = False
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time,
-                   backup: bool = True) -> Store:
+    async def open(
+        cls, path: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time, backup: bool = True
+    ) -> Store:
         """Open (creating or migrating as needed) the database at `path`, default `default_db_path()`."""
         db = Path(path).expanduser() if path is not None else default_db_path()
         await asyncio.to_thread(_prepare, db, backup)
@@ -633,8 +780,9 @@ class Store:
     async def __aenter__(self) -> Store:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     # -- plumbing -------------------------------------------------------------------------------------------
@@ -698,8 +846,9 @@ class Store:
             raise JobNotFound(job_id)
         return _job(row)
 
-    async def _update(self, conn: aiosqlite.Connection, job_id: int, cols: Mapping[str, Any],
-                      stamp: float | None) -> None:
+    async def _update(
+        self, conn: aiosqlite.Connection, job_id: int, cols: Mapping[str, Any], stamp: float | None
+    ) -> None:
         sets: list[str] = []
         values: list[Any] = []
         for col, value in cols.items():  # column names come from the whitelist only
@@ -718,66 +867,117 @@ class Store:
         if count == 0:
             raise JobNotFound(job_id)
 
-    async def _add_event(self, conn: aiosqlite.Connection, job_id: int, at: float, src: JobState | None,
-                         dst: JobState, detail: str) -> Event:
+    async def _add_event(
+        self, conn: aiosqlite.Connection, job_id: int, at: float, src: JobState | None, dst: JobState, detail: str
+    ) -> Event:
         _, event_id = await self._exec(
-            conn, "INSERT INTO job_events(job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
-            (job_id, at, src.value if src else None, dst.value, detail))
+            conn,
+            "INSERT INTO job_events(job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
+            (job_id, at, src.value if src else None, dst.value, detail),
+        )
         assert event_id is not None
         return Event(event_id, job_id, at, src, dst, detail)
 
     # -- jobs: writes ---------------------------------------------------------------------------------------
 
-    async def add_job(self, request: Mapping[str, Any], mode: Mode | str | None = None, model: str | None = None,
-                      prompt: str | None = None, *, source: str = "tui",
-                      source_path: str | os.PathLike[str] | None = None, parent_id: int | None = None,
-                      output_dir: str | os.PathLike[str] | None = None,
-                      expected_seconds: float | None = None, state: JobState = JobState.QUEUED,
-                      priority: int = 0, detail: str = "", **fields: Any) -> Job:
+    async def add_job(
+        self,
+        request: Mapping[str, Any],
+        mode: Mode | str | None = None,
+        model: str | None = None,
+        prompt: str | None = None,
+        *,
+        source: str = "tui",
+        source_path: str | os.PathLike[str] | None = None,
+        parent_id: int | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+        expected_seconds: float | None = None,
+        state: JobState = JobState.QUEUED,
+        priority: int = 0,
+        detail: str = "",
+        **fields: Any,
+    ) -> Job:
         """Record a new job (with a fresh client token) and its creation event.
 
         `mode`, `model` and `prompt` default to the request dict's own. Extra `fields` are job fields, e.g.
         `task_id=` for a task imported from the account.
         """
-        row = self._new_row(request, mode, model, prompt, source=source, source_path=source_path,
-                            parent_id=parent_id, output_dir=output_dir, expected_seconds=expected_seconds,
-                            state=state, priority=priority, fields=fields)
+        row = self._new_row(
+            request,
+            mode,
+            model,
+            prompt,
+            source=source,
+            source_path=source_path,
+            parent_id=parent_id,
+            output_dir=output_dir,
+            expected_seconds=expected_seconds,
+            state=state,
+            priority=priority,
+            fields=fields,
+        )
         async with self._write() as conn:
             now = await self._stamp(conn)
             row.setdefault("created_at", now)
             row["updated_at"] = now
             cols = list(row)
             _, job_id = await self._exec(
-                conn, f"INSERT INTO jobs({', '.join(cols)}) VALUES ({_placeholders(len(cols))})",
-                [row[c] for c in cols])
+                conn, f"INSERT INTO jobs({', '.join(cols)}) VALUES ({_placeholders(len(cols))})", [row[c] for c in cols]
+            )
             assert job_id is not None
             await self._add_event(conn, job_id, now, None, JobState(state), detail or f"created ({source})")
             return await self._job_in(conn, job_id)
 
     @staticmethod
-    def _new_row(request: Mapping[str, Any], mode: Mode | str | None, model: str | None, prompt: str | None,
-                 *, source: str, source_path: str | os.PathLike[str] | None, parent_id: int | None,
-                 output_dir: str | os.PathLike[str] | None, expected_seconds: float | None,
-                 state: JobState | str, priority: int, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _new_row(
+        request: Mapping[str, Any],
+        mode: Mode | str | None,
+        model: str | None,
+        prompt: str | None,
+        *,
+        source: str,
+        source_path: str | os.PathLike[str] | None,
+        parent_id: int | None,
+        output_dir: str | os.PathLike[str] | None,
+        expected_seconds: float | None,
+        state: JobState | str,
+        priority: int,
+        fields: Mapping[str, Any],
+    ) -> dict[str, Any]:
         chosen_mode = mode or request.get("mode")
         chosen_model = model or request.get("model")
         if not chosen_mode or not chosen_model:
             raise ValueError("a job needs a mode and a model (give them, or put them in the request)")
         if any(isinstance(v, Increment) for v in fields.values()):
             raise TypeError("Increment() only applies to an existing job")
-        cols = _encode_fields({
-            "request": dict(request), "mode": chosen_mode, "model": str(chosen_model),
-            "prompt": str(request.get("prompt") or "") if prompt is None else prompt,
-            "source": source, "source_path": source_path, "parent_id": parent_id, "output_dir": output_dir,
-            "expected_seconds": expected_seconds, "priority": priority, **fields,
-        })
+        cols = _encode_fields(
+            {
+                "request": dict(request),
+                "mode": chosen_mode,
+                "model": str(chosen_model),
+                "prompt": str(request.get("prompt") or "") if prompt is None else prompt,
+                "source": source,
+                "source_path": source_path,
+                "parent_id": parent_id,
+                "output_dir": output_dir,
+                "expected_seconds": expected_seconds,
+                "priority": priority,
+                **fields,
+            }
+        )
         cols["state"] = JobState(state).value
         cols["client_token"] = str(uuid.uuid4())
         return cols
 
-    async def transition(self, job_id: int, to_state: JobState | str, *,
-                         expect: JobState | str | Iterable[JobState | str] | None = None, detail: str = "",
-                         **fields: Any) -> Job:
+    async def transition(
+        self,
+        job_id: int,
+        to_state: JobState | str,
+        *,
+        expect: JobState | str | Iterable[JobState | str] | None = None,
+        detail: str = "",
+        **fields: Any,
+    ) -> Job:
         """Move a job to `to_state`, set `fields`, and append a job_events row, in one transaction.
 
         Raises StaleTransition if the current state is not in `expect` (when given), IllegalTransition if
@@ -793,8 +993,9 @@ class Store:
                 raise JobNotFound(job_id)
             src = JobState(row[0])
             if expected is not None and src not in expected:
-                raise StaleTransition(job_id, src, dst, expected,
-                                      f"it is {src.value}, expected {'/'.join(sorted(expected))}")
+                raise StaleTransition(
+                    job_id, src, dst, expected, f"it is {src.value}, expected {'/'.join(sorted(expected))}"
+                )
             if dst not in ALLOWED[src]:
                 raise IllegalTransition(job_id, src, dst, expected, "the state machine has no such move")
             now = await self._stamp(conn)
@@ -821,8 +1022,9 @@ class Store:
         pairs = [(at, job_id) for job_id, at in checks]
         if not pairs:
             return
-        sql = "UPDATE jobs SET next_check_at = ?" + (", poll_count = poll_count + 1" if polled else "") + \
-            " WHERE id = ?"
+        sql = (
+            "UPDATE jobs SET next_check_at = ?" + (", poll_count = poll_count + 1" if polled else "") + " WHERE id = ?"
+        )
         async with self._write() as conn:
             await conn.executemany(sql, pairs)
 
@@ -870,14 +1072,36 @@ class Store:
             created = r.pop("created_at", now)
             updated = r.pop("updated_at", created)
             request = r.pop("request")
-            named = {k: r.pop(k) for k in ("mode", "model", "prompt", "source", "source_path", "parent_id",
-                                           "output_dir", "expected_seconds", "state", "priority") if k in r}
-            cols = self._new_row(request, named.get("mode"), named.get("model"), named.get("prompt"),
-                                 source=named.get("source", "tui"), source_path=named.get("source_path"),
-                                 parent_id=named.get("parent_id"), output_dir=named.get("output_dir"),
-                                 expected_seconds=named.get("expected_seconds"),
-                                 state=named.get("state", JobState.QUEUED), priority=named.get("priority", 0),
-                                 fields=r)
+            named = {
+                k: r.pop(k)
+                for k in (
+                    "mode",
+                    "model",
+                    "prompt",
+                    "source",
+                    "source_path",
+                    "parent_id",
+                    "output_dir",
+                    "expected_seconds",
+                    "state",
+                    "priority",
+                )
+                if k in r
+            }
+            cols = self._new_row(
+                request,
+                named.get("mode"),
+                named.get("model"),
+                named.get("prompt"),
+                source=named.get("source", "tui"),
+                source_path=named.get("source_path"),
+                parent_id=named.get("parent_id"),
+                output_dir=named.get("output_dir"),
+                expected_seconds=named.get("expected_seconds"),
+                state=named.get("state", JobState.QUEUED),
+                priority=named.get("priority", 0),
+                fields=r,
+            )
             cols["created_at"] = created
             cols["updated_at"] = updated
             prepared.append(cols)
@@ -889,10 +1113,12 @@ class Store:
         async with self._write() as conn:
             await conn.execute("DROP TABLE IF EXISTS temp.bulk_jobs")
             await conn.execute(f"CREATE TEMP TABLE bulk_jobs AS SELECT {col_list} FROM main.jobs WHERE 0")
-            await conn.executemany(f"INSERT INTO temp.bulk_jobs({col_list}) VALUES ({_placeholders(len(names))})",
-                                   values)
-            await conn.execute(f"INSERT INTO main.jobs({col_list}) SELECT {col_list} FROM temp.bulk_jobs "
-                               "ORDER BY rowid")
+            await conn.executemany(
+                f"INSERT INTO temp.bulk_jobs({col_list}) VALUES ({_placeholders(len(names))})", values
+            )
+            await conn.execute(
+                f"INSERT INTO main.jobs({col_list}) SELECT {col_list} FROM temp.bulk_jobs ORDER BY rowid"
+            )
             await conn.execute("DROP TABLE temp.bulk_jobs")
         return len(prepared)
 
@@ -911,7 +1137,7 @@ class Store:
         wanted = list(dict.fromkeys(task_ids))
         found: dict[str, Job] = {}
         for i in range(0, len(wanted), 500):  # well under SQLite's limit on bound parameters
-            chunk = wanted[i:i + 500]
+            chunk = wanted[i : i + 500]
             marks = ", ".join("?" * len(chunk))
             for row in await self._read(f"{_SELECT_JOB} FROM jobs AS j WHERE j.task_id IN ({marks})", chunk):
                 job = _job(row)
@@ -922,39 +1148,51 @@ class Store:
         rows = await self._read(f"{_SELECT_JOB} FROM jobs AS j WHERE j.client_token = ?", (token,))
         return _job(rows[0]) if rows else None
 
-    async def jobs_in_states(self, states: JobState | str | Iterable[JobState | str],
-                             limit: int | None = None) -> list[Job]:
+    async def jobs_in_states(
+        self, states: JobState | str | Iterable[JobState | str], limit: int | None = None
+    ) -> list[Job]:
         """Jobs in these states, highest priority first, then oldest first (deleted ones included: the
         engine finishes what it started). Meant for the active states, which are few."""
         wanted = sorted(_states(states) or ())
         if not wanted:
             return []
-        sql = (f"{_SELECT_JOB} FROM jobs AS j WHERE j.state IN ({_placeholders(len(wanted))}) "
-               "ORDER BY j.priority DESC, j.id")
+        sql = (
+            f"{_SELECT_JOB} FROM jobs AS j WHERE j.state IN ({_placeholders(len(wanted))}) "
+            "ORDER BY j.priority DESC, j.id"
+        )
         params: list[Any] = list(wanted)
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         return [_job(r) for r in await self._read(sql, params)]
 
-    async def due_jobs(self, now: float, states: JobState | str | Iterable[JobState | str],
-                       limit: int = 100) -> list[Job]:
+    async def due_jobs(
+        self, now: float, states: JobState | str | Iterable[JobState | str], limit: int = 100
+    ) -> list[Job]:
         """Jobs in `states` whose next check is due (NULL counts as due now), earliest first."""
         per_state = []
         for state in sorted(_states(states) or ()):
             rows = await self._read(
                 f"{_SELECT_JOB} FROM jobs AS j INDEXED BY jobs_due WHERE j.state = ? "
                 "AND (j.next_check_at IS NULL OR j.next_check_at <= ?) ORDER BY j.next_check_at, j.id LIMIT ?",
-                (state.value, now, limit))
+                (state.value, now, limit),
+            )
             per_state.append([_job(r) for r in rows])
         merged = heapq.merge(*per_state, key=lambda j: (j.next_check_at is not None, j.next_check_at or 0, j.id))
         return list(merged)[:limit]
 
-    async def list_jobs(self, *, states: JobState | str | Iterable[JobState | str] | None = None,
-                        modes: Mode | str | Iterable[Mode | str] | None = None,
-                        models: str | Iterable[str] | None = None, text: str | None = None, limit: int = 100,
-                        before_id: int | None = None, since_updated: float | None = None,
-                        include_deleted: bool = False) -> list[Job]:
+    async def list_jobs(
+        self,
+        *,
+        states: JobState | str | Iterable[JobState | str] | None = None,
+        modes: Mode | str | Iterable[Mode | str] | None = None,
+        models: str | Iterable[str] | None = None,
+        text: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        since_updated: float | None = None,
+        include_deleted: bool = False,
+    ) -> list[Job]:
         """Newest first (by id), filtered; page with `before_id=<last id of the previous page>`.
 
         Fast at a million jobs because every query walks one index in id order and stops at `limit`:
@@ -963,8 +1201,11 @@ class Store:
         so planner statistics can never turn them into a sort of the whole table.
         """
         state_vals = [s.value for s in sorted(_states(states) or ())] if states is not None else None
-        mode_vals = sorted({Mode(m).value for m in ([modes] if isinstance(modes, str) else modes)}) \
-            if modes is not None else None
+        mode_vals = (
+            sorted({Mode(m).value for m in ([modes] if isinstance(modes, str) else modes)})
+            if modes is not None
+            else None
+        )
         model_vals = _values(models)
         if limit <= 0 or any(v is not None and not v for v in (state_vals, mode_vals, model_vals)):
             return []
@@ -992,9 +1233,11 @@ class Store:
             conds = [*where, *(f"j.{col} IN ({_placeholders(len(v))})" for col, v in filters.items() if v)]
             fparams = [*params, *(x for v in filters.values() if v for x in v)]
             # CROSS JOIN keeps the FTS table as the outer loop, read in descending rowid order.
-            sql = (f"{_SELECT_JOB} FROM {fts} CROSS JOIN jobs AS j ON j.id = {fts}.rowid "
-                   f"WHERE {fts} MATCH ? {''.join(' AND ' + c for c in conds)} "
-                   f"ORDER BY {fts}.rowid DESC LIMIT ?")
+            sql = (
+                f"{_SELECT_JOB} FROM {fts} CROSS JOIN jobs AS j ON j.id = {fts}.rowid "
+                f"WHERE {fts} MATCH ? {''.join(' AND ' + c for c in conds)} "
+                f"ORDER BY {fts}.rowid DESC LIMIT ?"
+            )
             return [_job(r) for r in await self._read(sql, [match, *fparams, limit])]
 
         driver = next((col for col, v in filters.items() if v), None)
@@ -1006,8 +1249,10 @@ class Store:
             return [_job(r) for r in await self._read(sql, [*params, limit])]
         others = [f"j.{col} IN ({_placeholders(len(v))})" for col, v in filters.items() if v and col != driver]
         oparams = [x for col, v in filters.items() if v and col != driver for x in v]
-        sql = (f"{_SELECT_JOB} FROM jobs AS j INDEXED BY jobs_{driver} "
-               f"{_where([f'j.{driver} = ?', *where, *others])} ORDER BY j.id DESC LIMIT ?")
+        sql = (
+            f"{_SELECT_JOB} FROM jobs AS j INDEXED BY jobs_{driver} "
+            f"{_where([f'j.{driver} = ?', *where, *others])} ORDER BY j.id DESC LIMIT ?"
+        )
         per_value = [await self._read(sql, [value, *params, *oparams, limit]) for value in filters[driver] or ()]
         merged = heapq.merge(*per_value, key=lambda r: -r[0])
         return [_job(r) for r in itertools.islice(merged, limit)]
@@ -1030,12 +1275,15 @@ class Store:
         return [_job(r) for r in await self._read(sql, params)]
 
     async def events(self, job_id: int) -> list[Event]:
-        rows = await self._read("SELECT id, job_id, at, from_state, to_state, detail FROM job_events "
-                                "WHERE job_id = ? ORDER BY id", (job_id,))
+        rows = await self._read(
+            "SELECT id, job_id, at, from_state, to_state, detail FROM job_events WHERE job_id = ? ORDER BY id",
+            (job_id,),
+        )
         return [_event(r) for r in rows]
 
-    async def usage_totals(self, by: Literal["model", "day"] = "model", *, since: float | None = None,
-                           until: float | None = None) -> list[UsageTotal]:
+    async def usage_totals(
+        self, by: Literal["model", "day"] = "model", *, since: float | None = None, until: float | None = None
+    ) -> list[UsageTotal]:
         """Images and video seconds billed, per model or per local day (by finish time). Deleted jobs count:
         hiding a job does not refund it."""
         # By day, SQL sums per 15 minutes (every UTC offset in use is a multiple of that) and Python names
@@ -1051,7 +1299,9 @@ class Store:
             params.append(until)
         rows = await self._read(
             f"SELECT {key} AS k, count(*), sum(image_count), sum(video_seconds) FROM jobs {_where(where)} "
-            "GROUP BY k ORDER BY k", params)
+            "GROUP BY k ORDER BY k",
+            params,
+        )
         totals: dict[str, list[float]] = {}
         for k, n, images, seconds in rows:
             name = time.strftime("%Y-%m-%d", time.localtime(k * 900)) if by == "day" else str(k)
@@ -1063,47 +1313,75 @@ class Store:
 
     # -- assets ---------------------------------------------------------------------------------------------
 
-    async def add_asset(self, job_id: int, idx: int, kind: Literal["image", "video", "text"], *,
-                        url: str | None = None, path: str | os.PathLike[str] | None = None,
-                        text: str | None = None, size: int | None = None, sha256: str | None = None,
-                        width: int | None = None, height: int | None = None,
-                        duration: float | None = None) -> Asset:
+    async def add_asset(
+        self,
+        job_id: int,
+        idx: int,
+        kind: Literal["image", "video", "text"],
+        *,
+        url: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        text: str | None = None,
+        size: int | None = None,
+        sha256: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        duration: float | None = None,
+    ) -> Asset:
         """Record result `idx` of a job. Recording the same idx again replaces it (a re-download after a
         crash), so the step can simply be repeated."""
         if kind not in ("image", "video", "text"):
             raise ValueError(f"asset kind must be image, video or text, not {kind!r}")
-        values = (job_id, idx, kind, url, None if path is None else os.fspath(path), text, size, sha256, width,
-                  height, duration, self._clock())
+        values = (
+            job_id,
+            idx,
+            kind,
+            url,
+            None if path is None else os.fspath(path),
+            text,
+            size,
+            sha256,
+            width,
+            height,
+            duration,
+            self._clock(),
+        )
         async with self._write() as conn:
             await self._exec(
-                conn, "INSERT INTO assets(job_id, idx, kind, url, path, text, size, sha256, width, height, "
+                conn,
+                "INSERT INTO assets(job_id, idx, kind, url, path, text, size, sha256, width, height, "
                 "duration, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(job_id, idx) DO UPDATE SET kind = excluded.kind, url = excluded.url, "
                 "path = excluded.path, text = excluded.text, size = excluded.size, sha256 = excluded.sha256, "
                 "width = excluded.width, height = excluded.height, duration = excluded.duration, "
-                "created_at = excluded.created_at", values)
-            row = await self._one(conn, f"SELECT {', '.join(_ASSET_COLUMNS)} FROM assets "
-                                  "WHERE job_id = ? AND idx = ?", (job_id, idx))
+                "created_at = excluded.created_at",
+                values,
+            )
+            row = await self._one(
+                conn, f"SELECT {', '.join(_ASSET_COLUMNS)} FROM assets WHERE job_id = ? AND idx = ?", (job_id, idx)
+            )
             return Asset(*row)
 
     async def assets(self, job_id: int) -> list[Asset]:
-        rows = await self._read(f"SELECT {', '.join(_ASSET_COLUMNS)} FROM assets WHERE job_id = ? ORDER BY idx",
-                                (job_id,))
+        rows = await self._read(
+            f"SELECT {', '.join(_ASSET_COLUMNS)} FROM assets WHERE job_id = ? ORDER BY idx", (job_id,)
+        )
         return [Asset(*r) for r in rows]
 
     # -- drop-folder ledger ---------------------------------------------------------------------------------
 
     async def ledger_get(self, sha256: str) -> LedgerEntry | None:
-        rows = await self._read(f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM drop_ledger WHERE sha256 = ?",
-                                (sha256,))
+        rows = await self._read(f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM drop_ledger WHERE sha256 = ?", (sha256,))
         return LedgerEntry(*rows[0]) if rows else None
 
     async def ledger_claim(self, sha256: str, rule: str, original_name: str) -> bool:
         """Claim these bytes for processing; False if they were claimed before (a duplicate)."""
         async with self._write() as conn:
             count, _ = await self._exec(
-                conn, "INSERT OR IGNORE INTO drop_ledger(sha256, rule, original_name, claimed_at) "
-                "VALUES (?, ?, ?, ?)", (sha256, rule, original_name, self._clock()))
+                conn,
+                "INSERT OR IGNORE INTO drop_ledger(sha256, rule, original_name, claimed_at) VALUES (?, ?, ?, ?)",
+                (sha256, rule, original_name, self._clock()),
+            )
             return count == 1
 
     async def ledger_set(self, sha256: str, **fields: Any) -> LedgerEntry:
@@ -1116,16 +1394,18 @@ class Store:
             if values:
                 sets = ", ".join(f"{k} = ?" for k in values)
                 await self._exec(conn, f"UPDATE drop_ledger SET {sets} WHERE sha256 = ?", (*values.values(), sha256))
-            row = await self._one(conn, f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM drop_ledger WHERE sha256 = ?",
-                                  (sha256,))
+            row = await self._one(
+                conn, f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM drop_ledger WHERE sha256 = ?", (sha256,)
+            )
             if row is None:
                 raise StoreError(f"no drop-folder claim for sha256 {sha256}")
             return LedgerEntry(*row)
 
     async def ledger_open(self) -> list[LedgerEntry]:
         """Claims without an outcome: files a crash may have left in `.processing/`."""
-        rows = await self._read(f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM drop_ledger WHERE outcome IS NULL "
-                                "ORDER BY claimed_at")
+        rows = await self._read(
+            f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM drop_ledger WHERE outcome IS NULL ORDER BY claimed_at"
+        )
         return [LedgerEntry(*r) for r in rows]
 
     async def ledger_forget(self, sha256: str) -> bool:
@@ -1144,11 +1424,14 @@ class Store:
             if row is not None and row[0] != owner and row[1] > now:
                 return False
             await self._exec(
-                conn, "INSERT INTO lease(id, owner, pid, acquired_at, heartbeat_at, expires_at) "
+                conn,
+                "INSERT INTO lease(id, owner, pid, acquired_at, heartbeat_at, expires_at) "
                 "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, "
                 "pid = excluded.pid, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at, "
                 "acquired_at = CASE WHEN lease.owner = excluded.owner THEN lease.acquired_at "
-                "ELSE excluded.acquired_at END", (owner, pid, now, now, now + ttl))
+                "ELSE excluded.acquired_at END",
+                (owner, pid, now, now, now + ttl),
+            )
             return True
 
     async def renew_lease(self, owner: str, now: float, ttl: float | None = None) -> bool:
@@ -1157,12 +1440,17 @@ class Store:
         async with self._write() as conn:
             if ttl is None:
                 count, _ = await self._exec(
-                    conn, "UPDATE lease SET expires_at = ? + (expires_at - heartbeat_at), heartbeat_at = ? "
-                    "WHERE id = 1 AND owner = ?", (now, now, owner))
+                    conn,
+                    "UPDATE lease SET expires_at = ? + (expires_at - heartbeat_at), heartbeat_at = ? "
+                    "WHERE id = 1 AND owner = ?",
+                    (now, now, owner),
+                )
             else:
                 count, _ = await self._exec(
-                    conn, "UPDATE lease SET heartbeat_at = ?, expires_at = ? WHERE id = 1 AND owner = ?",
-                    (now, now + ttl, owner))
+                    conn,
+                    "UPDATE lease SET heartbeat_at = ?, expires_at = ? WHERE id = 1 AND owner = ?",
+                    (now, now + ttl, owner),
+                )
             return count == 1
 
     async def release_lease(self, owner: str) -> bool:
@@ -1185,8 +1473,12 @@ class Store:
         text = _dumps(value)
         _refuse_keys(f"setting {key!r}", text)
         async with self._write() as conn:
-            await self._exec(conn, "INSERT INTO settings_kv(key, value) VALUES (?, ?) "
-                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, text))
+            await self._exec(
+                conn,
+                "INSERT INTO settings_kv(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, text),
+            )
 
     # -- maintenance ----------------------------------------------------------------------------------------
 
@@ -1218,8 +1510,15 @@ class Store:
             await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-_COLUMN_DEFAULTS: dict[str, Any] = {"prompt": "", "attempts": 0, "poll_count": 0, "image_count": 0,
-                                    "video_seconds": 0.0, "source": "tui", "priority": 0}
+_COLUMN_DEFAULTS: dict[str, Any] = {
+    "prompt": "",
+    "attempts": 0,
+    "poll_count": 0,
+    "image_count": 0,
+    "video_seconds": 0.0,
+    "source": "tui",
+    "priority": 0,
+}
 
 
 def _where(conds: Sequence[str]) -> str:

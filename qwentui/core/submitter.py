@@ -55,8 +55,14 @@ class Pause:
 
 
 class Submitter:
-    def __init__(self, store: Store, client: DashScopeClient, policy: SchedulePolicy,
-                 clock: Callable[[], float], on_pause: Callable[[Pause], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        client: DashScopeClient,
+        policy: SchedulePolicy,
+        clock: Callable[[], float],
+        on_pause: Callable[[Pause], None],
+    ) -> None:
         self.store = store
         self.client = client
         self.policy = policy
@@ -72,9 +78,15 @@ class Submitter:
             request = GenerationRequest.from_dict(job.request)
             wire = await asyncio.to_thread(build, request)
         except InvalidRequest as exc:
-            return await self.store.transition(job.id, JobState.REJECTED, expect=JobState.QUEUED,
-                                               detail="invalid request", error_code="InvalidRequest",
-                                               error_message=str(exc), finished_at=self.clock())
+            return await self.store.transition(
+                job.id,
+                JobState.REJECTED,
+                expect=JobState.QUEUED,
+                detail="invalid request",
+                error_code="InvalidRequest",
+                error_message=str(exc),
+                finished_at=self.clock(),
+            )
         if wire.local_files:
             uploaded = await self._upload(job, wire)
             if uploaded is None:
@@ -86,9 +98,14 @@ class Submitter:
     async def _send(self, job: Job, wire: WireRequest) -> Job:
         now = self.clock()
         job = await self.store.transition(
-            job.id, JobState.SUBMITTING, expect={JobState.QUEUED, JobState.UPLOADING},
-            detail=f"POST {wire.route.value}", wire_json=json.dumps(wire.body, ensure_ascii=False),
-            body_hash=body_hash(wire.body), attempts=job.attempts + 1, submitted_at=now,
+            job.id,
+            JobState.SUBMITTING,
+            expect={JobState.QUEUED, JobState.UPLOADING},
+            detail=f"POST {wire.route.value}",
+            wire_json=json.dumps(wire.body, ensure_ascii=False),
+            body_hash=body_hash(wire.body),
+            attempts=job.attempts + 1,
+            submitted_at=now,
             clock_offset=self.client.server_clock.offset,
         )
         try:
@@ -113,8 +130,13 @@ class Submitter:
             return await self._uncertain(job, wire, str(exc))
         except ApiError as exc:
             return await self.store.transition(
-                job.id, JobState.REJECTED, expect=JobState.SUBMITTING, detail=exc.code,
-                error_code=exc.code, error_message=exc.message, request_id=exc.request_id,
+                job.id,
+                JobState.REJECTED,
+                expect=JobState.SUBMITTING,
+                detail=exc.code,
+                error_code=exc.code,
+                error_message=exc.message,
+                request_id=exc.request_id,
                 finished_at=self.clock(),
             )
         return await self.accepted(job, wire, result)
@@ -125,21 +147,33 @@ class Submitter:
         row = lookup(wire.model, wire.mode)
         if not wire.is_async:
             return await self.store.transition(
-                job.id, JobState.SUCCEEDED, expect=JobState.SUBMITTING, detail="sync result",
-                request_id=result.request_id, results_json=json.dumps(results_to_json(result)),
-                usage_json=json.dumps(result.usage), image_count=result.image_count,
-                video_seconds=result.video_seconds, results_expire_at=now + 24 * 3600, next_check_at=now,
+                job.id,
+                JobState.SUCCEEDED,
+                expect=JobState.SUBMITTING,
+                detail="sync result",
+                request_id=result.request_id,
+                results_json=json.dumps(results_to_json(result)),
+                usage_json=json.dumps(result.usage),
+                image_count=result.image_count,
+                video_seconds=result.video_seconds,
+                results_expire_at=now + 24 * 3600,
+                next_check_at=now,
             )
         state = JobState.RUNNING if result.status is TaskStatus.RUNNING else JobState.PENDING
         return await self.store.transition(
-            job.id, state, expect=JobState.SUBMITTING, detail=f"task {result.task_id}",
-            task_id=result.task_id, request_id=result.request_id,
+            job.id,
+            state,
+            expect=JobState.SUBMITTING,
+            detail=f"task {result.task_id}",
+            task_id=result.task_id,
+            request_id=result.request_id,
             next_check_at=self.policy.first_check(now, row.typical_seconds),
         )
 
     async def _upload(self, job: Job, wire: WireRequest) -> WireRequest | None:
-        await self.store.transition(job.id, JobState.UPLOADING, expect=JobState.QUEUED,
-                                    detail=f"uploading {len(wire.local_files)} file(s)")
+        await self.store.transition(
+            job.id, JobState.UPLOADING, expect=JobState.QUEUED, detail=f"uploading {len(wire.local_files)} file(s)"
+        )
         try:
             return await self.client.upload_local_files(wire)
         except (UploadError, TransportError, ServerError, RateLimited) as exc:
@@ -148,37 +182,56 @@ class Submitter:
             self.on_pause(Pause(f"API key rejected: {exc.describe()}", self.clock() + 3600, everything=True))
             await self._requeue(job, exc.code, delay=0, count=False, from_state=JobState.UPLOADING)
         except ApiError as exc:
-            await self.store.transition(job.id, JobState.REJECTED, expect=JobState.UPLOADING,
-                                        detail="upload refused", error_code=exc.code,
-                                        error_message=f"upload refused: {exc.message}",
-                                        finished_at=self.clock())
+            await self.store.transition(
+                job.id,
+                JobState.REJECTED,
+                expect=JobState.UPLOADING,
+                detail="upload refused",
+                error_code=exc.code,
+                error_message=f"upload refused: {exc.message}",
+                finished_at=self.clock(),
+            )
         return None
 
-    async def _requeue(self, job: Job, why: str, delay: float | None = None, count: bool = True,
-                       from_state: JobState = JobState.SUBMITTING) -> Job:
+    async def _requeue(
+        self,
+        job: Job,
+        why: str,
+        delay: float | None = None,
+        count: bool = True,
+        from_state: JobState = JobState.SUBMITTING,
+    ) -> Job:
         attempts = job.attempts
         if count and attempts >= MAX_TRANSIENT_ATTEMPTS:
             return await self.store.transition(
-                job.id, JobState.NEEDS_USER, expect=from_state,
-                detail=f"gave up after {attempts} attempts", error_code="NotSent",
+                job.id,
+                JobState.NEEDS_USER,
+                expect=from_state,
+                detail=f"gave up after {attempts} attempts",
+                error_code="NotSent",
                 error_message=f"could not be submitted after {attempts} attempts (last: {why}); "
                 "nothing was billed — retry it when the service is reachable",
             )
         wait = delay if delay is not None else self.policy.retry_delay(attempts)
-        return await self.store.transition(job.id, JobState.QUEUED, expect=from_state, detail=why,
-                                           next_check_at=self.clock() + wait)
+        return await self.store.transition(
+            job.id, JobState.QUEUED, expect=from_state, detail=why, next_check_at=self.clock() + wait
+        )
 
     async def _uncertain(self, job: Job, wire: WireRequest, why: str) -> Job:
         if not wire.is_async:
             # A sync call leaves no task to look for: only the user can say whether to send it again.
             return await self.store.transition(
-                job.id, JobState.NEEDS_USER, expect=JobState.SUBMITTING, detail="sync call interrupted",
+                job.id,
+                JobState.NEEDS_USER,
+                expect=JobState.SUBMITTING,
+                detail="sync call interrupted",
                 error_code="Uncertain",
                 error_message=f"the request may or may not have been processed ({why}); it was not sent again "
                 "to avoid paying twice — resubmit it if no result appeared",
             )
-        return await self.store.transition(job.id, JobState.UNCERTAIN, expect=JobState.SUBMITTING,
-                                           detail=why, next_check_at=self.clock())
+        return await self.store.transition(
+            job.id, JobState.UNCERTAIN, expect=JobState.SUBMITTING, detail=why, next_check_at=self.clock()
+        )
 
 
 def output_dir_for(job: Job, default: Path) -> Path:

@@ -53,8 +53,15 @@ class TrackerStats:
 
 
 class Tracker:
-    def __init__(self, store: Store, client: DashScopeClient, policy: SchedulePolicy,
-                 clock: Callable[[], float], page_size: int = 100, batch: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        client: DashScopeClient,
+        policy: SchedulePolicy,
+        clock: Callable[[], float],
+        page_size: int = 100,
+        batch: bool = True,
+    ) -> None:
         self.store = store
         self.client = client
         self.policy = policy
@@ -100,8 +107,12 @@ class Tracker:
         ordered = sorted(jobs, key=lambda job: (job.model, self._server_created(job)))
         groups: list[list[Job]] = []
         for job in ordered:
-            if groups and groups[-1][0].model == job.model and len(groups[-1]) < cap and \
-                    self._server_created(job) - self._server_created(groups[-1][0]) < 600:
+            if (
+                groups
+                and groups[-1][0].model == job.model
+                and len(groups[-1]) < cap
+                and self._server_created(job) - self._server_created(groups[-1][0]) < 600
+            ):
                 groups[-1].append(job)
             else:
                 groups.append([job])
@@ -135,8 +146,11 @@ class Tracker:
         page_no = 1
         while True:
             page = await self.client.list_tasks(
-                page_no=page_no, page_size=self.page_size, model=model,
-                start=datetime.fromtimestamp(start, UTC), end=datetime.fromtimestamp(end + 1, UTC),
+                page_no=page_no,
+                page_size=self.page_size,
+                model=model,
+                start=datetime.fromtimestamp(start, UTC),
+                end=datetime.fromtimestamp(end + 1, UTC),
             )
             self.stats.list_requests += 1
             for task in page.tasks:
@@ -158,8 +172,9 @@ class Tracker:
                 self._created[task_id] = summary.created_ms / 1000
             if job.id in due_ids:
                 self.stats.answered_by_list += 1
-            if not summary.status.is_final and not (summary.status is TaskStatus.RUNNING
-                                                    and job.state is JobState.PENDING):
+            if not summary.status.is_final and not (
+                summary.status is TaskStatus.RUNNING and job.state is JobState.PENDING
+            ):
                 # nothing to record but the next look: batched into one write for the whole page
                 unchanged.append((job.id, self._next_check(now, job)))
                 continue
@@ -227,8 +242,14 @@ class Tracker:
     async def _still_active(self, job: Job, status: TaskStatus) -> None:
         next_at = self._next_check(self.clock(), job)
         if status is TaskStatus.RUNNING and job.state is JobState.PENDING:
-            await self.store.transition(job.id, JobState.RUNNING, expect=JobState.PENDING, detail="running",
-                                        next_check_at=next_at, poll_count=job.poll_count + 1)
+            await self.store.transition(
+                job.id,
+                JobState.RUNNING,
+                expect=JobState.PENDING,
+                detail="running",
+                next_check_at=next_at,
+                poll_count=job.poll_count + 1,
+            )
         else:
             await self.store.update_fields(job.id, next_check_at=next_at, poll_count=job.poll_count + 1)
 
@@ -237,31 +258,60 @@ class Tracker:
         expect = {JobState.PENDING, JobState.RUNNING}
         if result.status is TaskStatus.SUCCEEDED:
             if not result.urls and not result.text:
-                await self.store.transition(job.id, JobState.FAILED, expect=expect, detail="no results",
-                                            error_code="NoResults", finished_at=now,
-                                            error_message="the task succeeded but returned no files")
+                await self.store.transition(
+                    job.id,
+                    JobState.FAILED,
+                    expect=expect,
+                    detail="no results",
+                    error_code="NoResults",
+                    finished_at=now,
+                    error_message="the task succeeded but returned no files",
+                )
                 return
             await self.store.transition(
-                job.id, JobState.SUCCEEDED, expect=expect, detail="succeeded",
-                results_json=json.dumps(results_to_json(result)), usage_json=json.dumps(result.usage),
-                image_count=result.image_count, video_seconds=result.video_seconds,
-                results_expire_at=now + TASK_TTL, next_check_at=now, poll_count=job.poll_count + 1,
+                job.id,
+                JobState.SUCCEEDED,
+                expect=expect,
+                detail="succeeded",
+                results_json=json.dumps(results_to_json(result)),
+                usage_json=json.dumps(result.usage),
+                image_count=result.image_count,
+                video_seconds=result.video_seconds,
+                results_expire_at=now + TASK_TTL,
+                next_check_at=now,
+                poll_count=job.poll_count + 1,
             )
         elif result.status is TaskStatus.FAILED:
             await self.store.transition(
-                job.id, JobState.FAILED, expect=expect, detail=result.code or "failed",
-                error_code=result.code or "Failed", finished_at=now, poll_count=job.poll_count + 1,
+                job.id,
+                JobState.FAILED,
+                expect=expect,
+                detail=result.code or "failed",
+                error_code=result.code or "Failed",
+                finished_at=now,
+                poll_count=job.poll_count + 1,
                 error_message=result.message or "the task failed without a message",
             )
         elif result.status is TaskStatus.CANCELED:
-            await self.store.transition(job.id, JobState.CANCELED, expect=expect, detail="canceled",
-                                        finished_at=now, poll_count=job.poll_count + 1)
+            await self.store.transition(
+                job.id,
+                JobState.CANCELED,
+                expect=expect,
+                detail="canceled",
+                finished_at=now,
+                poll_count=job.poll_count + 1,
+            )
         elif result.status is TaskStatus.UNKNOWN:
             age = now - (job.submitted_at or job.created_at)
             if age >= TASK_TTL:
                 await self.store.transition(
-                    job.id, JobState.EXPIRED, expect=expect, detail="unknown after expiry", finished_at=now,
-                    error_code="Expired", error_message="the task id expired (24 h) before its result was fetched",
+                    job.id,
+                    JobState.EXPIRED,
+                    expect=expect,
+                    detail="unknown after expiry",
+                    finished_at=now,
+                    error_code="Expired",
+                    error_message="the task id expired (24 h) before its result was fetched",
                 )
             else:
                 # a young task the service does not know (yet): look again later, less and less often

@@ -36,8 +36,15 @@ async def index(request: Request) -> Response:
     """A no-auth health check that also tells how to point clients here."""
     sim = sim_of(request)
     base = base_url(request, sim.config)
-    return json_response({"service": "qwentui DashScope simulator", "api": base + API,
-                          "QWEN_BASE_URL": base, "DASHSCOPE_HTTP_BASE_URL": base + API}, sim.new_id())
+    return json_response(
+        {
+            "service": "qwentui DashScope simulator",
+            "api": base + API,
+            "QWEN_BASE_URL": base,
+            "DASHSCOPE_HTTP_BASE_URL": base + API,
+        },
+        sim.new_id(),
+    )
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -119,8 +126,9 @@ def create_app(config: SimConfig | None = None, sim: Simulator | None = None) ->
         HttpRoute("/files/{path:path}", get_file, methods=["GET", "HEAD"]),
         HttpRoute("/", index, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(_Edge, sim=sim)],
-                    exception_handlers={404: _not_found, 405: _not_found})
+    app = Starlette(
+        routes=routes, middleware=[Middleware(_Edge, sim=sim)], exception_handlers={404: _not_found, 405: _not_found}
+    )
     app.state.sim = sim
     sim._app = app
     return app

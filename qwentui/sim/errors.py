@@ -80,8 +80,9 @@ class SimulatedDrop(httpx.RemoteProtocolError):
         super().__init__(message)
 
 
-def json_response(body: Mapping[str, Any], request_id: str, status: int = 200,
-                  headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    body: Mapping[str, Any], request_id: str, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     hdrs = {"X-Request-ID": request_id, **(headers or {})}
     return Response(data, status_code=status, headers=hdrs, media_type="application/json")
@@ -102,8 +103,9 @@ def oss_error_response(err: OssError, request_id: str) -> Response:
         f"  <Code>{_xml(err.code)}</Code>\n  <Message>{_xml(err.message)}</Message>\n"
         f"  <RequestId>{_xml(request_id)}</RequestId>\n  <HostId>dashscope-sim.local</HostId>\n{extra}</Error>\n"
     )
-    return Response(body, status_code=err.status, media_type="application/xml",
-                    headers={"x-oss-request-id": request_id})
+    return Response(
+        body, status_code=err.status, media_type="application/xml", headers={"x-oss-request-id": request_id}
+    )
 
 
 def _xml(text: str) -> str:
@@ -119,8 +121,14 @@ class DroppedResponse(Response):
     process (httpx.ASGITransport) the exception reaches the client as an httpx transport error.
     """
 
-    def __init__(self, body: bytes = b'{"request_id":"lost"}', partial: int | None = None, status_code: int = 200,
-                 headers: Mapping[str, str] | None = None, media_type: str = "application/json") -> None:
+    def __init__(
+        self,
+        body: bytes = b'{"request_id":"lost"}',
+        partial: int | None = None,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str = "application/json",
+    ) -> None:
         # A non-empty body, so the announced Content-Length can never be met.
         super().__init__(body or b"{}", status_code=status_code, headers=headers, media_type=media_type)
         self.partial = partial

@@ -75,8 +75,17 @@ class ResultFiles:
         count = 1 if job.is_video else job.n
         label = f"{job.row.model} {index + 1}/{count}"
         if job.is_video:
-            return MediaSpec("mp4", job.width, job.height, job.prompt, task.seed, label,
-                             duration=job.duration or 5, audio=job.audio, fps=self.config.video_fps)
+            return MediaSpec(
+                "mp4",
+                job.width,
+                job.height,
+                job.prompt,
+                task.seed,
+                label,
+                duration=job.duration or 5,
+                audio=job.audio,
+                fps=self.config.video_fps,
+            )
         return MediaSpec("png", job.width, job.height, job.prompt, task.seed + index, label)
 
     # ---- lookup -------------------------------------------------------------------------------------------
@@ -101,12 +110,16 @@ class ResultFiles:
         if not expires_raw or not sig or query.get("OSSAccessKeyId") != ACCESS_KEY_ID:
             raise OssError(403, "AccessDenied", "You have no right to access this object because of bucket acl.")
         if not expires_raw.isdigit() or not hmac.compare_digest(sig, self._sign(path, int(expires_raw))):
-            raise OssError(403, "SignatureDoesNotMatch",
-                           "The request signature we calculated does not match the signature you provided.")
+            raise OssError(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
         expires = int(expires_raw)
         if now > expires:
-            raise OssError(403, "AccessDenied", "Request has expired.",
-                           {"Expires": _iso(expires), "ServerTime": _iso(now)})
+            raise OssError(
+                403, "AccessDenied", "Request has expired.", {"Expires": _iso(expires), "ServerTime": _iso(now)}
+            )
         return ref
 
     def data(self, ref: FileRef) -> bytes:
@@ -141,14 +154,15 @@ class ResultFiles:
                 headers["Content-Range"] = f"bytes */{len(data)}"
                 return Response(b"", status_code=416, headers=headers)
             start, end = span
-            body, status = data[start:end + 1], 206
+            body, status = data[start : end + 1], 206
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
         if method == "HEAD":
             headers["Content-Length"] = str(len(body))
             return Response(b"", status_code=status, headers=headers, media_type=ref.spec.content_type)
         if len(body) > 1 and self.faults.roll(self.config.truncate_rate):
-            return DroppedResponse(body, partial=len(body) // 2, status_code=status, headers=headers,
-                                   media_type=ref.spec.content_type)
+            return DroppedResponse(
+                body, partial=len(body) // 2, status_code=status, headers=headers, media_type=ref.spec.content_type
+            )
         return Response(body, status_code=status, headers=headers, media_type=ref.spec.content_type)
 
 

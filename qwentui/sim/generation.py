@@ -48,8 +48,9 @@ def submit_handler(route: Route) -> Handler:
     return handle
 
 
-async def _submit(request: Request, sim: Simulator, request_id: str, key: str, route: Route, body: Any,
-                  record: Submission) -> Response:
+async def _submit(
+    request: Request, sim: Simulator, request_id: str, key: str, route: Route, body: Any, record: Submission
+) -> Response:
     async_header = request.headers.get("x-dashscope-async", "").strip().lower() == "enable"
     if route.is_async and not async_header:
         raise ApiError(403, "AccessDenied", MSG_SYNC_UNSUPPORTED)
@@ -63,8 +64,10 @@ async def _submit(request: Request, sim: Simulator, request_id: str, key: str, r
     base = base_url(request, sim.config)
     if route.is_async:
         task = sim.create_task(job, body, key, request_id)
-        answer: dict[str, Any] = {"request_id": request_id,
-                                  "output": {"task_id": task.task_id, "task_status": "PENDING"}}
+        answer: dict[str, Any] = {
+            "request_id": request_id,
+            "output": {"task_id": task.task_id, "task_status": "PENDING"},
+        }
         record.outcome = "accepted"
     else:
         failure = sim.faults.task_failure()

@@ -80,8 +80,9 @@ def picture(spec: MediaSpec) -> Image.Image:
     lines = textwrap.wrap(spec.prompt or "(no prompt)", chars)[:max_lines]
     y = h * 0.1
     for line in lines:
-        draw.text((w * 0.04, y), line, fill=(255, 255, 255), font=font, stroke_width=max(1, size // 16),
-                  stroke_fill=(0, 0, 0))
+        draw.text(
+            (w * 0.04, y), line, fill=(255, 255, 255), font=font, stroke_width=max(1, size // 16), stroke_fill=(0, 0, 0)
+        )
         y += size * 1.25
     foot = f"qwentui sim | {spec.label} | seed {spec.seed} | {w}x{h}".replace("|  |", "|")
     small = _font(max(8, size // 2))
@@ -121,7 +122,7 @@ def _mp4(spec: MediaSpec) -> bytes:
             plane = bytearray(luma)
             x = int(i / frames * (spec.width - bar))
             for row in range(bar_h):
-                plane[row * stride + x: row * stride + x + bar] = b"\xeb" * bar
+                plane[row * stride + x : row * stride + x + bar] = b"\xeb" * bar
             frame = av.VideoFrame(spec.width, spec.height, "yuv420p")
             for target, data in zip(frame.planes, (plane, chroma_u, chroma_v), strict=True):
                 target.update(bytes(data))
@@ -140,7 +141,7 @@ def _audio(container: Any, stream: Any, seconds: int, seed: int) -> None:
     pcm = _beeps(seed) * seconds
     step = 1024 * 4  # 1024 float32 samples per frame
     for pts, start in enumerate(range(0, len(pcm), step)):
-        chunk = pcm[start:start + step]
+        chunk = pcm[start : start + step]
         frame = av.AudioFrame(format="flt", layout="mono", samples=len(chunk) // 4)
         frame.planes[0].update(chunk)
         frame.sample_rate = AUDIO_RATE

@@ -34,8 +34,9 @@ async def oss_upload(request: Request) -> Response:
     try:
         form = await request.form(max_files=4, max_fields=64)
     except Exception:  # python-multipart raises several types for a malformed body
-        err = OssError(400, "MalformedPOSTRequest", "The body of your POST request is not well-formed "
-                       "multipart/form-data.")
+        err = OssError(
+            400, "MalformedPOSTRequest", "The body of your POST request is not well-formed multipart/form-data."
+        )
         return oss_error_response(err, request_id)
     try:
         fields: dict[str, str] = {}
@@ -60,8 +61,10 @@ async def oss_upload(request: Request) -> Response:
     if status == "200":
         return Response(b"", status_code=200, headers=headers)
     if status == "201":
-        xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<PostResponse><Bucket>dashscope-file-mgr</Bucket>'
-               f"<Key>{upload.key}</Key><ETag>{headers['ETag']}</ETag></PostResponse>")
+        xml = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<PostResponse><Bucket>dashscope-file-mgr</Bucket>'
+            f"<Key>{upload.key}</Key><ETag>{headers['ETag']}</ETag></PostResponse>"
+        )
         return Response(xml, status_code=201, headers=headers, media_type="application/xml")
     return Response(b"", status_code=204, headers=headers)
 

@@ -27,8 +27,9 @@ def actual_prompt(task: Task) -> str:
     return f"{prompt}. Rich detail, soft natural light, balanced composition.".lstrip(". ")
 
 
-def task_output(task: Task, now: float, cfg: SimConfig, files: ResultFiles,
-                base: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def task_output(
+    task: Task, now: float, cfg: SimConfig, files: ResultFiles, base: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """`output` and `usage` of GET /tasks/{id}."""
     status = task.status(now, cfg.task_ttl)
     out: dict[str, Any] = {"task_id": task.task_id, "task_status": status.value}
@@ -58,15 +59,23 @@ def results(task: Task, files: ResultFiles, base: str) -> dict[str, Any]:
     """The result fields of a succeeded task (also the sync route's `output`)."""
     job = task.job
     if job.is_video:
-        return {"video_url": files.url_for(task, 0, base), "orig_prompt": job.prompt,
-                "actual_prompt": actual_prompt(task)}
+        return {
+            "video_url": files.url_for(task, 0, base),
+            "orig_prompt": job.prompt,
+            "actual_prompt": actual_prompt(task),
+        }
     ok = set(task.ok_items())
     if job.route not in MESSAGE_ROUTES:
         items: list[dict[str, Any]] = []
         for i in range(job.n):
             if i in ok:
-                items.append({"orig_prompt": job.prompt, "actual_prompt": actual_prompt(task),
-                              "url": files.url_for(task, i, base)})
+                items.append(
+                    {
+                        "orig_prompt": job.prompt,
+                        "actual_prompt": actual_prompt(task),
+                        "url": files.url_for(task, i, base),
+                    }
+                )
             else:
                 items.append(dict(SUB_FAILURE))
         return {"results": items}
@@ -83,10 +92,13 @@ def usage(task: Task) -> dict[str, Any]:
     job = task.job
     size = f"{job.width}*{job.height}"
     if job.is_video:
-        return {"video_duration": job.duration, "video_count": 1, "video_ratio": size,
-                "SR": resolution_tier(job.width, job.height)}
-    out: dict[str, Any] = {"image_count": len(task.ok_items()), "size": size, "width": job.width,
-                           "height": job.height}
+        return {
+            "video_duration": job.duration,
+            "video_count": 1,
+            "video_ratio": size,
+            "SR": resolution_tier(job.width, job.height),
+        }
+    out: dict[str, Any] = {"image_count": len(task.ok_items()), "size": size, "width": job.width, "height": job.height}
     if job.route in MESSAGE_ROUTES:
         out.update(input_tokens=0, output_tokens=0, total_tokens=0)
     return out
@@ -110,8 +122,13 @@ def list_item(task: Task, now: float, cfg: SimConfig) -> dict[str, Any]:
     """One row of GET /tasks (epoch milliseconds, like the recorded answer)."""
     status = task.status(now, cfg.task_ttl)
     item: dict[str, Any] = {
-        "task_id": task.task_id, "status": status.value, "model_name": task.model, "region": cfg.region,
-        "api_key_id": task.key_id, "caller_parent_id": "sim", "caller_uid": "sim",
+        "task_id": task.task_id,
+        "status": status.value,
+        "model_name": task.model,
+        "region": cfg.region,
+        "api_key_id": task.key_id,
+        "caller_parent_id": "sim",
+        "caller_uid": "sim",
         "gmt_create": epoch_ms(task.submitted),
     }
     if status is not Status.PENDING and task.canceled_at is None:

@@ -32,31 +32,52 @@ def quiet_drops() -> None:
         logger.addFilter(_QuietDrops())
 
 
-def serve(config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 8765,
-          log_level: str = "warning", sim: Simulator | None = None) -> None:
+def serve(
+    config: SimConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    log_level: str = "warning",
+    sim: Simulator | None = None,
+) -> None:
     """Serve until interrupted (Ctrl-C)."""
     quiet_drops()
     app = create_app(config, sim)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug",
-                date_header=False)  # the app sends the simulator's own clock
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, access_log=log_level == "debug", date_header=False
+    )  # the app sends the simulator's own clock
 
 
 class BackgroundServer:
     """The simulator on a free loopback port in a daemon thread, for tests and the demo.
 
-        with running(SimConfig(time_scale=0.001)) as server:
-            dashscope.base_http_api_url = server.api_url
-            ... server.sim.submissions ...
+    with running(SimConfig(time_scale=0.001)) as server:
+        dashscope.base_http_api_url = server.api_url
+        ... server.sim.submissions ...
     """
 
-    def __init__(self, config: SimConfig | None = None, sim: Simulator | None = None,
-                 host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        sim: Simulator | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+    ) -> None:
         self.sim = sim or Simulator(config)
         self.host = host
         self.port = port
         quiet_drops()
-        self._server = uvicorn.Server(uvicorn.Config(self.sim.app, host=host, port=port, log_level=log_level,
-                                                     access_log=False, lifespan="off", date_header=False))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.sim.app,
+                host=host,
+                port=port,
+                log_level=log_level,
+                access_log=False,
+                lifespan="off",
+                date_header=False,
+            )
+        )
         self._thread = threading.Thread(target=self._server.run, name="qwentui-sim", daemon=True)
 
     @property
@@ -87,8 +108,9 @@ class BackgroundServer:
     def __enter__(self) -> BackgroundServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

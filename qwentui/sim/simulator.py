@@ -112,15 +112,26 @@ class Simulator:
         running = cfg.running_seconds if cfg.running_seconds is not None else total * 0.8
         return max(0.0, pending), max(0.0, running)
 
-    def create_task(self, job: Job, body: dict[str, Any], key_id: str, request_id: str,
-                    listed: bool = True) -> Task:
+    def create_task(self, job: Job, body: dict[str, Any], key_id: str, request_id: str, listed: bool = True) -> Task:
         pending, running = self.durations(job) if listed else (0.0, 0.0)
         failure = self.faults.task_failure() if listed else None
         seed = job.seed if job.seed is not None else self.rng.randrange(SEED_MAX)
         count = 1 if job.is_video else job.n
         failed = frozenset(i for i in range(1, count) if self.faults.roll(self._config.partial_failure_rate))
-        task = Task(self.new_id(), request_id, job, self.now(), pending, running, seed, key_id, failure,
-                    failed, listed=listed, body=body)
+        task = Task(
+            self.new_id(),
+            request_id,
+            job,
+            self.now(),
+            pending,
+            running,
+            seed,
+            key_id,
+            failure,
+            failed,
+            listed=listed,
+            body=body,
+        )
         if len(self.store) % 500 == 0:  # now and then, forget tasks nobody can ask about any more
             dead = self.store.prune(self.now(), self._config.task_ttl, self._config.result_url_ttl)
             self.files.forget(dead)
@@ -139,8 +150,9 @@ class Simulator:
         task = self.store.get(task_id)
         return task.status(self.now(), self._config.task_ttl) if task else Status.UNKNOWN
 
-    def find_tasks(self, prompt: str | None = None, model: str | None = None,
-                   where: Callable[[dict[str, Any]], bool] | None = None) -> list[Task]:
+    def find_tasks(
+        self, prompt: str | None = None, model: str | None = None, where: Callable[[dict[str, Any]], bool] | None = None
+    ) -> list[Task]:
         """Tasks (sync calls included) by prompt, model, or any test on the submitted body."""
         found = []
         for task in sorted(self.store.all(), key=lambda t: t.seq):

@@ -78,9 +78,13 @@ async def list_tasks(request: Request, sim: Simulator, request_id: str, key: str
             continue
         rows.append(task)
     rows.sort(key=lambda t: (t.submitted, t.seq), reverse=True)  # a clock may step back; nearly sorted: cheap
-    page = rows[(page_no - 1) * page_size: page_no * page_size]
+    page = rows[(page_no - 1) * page_size : page_no * page_size]
     body = {
-        "request_id": request_id, "total": len(rows), "total_page": math.ceil(len(rows) / page_size),
-        "page_no": page_no, "page_size": page_size, "data": [list_item(t, now, cfg) for t in page],
+        "request_id": request_id,
+        "total": len(rows),
+        "total_page": math.ceil(len(rows) / page_size),
+        "page_no": page_no,
+        "page_size": page_size,
+        "data": [list_item(t, now, cfg) for t in page],
     }
     return json_response(body, request_id)

@@ -66,19 +66,30 @@ class Uploads:
         upload_dir = f"dashscope-instant/{account}/{day}/{dir_id}"
         expires = now + self.config.policy_ttl
         max_bytes = self.config.max_upload_mb * 1024 * 1024
-        doc = {"expiration": datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-               "conditions": [{"bucket": BUCKET}, ["starts-with", "$key", upload_dir],
-                              ["content-length-range", 0, max_bytes]]}
+        doc = {
+            "expiration": datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "conditions": [
+                {"bucket": BUCKET},
+                ["starts-with", "$key", upload_dir],
+                ["content-length-range", 0, max_bytes],
+            ],
+        }
         policy = base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
         signature = self._sign(policy)
         with self._lock:
             self._prune_policies(now)
             self._policies[upload_dir] = Policy(upload_dir, model, expires, policy, signature)
         return {
-            "policy": policy, "signature": signature, "upload_dir": upload_dir, "upload_host": upload_host,
-            "expire_in_seconds": int(self.config.policy_ttl), "max_file_size_mb": self.config.max_upload_mb,
-            "capacity_limit_mb": 999999999, "oss_access_key_id": self._access_key_id,
-            "x_oss_object_acl": "private", "x_oss_forbid_overwrite": "true",
+            "policy": policy,
+            "signature": signature,
+            "upload_dir": upload_dir,
+            "upload_host": upload_host,
+            "expire_in_seconds": int(self.config.policy_ttl),
+            "max_file_size_mb": self.config.max_upload_mb,
+            "capacity_limit_mb": 999999999,
+            "oss_access_key_id": self._access_key_id,
+            "x_oss_object_acl": "private",
+            "x_oss_forbid_overwrite": "true",
         }
 
     def _sign(self, policy: str) -> str:
@@ -91,8 +102,7 @@ class Uploads:
 
     # ---- the OSS form POST --------------------------------------------------------------------------------
 
-    def store(self, fields: Mapping[str, str], data: bytes, filename: str, content_type: str,
-              now: float) -> Upload:
+    def store(self, fields: Mapping[str, str], data: bytes, filename: str, content_type: str, now: float) -> Upload:
         """Check the form like OSS and keep the object, or raise OssError."""
         for name in ("OSSAccessKeyId", "policy", "Signature", "key"):
             if not fields.get(name):
@@ -100,24 +110,32 @@ class Uploads:
         if fields["OSSAccessKeyId"] != self._access_key_id:
             raise OssError(403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist.")
         if not hmac.compare_digest(fields["Signature"], self._sign(fields["policy"])):
-            raise OssError(403, "SignatureDoesNotMatch",
-                           "The request signature we calculated does not match the signature you provided.")
+            raise OssError(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
         key = fields["key"]
         with self._lock:
             policy = next((p for p in self._policies.values() if p.policy == fields["policy"]), None)
         if policy is None or now > policy.expires:
             raise OssError(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
         if not key.startswith(policy.upload_dir + "/") or key.endswith("/"):
-            raise OssError(403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: "
-                           f'["starts-with", "$key", "{policy.upload_dir}"]')
+            raise OssError(
+                403,
+                "AccessDenied",
+                f'Invalid according to Policy: Policy Condition failed: ["starts-with", "$key", "{policy.upload_dir}"]',
+            )
         if len(data) > self.config.max_upload_mb * 1024 * 1024:
             raise OssError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
         with self._lock:
             if key in self.objects and fields.get("x-oss-forbid-overwrite", "").lower() == "true":
-                raise OssError(409, "FileAlreadyExists",
-                               "The object you specified already exists and can not be overwritten.")
-            upload = Upload(key, policy.model, len(data), hashlib.sha256(data).hexdigest(), content_type,
-                            filename, now, data)
+                raise OssError(
+                    409, "FileAlreadyExists", "The object you specified already exists and can not be overwritten."
+                )
+            upload = Upload(
+                key, policy.model, len(data), hashlib.sha256(data).hexdigest(), content_type, filename, now, data
+            )
             old = self.objects.pop(key, None)
             if old is not None and old.data is not None:
                 self._kept -= old.size
@@ -144,8 +162,10 @@ class Uploads:
         if now - obj.uploaded > self.config.upload_ttl:
             return "the oss resource has expired; temporary files are valid for 48 hours."
         if obj.model != model:
-            return (f"the oss resource was uploaded for model {obj.model}; temporary files can only be "
-                    "used with the model they were uploaded for.")
+            return (
+                f"the oss resource was uploaded for model {obj.model}; temporary files can only be "
+                "used with the model they were uploaded for."
+            )
         return None
 
     def get(self, url_or_key: str) -> Upload | None:

@@ -146,14 +146,14 @@ def _parse_messages(inp: Mapping[str, Any], params: Mapping[str, Any]) -> _Parse
     elif isinstance(content, list):
         for i, item in enumerate(content):
             if not isinstance(item, dict):
-                raise ApiError.invalid(f"input.messages.content[{i}] must be an object like {{\"text\": ...}}.")
+                raise ApiError.invalid(f'input.messages.content[{i}] must be an object like {{"text": ...}}.')
             if "text" in item:
                 texts.append(_text(item["text"], f"input.messages.content[{i}].text"))
             if "image" in item:
                 media.append((f"input.messages.content[{i}].image", item["image"]))
                 images.append(item["image"])
     else:
-        raise ApiError.invalid("input.messages.content must be a list of {\"text\"} and {\"image\"} items.")
+        raise ApiError.invalid('input.messages.content must be a list of {"text"} and {"image"} items.')
     negative = _text(params.get("negative_prompt"), "parameters.negative_prompt") or None
     return _Parsed("\n".join(texts), negative, images, media)
 
@@ -198,8 +198,15 @@ def _parse_video(inp: Mapping[str, Any], row: ModelMode) -> _Parsed:
         take("reference_urls", count=True)
     elif row.mode is Mode.VACE:
         take("ref_images_url", count=True)
-        for key in ("video_url", "mask_image_url", "mask_video_url", "first_clip_url", "last_clip_url",
-                    "first_frame_url", "last_frame_url"):
+        for key in (
+            "video_url",
+            "mask_image_url",
+            "mask_video_url",
+            "first_clip_url",
+            "last_clip_url",
+            "first_frame_url",
+            "last_frame_url",
+        ):
             take(key, count=False)
     return _Parsed(prompt, negative, images, media)
 
@@ -209,8 +216,10 @@ def _pick_row(rows: list[ModelMode], params: Mapping[str, Any], image_count: int
     interleave = params.get("enable_interleave") is True
     candidates = [r for r in rows if (r.mode is Mode.INTERLEAVE) == interleave]
     if not candidates:
-        raise ApiError.invalid("parameters.enable_interleave=true is only supported on "
-                               "image-generation/generation with X-DashScope-Async: enable.")
+        raise ApiError.invalid(
+            "parameters.enable_interleave=true is only supported on "
+            "image-generation/generation with X-DashScope-Async: enable."
+        )
     fitting = [r for r in candidates if r.images.min_count <= image_count <= r.images.max_count]
     return (fitting or candidates)[0]
 
@@ -221,8 +230,9 @@ def _pick_row(rows: list[ModelMode], params: Mapping[str, Any], image_count: int
 def _check_oss(body: Mapping[str, Any], model: str, oss_header: bool, oss_check: OssCheck) -> None:
     oss = [s for s in iter_strings(body) if s.startswith("oss://")]
     if oss and not oss_header:
-        raise ApiError.invalid("The request contains oss:// resources; set the header "
-                               "X-DashScope-OssResourceResolve: enable to use them.")
+        raise ApiError.invalid(
+            "The request contains oss:// resources; set the header X-DashScope-OssResourceResolve: enable to use them."
+        )
     for url in oss:
         why = oss_check(url, model)
         if why:
@@ -242,8 +252,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _problems(row: ModelMode, payload: Payload, p: _Parsed, inp: Mapping[str, Any],
-              params: Mapping[str, Any]) -> Iterator[str]:
+def _problems(
+    row: ModelMode, payload: Payload, p: _Parsed, inp: Mapping[str, Any], params: Mapping[str, Any]
+) -> Iterator[str]:
     name = row.model
     prompt_field = "input.messages.content.text" if payload is Payload.MESSAGES else "input.prompt"
     neg_field = "parameters.negative_prompt" if payload is Payload.MESSAGES else "input.negative_prompt"
@@ -272,14 +283,19 @@ def _shape_problems(row: ModelMode, params: Mapping[str, Any]) -> Iterator[str]:
         if why:
             yield f"parameters.size {size!r} is not supported by {name}: {why}."
     if row.resolutions and "resolution" in params and params["resolution"] not in row.resolutions:
-        yield (f"parameters.resolution {params['resolution']!r} is not supported by {name}: "
-               f"one of {', '.join(row.resolutions)}.")
+        yield (
+            f"parameters.resolution {params['resolution']!r} is not supported by {name}: "
+            f"one of {', '.join(row.resolutions)}."
+        )
     if row.takes(Field.N) and "n" in params:
         lo, hi = row.n_range
         if not (_is_int(params["n"]) and lo <= params["n"] <= hi):
             yield f"parameters.n {params['n']!r} is out of range for {name}: [{lo}, {hi}]."
-    if row.durations and "duration" in params and not (
-            _is_int(params["duration"]) and params["duration"] in row.durations):
+    if (
+        row.durations
+        and "duration" in params
+        and not (_is_int(params["duration"]) and params["duration"] in row.durations)
+    ):
         allowed = ", ".join(str(d) for d in row.durations)
         yield f"parameters.duration {params['duration']!r} is not supported by {name}: one of {allowed}."
     if row.takes(Field.MAX_IMAGES) and "max_images" in params:
@@ -293,16 +309,14 @@ def _shape_problems(row: ModelMode, params: Mapping[str, Any]) -> Iterator[str]:
             yield "parameters.shot_type 'multi' requires parameters.prompt_extend to be true."
 
 
-def _image_problems(row: ModelMode, p: _Parsed, inp: Mapping[str, Any],
-                    params: Mapping[str, Any]) -> Iterator[str]:
+def _image_problems(row: ModelMode, p: _Parsed, inp: Mapping[str, Any], params: Mapping[str, Any]) -> Iterator[str]:
     rule = row.images
     if row.mode is Mode.VACE:
         return  # depends on the function
     count = len(p.images)
     if not rule.min_count <= count <= rule.max_count:
         what = "image" if rule.max_videos == 0 else "reference"
-        yield (f"{row.model} ({row.mode.value}) takes {rule.min_count}-{rule.max_count} input {what}s; "
-               f"{count} given.")
+        yield (f"{row.model} ({row.mode.value}) takes {rule.min_count}-{rule.max_count} input {what}s; {count} given.")
     if row.mode is Mode.KF2V and count == 1 and not (inp.get("template") or params.get("template")):
         yield "input.last_frame_url is required unless a template is given."
     videos = [u for u in p.images if isinstance(u, str) and u.lower().split("?")[0].endswith(VIDEO_SUFFIXES)]
@@ -321,8 +335,12 @@ def _vace_problems(p: _Parsed, inp: Mapping[str, Any], params: Mapping[str, Any]
         if not 1 <= len(p.images) <= 3:
             yield f"input.ref_images_url needs 1-3 images for image_reference ({len(p.images)} given)."
         obj = params.get("obj_or_bg")
-        if obj is not None and (not isinstance(obj, list) or any(o not in ("obj", "bg") for o in obj)
-                                or obj.count("bg") > 1 or len(obj) != len(p.images)):
+        if obj is not None and (
+            not isinstance(obj, list)
+            or any(o not in ("obj", "bg") for o in obj)
+            or obj.count("bg") > 1
+            or len(obj) != len(p.images)
+        ):
             yield "parameters.obj_or_bg must list 'obj' or 'bg' (at most one 'bg') for each reference image."
     if fn in ("video_repainting", "video_edit", "video_outpainting") and not inp.get("video_url"):
         yield f"Field required: input.video_url (for {fn})."
@@ -372,9 +390,20 @@ def _job(row: ModelMode, route: Route, p: _Parsed, inp: Mapping[str, Any], param
     if not isinstance(audio, bool):
         audio = row.is_video and (row.takes(Field.AUDIO_URL) or row.takes(Field.AUDIO))
     return Job(
-        row=row, route=route, prompt=p.prompt, negative_prompt=p.negative, images=tuple(p.images),
-        media=tuple(v for _, v in p.media), size=size or f"{width}*{height}", width=width, height=height,
-        n=int(n), seed=params.get("seed"), duration=duration, audio=bool(audio) and row.is_video,
-        prompt_extend=params.get("prompt_extend", True) is not False, interleave=interleave,
+        row=row,
+        route=route,
+        prompt=p.prompt,
+        negative_prompt=p.negative,
+        images=tuple(p.images),
+        media=tuple(v for _, v in p.media),
+        size=size or f"{width}*{height}",
+        width=width,
+        height=height,
+        n=int(n),
+        seed=params.get("seed"),
+        duration=duration,
+        audio=bool(audio) and row.is_video,
+        prompt_extend=params.get("prompt_extend", True) is not False,
+        interleave=interleave,
         function=_function(inp) if row.mode is Mode.VACE else None,
     )

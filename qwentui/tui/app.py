@@ -46,10 +46,17 @@ class QwenApp(App[None]):
     BINDINGS = keymap.bindings("app")
     COMMANDS = App.COMMANDS | {JobCommands}
 
-    def __init__(self, *, context: Context | None = None, opener: Opener | None = None,
-                 settings: TuiSettings | None = None, backend: ImageBackend = HALFBLOCK,
-                 clock: Callable[[], float] = time.time,
-                 on_ready: Callable[[Context], Awaitable[None]] | None = None, live: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        opener: Opener | None = None,
+        settings: TuiSettings | None = None,
+        backend: ImageBackend = HALFBLOCK,
+        clock: Callable[[], float] = time.time,
+        on_ready: Callable[[Context], Awaitable[None]] | None = None,
+        live: bool = True,
+    ) -> None:
         if (context is None) == (opener is None):
             raise ValueError("give either an open context or an opener, not both")
         super().__init__()

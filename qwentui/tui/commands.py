@@ -55,8 +55,13 @@ class JobCommands(Provider):
             if rule.state == "disabled":
                 continue
             verb = "Resume" if rule.state == "paused" else "Pause"
-            commands.append((f"{verb} drop folder {rule.name}", f"{escape(str(rule.folder))} · all rules: key p",
-                             partial(screen.toggle_drop_rule, rule.name)))
+            commands.append(
+                (
+                    f"{verb} drop folder {rule.name}",
+                    f"{escape(str(rule.folder))} · all rules: key p",
+                    partial(screen.toggle_drop_rule, rule.name),
+                )
+            )
         return commands
 
     async def discover(self) -> Hits:

@@ -136,8 +136,7 @@ class JobActions(Screen[None]):
         if job is None:
             return
         if job.state not in TERMINAL and job.state is not JobState.NEEDS_USER:
-            self.notify(f"Job {job.id} is still {job.state.value}; cancel it or wait until it ends",
-                        severity="warning")
+            self.notify(f"Job {job.id} is still {job.state.value}; cancel it or wait until it ends", severity="warning")
             return
         if not await self.app.push_screen_wait(Confirm(f"Delete job {job.id} from the list? Its files stay.")):
             return
@@ -152,10 +151,13 @@ class JobActions(Screen[None]):
         if job is None:
             return
         if job.state is not JobState.NEEDS_USER:
-            self.notify(f"Job {job.id} is {job.state.value}; only a job that needs you can be resubmitted "
-                        "(r retries any job as a new one)", severity="warning")
+            self.notify(
+                f"Job {job.id} is {job.state.value}; only a job that needs you can be resubmitted "
+                "(r retries any job as a new one)",
+                severity="warning",
+            )
             return
-        question = (f"Job {job.id} may already have run on the service, and been billed. Send it again anyway?")
+        question = f"Job {job.id} may already have run on the service, and been billed. Send it again anyway?"
         if not await self.app.push_screen_wait(Confirm(question)):
             return
         ok, _ = await self._engine_call(f"resubmit job {job.id}", lambda: self.engine.resubmit(job.id))

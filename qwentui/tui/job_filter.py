@@ -35,9 +35,11 @@ class JobFilter:
 
     def matches_fields(self, job: Job) -> bool:
         """Every condition but the text search."""
-        return ((self.states is None or job.state in self.states)
-                and (self.modes is None or job.mode in self.modes)
-                and (self.models is None or job.model in self.models))
+        return (
+            (self.states is None or job.state in self.states)
+            and (self.modes is None or job.mode in self.modes)
+            and (self.models is None or job.model in self.models)
+        )
 
     def describe(self) -> str:
         parts = []

@@ -62,8 +62,9 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         # ctrl+s can be taken by a multiplexer or flow control; ctrl+enter and alt+enter reach the app only in
         # terminals with the kitty keyboard protocol (elsewhere they arrive as a plain enter); ctrl+j (a line
         # feed) works everywhere: several ways to submit, and the keymap can add more.
-        KeySpec("submit-request", "ctrl+s,ctrl+j,ctrl+enter,alt+enter", "submit", "Submit", priority=True,
-                key_display="^s"),
+        KeySpec(
+            "submit-request", "ctrl+s,ctrl+j,ctrl+enter,alt+enter", "submit", "Submit", priority=True, key_display="^s"
+        ),
         KeySpec("toggle-json", "f2", "toggle_json", "JSON"),
         KeySpec("recall-prompt", "f3", "recall_prompt", "Recent prompts"),
         KeySpec("pick-file", "f4", "pick_file", "Pick file"),
@@ -72,9 +73,7 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
     "picker": (  # the recent-prompt list and the file picker
         KeySpec("close-picker", "escape", "dismiss_none", "Close"),
     ),
-    "file-picker": (
-        KeySpec("parent-folder", "backspace", "up", "Parent folder"),
-    ),
+    "file-picker": (KeySpec("parent-folder", "backspace", "up", "Parent folder"),),
     "confirm": (
         KeySpec("confirm-yes", "y", "answer(True)", "Yes"),
         KeySpec("confirm-no", "n,escape", "answer(False)", "No"),
@@ -91,8 +90,7 @@ ALL_IDS = frozenset(spec.id for group in KEYS.values() for spec in group)
 def bindings(group: str) -> list[BindingType]:
     """The Textual bindings of one group, each with its id so the keymap can remap it."""
     return [
-        Binding(s.keys, s.action, s.description, show=s.show, priority=s.priority, id=s.id,
-                key_display=s.key_display)
+        Binding(s.keys, s.action, s.description, show=s.show, priority=s.priority, id=s.id, key_display=s.key_display)
         for s in KEYS[group]
     ]
 
@@ -117,7 +115,7 @@ def parse_keymap(table: Mapping[str, object]) -> tuple[dict[str, str], list[str]
         if binding_id not in ALL_IDS:
             problems.append(f"[keys] {binding_id!r} is not a binding id (known: {', '.join(sorted(ALL_IDS))})")
         elif not isinstance(keys, str) or not keys.strip():
-            problems.append(f"[keys] {binding_id} must be a string of keys like \"ctrl+x\" or \"x,delete\"")
+            problems.append(f'[keys] {binding_id} must be a string of keys like "ctrl+x" or "x,delete"')
         else:
             keymap[binding_id] = ",".join(k.strip() for k in keys.split(",") if k.strip())
     return keymap, problems

@@ -39,7 +39,11 @@ def launch(args: argparse.Namespace) -> int:
     settings = load_settings(paths_for(args).settings)
     backend = choose(settings.image_renderer)  # may query the terminal: must happen before app.run()
     fresh_demo = args.demo and reset_demo_database(args)  # a demo already running keeps its jobs: no new seed
-    app = QwenApp(opener=lambda: open_with_drops(args), settings=settings, backend=backend,
-                  on_ready=seed_demo if fresh_demo else None)
+    app = QwenApp(
+        opener=lambda: open_with_drops(args),
+        settings=settings,
+        backend=backend,
+        on_ready=seed_demo if fresh_demo else None,
+    )
     app.run()
     return app.return_code or 0

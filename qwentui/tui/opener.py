@@ -27,8 +27,13 @@ def open_in_system(path: Path) -> str | None:
         return f"no system viewer found (install xdg-utils for xdg-open); the file is at {path}"
     try:
         # detached and silent: the viewer must not write over the TUI nor die with it
-        subprocess.Popen([*command, os.fspath(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
+        subprocess.Popen(
+            [*command, os.fspath(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     except OSError as exc:
         return f"could not start {command[0]}: {exc.strerror or exc}"
     return None

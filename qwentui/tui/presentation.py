@@ -44,8 +44,17 @@ STATE_WORDS: dict[JobState, str] = {
 }
 
 # States whose job is being worked on: their elapsed time and progress move, so the table refreshes them.
-IN_FLIGHT = frozenset({JobState.UPLOADING, JobState.SUBMITTING, JobState.PENDING, JobState.RUNNING,
-                       JobState.SUCCEEDED, JobState.DOWNLOADING, JobState.UNCERTAIN})
+IN_FLIGHT = frozenset(
+    {
+        JobState.UPLOADING,
+        JobState.SUBMITTING,
+        JobState.PENDING,
+        JobState.RUNNING,
+        JobState.SUCCEEDED,
+        JobState.DOWNLOADING,
+        JobState.UNCERTAIN,
+    }
+)
 BAR_CELLS = 6
 
 
@@ -126,8 +135,6 @@ def one_line(text: str, limit: int = 200) -> str:
 
 def prompt_text(prompt: str, limit: int = 200) -> Text:
     return Text(one_line(prompt, limit))
-
-
 
 
 def redact_urls(value: Any) -> Any:

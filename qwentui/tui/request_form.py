@@ -45,8 +45,9 @@ def vace_fields(function: str | None) -> tuple[str, ...]:
     return VACE_FIELDS.get(function or "", ())
 
 
-def to_request(mode: Mode, model: str, values: Mapping[str, Any], row: ModelMode) -> tuple[
-        GenerationRequest, list[Problem]]:
+def to_request(
+    mode: Mode, model: str, values: Mapping[str, Any], row: ModelMode
+) -> tuple[GenerationRequest, list[Problem]]:
     """The request the form describes, and the problems of values that are not even of the right type.
 
     Only fields the row takes are copied: a value left in a hidden field (from another model) is not sent.

@@ -50,7 +50,7 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Tu
         tui = {}
     keys = data.get("keys", {})
     if not isinstance(keys, dict):
-        problems.append("[keys] must be a table of binding id = \"keys\"")
+        problems.append('[keys] must be a table of binding id = "keys"')
         keys = {}
     keymap, key_problems = parse_keymap(keys)
     problems += key_problems
@@ -67,5 +67,10 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Tu
         problems.append("[tui] bell must be true or false")
         bell = False
     theme = tui.get("theme")
-    return TuiSettings(image_renderer=renderer, bell=bell, theme=theme if isinstance(theme, str) else None,
-                       keymap=keymap, problems=tuple(problems))
+    return TuiSettings(
+        image_renderer=renderer,
+        bell=bell,
+        theme=theme if isinstance(theme, str) else None,
+        keymap=keymap,
+        problems=tuple(problems),
+    )

@@ -34,8 +34,13 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def qwentui(env: Path, server: BackgroundServer | None, *args: str, key: str | None = KEY,
-            monkeypatch: pytest.MonkeyPatch | None = None) -> int:
+def qwentui(
+    env: Path,
+    server: BackgroundServer | None,
+    *args: str,
+    key: str | None = KEY,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> int:
     if monkeypatch is not None:
         if key:
             monkeypatch.setenv("DASHSCOPE_API_KEY", key)
@@ -54,31 +59,34 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
-def test_submit_wait_downloads_the_result(env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_submit_wait_downloads_the_result(
+    env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert qwentui(env, server, "submit", "a red fox", "--wait", monkeypatch=monkeypatch) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and Path(out[0]).is_file() and out[0].endswith("_1.png")
 
 
-def test_submit_json_with_skill_script_keys(env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_submit_json_with_skill_script_keys(
+    env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     request = json.dumps({"prompt": "it moves", "img_url": "https://example.com/a.png", "duration": 5})
     assert qwentui(env, server, "submit", "--json", request, "--wait", "--print-json", monkeypatch=monkeypatch) == 0
     out = capsys.readouterr().out
-    data = json.loads(out[out.index("{"):])
+    data = json.loads(out[out.index("{") :])
     assert data["state"] == "done" and data["files"][0].endswith(".mp4")
 
 
-def test_submit_bad_json(env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_submit_bad_json(
+    env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert qwentui(env, server, "submit", "--json", "{not json", monkeypatch=monkeypatch) == 1
     assert "not valid JSON" in one_error_line(capsys.readouterr().err)
 
 
 def test_submit_invalid_request_lists_problems_and_sends_nothing(
-        env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = len(server.sim.submissions)
     assert qwentui(env, server, "submit", "x", "--size", "10*10", "--n", "9", monkeypatch=monkeypatch) == 2
     err = capsys.readouterr().err
@@ -87,15 +95,17 @@ def test_submit_invalid_request_lists_problems_and_sends_nothing(
     assert len(server.sim.submissions) == before
 
 
-def test_submit_without_a_key(env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_submit_without_a_key(
+    env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert qwentui(env, server, "submit", "a cat", key=None, monkeypatch=monkeypatch) == 1
     line = one_error_line(capsys.readouterr().err)
     assert "QWEN_API_KEY" in line and "DASHSCOPE_API_KEY" in line and "--demo" in line
 
 
-def test_submit_with_the_server_down(env: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_submit_with_the_server_down(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
     code = main(["--db", str(env / "jobs.db"), "--base-url", "http://127.0.0.1:9", "submit", "a cat"])
     assert code == 1
@@ -104,11 +114,13 @@ def test_submit_with_the_server_down(env: Path, monkeypatch: pytest.MonkeyPatch,
     assert KEY not in line
 
 
-def test_jobs_show_and_filters(env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_jobs_show_and_filters(
+    env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert qwentui(env, server, "submit", "an orange lighthouse", "--wait", monkeypatch=monkeypatch) == 0
-    assert qwentui(env, server, "submit", "x", "--mode", "t2v", "--duration", "5", "--wait",
-                   monkeypatch=monkeypatch) == 0
+    assert (
+        qwentui(env, server, "submit", "x", "--mode", "t2v", "--duration", "5", "--wait", monkeypatch=monkeypatch) == 0
+    )
     capsys.readouterr()
     assert qwentui(env, None, "jobs", key=None, monkeypatch=monkeypatch) == 0  # reading needs no key
     table = capsys.readouterr().out
@@ -133,8 +145,9 @@ def test_jobs_show_and_filters(env: Path, server: BackgroundServer, monkeypatch:
     assert json.loads(capsys.readouterr().out)
 
 
-def test_cancel_retry_and_errors(env: Path, monkeypatch: pytest.MonkeyPatch,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_cancel_retry_and_errors(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with running(SimConfig(pending_seconds=60, running_seconds=60, task_query_qps=None)) as slow:
         assert qwentui(env, slow, "submit", "--mode", "t2v", "slow boat", monkeypatch=monkeypatch) == 0
         capsys.readouterr()
@@ -150,8 +163,9 @@ def test_cancel_retry_and_errors(env: Path, monkeypatch: pytest.MonkeyPatch,
         assert "only jobs that need you" in one_error_line(capsys.readouterr().err)
 
 
-def test_import_and_run_until_idle(env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_and_run_until_idle(
+    env: Path, server: BackgroundServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     async def create_task_elsewhere() -> str:
         async with DashScopeClient(ApiKey(KEY, "test"), server.api_url) as client:
             result = await client.submit(build(GenerationRequest(mode="t2v", prompt="made by a skill script")))
@@ -159,8 +173,7 @@ def test_import_and_run_until_idle(env: Path, server: BackgroundServer, monkeypa
             return result.task_id
 
     task_id = asyncio.run(create_task_elsewhere())
-    assert qwentui(env, server, "import", task_id, "00000000-0000-4000-8000-000000000000",
-                   monkeypatch=monkeypatch) == 1
+    assert qwentui(env, server, "import", task_id, "00000000-0000-4000-8000-000000000000", monkeypatch=monkeypatch) == 1
     captured = capsys.readouterr()
     assert f"task {task_id} -> job 1 (wan2.6-t2v)" in captured.out
     assert "does not know task" in captured.out + captured.err

@@ -162,8 +162,13 @@ def test_doc_facts() -> None:
     i2v = lookup("wan2.6-i2v-flash", Mode.I2V)
     assert (i2v.resolutions, i2v.images.min_side, i2v.images.max_side) == (("720P", "1080P"), 360, 2000)
     assert Field.AUDIO in i2v.fields
-    assert VACE_FUNCTIONS == ("image_reference", "video_repainting", "video_edit", "video_extension",
-                              "video_outpainting")
+    assert VACE_FUNCTIONS == (
+        "image_reference",
+        "video_repainting",
+        "video_edit",
+        "video_extension",
+        "video_outpainting",
+    )
 
 
 def test_models_and_modes() -> None:

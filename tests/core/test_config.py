@@ -57,8 +57,11 @@ def test_qwen_key_wins_over_dashscope(empty_dir: Path) -> None:
 
 
 def test_dashscope_key_when_qwen_missing_or_blank(empty_dir: Path) -> None:
-    for env in ({"DASHSCOPE_API_KEY": OTHER}, {"QWEN_API_KEY": "", "DASHSCOPE_API_KEY": OTHER},
-                {"QWEN_API_KEY": "   ", "DASHSCOPE_API_KEY": OTHER}):
+    for env in (
+        {"DASHSCOPE_API_KEY": OTHER},
+        {"QWEN_API_KEY": "", "DASHSCOPE_API_KEY": OTHER},
+        {"QWEN_API_KEY": "   ", "DASHSCOPE_API_KEY": OTHER},
+    ):
         key = find_api_key(env, empty_dir)
         assert key.reveal() == OTHER
         assert key.source == "DASHSCOPE_API_KEY"
@@ -133,7 +136,7 @@ def test_dotenv_directory_is_ignored(empty_dir: Path) -> None:
 
 
 def test_dotenv_odd_lines(empty_dir: Path) -> None:
-    write_env(empty_dir, "JUSTANAME\n=novalue\nexport QWEN_API_KEY=\"" + KEY + "\"  # comment\n")
+    write_env(empty_dir, 'JUSTANAME\n=novalue\nexport QWEN_API_KEY="' + KEY + '"  # comment\n')
     assert find_api_key({}, empty_dir).reveal() == KEY
 
 
@@ -154,8 +157,19 @@ def test_missing_key_message(empty_dir: Path) -> None:
 
 def test_api_key_is_masked_everywhere() -> None:
     key = ApiKey(KEY, "QWEN_API_KEY")
-    shown = [repr(key), str(key), f"{key}", f"{key!r}", f"{key!s}", "%s" % key, "%r" % key, "{}".format(key),  # noqa: UP031, UP032
-             repr([key]), repr({"k": key}), str((key,))]
+    shown = [
+        repr(key),
+        str(key),
+        f"{key}",
+        f"{key!r}",
+        f"{key!s}",
+        "%s" % key,  # noqa: UP031
+        "%r" % key,  # noqa: UP031
+        "{}".format(key),  # noqa: UP032
+        repr([key]),
+        repr({"k": key}),
+        str((key,)),
+    ]
     for text in shown:
         assert KEY not in text
         assert "0123456789" not in text
@@ -268,8 +282,10 @@ def test_explicit_url_wins_over_region() -> None:
     assert resolve_base_url("nowhere", "http://127.0.0.1:9") == "http://127.0.0.1:9/api/v1"
 
 
-@pytest.mark.parametrize("url", ["ftp://host/api/v1", "127.0.0.1:8765", "localhost", "https://", "file:///tmp/x",
-                                 "//host/api/v1", "ws://host"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://host/api/v1", "127.0.0.1:8765", "localhost", "https://", "file:///tmp/x", "//host/api/v1", "ws://host"],
+)
 def test_bad_base_urls(url: str) -> None:
     with pytest.raises(ConfigError) as info:
         resolve_base_url(None, url)
@@ -291,24 +307,31 @@ def test_base_url_from_env_and_dotenv(empty_dir: Path) -> None:
 
 def test_paths_under_qwentui_home(tmp_path: Path) -> None:
     paths = Paths.from_env({"QWENTUI_HOME": str(tmp_path)})
-    assert paths == Paths(db=tmp_path / "jobs.db", output=tmp_path / "output", drop=tmp_path / "drop",
-                          settings=tmp_path / "settings.toml")
+    assert paths == Paths(
+        db=tmp_path / "jobs.db", output=tmp_path / "output", drop=tmp_path / "drop", settings=tmp_path / "settings.toml"
+    )
     assert data_dir({"QWENTUI_HOME": str(tmp_path)}) == tmp_path
     assert config_dir({"QWENTUI_HOME": str(tmp_path)}) == tmp_path
 
 
 def test_paths_each_override(tmp_path: Path) -> None:
-    env = {"QWENTUI_HOME": str(tmp_path / "home"), "QWENTUI_DB": str(tmp_path / "x.db"),
-           "QWENTUI_OUTPUT": str(tmp_path / "out"), "QWENTUI_DROP": str(tmp_path / "in"),
-           "QWENTUI_SETTINGS": str(tmp_path / "s.toml")}
+    env = {
+        "QWENTUI_HOME": str(tmp_path / "home"),
+        "QWENTUI_DB": str(tmp_path / "x.db"),
+        "QWENTUI_OUTPUT": str(tmp_path / "out"),
+        "QWENTUI_DROP": str(tmp_path / "in"),
+        "QWENTUI_SETTINGS": str(tmp_path / "s.toml"),
+    }
     paths = Paths.from_env(env)
-    assert paths == Paths(db=tmp_path / "x.db", output=tmp_path / "out", drop=tmp_path / "in",
-                          settings=tmp_path / "s.toml")
+    assert paths == Paths(
+        db=tmp_path / "x.db", output=tmp_path / "out", drop=tmp_path / "in", settings=tmp_path / "s.toml"
+    )
 
 
 def test_paths_explicit_arguments_win(tmp_path: Path) -> None:
-    paths = Paths.from_env({"QWENTUI_DB": "/nope.db", "QWENTUI_OUTPUT": "/nope"}, db=tmp_path / "a.db",
-                           output=tmp_path / "o")
+    paths = Paths.from_env(
+        {"QWENTUI_DB": "/nope.db", "QWENTUI_OUTPUT": "/nope"}, db=tmp_path / "a.db", output=tmp_path / "o"
+    )
     assert (paths.db, paths.output) == (tmp_path / "a.db", tmp_path / "o")
 
 

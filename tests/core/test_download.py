@@ -51,8 +51,7 @@ class ResultHost:
             return Response(BODY[:1000], headers={"content-length": str(len(BODY))}, media_type="image/png")
         if name == "truncated-then-ranged.png":
             if n == 1:
-                return Response(BODY[:300_000], headers={"content-length": str(len(BODY))},
-                                media_type="image/png")
+                return Response(BODY[:300_000], headers={"content-length": str(len(BODY))}, media_type="image/png")
             return ranged(request, BODY)
         if name == "no-ranges.png":  # ignores Range, always the whole file
             return Response(BODY, media_type="image/png")
@@ -77,8 +76,12 @@ def ranged(request: Request, body: bytes) -> Response:
     start = int(header.removeprefix("bytes=").rstrip("-"))
     if start >= len(body):
         return Response(status_code=416, headers={"content-range": f"bytes */{len(body)}"})
-    return Response(body[start:], status_code=206, media_type="image/png",
-                    headers={"content-range": f"bytes {start}-{len(body) - 1}/{len(body)}"})
+    return Response(
+        body[start:],
+        status_code=206,
+        media_type="image/png",
+        headers={"content-range": f"bytes {start}-{len(body) - 1}/{len(body)}"},
+    )
 
 
 @pytest.fixture
@@ -99,8 +102,9 @@ def part_of(dest: Path) -> Path:
 async def test_normal_download(client: httpx.AsyncClient, host: ResultHost, tmp_path: Path) -> None:
     dest = tmp_path / "out" / "job_1.png"
     seen: list[tuple[int, int | None]] = []
-    got = await download(client, f"{HOST}/file.png", dest, chunk=64 * 1024,
-                         progress=lambda done, total: seen.append((done, total)))
+    got = await download(
+        client, f"{HOST}/file.png", dest, chunk=64 * 1024, progress=lambda done, total: seen.append((done, total))
+    )
     assert dest.read_bytes() == BODY
     assert (got.path, got.size, got.sha256, got.content_type) == (dest, len(BODY), SHA, "image/png")
     assert dest.stat().st_mode & 0o777 == 0o600
@@ -132,7 +136,8 @@ async def test_api_client_key_is_never_sent(host: ResultHost, tmp_path: Path) ->
 
 
 async def test_truncated_body_keeps_part_then_resumes_with_range(
-        client: httpx.AsyncClient, host: ResultHost, tmp_path: Path) -> None:
+    client: httpx.AsyncClient, host: ResultHost, tmp_path: Path
+) -> None:
     dest = tmp_path / "job_1.png"
     url = f"{HOST}/truncated-then-ranged.png?Expires=9999999999&Signature=abc"
     with pytest.raises(DownloadError) as info:
@@ -160,7 +165,8 @@ async def test_always_truncated_is_retryable(client: httpx.AsyncClient, tmp_path
 
 
 async def test_server_ignoring_range_restarts_from_zero(
-        client: httpx.AsyncClient, host: ResultHost, tmp_path: Path) -> None:
+    client: httpx.AsyncClient, host: ResultHost, tmp_path: Path
+) -> None:
     dest = tmp_path / "job_1.png"
     part_of(dest).write_bytes(b"stale bytes that must not end up in the file")
     got = await download(client, f"{HOST}/no-ranges.png", dest)
@@ -168,8 +174,7 @@ async def test_server_ignoring_range_restarts_from_zero(
     assert got.sha256 == SHA and dest.read_bytes() == BODY
 
 
-async def test_part_longer_than_file_416_restarts(
-        client: httpx.AsyncClient, host: ResultHost, tmp_path: Path) -> None:
+async def test_part_longer_than_file_416_restarts(client: httpx.AsyncClient, host: ResultHost, tmp_path: Path) -> None:
     dest = tmp_path / "job_1.png"
     part_of(dest).write_bytes(b"x" * (len(BODY) + 10))
     got = await download(client, f"{HOST}/file.png", dest)
@@ -188,8 +193,9 @@ async def test_stale_part_permissions_are_tightened(client: httpx.AsyncClient, t
 async def test_expired_url_403(client: httpx.AsyncClient, tmp_path: Path) -> None:
     past = int(time.time()) - 3600
     with pytest.raises(DownloadError) as info:
-        await download(client, f"{HOST}/expired.png?Expires={past}&OSSAccessKeyId=k&Signature=s",
-                       tmp_path / "job_1.png")
+        await download(
+            client, f"{HOST}/expired.png?Expires={past}&OSSAccessKeyId=k&Signature=s", tmp_path / "job_1.png"
+        )
     err = info.value
     assert err.expired and not err.retryable and err.status == 403
     assert "expired" in err.message and "Signature" not in err.message and "OSSAccessKeyId" not in err.message
@@ -211,8 +217,7 @@ async def test_500_then_ok(client: httpx.AsyncClient, tmp_path: Path) -> None:
     assert got.sha256 == SHA
 
 
-async def test_redirect_to_file_scheme_is_refused(
-        client: httpx.AsyncClient, host: ResultHost, tmp_path: Path) -> None:
+async def test_redirect_to_file_scheme_is_refused(client: httpx.AsyncClient, host: ResultHost, tmp_path: Path) -> None:
     dest = tmp_path / "job_1.png"
     with pytest.raises(DownloadError) as info:
         await download(client, f"{HOST}/to-file", dest)
@@ -224,7 +229,8 @@ async def test_redirect_to_file_scheme_is_refused(
 
 
 async def test_redirect_to_another_http_host_is_followed(
-        client: httpx.AsyncClient, host: ResultHost, tmp_path: Path) -> None:
+    client: httpx.AsyncClient, host: ResultHost, tmp_path: Path
+) -> None:
     got = await download(client, f"{HOST}/to-other-host", tmp_path / "job_1.png")
     assert got.sha256 == SHA
     assert [h["host"] for _, h in host.seen] == ["results.test", "cdn.test"]
@@ -235,8 +241,7 @@ async def test_redirect_loop_and_host_allowlist(client: httpx.AsyncClient, tmp_p
         await download(client, f"{HOST}/loop", tmp_path / "a.png")
     with pytest.raises(DownloadError, match="allowed"):
         await download(client, f"{HOST}/to-other-host", tmp_path / "b.png", allowed_hosts=["results.test"])
-    got = await download(client, f"{HOST}/to-other-host", tmp_path / "c.png",
-                         allowed_hosts=["*.test"])
+    got = await download(client, f"{HOST}/to-other-host", tmp_path / "c.png", allowed_hosts=["*.test"])
     assert got.sha256 == SHA
 
 
@@ -300,15 +305,18 @@ def test_safe_output_path(tmp_path: Path) -> None:
     assert safe_output_path(out, "job-2", 3, ".MP4").name == "job-2_3.mp4"
 
 
-@pytest.mark.parametrize(("job", "index", "ext"), [
-    ("../../etc/x", 1, "png"),
-    ("job", 1, "../../etc/x"),
-    ("job/../../x", 1, "png"),
-    (".hidden", 1, "png"),
-    ("job", 0, "png"),
-    ("job", 1, "exe"),
-    ("job", 1, "png/../../x"),
-])
+@pytest.mark.parametrize(
+    ("job", "index", "ext"),
+    [
+        ("../../etc/x", 1, "png"),
+        ("job", 1, "../../etc/x"),
+        ("job/../../x", 1, "png"),
+        (".hidden", 1, "png"),
+        ("job", 0, "png"),
+        ("job", 1, "exe"),
+        ("job", 1, "png/../../x"),
+    ],
+)
 def test_safe_output_path_refuses_escapes(tmp_path: Path, job: str, index: int, ext: str) -> None:
     with pytest.raises(UnsafePathError):
         safe_output_path(tmp_path, job, index, ext)

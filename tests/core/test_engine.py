@@ -26,8 +26,7 @@ async def settle(engine: Engine, job_ids: list[int], timeout: float = 20) -> lis
 
 
 async def make_engine(tmp_path: Path, store: Store, harness: SimHarness, **overrides: object) -> Engine:
-    eng = Engine(store, harness.client(), engine_config(tmp_path, **overrides),
-                 download_http=harness.download_client())
+    eng = Engine(store, harness.client(), engine_config(tmp_path, **overrides), download_http=harness.download_client())
     await eng.start()
     return eng
 
@@ -252,8 +251,9 @@ async def test_import_follows_a_task_created_elsewhere(engine: Engine, store: St
 
 
 async def _seed_job(store: Store, state: JobState, request: GenerationRequest, **fields: object) -> int:
-    job = await store.add_job(request.to_dict(), mode=request.mode.value, model=request.model_name,
-                              prompt=request.prompt, source="test")
+    job = await store.add_job(
+        request.to_dict(), mode=request.mode.value, model=request.model_name, prompt=request.prompt, source="test"
+    )
     path = {
         JobState.UPLOADING: [JobState.UPLOADING],
         JobState.SUBMITTING: [JobState.SUBMITTING],
@@ -285,25 +285,38 @@ async def test_every_start_up_action(tmp_path: Path, store: Store) -> None:
     now = __import__("time").time()
     ids = {
         "uploading": await _seed_job(store, JobState.UPLOADING, T2I),
-        "submitting": await _seed_job(store, JobState.SUBMITTING, T2V, submitted_at=now - 1,
-                                      wire_json=json.dumps(build(T2V).body)),
-        "pending": await _seed_job(store, JobState.PENDING, T2V, task_id=following.task_id, submitted_at=now,
-                                   next_check_at=now),
-        "succeeded": await _seed_job(store, JobState.SUCCEEDED, T2I, task_id=finished.task_id,
-                                     results_json=json.dumps([{"kind": "image", "url": result.urls[0],
-                                                               "text": None}]),
-                                     results_expire_at=now + 3600, next_check_at=now),
-        "downloading": await _seed_job(store, JobState.DOWNLOADING, T2I, task_id="elsewhere-1",
-                                       results_json=json.dumps([{"kind": "image", "url": result.urls[0],
-                                                                 "text": None}]),
-                                       results_expire_at=now + 3600),
+        "submitting": await _seed_job(
+            store, JobState.SUBMITTING, T2V, submitted_at=now - 1, wire_json=json.dumps(build(T2V).body)
+        ),
+        "pending": await _seed_job(
+            store, JobState.PENDING, T2V, task_id=following.task_id, submitted_at=now, next_check_at=now
+        ),
+        "succeeded": await _seed_job(
+            store,
+            JobState.SUCCEEDED,
+            T2I,
+            task_id=finished.task_id,
+            results_json=json.dumps([{"kind": "image", "url": result.urls[0], "text": None}]),
+            results_expire_at=now + 3600,
+            next_check_at=now,
+        ),
+        "downloading": await _seed_job(
+            store,
+            JobState.DOWNLOADING,
+            T2I,
+            task_id="elsewhere-1",
+            results_json=json.dumps([{"kind": "image", "url": result.urls[0], "text": None}]),
+            results_expire_at=now + 3600,
+        ),
         "needs_user": await _seed_job(store, JobState.NEEDS_USER, T2I),
     }
     submissions_before = len(harness.sim.submissions)
     eng = await make_engine(tmp_path, store, harness)
     try:
-        final = {name: (await settle(eng, [i]))[0] if name != "needs_user" else await store.get_job(i)
-                 for name, i in ids.items()}
+        final = {
+            name: (await settle(eng, [i]))[0] if name != "needs_user" else await store.get_job(i)
+            for name, i in ids.items()
+        }
     finally:
         await eng.stop()
     assert final["uploading"].state is JobState.DONE
@@ -321,8 +334,14 @@ async def test_unknown_after_expiry_ends_expired(tmp_path: Path, store: Store) -
     harness = SimHarness(fast_sim_config())
     day = 25 * 3600.0
     now = __import__("time").time()
-    job_id = await _seed_job(store, JobState.PENDING, T2V, task_id="11111111-dead-beef-0000-000000000000",
-                             submitted_at=now - day, next_check_at=now)
+    job_id = await _seed_job(
+        store,
+        JobState.PENDING,
+        T2V,
+        task_id="11111111-dead-beef-0000-000000000000",
+        submitted_at=now - day,
+        next_check_at=now,
+    )
     eng = await make_engine(tmp_path, store, harness)
     try:
         (job,) = await settle(eng, [job_id])
@@ -351,8 +370,12 @@ async def test_second_engine_on_the_same_database_only_reads(tmp_path: Path, sto
 async def test_many_jobs_follow_in_batch_under_the_rate_limit(tmp_path: Path, store: Store) -> None:
     """Many tasks in flight against a tight task-query limit: all finish, few requests per task."""
     harness = SimHarness(fast_sim_config(pending_seconds=0.2, running_seconds=0.6, task_query_qps=20.0))
-    eng = Engine(store, harness.client(rate=18.0), engine_config(tmp_path, submit_workers=8),
-                 download_http=harness.download_client())
+    eng = Engine(
+        store,
+        harness.client(rate=18.0),
+        engine_config(tmp_path, submit_workers=8),
+        download_http=harness.download_client(),
+    )
     await eng.start()
     try:
         jobs = [await eng.add(GenerationRequest(mode=Mode.T2I, prompt=f"job {i}")) for i in range(60)]

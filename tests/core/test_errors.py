@@ -103,8 +103,13 @@ def test_status_fallbacks(status: int, message: str, cls: type[ApiError]) -> Non
 
 
 def test_describe_has_code_status_message_hint_and_request_id() -> None:
-    err = api_error(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.",
-                    "a1c0561c-1", retry_after=2.5)
+    err = api_error(
+        429,
+        "Throttling.RateQuota",
+        "Requests rate limit exceeded, please try again later.",
+        "a1c0561c-1",
+        retry_after=2.5,
+    )
     text = err.describe()
     assert text.startswith("Throttling.RateQuota (HTTP 429): Requests rate limit exceeded")
     assert "[request a1c0561c-1]" in text
@@ -120,8 +125,20 @@ def test_describe_without_message_or_request_id() -> None:
     assert "request" not in err.describe()
 
 
-@pytest.mark.parametrize("cls", [AuthError, AccessDenied, InvalidParameter, ContentRejected, ModelNotFound,
-                                 RateLimited, QuotaExhausted, ServerError, UnsupportedOperation])
+@pytest.mark.parametrize(
+    "cls",
+    [
+        AuthError,
+        AccessDenied,
+        InvalidParameter,
+        ContentRejected,
+        ModelNotFound,
+        RateLimited,
+        QuotaExhausted,
+        ServerError,
+        UnsupportedOperation,
+    ],
+)
 def test_every_class_has_a_hint(cls: type[ApiError]) -> None:
     assert cls.hint
     assert cls.hint in cls(400, "X", "m").describe()

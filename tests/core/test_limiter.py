@@ -77,7 +77,7 @@ async def test_rate_respected_over_many_acquisitions(fake: FakeTime) -> None:
     times = await take(lim, fake, n)
     assert fake.now - start == pytest.approx((n - burst) / rate)
     assert lim.waited == pytest.approx((n - burst) / rate)
-    for a, b in zip(times[burst:], times[burst + 1:], strict=False):
+    for a, b in zip(times[burst:], times[burst + 1 :], strict=False):
         assert b - a == pytest.approx(1 / rate)
     # token-bucket bound: in any window of length w at most burst + rate * w grants
     for i in range(n):

@@ -119,12 +119,15 @@ def broken_files(tmp_path: Path, mp4: Path) -> dict[str, Path]:
     return paths
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("truncated.mp4", media.NOT_A_VIDEO),
-    ("text.mp4", media.NOT_A_VIDEO),
-    ("empty.mp4", "the file is empty (0 bytes)"),
-    ("truncated.png", "the image is truncated (incomplete file)"),
-])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("truncated.mp4", media.NOT_A_VIDEO),
+        ("text.mp4", media.NOT_A_VIDEO),
+        ("empty.mp4", "the file is empty (0 bytes)"),
+        ("truncated.png", "the image is truncated (incomplete file)"),
+    ],
+)
 def test_broken_files_give_clear_errors(tmp_path: Path, mp4: Path, name: str, reason: str) -> None:
     path = broken_files(tmp_path, mp4)[name]
     info = probe(path)
@@ -186,7 +189,15 @@ def test_thumbnail_of_text_is_refused(tmp_path: Path) -> None:
 
 
 def test_describe_rounds_fps() -> None:
-    info = MediaInfo(kind="video", width=1280, height=720, duration=5.0, fps=24000 / 1001, codec="h264",
-                     has_audio=True, audio_codec="aac")
+    info = MediaInfo(
+        kind="video",
+        width=1280,
+        height=720,
+        duration=5.0,
+        fps=24000 / 1001,
+        codec="h264",
+        has_audio=True,
+        audio_codec="aac",
+    )
     assert describe(info) == "1280x720 · 5.0 s · 23.98 fps · h264 · audio aac"
     assert describe(MediaInfo(kind="image", format="PNG", width=1280, height=1280)) == "1280x1280 PNG"

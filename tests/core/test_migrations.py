@@ -29,7 +29,8 @@ def insert_old_job(conn: sqlite3.Connection, prompt: str, state: str, deleted: i
     cur = conn.execute(
         "INSERT INTO jobs(created_at, updated_at, mode, model, prompt, request_json, client_token, state, deleted,"
         " task_id) VALUES (1.0, 2.0, 't2i', 'wan2.6-t2i', ?, ?, ?, ?, ?, ?)",
-        (prompt, json.dumps(request), f"token-{prompt}", state, deleted, f"task-{prompt}"))
+        (prompt, json.dumps(request), f"token-{prompt}", state, deleted, f"task-{prompt}"),
+    )
     assert cur.lastrowid is not None
     return cur.lastrowid
 
@@ -58,8 +59,17 @@ async def test_fresh_database_is_at_latest(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert user_version(conn) == LATEST
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"jobs", "job_events", "assets", "drop_ledger", "lease", "settings_kv", "jobs_fts", "job_counts",
-            "jobs_fts_cjk"} <= tables
+    assert {
+        "jobs",
+        "job_events",
+        "assets",
+        "drop_ledger",
+        "lease",
+        "settings_kv",
+        "jobs_fts",
+        "job_counts",
+        "jobs_fts_cjk",
+    } <= tables
     assert not list(tmp_path.glob("*.bak"))  # nothing to back up for a new database
 
 
@@ -69,10 +79,14 @@ async def test_upgrade_from_every_older_version_keeps_data(tmp_path: Path, start
     conn = make_db(path, start)
     ids: list[int] = []
     if start >= 1:
-        ids = [insert_old_job(conn, "old harbour fox", "done"), insert_old_job(conn, "old neon cat 草地上", "queued"),
-               insert_old_job(conn, "old hidden owl", "done", deleted=1)]
-        conn.execute("INSERT INTO job_events(job_id, at, from_state, to_state) VALUES (?, 1.0, NULL, 'done')",
-                     (ids[0],))
+        ids = [
+            insert_old_job(conn, "old harbour fox", "done"),
+            insert_old_job(conn, "old neon cat 草地上", "queued"),
+            insert_old_job(conn, "old hidden owl", "done", deleted=1),
+        ]
+        conn.execute(
+            "INSERT INTO job_events(job_id, at, from_state, to_state) VALUES (?, 1.0, NULL, 'done')", (ids[0],)
+        )
         conn.execute("INSERT INTO drop_ledger(sha256, rule, original_name, claimed_at) VALUES ('ab', 'r', 'a.png', 1)")
     conn.close()
 
@@ -124,7 +138,8 @@ async def test_newer_database_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as info:
         await Store.open(path)
     assert str(info.value).startswith(
-        f"database was written by a newer qwentui (schema v{LATEST + 1}); upgrade qwentui")
+        f"database was written by a newer qwentui (schema v{LATEST + 1}); upgrade qwentui"
+    )
     assert path.read_bytes() == before
 
 
@@ -132,11 +147,15 @@ def test_a_failing_step_changes_nothing_and_can_be_rerun(tmp_path: Path) -> None
     path = tmp_path / "jobs.db"
     conn = make_db(path, 1)
     insert_old_job(conn, "keep me", "done")
-    broken = Migration(2, "broken", (
-        "CREATE TABLE half_done (x)",
-        "INSERT INTO half_done VALUES (1)",
-        "THIS IS NOT SQL",
-    ))
+    broken = Migration(
+        2,
+        "broken",
+        (
+            "CREATE TABLE half_done (x)",
+            "INSERT INTO half_done VALUES (1)",
+            "THIS IS NOT SQL",
+        ),
+    )
     with pytest.raises(sqlite3.OperationalError):
         migrate(conn, steps=(MIGRATIONS[0], broken, *MIGRATIONS[2:]))
     assert user_version(conn) == 1

@@ -23,17 +23,56 @@ SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[Heal
 # ---- value strategies -------------------------------------------------------------------------------------
 
 huge_text = st.sampled_from([1_000, 5_000, 200_000]).map(lambda n: "x" * n)
-digits = st.sampled_from(["1280*720", "1280x1280", " 1024 * 1024 ", "0*0", "²*1", "1*³", "١٢٨٠*٧٢٠", "12*", "-5*5",
-                          "1.5*2", "9" * 30 + "*1", "1K", "*", ""])
-urlish = st.sampled_from([
-    "https://example.com/a.png", "https://example.com/v.mp4", "oss://dashscope-instant/a/b.png", "file:///etc/hosts",
-    "ftp://x/y.png", "", "   ", "~nobody_qwentui/a.png", "/nonexistent/a.png", "a\x00b", "x" * 5000, "..", "/",
-])
+digits = st.sampled_from(
+    [
+        "1280*720",
+        "1280x1280",
+        " 1024 * 1024 ",
+        "0*0",
+        "²*1",
+        "1*³",
+        "١٢٨٠*٧٢٠",
+        "12*",
+        "-5*5",
+        "1.5*2",
+        "9" * 30 + "*1",
+        "1K",
+        "*",
+        "",
+    ]
+)
+urlish = st.sampled_from(
+    [
+        "https://example.com/a.png",
+        "https://example.com/v.mp4",
+        "oss://dashscope-instant/a/b.png",
+        "file:///etc/hosts",
+        "ftp://x/y.png",
+        "",
+        "   ",
+        "~nobody_qwentui/a.png",
+        "/nonexistent/a.png",
+        "a\x00b",
+        "x" * 5000,
+        "..",
+        "/",
+    ]
+)
 scalar = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30), digits, urlish, huge_text,
-    st.sampled_from([m.value for m in Mode] + models() + ["1K", "2K", "720P", "1080P", "multi", "single", "depth",
-                                                          "image_reference", "video_edit", "obj", "bg"]),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+    digits,
+    urlish,
+    huge_text,
+    st.sampled_from(
+        [m.value for m in Mode]
+        + models()
+        + ["1K", "2K", "720P", "1080P", "multi", "single", "depth", "image_reference", "video_edit", "obj", "bg"]
+    ),
 )
 json_value = st.recursive(
     scalar,
@@ -42,12 +81,50 @@ json_value = st.recursive(
 )
 
 REQUEST_KEYS = [
-    "prompt", "model", "negative_prompt", "size", "n", "seed", "prompt_extend", "watermark", "images", "duration",
-    "resolution", "audio_url", "audio", "shot_type", "template", "max_images", "function", "vace", "mode",
-    "reference_images", "reference_image", "img_url", "first_frame_url", "last_frame_url", "reference_urls",
-    "ref_images_url", "enable_interleave", "poll_interval_s", "timeout_s", "obj_or_bg", "control_condition",
-    "strength", "mask_type", "expand_ratio", "top_scale", "bottom_scale", "left_scale", "right_scale", "video_url",
-    "mask_image_url", "mask_video_url", "first_clip_url", "last_clip_url", "mask_frame_id",
+    "prompt",
+    "model",
+    "negative_prompt",
+    "size",
+    "n",
+    "seed",
+    "prompt_extend",
+    "watermark",
+    "images",
+    "duration",
+    "resolution",
+    "audio_url",
+    "audio",
+    "shot_type",
+    "template",
+    "max_images",
+    "function",
+    "vace",
+    "mode",
+    "reference_images",
+    "reference_image",
+    "img_url",
+    "first_frame_url",
+    "last_frame_url",
+    "reference_urls",
+    "ref_images_url",
+    "enable_interleave",
+    "poll_interval_s",
+    "timeout_s",
+    "obj_or_bg",
+    "control_condition",
+    "strength",
+    "mask_type",
+    "expand_ratio",
+    "top_scale",
+    "bottom_scale",
+    "left_scale",
+    "right_scale",
+    "video_url",
+    "mask_image_url",
+    "mask_video_url",
+    "first_clip_url",
+    "last_clip_url",
+    "mask_frame_id",
 ]
 request_key = st.one_of(st.sampled_from(REQUEST_KEYS), st.text(max_size=12))
 random_request = st.dictionaries(request_key, json_value, max_size=10)
@@ -57,8 +134,11 @@ random_request = st.dictionaries(request_key, json_value, max_size=10)
 def plausible_request(draw: st.DrawFn) -> dict[str, Any]:
     """A request for a real row with mostly-right fields and a few random ones: reaches the deep rules."""
     row = draw(st.sampled_from(CATALOG))
-    data: dict[str, Any] = {"mode": row.mode.value, "model": row.model,
-                            "prompt": draw(st.one_of(st.just("a fox"), st.text(max_size=50), huge_text))}
+    data: dict[str, Any] = {
+        "mode": row.mode.value,
+        "model": row.model,
+        "prompt": draw(st.one_of(st.just("a fox"), st.text(max_size=50), huge_text)),
+    }
     count = draw(st.integers(min_value=0, max_value=6))
     data["images"] = draw(st.lists(urlish, min_size=count, max_size=count))
     for f in row.fields:
@@ -71,8 +151,7 @@ def plausible_request(draw: st.DrawFn) -> dict[str, Any]:
             if f is Field.RESOLUTION:
                 choices += list(row.resolutions)
             if f is Field.FUNCTION:
-                choices += ["image_reference", "video_repainting", "video_edit", "video_extension",
-                            "video_outpainting"]
+                choices += ["image_reference", "video_repainting", "video_edit", "video_extension", "video_outpainting"]
             data[f.value] = draw(st.sampled_from(choices))
     if row.mode is Mode.VACE or draw(st.booleans()):
         data["vace"] = draw(st.dictionaries(st.sampled_from([*REQUEST_KEYS[-14:], "bogus"]), json_value, max_size=4))
@@ -128,8 +207,10 @@ def test_any_json_as_a_request_never_crashes(data: Any) -> None:
 @SETTINGS
 @given(st.sampled_from(CATALOG), st.text(max_size=40))
 def test_valid_rows_accept_any_ordinary_prompt(row: Any, prompt: str) -> None:
-    images = [f"https://example.com/{i}.png" for i in range(max(row.images.min_count, 2 if row.mode is Mode.KF2V
-                                                                else 1 if row.mode is Mode.VACE else 0))]
+    images = [
+        f"https://example.com/{i}.png"
+        for i in range(max(row.images.min_count, 2 if row.mode is Mode.KF2V else 1 if row.mode is Mode.VACE else 0))
+    ]
     data: dict[str, Any] = {"mode": row.mode.value, "model": row.model, "prompt": prompt or "p", "images": images}
     if row.mode is Mode.VACE:
         data["function"] = "image_reference"
@@ -149,15 +230,52 @@ def test_parse_size_never_crashes(text: str) -> None:
 # ---- responses --------------------------------------------------------------------------------------------
 
 RESPONSE_KEYS = [
-    "request_id", "output", "usage", "task_id", "task_status", "submit_time", "scheduled_time", "end_time",
-    "choices", "message", "content", "image", "text", "video", "type", "results", "url", "code", "video_url",
-    "actual_prompt", "orig_prompt", "task_metrics", "task_metric", "size", "width", "height", "image_count",
-    "video_duration", "output_video_duration", "duration", "data", "tasks", "status", "total", "total_page",
-    "page_no", "page_size", "gmt_create", "start_time", "model_name", "finished",
+    "request_id",
+    "output",
+    "usage",
+    "task_id",
+    "task_status",
+    "submit_time",
+    "scheduled_time",
+    "end_time",
+    "choices",
+    "message",
+    "content",
+    "image",
+    "text",
+    "video",
+    "type",
+    "results",
+    "url",
+    "code",
+    "video_url",
+    "actual_prompt",
+    "orig_prompt",
+    "task_metrics",
+    "task_metric",
+    "size",
+    "width",
+    "height",
+    "image_count",
+    "video_duration",
+    "output_video_duration",
+    "duration",
+    "data",
+    "tasks",
+    "status",
+    "total",
+    "total_page",
+    "page_no",
+    "page_size",
+    "gmt_create",
+    "start_time",
+    "model_name",
+    "finished",
 ]
 response_scalar = st.one_of(
-    scalar, st.floats(), st.sampled_from([s.value for s in TaskStatus] + ["EXPIRED", "succeeded", "1280*720",
-                                                                           "²*1", "https://a/b.mp4"]),
+    scalar,
+    st.floats(),
+    st.sampled_from([s.value for s in TaskStatus] + ["EXPIRED", "succeeded", "1280*720", "²*1", "https://a/b.mp4"]),
 )
 response_value = st.recursive(
     response_scalar,
@@ -172,8 +290,12 @@ response_value = st.recursive(
 @st.composite
 def shaped_response(draw: st.DrawFn) -> dict[str, Any]:
     """Close to a real answer, with random values in every slot."""
-    content = draw(st.lists(st.dictionaries(st.sampled_from(["image", "text", "video", "type"]), response_scalar,
-                                            max_size=3), max_size=3))
+    content = draw(
+        st.lists(
+            st.dictionaries(st.sampled_from(["image", "text", "video", "type"]), response_scalar, max_size=3),
+            max_size=3,
+        )
+    )
     output: dict[str, Any] = {
         "task_id": draw(response_scalar),
         "task_status": draw(st.one_of(st.sampled_from([s.value for s in TaskStatus]), response_value)),
@@ -181,9 +303,14 @@ def shaped_response(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         output["choices"] = [{"message": {"content": draw(st.one_of(st.just(content), response_value))}}]
     if draw(st.booleans()):
-        output["results"] = draw(st.lists(st.dictionaries(st.sampled_from(["url", "code", "message",
-                                                                           "actual_prompt"]), response_scalar,
-                                                          max_size=3), max_size=3))
+        output["results"] = draw(
+            st.lists(
+                st.dictionaries(
+                    st.sampled_from(["url", "code", "message", "actual_prompt"]), response_scalar, max_size=3
+                ),
+                max_size=3,
+            )
+        )
     if draw(st.booleans()):
         output["video_url"] = draw(response_value)
     for key in ("task_metrics", "task_metric", "code", "message", "submit_time", "end_time", "actual_prompt"):
@@ -191,16 +318,38 @@ def shaped_response(draw: st.DrawFn) -> dict[str, Any]:
             output[key] = draw(response_scalar)
     body: dict[str, Any] = {"request_id": draw(response_scalar), "output": output}
     if draw(st.booleans()):
-        body["usage"] = draw(st.dictionaries(st.sampled_from(["size", "width", "height", "image_count",
-                                                              "video_duration", "duration"]), response_scalar))
+        body["usage"] = draw(
+            st.dictionaries(
+                st.sampled_from(["size", "width", "height", "image_count", "video_duration", "duration"]),
+                response_scalar,
+            )
+        )
     return body
 
 
 @st.composite
 def shaped_task_list(draw: st.DrawFn) -> Any:
-    rows = draw(st.lists(st.dictionaries(st.sampled_from(["task_id", "status", "task_status", "model_name",
-                                                          "gmt_create", "start_time", "end_time", "request_id"]),
-                                         response_scalar, max_size=8), max_size=4))
+    rows = draw(
+        st.lists(
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "task_id",
+                        "status",
+                        "task_status",
+                        "model_name",
+                        "gmt_create",
+                        "start_time",
+                        "end_time",
+                        "request_id",
+                    ]
+                ),
+                response_scalar,
+                max_size=8,
+            ),
+            max_size=4,
+        )
+    )
     key = draw(st.sampled_from(["data", "tasks"]))
     page = {key: draw(st.one_of(st.just(rows), response_value))}
     for k in ("total", "total_page", "page_no", "page_size"):

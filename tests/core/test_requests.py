@@ -346,8 +346,9 @@ def test_prompt_that_names_a_file_is_not_uploaded(tmp_path: Path) -> None:
 def test_vace_local_video_is_listed(tmp_path: Path) -> None:
     video = tmp_path / "clip.mp4"
     video.write_bytes(bytes(1000))
-    req = minimal(VACE_ROW, images=[], function="video_repainting",
-                  vace={"video_url": str(video), "control_condition": "depth"})
+    req = minimal(
+        VACE_ROW, images=[], function="video_repainting", vace={"video_url": str(video), "control_condition": "depth"}
+    )
     wire = ok(req)
     assert wire.local_files == [str(video)]
     assert wire.body["input"]["video_url"] == str(video)
@@ -359,8 +360,13 @@ def test_vace_local_video_is_listed(tmp_path: Path) -> None:
 @ALL_ROWS
 def test_prompt_too_long(row: ModelMode) -> None:
     ok(minimal(row, prompt="x" * row.prompt_max))
-    p = problem(minimal(row, prompt="x" * (row.prompt_max + 1)), "prompt",
-                str(row.prompt_max + 1), f"at most {row.prompt_max}", row.model)
+    p = problem(
+        minimal(row, prompt="x" * (row.prompt_max + 1)),
+        "prompt",
+        str(row.prompt_max + 1),
+        f"at most {row.prompt_max}",
+        row.model,
+    )
     assert str(p).startswith("prompt: ")
 
 
@@ -378,8 +384,13 @@ def test_prompt_optional(row: ModelMode) -> None:
 @each(rows_where(lambda r: Field.NEGATIVE_PROMPT in r.fields))
 def test_negative_prompt_too_long(row: ModelMode) -> None:
     ok(minimal(row, negative_prompt="n" * row.negative_max))
-    problem(minimal(row, negative_prompt="n" * (row.negative_max + 1)), "negative_prompt",
-            str(row.negative_max + 1), f"at most {row.negative_max}", row.model)
+    problem(
+        minimal(row, negative_prompt="n" * (row.negative_max + 1)),
+        "negative_prompt",
+        str(row.negative_max + 1),
+        f"at most {row.negative_max}",
+        row.model,
+    )
 
 
 # ---- size ------------------------------------------------------------------------------------------------
@@ -405,8 +416,13 @@ def test_size_below_pixel_range(row: ModelMode) -> None:
     rule = rule_of(row)
     side = math.isqrt(rule.min_pixels) - 1
     lo, hi = math.isqrt(rule.min_pixels), math.isqrt(rule.max_pixels)
-    problem(minimal(row, size=f"{side}*{side}"), "size", repr(f"{side}*{side}"), row.model,
-            f"between {lo}*{lo} and {hi}*{hi}")
+    problem(
+        minimal(row, size=f"{side}*{side}"),
+        "size",
+        repr(f"{side}*{side}"),
+        row.model,
+        f"between {lo}*{lo} and {hi}*{hi}",
+    )
 
 
 @each(FREE_SIZE_ROWS)
@@ -554,8 +570,9 @@ def test_resolution_not_in_list(row: ModelMode) -> None:
     for res in row.resolutions:
         assert ok(minimal(row, resolution=res)).body["parameters"]["resolution"] == res
     for bad in ("4K", "720p", "1280*720", ""):
-        problem(minimal(row, resolution=bad), "resolution", repr(bad), row.model,
-                "one of " + ", ".join(row.resolutions))
+        problem(
+            minimal(row, resolution=bad), "resolution", repr(bad), row.model, "one of " + ", ".join(row.resolutions)
+        )
 
 
 # ---- shot_type, max_images --------------------------------------------------------------------------------
@@ -632,8 +649,9 @@ def test_too_few_images(row: ModelMode) -> None:
 def test_too_many_images(row: ModelMode) -> None:
     cap = row.images.max_count
     ok(minimal(row, images=[url(i) for i in range(max(cap, 2 if row.mode is Mode.KF2V else cap))]))
-    p = problem(minimal(row, images=[url(i) for i in range(cap + 1)]), "images", f"{cap + 1} given",
-                row.model, f"at most {cap}")
+    p = problem(
+        minimal(row, images=[url(i) for i in range(cap + 1)]), "images", f"{cap + 1} given", row.model, f"at most {cap}"
+    )
     if cap == 0:
         assert "0 reference images" in p.message
 
@@ -680,8 +698,13 @@ LOCAL_ROWS = each([*IMAGE_INPUT_ROWS, VACE_ROW])
 def test_local_image_too_small(row: ModelMode, tmp_path: Path) -> None:
     rule = row.images
     small = make_image(tmp_path / "small.png", (rule.min_side - 1, rule.min_side + 10))
-    problem(with_local(row, str(small)), "images[1]", "small.png",
-            f"{rule.min_side - 1}x{rule.min_side + 10}", f"{rule.min_side}-{rule.max_side} px")
+    problem(
+        with_local(row, str(small)),
+        "images[1]",
+        "small.png",
+        f"{rule.min_side - 1}x{rule.min_side + 10}",
+        f"{rule.min_side}-{rule.max_side} px",
+    )
     okay = make_image(tmp_path / "edge.png", (rule.min_side, rule.min_side))
     ok(with_local(row, str(okay)))
 
@@ -690,8 +713,13 @@ def test_local_image_too_small(row: ModelMode, tmp_path: Path) -> None:
 def test_local_image_side_too_large(row: ModelMode, tmp_path: Path) -> None:
     rule = row.images
     big = make_image(tmp_path / "wide.png", (rule.max_side + 1, rule.min_side))
-    problem(with_local(row, str(big)), "images[1]", "wide.png", f"{rule.max_side + 1}x{rule.min_side}",
-            f"{rule.min_side}-{rule.max_side} px")
+    problem(
+        with_local(row, str(big)),
+        "images[1]",
+        "wide.png",
+        f"{rule.max_side + 1}x{rule.min_side}",
+        f"{rule.min_side}-{rule.max_side} px",
+    )
 
 
 @LOCAL_ROWS
@@ -789,20 +817,35 @@ def test_vace_each_function_minimal_valid() -> None:
     cases = {
         "image_reference": vace("image_reference", [url(1)], obj_or_bg=["obj"]),
         "video_repainting": vace("video_repainting", video_url=V, control_condition="depth", strength=0.5),
-        "video_edit": vace("video_edit", video_url=V, mask_image_url=url(2), mask_frame_id=1, mask_type="tracking",
-                           expand_ratio=0.05),
+        "video_edit": vace(
+            "video_edit", video_url=V, mask_image_url=url(2), mask_frame_id=1, mask_type="tracking", expand_ratio=0.05
+        ),
         "video_extension": vace("video_extension", first_clip_url=V),
-        "video_outpainting": vace("video_outpainting", video_url=V, top_scale=1.5, bottom_scale=1.0,
-                                  left_scale=2.0, right_scale=1.2),
+        "video_outpainting": vace(
+            "video_outpainting", video_url=V, top_scale=1.5, bottom_scale=1.0, left_scale=2.0, right_scale=1.2
+        ),
     }
     assert set(cases) == set(VACE_FUNCTIONS)
     for function, req in cases.items():
         body = ok(req).body
         assert body["input"]["function"] == function
         for key, value in req.vace.items():
-            where = "parameters" if key in ("obj_or_bg", "control_condition", "strength", "mask_type",
-                                            "expand_ratio", "top_scale", "bottom_scale", "left_scale",
-                                            "right_scale") else "input"
+            where = (
+                "parameters"
+                if key
+                in (
+                    "obj_or_bg",
+                    "control_condition",
+                    "strength",
+                    "mask_type",
+                    "expand_ratio",
+                    "top_scale",
+                    "bottom_scale",
+                    "left_scale",
+                    "right_scale",
+                )
+                else "input"
+            )
             assert body[where][key] == value, (function, key)
     assert ok(cases["image_reference"]).body["input"]["ref_images_url"] == [url(1)]
     assert ok(vace("video_extension", last_clip_url=V)).body["input"]["last_clip_url"] == V
@@ -845,8 +888,12 @@ def test_vace_repainting_control_condition_and_strength() -> None:
         assert cc in p.message
     problem(vace("video_repainting", video_url=V, control_condition="edges"), "control_condition", "'edges'")
     for bad in (1.5, -0.1, "0.5", True):
-        problem(vace("video_repainting", video_url=V, control_condition="depth", strength=bad), "strength",
-                repr(bad), "between 0 and 1")
+        problem(
+            vace("video_repainting", video_url=V, control_condition="depth", strength=bad),
+            "strength",
+            repr(bad),
+            "between 0 and 1",
+        )
     for good in (0, 1, 0.0, 1.0):
         ok(vace("video_repainting", video_url=V, control_condition="depth", strength=good))
 
@@ -854,8 +901,12 @@ def test_vace_repainting_control_condition_and_strength() -> None:
 def test_vace_edit_needs_a_mask() -> None:
     problem(vace("video_edit", video_url=V), "mask_image_url", "mask_image_url or mask_video_url")
     for bad in (0, -1, "1", 1.5):
-        problem(vace("video_edit", video_url=V, mask_image_url=url(1), mask_frame_id=bad), "mask_frame_id",
-                repr(bad), "from 1")
+        problem(
+            vace("video_edit", video_url=V, mask_image_url=url(1), mask_frame_id=bad),
+            "mask_frame_id",
+            repr(bad),
+            "from 1",
+        )
 
 
 def test_vace_extension_needs_a_clip() -> None:
@@ -877,8 +928,7 @@ def test_vace_unknown_fields() -> None:
 
 def test_vace_media_fields_checked(tmp_path: Path) -> None:
     missing = str(tmp_path / "none.mp4")
-    problem(vace("video_repainting", video_url=missing, control_condition="depth"), "video_url",
-            "not a file or a URL")
+    problem(vace("video_repainting", video_url=missing, control_condition="depth"), "video_url", "not a file or a URL")
     problem(vace("video_repainting", video_url=["a"], control_condition="depth"), "video_url", "URL")
     problem(vace("video_extension", first_clip_url="file:///x.mp4"), "first_clip_url")
 
@@ -972,17 +1022,29 @@ def test_from_dict_frames_are_kf2v_in_order() -> None:
 
 
 def test_from_dict_function_is_vace_with_flat_fields() -> None:
-    req = GenerationRequest.from_dict({
-        "function": "video_repainting", "prompt": "p", "video_url": V, "control_condition": "depth",
-        "strength": 0.7,
-    })
+    req = GenerationRequest.from_dict(
+        {
+            "function": "video_repainting",
+            "prompt": "p",
+            "video_url": V,
+            "control_condition": "depth",
+            "strength": 0.7,
+        }
+    )
     assert req.mode is Mode.VACE
     assert req.vace == {"video_url": V, "control_condition": "depth", "strength": 0.7}
     body = ok(req).body
     assert body["input"]["video_url"] == V
     assert body["parameters"]["strength"] == 0.7
-    req = GenerationRequest.from_dict({"function": "image_reference", "prompt": "p", "ref_images_url": [url(1)],
-                                       "obj_or_bg": ["obj"], "vace": {"mask_type": "tracking"}})
+    req = GenerationRequest.from_dict(
+        {
+            "function": "image_reference",
+            "prompt": "p",
+            "ref_images_url": [url(1)],
+            "obj_or_bg": ["obj"],
+            "vace": {"mask_type": "tracking"},
+        }
+    )
     assert req.images == [url(1)]
     assert req.vace == {"obj_or_bg": ["obj"], "mask_type": "tracking"}
 
@@ -1001,15 +1063,17 @@ def test_from_dict_reference_images_is_edit() -> None:
 
 
 def test_from_dict_enable_interleave_is_interleave() -> None:
-    for data in ({"prompt": "a story", "enable_interleave": True},
-                 {"prompt": "a story", "model": "wan2.6-image", "enable_interleave": True, "max_images": 3},
-                 {"prompt": "a story", "model": "wan2.6-image", "enable_interleave": True,
-                  "reference_images": [url(1)]}):
+    for data in (
+        {"prompt": "a story", "enable_interleave": True},
+        {"prompt": "a story", "model": "wan2.6-image", "enable_interleave": True, "max_images": 3},
+        {"prompt": "a story", "model": "wan2.6-image", "enable_interleave": True, "reference_images": [url(1)]},
+    ):
         req = GenerationRequest.from_dict(data)
         assert req.mode is Mode.INTERLEAVE, data
         assert ok(req).body["parameters"]["enable_interleave"] is True
-    req = GenerationRequest.from_dict({"prompt": "x", "model": "wan2.6-image", "enable_interleave": False,
-                                       "reference_images": [url(1)]})
+    req = GenerationRequest.from_dict(
+        {"prompt": "x", "model": "wan2.6-image", "enable_interleave": False, "reference_images": [url(1)]}
+    )
     assert req.mode is Mode.EDIT
     assert ok(req).body["parameters"]["enable_interleave"] is False
 
@@ -1058,8 +1122,7 @@ def test_from_dict_bad_mode() -> None:
 
 
 def test_from_dict_malformed_containers() -> None:
-    for data in ({"images": 5}, {"img_url": {"a": 1}}, {"reference_urls": True}, {"vace": "video_url"},
-                 {"vace": 3}):
+    for data in ({"images": 5}, {"img_url": {"a": 1}}, {"reference_urls": True}, {"vace": "video_url"}, {"vace": 3}):
         with pytest.raises(InvalidRequest) as info:
             GenerationRequest.from_dict({"prompt": "x", **data})
         assert str(info.value)

@@ -84,8 +84,11 @@ def test_unknown_task() -> None:
 
 @pytest.mark.parametrize("raw", ["EXPIRED", "", "succeeded", 7, None, ["SUCCEEDED"]])
 def test_odd_status_values(raw: Any) -> None:
-    r = parse_task({"output": {"task_id": "t", "task_status": raw}} if raw is not None else
-                   {"output": {"task_id": "t", "task_status": None, "video_url": "https://x/v.mp4"}})
+    r = parse_task(
+        {"output": {"task_id": "t", "task_status": raw}}
+        if raw is not None
+        else {"output": {"task_id": "t", "task_status": None, "video_url": "https://x/v.mp4"}}
+    )
     expected = {"succeeded": TaskStatus.SUCCEEDED}.get(raw if isinstance(raw, str) else "", TaskStatus.UNKNOWN)
     if raw is None:
         expected = TaskStatus.SUCCEEDED  # no status, but results: a sync answer
@@ -93,10 +96,17 @@ def test_odd_status_values(raw: Any) -> None:
 
 
 def test_failed_task() -> None:
-    body = {"request_id": "r1", "output": {"task_id": "t", "task_status": "FAILED", "code": "DataInspectionFailed",
-                                           "message": "Input data may contain inappropriate content.",
-                                           "submit_time": "2025-01-01 00:00:00.000",
-                                           "end_time": "2025-01-01 00:00:03.000"}}
+    body = {
+        "request_id": "r1",
+        "output": {
+            "task_id": "t",
+            "task_status": "FAILED",
+            "code": "DataInspectionFailed",
+            "message": "Input data may contain inappropriate content.",
+            "submit_time": "2025-01-01 00:00:00.000",
+            "end_time": "2025-01-01 00:00:03.000",
+        },
+    }
     r = parse_task(body)
     assert r.status is TaskStatus.FAILED
     assert r.code == "DataInspectionFailed"
@@ -106,8 +116,16 @@ def test_failed_task() -> None:
 
 
 def test_failed_missing_field_message() -> None:
-    r = parse_task({"output": {"task_id": "t", "task_status": "FAILED", "code": "InvalidParameter",
-                               "message": "Field required: input.prompt"}})
+    r = parse_task(
+        {
+            "output": {
+                "task_id": "t",
+                "task_status": "FAILED",
+                "code": "InvalidParameter",
+                "message": "Field required: input.prompt",
+            }
+        }
+    )
     assert (r.code, r.message) == ("InvalidParameter", "Field required: input.prompt")
 
 
@@ -125,10 +143,15 @@ def test_sync_choices_with_usage_size() -> None:
 
 
 def test_multiple_choices_and_images() -> None:
-    body = {"output": {"choices": [
-        {"message": {"content": [{"image": "https://a/1.png"}, {"image": "https://a/2.png"}]}},
-        {"message": {"content": [{"image": "https://a/3.png", "type": "image"}]}},
-    ]}, "usage": {"image_count": 3, "size": "1376*768"}}
+    body = {
+        "output": {
+            "choices": [
+                {"message": {"content": [{"image": "https://a/1.png"}, {"image": "https://a/2.png"}]}},
+                {"message": {"content": [{"image": "https://a/3.png", "type": "image"}]}},
+            ]
+        },
+        "usage": {"image_count": 3, "size": "1376*768"},
+    }
     r = parse_task(body)
     assert r.urls == ["https://a/1.png", "https://a/2.png", "https://a/3.png"]
     assert (r.width, r.height) == (1376, 768)
@@ -137,10 +160,14 @@ def test_multiple_choices_and_images() -> None:
 
 def test_qwen_image_max_usage_width_height_and_task_metric() -> None:
     """The recorded qwen-image-max sync answer: width/height in usage, items without type, task_metric."""
-    body = {"request_id": "q", "output": {"choices": [{"finish_reason": "stop", "message": {
-        "role": "assistant", "content": [{"image": SIGNED}]}}],
-        "task_metric": {"TOTAL": 1, "FAILED": 0, "SUCCEEDED": 1}},
-        "usage": {"height": 928, "image_count": 1, "width": 1664}}
+    body = {
+        "request_id": "q",
+        "output": {
+            "choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": [{"image": SIGNED}]}}],
+            "task_metric": {"TOTAL": 1, "FAILED": 0, "SUCCEEDED": 1},
+        },
+        "usage": {"height": 928, "image_count": 1, "width": 1664},
+    }
     r = parse_task(body)
     assert r.status is TaskStatus.SUCCEEDED
     assert r.urls == [SIGNED]
@@ -149,26 +176,49 @@ def test_qwen_image_max_usage_width_height_and_task_metric() -> None:
 
 
 def test_task_metrics_preferred_over_task_metric() -> None:
-    r = parse_task({"output": {"task_status": "RUNNING", "task_metrics": {"TOTAL": 2},
-                               "task_metric": {"TOTAL": 9}}})
+    r = parse_task({"output": {"task_status": "RUNNING", "task_metrics": {"TOTAL": 2}, "task_metric": {"TOTAL": 9}}})
     assert r.metrics == {"TOTAL": 2}
 
 
 def test_async_poll_with_choices() -> None:
-    body = {"request_id": "r", "output": {"task_id": "t", "task_status": "SUCCEEDED", "choices": [
-        {"finish_reason": "stop", "message": {"role": "assistant", "content": [{"image": SIGNED, "type": "image"}]}}]},
-        "usage": {"image_count": 1, "size": "1280*1280"}}
+    body = {
+        "request_id": "r",
+        "output": {
+            "task_id": "t",
+            "task_status": "SUCCEEDED",
+            "choices": [
+                {
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": [{"image": SIGNED, "type": "image"}]},
+                }
+            ],
+        },
+        "usage": {"image_count": 1, "size": "1280*1280"},
+    }
     r = parse_task(body)
     assert (r.status, r.task_id, r.urls) == (TaskStatus.SUCCEEDED, "t", [SIGNED])
 
 
 def test_interleave_text_and_images_in_order() -> None:
-    body = {"output": {"task_id": "t", "task_status": "SUCCEEDED", "choices": [{"message": {"content": [
-        {"type": "text", "text": "Step 1: mix."},
-        {"type": "image", "image": "https://a/1.png"},
-        {"type": "text", "text": "Step 2: bake."},
-        {"type": "image", "image": "https://a/2.png"},
-    ]}}]}, "usage": {"image_count": 2}}
+    body = {
+        "output": {
+            "task_id": "t",
+            "task_status": "SUCCEEDED",
+            "choices": [
+                {
+                    "message": {
+                        "content": [
+                            {"type": "text", "text": "Step 1: mix."},
+                            {"type": "image", "image": "https://a/1.png"},
+                            {"type": "text", "text": "Step 2: bake."},
+                            {"type": "image", "image": "https://a/2.png"},
+                        ]
+                    }
+                }
+            ],
+        },
+        "usage": {"image_count": 2},
+    }
     r = parse_task(body)
     assert [i.kind for i in r.items] == ["text", "image", "text", "image"]
     assert r.urls == ["https://a/1.png", "https://a/2.png"]
@@ -198,14 +248,22 @@ def test_results_url_list() -> None:
 
 
 def test_results_with_partial_failures() -> None:
-    body = {"output": {"task_id": "t", "task_status": "SUCCEEDED", "results": [
-        {"url": "https://a/1.png", "actual_prompt": "a fox, detailed"},
-        {"code": "DataInspectionFailed", "message": "Output data may contain inappropriate content."},
-        {"url": "https://a/3.png"},
-        {"code": "InternalError"},
-        {"message": "only a message"},
-        {},
-    ], "task_metrics": {"TOTAL": 6, "SUCCEEDED": 2, "FAILED": 4}}, "usage": {"image_count": 2}}
+    body = {
+        "output": {
+            "task_id": "t",
+            "task_status": "SUCCEEDED",
+            "results": [
+                {"url": "https://a/1.png", "actual_prompt": "a fox, detailed"},
+                {"code": "DataInspectionFailed", "message": "Output data may contain inappropriate content."},
+                {"url": "https://a/3.png"},
+                {"code": "InternalError"},
+                {"message": "only a message"},
+                {},
+            ],
+            "task_metrics": {"TOTAL": 6, "SUCCEEDED": 2, "FAILED": 4},
+        },
+        "usage": {"image_count": 2},
+    }
     r = parse_task(body)
     assert r.urls == ["https://a/1.png", "https://a/3.png"]
     assert r.partial_failures == [
@@ -218,9 +276,15 @@ def test_results_with_partial_failures() -> None:
 
 
 def test_wanx_results_four_images() -> None:
-    body = {"output": {"task_id": "t", "task_status": "SUCCEEDED",
-                       "results": [{"url": f"https://a/{i}.png"} for i in range(4)],
-                       "task_metrics": {"TOTAL": 4, "SUCCEEDED": 4, "FAILED": 0}}, "usage": {"image_count": 4}}
+    body = {
+        "output": {
+            "task_id": "t",
+            "task_status": "SUCCEEDED",
+            "results": [{"url": f"https://a/{i}.png"} for i in range(4)],
+            "task_metrics": {"TOTAL": 4, "SUCCEEDED": 4, "FAILED": 0},
+        },
+        "usage": {"image_count": 4},
+    }
     r = parse_task(body)
     assert len(r.urls) == 4
     assert r.image_count == 4
@@ -261,8 +325,12 @@ def test_video_usage_variants(usage: dict[str, Any], seconds: float) -> None:
 
 
 def test_video_usage_size_gives_dimensions() -> None:
-    r = parse_task({"output": {"task_status": "SUCCEEDED", "video_url": "https://a/v.mp4"},
-                    "usage": {"size": "1280*720", "duration": 5}})
+    r = parse_task(
+        {
+            "output": {"task_status": "SUCCEEDED", "video_url": "https://a/v.mp4"},
+            "usage": {"size": "1280*720", "duration": 5},
+        }
+    )
     assert (r.width, r.height) == (1280, 720)
 
 
@@ -295,8 +363,14 @@ def test_task_list_output_wrapped() -> None:
 
 
 def test_task_list_tasks_key_and_task_status() -> None:
-    page = parse_task_list({"tasks": [{"task_id": "a", "task_status": "RUNNING"},
-                                      {"task_id": "b", "status": "failed", "gmt_create": "1709260684485"}]})
+    page = parse_task_list(
+        {
+            "tasks": [
+                {"task_id": "a", "task_status": "RUNNING"},
+                {"task_id": "b", "status": "failed", "gmt_create": "1709260684485"},
+            ]
+        }
+    )
     assert [(t.task_id, t.status) for t in page.tasks] == [("a", TaskStatus.RUNNING), ("b", TaskStatus.FAILED)]
     assert page.tasks[1].created_ms == 1709260684485
     assert (page.total, page.total_page, page.page_no, page.page_size) == (2, 1, 1, 2)
@@ -306,9 +380,22 @@ def test_task_list_empty_and_partial_rows() -> None:
     assert parse_task_list({"data": []}).tasks == []
     assert parse_task_list({"data": None}).tasks == []
     assert parse_task_list({}).tasks == []
-    page = parse_task_list({"data": [{"status": "SUCCEEDED"}, {"task_id": "", "status": "x"},
-                                     {"task_id": "ok", "status": "NEW", "gmt_create": -5, "start_time": "soon",
-                                      "end_time": True, "model_name": 3}]})
+    page = parse_task_list(
+        {
+            "data": [
+                {"status": "SUCCEEDED"},
+                {"task_id": "", "status": "x"},
+                {
+                    "task_id": "ok",
+                    "status": "NEW",
+                    "gmt_create": -5,
+                    "start_time": "soon",
+                    "end_time": True,
+                    "model_name": 3,
+                },
+            ]
+        }
+    )
     (task,) = page.tasks
     assert task.task_id == "ok"
     assert task.status is TaskStatus.UNKNOWN
@@ -362,8 +449,17 @@ def test_malformed_responses(payload: Any) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [None, [], "x", 3, {"data": "rows"}, {"data": {"task_id": "a"}}, {"data": ["a"]},
-     {"tasks": 5}, {"output": {"data": 5}}],
+    [
+        None,
+        [],
+        "x",
+        3,
+        {"data": "rows"},
+        {"data": {"task_id": "a"}},
+        {"data": ["a"]},
+        {"tasks": 5},
+        {"output": {"data": 5}},
+    ],
 )
 def test_malformed_task_lists(payload: Any) -> None:
     with pytest.raises(MalformedResponse) as info:
@@ -375,11 +471,21 @@ def test_tolerated_oddities() -> None:
     """Wrong types in optional places are ignored rather than refused."""
     assert parse_task({"output": {"choices": [None]}}).items == []
     assert parse_task_list({"data": [None, {"task_id": "a"}]}).tasks[0].task_id == "a"
-    r = parse_task({"request_id": 5, "output": {"task_id": 7, "task_status": "SUCCEEDED", "video_url": "",
-                                                "task_metrics": [1, 2], "code": 400, "actual_prompt": ["x"],
-                                                "choices": [{"message": {"content": [
-                                                    {"image": None}, {"text": 5}, {"image": ""}, {}]}}]},
-                    "usage": {"size": "big", "width": "1280", "height": 720, "image_count": "3"}})
+    r = parse_task(
+        {
+            "request_id": 5,
+            "output": {
+                "task_id": 7,
+                "task_status": "SUCCEEDED",
+                "video_url": "",
+                "task_metrics": [1, 2],
+                "code": 400,
+                "actual_prompt": ["x"],
+                "choices": [{"message": {"content": [{"image": None}, {"text": 5}, {"image": ""}, {}]}}],
+            },
+            "usage": {"size": "big", "width": "1280", "height": 720, "image_count": "3"},
+        }
+    )
     assert r.status is TaskStatus.SUCCEEDED
     assert (r.task_id, r.request_id, r.code, r.actual_prompt) == (None, "", None, None)
     assert r.metrics == {}
@@ -396,15 +502,23 @@ def test_usage_size_that_is_not_w_by_h(size: str) -> None:
 
 @pytest.mark.parametrize("count", [float("inf"), float("nan"), -float("inf"), 2.0, True])
 def test_image_count_odd_numbers(count: Any) -> None:
-    r = parse_task({"output": {"task_status": "SUCCEEDED", "results": [{"url": "https://a/1.png"}]},
-                    "usage": {"image_count": count}})
+    r = parse_task(
+        {
+            "output": {"task_status": "SUCCEEDED", "results": [{"url": "https://a/1.png"}]},
+            "usage": {"image_count": count},
+        }
+    )
     assert isinstance(r.image_count, int)
 
 
 def test_nan_and_infinity_from_json() -> None:
     """Python's json accepts NaN/Infinity, so a server can send them."""
-    r = parse_task(json.loads('{"output":{"task_status":"SUCCEEDED","video_url":"https://a/v.mp4"},'
-                              '"usage":{"video_duration":NaN,"image_count":Infinity,"width":1,"height":-Infinity}}'))
+    r = parse_task(
+        json.loads(
+            '{"output":{"task_status":"SUCCEEDED","video_url":"https://a/v.mp4"},'
+            '"usage":{"video_duration":NaN,"image_count":Infinity,"width":1,"height":-Infinity}}'
+        )
+    )
     assert r.urls == ["https://a/v.mp4"]
     assert isinstance(r.image_count, int)
     assert (r.width, r.height) == (None, None)
@@ -412,8 +526,12 @@ def test_nan_and_infinity_from_json() -> None:
 
 def test_huge_strings_pass_through() -> None:
     big = "x" * 1_000_000
-    r = parse_task({"request_id": big, "output": {"task_id": big, "task_status": big, "message": big,
-                                                  "video_url": "https://a/" + big}})
+    r = parse_task(
+        {
+            "request_id": big,
+            "output": {"task_id": big, "task_status": big, "message": big, "video_url": "https://a/" + big},
+        }
+    )
     assert r.status is TaskStatus.UNKNOWN
     assert r.task_id == big
     assert r.urls == ["https://a/" + big]

@@ -207,16 +207,18 @@ async def test_happy_path_transitions(db: Store, clock: Clock) -> None:
     job = await db.add_job(T2I)
     wire = {"model": "wan2.6-t2i", "input": {"prompt": "a red fox"}}
     clock.now += 1
-    job = await db.transition(job.id, S.SUBMITTING, expect=S.QUEUED, wire=wire, attempts=Increment(),
-                              submitted_at=clock.now, detail="POST")
+    job = await db.transition(
+        job.id, S.SUBMITTING, expect=S.QUEUED, wire=wire, attempts=Increment(), submitted_at=clock.now, detail="POST"
+    )
     assert job.wire == wire and job.body_hash == body_hash(wire) and job.attempts == 1
     job = await db.transition(job.id, S.PENDING, expect={S.SUBMITTING}, task_id="task-1", next_check_at=clock.now + 5)
     assert await db.get_by_task_id("task-1") == job
     job = await db.transition(job.id, S.RUNNING, poll_count=Increment(2))
     assert job.poll_count == 2 and job.next_check_at == clock.now + 5  # kept unless given
     clock.now += 10
-    job = await db.transition(job.id, S.SUCCEEDED, results=["https://x/1.png"], usage={"image_count": 1},
-                              results_expire_at=clock.now + 86400)
+    job = await db.transition(
+        job.id, S.SUCCEEDED, results=["https://x/1.png"], usage={"image_count": 1}, results_expire_at=clock.now + 86400
+    )
     assert job.results == ["https://x/1.png"] and job.image_count == 1 and job.finished_at is None
     job = await db.transition(job.id, S.DOWNLOADING)
     clock.now += 1
@@ -224,8 +226,14 @@ async def test_happy_path_transitions(db: Store, clock: Clock) -> None:
     assert job.finished_at == clock.now and job.next_check_at is None and job.terminal
     events = await db.events(job.id)
     assert [(e.from_state, e.to_state) for e in events] == [
-        (None, S.QUEUED), (S.QUEUED, S.SUBMITTING), (S.SUBMITTING, S.PENDING), (S.PENDING, S.RUNNING),
-        (S.RUNNING, S.SUCCEEDED), (S.SUCCEEDED, S.DOWNLOADING), (S.DOWNLOADING, S.DONE)]
+        (None, S.QUEUED),
+        (S.QUEUED, S.SUBMITTING),
+        (S.SUBMITTING, S.PENDING),
+        (S.PENDING, S.RUNNING),
+        (S.RUNNING, S.SUCCEEDED),
+        (S.SUCCEEDED, S.DOWNLOADING),
+        (S.DOWNLOADING, S.DONE),
+    ]
     assert events[1].detail == "POST" and events[-1].detail == "saved"
 
 
@@ -257,8 +265,9 @@ async def test_stale_transition(db: Store) -> None:
 
 async def test_racing_transitions_one_wins(db: Store) -> None:
     job = await db.add_job(T2I)
-    results = await asyncio.gather(*(db.transition(job.id, S.SUBMITTING, expect=S.QUEUED) for _ in range(20)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(db.transition(job.id, S.SUBMITTING, expect=S.QUEUED) for _ in range(20)), return_exceptions=True
+    )
     assert sum(not isinstance(r, BaseException) for r in results) == 1
     assert all(isinstance(r, StaleTransition) for r in results if isinstance(r, BaseException))
 
@@ -266,9 +275,11 @@ async def test_racing_transitions_one_wins(db: Store) -> None:
 async def test_fifty_concurrent_writers(db: Store) -> None:
     """No 'cannot start a transaction within a transaction': every write is its own transaction."""
     jobs = [await db.add_job(req(f"job {i}")) for i in range(50)]
-    await asyncio.gather(*(db.transition(j.id, S.SUBMITTING, attempts=Increment()) for j in jobs),
-                         *(db.note(j.id, "hello") for j in jobs),
-                         *(db.update_fields(j.id, poll_count=Increment()) for j in jobs))
+    await asyncio.gather(
+        *(db.transition(j.id, S.SUBMITTING, attempts=Increment()) for j in jobs),
+        *(db.note(j.id, "hello") for j in jobs),
+        *(db.update_fields(j.id, poll_count=Increment()) for j in jobs),
+    )
     for j in jobs:
         got = await db.get_job(j.id)
         assert got is not None and got.state is S.SUBMITTING and got.attempts == 1 and got.poll_count == 1
@@ -328,7 +339,7 @@ async def test_api_keys_are_never_stored(db: Store, where: str) -> None:
 async def test_list_jobs_newest_first_with_paging_and_filters(db: Store) -> None:
     rows = []
     for i in range(30):
-        mode, model = (("t2v", "wan2.6-t2v") if i % 3 == 0 else ("t2i", "wan2.6-t2i"))
+        mode, model = ("t2v", "wan2.6-t2v") if i % 3 == 0 else ("t2i", "wan2.6-t2i")
         rows.append({"request": req(f"prompt number {i}", mode, model), "state": [S.QUEUED, S.DONE, S.FAILED][i % 3]})
     await db.bulk_insert_jobs(rows)
     page1 = await db.list_jobs(limit=10)
@@ -352,8 +363,31 @@ async def test_text_search_accepts_any_input(db: Store) -> None:
     await db.add_job(req('a "quoted" cat: AND OR NOT (x) * ^ -minus'))
     await db.add_job(req("Crème brûlée on a plate"))
     await db.add_job(req("一只猫在草地上奔跑"))
-    nasty = ['"', '""', "*", "AND", "OR NOT", "(", ")", "NEAR(a b)", "col:x", "-", "^", "'", "\\", "a*b",
-             "\x00", "  ", "", '"unterminated', "cat AND", "🙂", "x" * 1000, "NEAR", "{prompt}: x"]
+    nasty = [
+        '"',
+        '""',
+        "*",
+        "AND",
+        "OR NOT",
+        "(",
+        ")",
+        "NEAR(a b)",
+        "col:x",
+        "-",
+        "^",
+        "'",
+        "\\",
+        "a*b",
+        "\x00",
+        "  ",
+        "",
+        '"unterminated',
+        "cat AND",
+        "🙂",
+        "x" * 1000,
+        "NEAR",
+        "{prompt}: x",
+    ]
     for text in nasty:
         await db.list_jobs(text=text)  # never raises
     assert len(await db.list_jobs(text='"quoted" cat:')) == 1
@@ -464,8 +498,12 @@ async def test_usage_totals(db: Store, clock: Clock) -> None:
     rows = [
         {"request": T2I, "state": S.DONE, "usage": {"image_count": 2}, "finished_at": day1},
         {"request": T2I, "state": S.DONE, "usage": {"image_count": 1, "size": "1280*1280"}, "finished_at": day2},
-        {"request": req("v", "t2v", "wan2.6-t2v"), "state": S.DONE, "usage": {"video_duration": 5, "video_count": 1},
-         "finished_at": day2},
+        {
+            "request": req("v", "t2v", "wan2.6-t2v"),
+            "state": S.DONE,
+            "usage": {"video_duration": 5, "video_count": 1},
+            "finished_at": day2,
+        },
         {"request": T2I, "state": S.FAILED, "finished_at": day2},  # nothing billed
     ]
     await db.bulk_insert_jobs(rows)
@@ -494,12 +532,14 @@ async def test_events_are_append_only(db: Store) -> None:
 
 async def test_assets_upsert(db: Store, tmp_path: Path) -> None:
     job = await db.add_job(T2I)
-    a = await db.add_asset(job.id, 1, "image", url="https://x/a.png", path=tmp_path / "1_1.png", size=10,
-                           sha256="aa", width=64, height=32)
+    a = await db.add_asset(
+        job.id, 1, "image", url="https://x/a.png", path=tmp_path / "1_1.png", size=10, sha256="aa", width=64, height=32
+    )
     assert a.path == str(tmp_path / "1_1.png") and a.kind == "image"
     await db.add_asset(job.id, 0, "text", text="a caption")
-    again = await db.add_asset(job.id, 1, "image", url="https://x/a.png", path=tmp_path / "1_1.png", size=11,
-                               sha256="bb")
+    again = await db.add_asset(
+        job.id, 1, "image", url="https://x/a.png", path=tmp_path / "1_1.png", size=11, sha256="bb"
+    )
     assets = await db.assets(job.id)
     assert [(x.idx, x.kind) for x in assets] == [(0, "text"), (1, "image")]
     assert assets[1] == again and again.size == 11 and again.width is None
@@ -636,8 +676,11 @@ async def test_listing_uses_indexes_at_scale(tmp_path: Path) -> None:
         prompt = f"{words[i % 10]} {words[(i // 10) % 10]} {words[(i // 100) % 10]} number{i}"
         if i % 100 == 42:
             prompt += " 一只猫在草地上"
-        return {"request": {"mode": "t2v" if "t2v" in model else "t2i", "model": model, "prompt": prompt},
-                "state": state, "created_at": 1_700_000_000 + i}
+        return {
+            "request": {"mode": "t2v" if "t2v" in model else "t2i", "model": model, "prompt": prompt},
+            "state": state,
+            "created_at": 1_700_000_000 + i,
+        }
 
     async with await Store.open(path) as store:
         for start in range(0, n, 50_000):

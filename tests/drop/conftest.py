@@ -33,8 +33,14 @@ class World:
         self.root = tmp / "drop"
         self._closers: list[Any] = []
 
-    def rule(self, name: str = "animate", mode: Mode = Mode.I2V, model: str = "wan2.6-i2v-flash",
-             prompt: str = "slow push-in", **kw: Any) -> Rule:
+    def rule(
+        self,
+        name: str = "animate",
+        mode: Mode = Mode.I2V,
+        model: str = "wan2.6-i2v-flash",
+        prompt: str = "slow push-in",
+        **kw: Any,
+    ) -> Rule:
         return Rule(name, self.root / name, mode, model, prompt, **kw)
 
     async def open_store(self) -> Store:
@@ -52,22 +58,37 @@ class World:
         client = self.client()
         http = make_download_client(transport=self.transport)
         config.setdefault("tick", 0.05)
-        cfg = EngineConfig(output_dir=self.tmp / "out", policy=SchedulePolicy(interval=0.05, time_scale=0.01),
-                           **config)
+        cfg = EngineConfig(output_dir=self.tmp / "out", policy=SchedulePolicy(interval=0.05, time_scale=0.01), **config)
         engine = Engine(store, client, cfg, download_http=http)
         await engine.start()
         self._closers += [http.aclose, engine.stop]
         return engine
 
-    async def service(self, rules: list[Rule], *, store: Store | None = None, engine: Engine | None = None,
-                      quiet: float = 0.3, give_up: float = 1.0, **kw: Any) -> DropFolderService:
+    async def service(
+        self,
+        rules: list[Rule],
+        *,
+        store: Store | None = None,
+        engine: Engine | None = None,
+        quiet: float = 0.3,
+        give_up: float = 1.0,
+        **kw: Any,
+    ) -> DropFolderService:
         """A started service (its engine and store too, unless given); stopped by the fixture."""
         if store is None:
             store = await self.open_store()
         if engine is None:
             engine = await self.engine(store)
-        service = DropFolderService(engine, store, rules, quiet=quiet, give_up=give_up, rescan=kw.pop("rescan", 5.0),
-                                    completion_interval=0.2, **kw)
+        service = DropFolderService(
+            engine,
+            store,
+            rules,
+            quiet=quiet,
+            give_up=give_up,
+            rescan=kw.pop("rescan", 5.0),
+            completion_interval=0.2,
+            **kw,
+        )
         await service.start()
         await service.wait_started(timeout=30)
         self._closers.append(service.stop)
@@ -80,8 +101,13 @@ class World:
 
 
 def fast(**knobs: Any) -> SimConfig:
-    base: dict[str, Any] = {"pending_seconds": 0.05, "running_seconds": 0.1, "seed": 1, "task_query_qps": None,
-                            "public_url": "http://sim.local"}
+    base: dict[str, Any] = {
+        "pending_seconds": 0.05,
+        "running_seconds": 0.1,
+        "seed": 1,
+        "task_query_qps": None,
+        "public_url": "http://sim.local",
+    }
     base.update(knobs)
     return SimConfig(**base)
 

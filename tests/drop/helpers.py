@@ -46,6 +46,7 @@ def colour(i: int) -> tuple[int, int, int]:
 
 def bomb_png(width: int = 20000, height: int = 20000) -> bytes:
     """A tiny PNG whose header declares an enormous image (one compressed row: decoding it would explode)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 

@@ -24,11 +24,24 @@ FILES = 6
 
 
 def start_worker(tmp: Path, api_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "QWEN_API_KEY": "test-key", "QWENTUI_DROP": str(tmp / "drop"),
-           "QWENTUI_SETTINGS": str(tmp / "settings.toml"), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "QWEN_API_KEY": "test-key",
+        "QWENTUI_DROP": str(tmp / "drop"),
+        "QWENTUI_SETTINGS": str(tmp / "settings.toml"),
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("DASHSCOPE_API_KEY", None)
-    cmd = [sys.executable, str(WORKER), "--db", str(tmp / "jobs.db"), "--output", str(tmp / "out"),
-           "--base-url", api_url]
+    cmd = [
+        sys.executable,
+        str(WORKER),
+        "--db",
+        str(tmp / "jobs.db"),
+        "--output",
+        str(tmp / "out"),
+        "--base-url",
+        api_url,
+    ]
     return subprocess.Popen(cmd, env=env, cwd=tmp, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
@@ -47,7 +60,8 @@ def wait(check: object, timeout: float, what: str, proc: subprocess.Popen[bytes]
 def test_sigkill_with_files_in_processing_then_restart_finishes_them_once(tmp_path: Path, kill_when: str) -> None:
     (tmp_path / "settings.toml").write_text(
         '[drop]\nquiet = 0.2\nrescan = 5\n\n[[drop.rules]]\nname = "edit"\nmode = "edit"\n'
-        'model = "wan2.6-image"\nprompt = "paint it like a watercolour"\n')
+        'model = "wan2.6-image"\nprompt = "paint it like a watercolour"\n'
+    )
     folder = tmp_path / "drop" / "edit"
     folder.mkdir(parents=True)
     shas = [write_png(folder / f"pic{i}.png", colour(i * 40)) for i in range(FILES)]
@@ -72,8 +86,12 @@ def test_sigkill_with_files_in_processing_then_restart_finishes_them_once(tmp_pa
         second = start_worker(tmp_path, server.api_url, log)
         try:
             # the dead worker's engine lease must expire first (15 s), then everything is finished
-            wait(lambda: {f"pic{i}.png" for i in range(FILES)} <= names(folder / "done"), 120,
-                 "every picture in done/", second)
+            wait(
+                lambda: {f"pic{i}.png" for i in range(FILES)} <= names(folder / "done"),
+                120,
+                "every picture in done/",
+                second,
+            )
             wait(lambda: not names(folder / ".processing"), 30, ".processing/ empty", second)
         finally:
             second.send_signal(signal.SIGTERM)

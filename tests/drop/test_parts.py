@@ -24,13 +24,28 @@ def rule_at(tmp_path: Path, mode: Mode = Mode.I2V, model: str = "wan2.6-i2v-flas
     return Rule("r", tmp_path / "r", mode, model, "p")
 
 
-@pytest.mark.parametrize(("name", "kind"), [
-    ("cat.png", Kind.IMAGE), ("CAT.JPEG", Kind.IMAGE), ("x.webp", Kind.IMAGE),
-    ("cat.txt", Kind.SIDECAR), ("cat.json", Kind.SIDECAR), ("cat.pdf", Kind.OTHER), ("README", Kind.OTHER),
-    ("cat.png.part", Kind.IGNORE), ("cat.png.crdownload", Kind.IGNORE), ("cat.tmp", Kind.IGNORE),
-    ("~$cat.png", Kind.IGNORE), (".cat.png", Kind.IGNORE), (".DS_Store", Kind.IGNORE), ("cat.png~", Kind.IGNORE),
-    ("Thumbs.db", Kind.IGNORE), ("cat.sync-conflict-20240101.png", Kind.IGNORE), (".processing", Kind.IGNORE),
-])
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("cat.png", Kind.IMAGE),
+        ("CAT.JPEG", Kind.IMAGE),
+        ("x.webp", Kind.IMAGE),
+        ("cat.txt", Kind.SIDECAR),
+        ("cat.json", Kind.SIDECAR),
+        ("cat.pdf", Kind.OTHER),
+        ("README", Kind.OTHER),
+        ("cat.png.part", Kind.IGNORE),
+        ("cat.png.crdownload", Kind.IGNORE),
+        ("cat.tmp", Kind.IGNORE),
+        ("~$cat.png", Kind.IGNORE),
+        (".cat.png", Kind.IGNORE),
+        (".DS_Store", Kind.IGNORE),
+        ("cat.png~", Kind.IGNORE),
+        ("Thumbs.db", Kind.IGNORE),
+        ("cat.sync-conflict-20240101.png", Kind.IGNORE),
+        (".processing", Kind.IGNORE),
+    ],
+)
 def test_names(name: str, kind: Kind) -> None:
     assert classify(name) is kind
 
@@ -57,8 +72,13 @@ def test_stable_only_after_two_equal_looks_a_quiet_period_apart(tmp_path: Path) 
 def test_image_verdicts(tmp_path: Path) -> None:
     rule = rule_at(tmp_path)
     good = png_bytes()
-    cases = {"ok.png": good, "empty.png": b"", "cut.png": good[:200], "text.png": b"hello, world, not an image",
-             "bomb.png": bomb_png()}
+    cases = {
+        "ok.png": good,
+        "empty.png": b"",
+        "cut.png": good[:200],
+        "text.png": b"hello, world, not an image",
+        "bomb.png": bomb_png(),
+    }
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
     write_png(tmp_path / "small.png", size=(100, 100))
@@ -71,8 +91,10 @@ def test_image_verdicts(tmp_path: Path) -> None:
     assert "bomb" in (bomb.reason or "") and not bomb.unfinished
     assert "360-2000 px" in (check_image(tmp_path / "small.png", rule).reason or "")
     edit = rule_at(tmp_path, Mode.EDIT, "wan2.6-image")  # 240 px is enough for the edit model
-    assert check_image(tmp_path / "small.png", edit).reason == "it is 100x100 px; each side must be 240-8000 px " \
+    assert (
+        check_image(tmp_path / "small.png", edit).reason == "it is 100x100 px; each side must be 240-8000 px "
         "for wan2.6-image"
+    )
     big = tmp_path / "big.png"
     big.write_bytes(good + b"\0" * (11 * 1024 * 1024))
     assert "at most 10 MB" in (check_image(big, rule).reason or "")
@@ -85,8 +107,12 @@ def test_sidecars(tmp_path: Path) -> None:
     over = read_overrides([tmp_path / "a.txt", tmp_path / "a.json"])
     req = build_request(rule, ["x.png"], over)
     assert (req.prompt, req.duration, req.seed, req.model) == ("a sunny day", 8, 1, "wan2.6-i2v")
-    for text, words in [("[1, 2]", "JSON object"), ("{nope", "not valid JSON"), ('{"mode": "t2v"}', "unknown key"),
-                        ('{"prompt": 3}', "must be a string")]:
+    for text, words in [
+        ("[1, 2]", "JSON object"),
+        ("{nope", "not valid JSON"),
+        ('{"mode": "t2v"}', "unknown key"),
+        ('{"prompt": 3}', "must be a string"),
+    ]:
         (tmp_path / "b.json").write_text(text)
         with pytest.raises(SidecarError, match=words):
             read_overrides([tmp_path / "b.json"])
@@ -125,16 +151,19 @@ def test_scan_takes_direct_files_only(tmp_path: Path) -> None:
 
 def test_network_mounts_are_recognised(tmp_path: Path) -> None:
     mounts = tmp_path / "mounts"
-    mounts.write_text("/dev/sda1 / ext4 rw 0 0\nserver:/share /mnt/nas nfs4 rw 0 0\n"
-                      "//pc/pics /mnt/smb\\040pics cifs rw 0 0\nsshfs#me@h: /mnt/ssh fuse.sshfs rw 0 0\n")
+    mounts.write_text(
+        "/dev/sda1 / ext4 rw 0 0\nserver:/share /mnt/nas nfs4 rw 0 0\n"
+        "//pc/pics /mnt/smb\\040pics cifs rw 0 0\nsshfs#me@h: /mnt/ssh fuse.sshfs rw 0 0\n"
+    )
     assert network_filesystem(Path("/mnt/nas/drop"), mounts) == "nfs4"
     assert network_filesystem(Path("/mnt/smb pics/x"), mounts) == "cifs"
     assert network_filesystem(Path("/mnt/ssh"), mounts) == "fuse.sshfs"
     assert network_filesystem(Path("/home/me"), mounts) is None
 
 
-async def test_cli_lists_rules_and_init_creates_the_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+async def test_cli_lists_rules_and_init_creates_the_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("QWENTUI_HOME", str(tmp_path))
     monkeypatch.delenv("QWENTUI_DROP", raising=False)
     monkeypatch.delenv("QWENTUI_SETTINGS", raising=False)

@@ -31,13 +31,15 @@ async def test_every_crash_point_is_finished_without_a_second_submission(world: 
     # c: the job was created, crash before its id was recorded in the ledger
     sha_c = write_png(proc / "cccccccccccc__c.png", colour(3))
     assert await store.ledger_claim(sha_c, "animate", "c.png")
-    job_c = await offline.add(_request(proc / "cccccccccccc__c.png"), source="drop:animate",
-                              source_path=str(proc / "cccccccccccc__c.png"))
+    job_c = await offline.add(
+        _request(proc / "cccccccccccc__c.png"), source="drop:animate", source_path=str(proc / "cccccccccccc__c.png")
+    )
     # d: everything recorded, the job was still running at the crash
     sha_d = write_png(proc / "dddddddddddd__d.png", colour(4))
     assert await store.ledger_claim(sha_d, "animate", "d.png")
-    job_d = await offline.add(_request(proc / "dddddddddddd__d.png"), source="drop:animate",
-                              source_path=str(proc / "dddddddddddd__d.png"))
+    job_d = await offline.add(
+        _request(proc / "dddddddddddd__d.png"), source="drop:animate", source_path=str(proc / "dddddddddddd__d.png")
+    )
     await store.ledger_set(sha_d, job_id=job_d.id)
     # e: the same bytes as a, renamed but never claimed: one of the two must end as a duplicate
     (proc / "eeeeeeeeeeee__e.png").write_bytes((proc / "aaaaaaaaaaaa__a.png").read_bytes())
@@ -83,4 +85,3 @@ async def _all_done(store: Store) -> bool:
 
 def _request(path: object) -> GenerationRequest:
     return GenerationRequest(mode=Mode.I2V, model="wan2.6-i2v-flash", prompt="slow push-in", images=[str(path)])
-

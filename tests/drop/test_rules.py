@@ -55,19 +55,22 @@ def test_a_root_override_moves_relative_folders(tmp_path: Path) -> None:
     assert settings.rules[0].folder == tmp_path / "inbox" / "animate"
 
 
-@pytest.mark.parametrize(("rule", "words"), [
-    ('name = "x"\nmode = "t2i"', "takes no dropped image"),
-    ('name = "x"\nmode = "fly"', "mode must be one of i2v, edit, i2i, kf2v"),
-    ('name = "x"\nmode = "i2v"\nmodel = "wan2.6-image"', "does not do i2v"),
-    ('name = "x"\nmode = "i2v"\nmodel = "nope"', "unknown model"),
-    ('name = "x"\nmode = "i2v"\nparameters = { duration = 99 }', "duration"),
-    ('name = "x"\nmode = "i2v"\nparameters = { colour = "red" }', "colour is not a parameter"),
-    ('name = "x"\nmode = "i2v"\nparameters = { images = ["a.png"] }', "images is not a parameter"),
-    ('name = "x"\nmode = "i2v"\noutputs = "move"', "outputs must be one of link, copy, none"),
-    ('name = "x"\nmode = "i2v"\ncolour = 1', "unknown key(s) colour"),
-    ('name = "../up"\nmode = "i2v"', "name must be letters"),
-    ('name = "x"\nmode = "i2v"\nenabled = "yes"', "enabled must be true or false"),
-])
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        ('name = "x"\nmode = "t2i"', "takes no dropped image"),
+        ('name = "x"\nmode = "fly"', "mode must be one of i2v, edit, i2i, kf2v"),
+        ('name = "x"\nmode = "i2v"\nmodel = "wan2.6-image"', "does not do i2v"),
+        ('name = "x"\nmode = "i2v"\nmodel = "nope"', "unknown model"),
+        ('name = "x"\nmode = "i2v"\nparameters = { duration = 99 }', "duration"),
+        ('name = "x"\nmode = "i2v"\nparameters = { colour = "red" }', "colour is not a parameter"),
+        ('name = "x"\nmode = "i2v"\nparameters = { images = ["a.png"] }', "images is not a parameter"),
+        ('name = "x"\nmode = "i2v"\noutputs = "move"', "outputs must be one of link, copy, none"),
+        ('name = "x"\nmode = "i2v"\ncolour = 1', "unknown key(s) colour"),
+        ('name = "../up"\nmode = "i2v"', "name must be letters"),
+        ('name = "x"\nmode = "i2v"\nenabled = "yes"', "enabled must be true or false"),
+    ],
+)
 def test_mistakes_name_the_rule_and_the_fix(tmp_path: Path, rule: str, words: str) -> None:
     with pytest.raises(RuleError) as err:
         load_settings(_write(tmp_path, f"[[drop.rules]]\n{rule}\n"), tmp_path / "drop")
@@ -75,14 +78,20 @@ def test_mistakes_name_the_rule_and_the_fix(tmp_path: Path, rule: str, words: st
     assert "drop.rules[1]" in str(err.value)
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("[drop\n", "not valid TOML"),
-    ("[drop]\nquiet = -1\n", "quiet must be a number of seconds"),
-    ("[drop]\nspeed = 1\n", "unknown key(s) speed"),
-    ('[[drop.rules]]\nname = "a"\nmode = "i2v"\n[[drop.rules]]\nname = "a"\nmode = "edit"\n', "two drop rules"),
-    ('[[drop.rules]]\nname = "a"\nmode = "i2v"\nfolder = "x"\n[[drop.rules]]\nname = "b"\nmode = "edit"\n'
-     'folder = "x"\n', "watch the same folder"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[drop\n", "not valid TOML"),
+        ("[drop]\nquiet = -1\n", "quiet must be a number of seconds"),
+        ("[drop]\nspeed = 1\n", "unknown key(s) speed"),
+        ('[[drop.rules]]\nname = "a"\nmode = "i2v"\n[[drop.rules]]\nname = "a"\nmode = "edit"\n', "two drop rules"),
+        (
+            '[[drop.rules]]\nname = "a"\nmode = "i2v"\nfolder = "x"\n[[drop.rules]]\nname = "b"\nmode = "edit"\n'
+            'folder = "x"\n',
+            "watch the same folder",
+        ),
+    ],
+)
 def test_settings_mistakes(tmp_path: Path, text: str, words: str) -> None:
     with pytest.raises(RuleError) as err:
         load_settings(_write(tmp_path, text), tmp_path / "drop")

@@ -54,7 +54,7 @@ async def test_slow_write_is_submitted_once_after_it_is_complete(world: World) -
             step = len(data) // 15 + 1
             for i in range(0, len(data), step):
                 time.sleep(0.2)
-                fh.write(data[i:i + step])
+                fh.write(data[i : i + step])
                 fh.flush()
         last_write.append(time.time())
 
@@ -104,8 +104,10 @@ async def test_two_copies_dropped_together_make_one_job(world: World) -> None:
     data = png_bytes((5, 6, 7))
     (rule.folder / "one.png").write_bytes(data)
     (rule.folder / "two.png").write_bytes(data)
-    await wait_until(lambda: len(names(rule.folder / "duplicates")) == 2 and len(names(rule.folder / "done")) == 2,
-                     what="one done, one duplicate")
+    await wait_until(
+        lambda: len(names(rule.folder / "duplicates")) == 2 and len(names(rule.folder / "done")) == 2,
+        what="one done, one duplicate",
+    )
     assert list(submitted_shas(world.sim).values()) == [1]
 
 
@@ -132,8 +134,9 @@ async def test_bad_files_end_in_failed_with_their_reason(world: World, tmp_path:
         "report.pdf": "not an image type",
     }
     failed = rule.folder / "failed"
-    await wait_until(lambda: all(f"{n}.reason.txt" in names(failed) for n in expected), timeout=30,
-                     what="every bad file in failed/")
+    await wait_until(
+        lambda: all(f"{n}.reason.txt" in names(failed) for n in expected), timeout=30, what="every bad file in failed/"
+    )
     for name, words in expected.items():
         assert name in names(failed)
         reason = (failed / f"{name}.reason.txt").read_text()
@@ -204,8 +207,9 @@ async def test_kf2v_pairs_wait_for_both_frames(world: World) -> None:
     assert submitted_shas(world.sim) == {} and service.status().rules[0].waiting == 1
     last = write_png(rule.folder / "walk_last.png", (1, 1, 100))
     write_png(rule.folder / "lonely.png", (2, 2, 2))
-    await wait_until(lambda: {"walk_first.png", "walk_last.png", "walk.result.mp4"} <= names(rule.folder / "done"),
-                     what="pair done")
+    await wait_until(
+        lambda: {"walk_first.png", "walk_last.png", "walk.result.mp4"} <= names(rule.folder / "done"), what="pair done"
+    )
     assert submitted_shas(world.sim) == {first: 1, last: 1}
     body = world.sim.submissions[0].body["input"]
     assert world.sim.uploads.get(body["first_frame_url"]).sha256 == first

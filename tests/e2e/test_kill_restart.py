@@ -34,8 +34,22 @@ def server() -> Iterator[BackgroundServer]:
 
 
 def engine_cmd(db: Path, out: Path, server: BackgroundServer) -> list[str]:
-    return [sys.executable, "-m", "qwentui", "--db", str(db), "--output", str(out), "--base-url",
-            server.base_url, "--time-scale", "0.02", "run", "--until-idle", "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "qwentui",
+        "--db",
+        str(db),
+        "--output",
+        str(out),
+        "--base-url",
+        server.base_url,
+        "--time-scale",
+        "0.02",
+        "run",
+        "--until-idle",
+        "--quiet",
+    ]
 
 
 def engine_env(tmp_path: Path, crashpoint: str | None = None, **extra: str) -> dict[str, str]:
@@ -53,8 +67,9 @@ async def queue_jobs(db: Path, n: int, mode: Mode = Mode.T2I) -> list[int]:
         ids = []
         for i in range(n):
             req = GenerationRequest(mode=mode, prompt=f"{mode.value} job {i}")
-            job = await store.add_job(req.to_dict(), mode=mode.value, model=req.model_name, prompt=req.prompt,
-                                      source="test")
+            job = await store.add_job(
+                req.to_dict(), mode=mode.value, model=req.model_name, prompt=req.prompt, source="test"
+            )
             ids.append(job.id)
         return ids
     finally:
@@ -120,8 +135,9 @@ def test_repeated_random_kills(server: BackgroundServer, tmp_path: Path) -> None
     asyncio.run(queue_jobs(db, 4, Mode.T2V))
     rng = random.Random(11)
     for _ in range(5):
-        proc = subprocess.Popen(engine_cmd(db, out, server), env=engine_env(tmp_path),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            engine_cmd(db, out, server), env=engine_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.3, 1.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

@@ -17,17 +17,26 @@ from tests.conftest import SimHarness, engine_config, fast_sim_config
 
 pytestmark = pytest.mark.slow
 
-MODELS = [("wan2.6-t2i", Mode.T2I), ("wan2.2-t2i-flash", Mode.T2I), ("qwen-image-plus", Mode.T2I),
-          ("wan2.6-t2v", Mode.T2V), ("wan2.2-t2v-plus", Mode.T2V)]
+MODELS = [
+    ("wan2.6-t2i", Mode.T2I),
+    ("wan2.2-t2i-flash", Mode.T2I),
+    ("qwen-image-plus", Mode.T2I),
+    ("wan2.6-t2v", Mode.T2V),
+    ("wan2.2-t2v-plus", Mode.T2V),
+]
 
 
 async def test_500_tasks_in_flight_under_the_rate_limit(tmp_path: Path, store: Store) -> None:
-    harness = SimHarness(fast_sim_config(pending_seconds=None, running_seconds=None, time_scale=0.05,
-                                         task_query_qps=20.0))
+    harness = SimHarness(
+        fast_sim_config(pending_seconds=None, running_seconds=None, time_scale=0.05, task_query_qps=20.0)
+    )
     policy = SchedulePolicy(interval=1.0, max_interval=5.0, time_scale=0.05)
-    engine = Engine(store, harness.client(rate=20.0), engine_config(tmp_path, policy=policy, submit_workers=8,
-                                                                    download_workers=8, tick=0.1),
-                    download_http=harness.download_client())
+    engine = Engine(
+        store,
+        harness.client(rate=20.0),
+        engine_config(tmp_path, policy=policy, submit_workers=8, download_workers=8, tick=0.1),
+        download_http=harness.download_client(),
+    )
     await engine.start()
     try:
         jobs = []
@@ -45,7 +54,9 @@ async def test_500_tasks_in_flight_under_the_rate_limit(tmp_path: Path, store: S
     assert harness.sim.throttled <= 5, f"{harness.sim.throttled} task queries were refused with 429"
     stats = engine.tracker.stats
     queries = stats.list_requests + stats.task_requests
-    print(f"500 tasks: {stats.list_requests} list + {stats.task_requests} task requests "
-          f"({queries / 500:.2f} per task), 429s: {harness.sim.throttled}")
+    print(
+        f"500 tasks: {stats.list_requests} list + {stats.task_requests} task requests "
+        f"({queries / 500:.2f} per task), 429s: {harness.sim.throttled}"
+    )
     # a task's own GET is only asked for its results: batching answered the rest
     assert queries / 500 < 3

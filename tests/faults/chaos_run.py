@@ -53,19 +53,30 @@ class ChaosReport:
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
-        return [f"engine runs: {self.runs}, SIGKILLs: {self.kills}, final run exit code: {self.final_rc}",
-                f"POSTs seen by the simulator: {self.submissions}; faults served: {self.faults_seen}",
-                *self.outcome.lines(),
-                f"tracebacks or engine loop errors in the logs: {len(self.log_problems)} {self.log_problems[:3]}",
-                f"wall time: {self.seconds:.0f} s"]
+        return [
+            f"engine runs: {self.runs}, SIGKILLs: {self.kills}, final run exit code: {self.final_rc}",
+            f"POSTs seen by the simulator: {self.submissions}; faults served: {self.faults_seen}",
+            *self.outcome.lines(),
+            f"tracebacks or engine loop errors in the logs: {len(self.log_problems)} {self.log_problems[:3]}",
+            f"wall time: {self.seconds:.0f} s",
+        ]
 
 
 def chaos_config(seed: int) -> SimConfig:
     return SimConfig(
-        seed=seed, pending_seconds=0.3, running_seconds=0.9, task_query_qps=20.0,
-        storm_rate=0.06, storm_statuses=(429, 500, 503), storm_retry_after=1,
-        drop_before_rate=0.04, drop_after_rate=0.04, error_after_rate=0.04,
-        truncate_rate=0.25, failure_rate=0.08, partial_failure_rate=0.1,
+        seed=seed,
+        pending_seconds=0.3,
+        running_seconds=0.9,
+        task_query_qps=20.0,
+        storm_rate=0.06,
+        storm_statuses=(429, 500, 503),
+        storm_retry_after=1,
+        drop_before_rate=0.04,
+        drop_after_rate=0.04,
+        error_after_rate=0.04,
+        truncate_rate=0.25,
+        failure_rate=0.08,
+        partial_failure_rate=0.1,
     )
 
 
@@ -108,15 +119,20 @@ def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambd
                 asyncio.run(queue_requests(db, second))
         calm(server.sim.config)
         with (logs / "final.log").open("wb") as sink:
-            final = subprocess.run(engine_cmd(db, out, server.base_url, "run", "--until-idle", verbose=plan.verbose),
-                                   env=engine_env(home),
-                                   stdout=sink, stderr=subprocess.STDOUT, timeout=plan.final_timeout)
+            final = subprocess.run(
+                engine_cmd(db, out, server.base_url, "run", "--until-idle", verbose=plan.verbose),
+                env=engine_env(home),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                timeout=plan.final_timeout,
+            )
         report.runs += 1
         report.final_rc = final.returncode
         report.outcome = check_run(db, server.sim, [out, workdir])
         report.submissions = len(server.sim.submissions)
         report.faults_seen = {
-            "throttled": server.sim.throttled, "dropped": server.sim.dropped,
+            "throttled": server.sim.throttled,
+            "dropped": server.sim.dropped,
             "5xx": sum(n for status, n in server.sim.statuses.items() if status >= 500),
             "lost_answers": sum(1 for s in server.sim.submissions if s.outcome in ("dropped_after", "error_after")),
         }
@@ -139,4 +155,4 @@ def _vary_faults(server: BackgroundServer, rng: random.Random, k: int) -> None:
 
 def _around(text: str, marker: str, width: int = 300) -> str:
     at = text.index(marker)
-    return text[max(0, at - 100): at + width].replace("\n", " | ")
+    return text[max(0, at - 100) : at + width].replace("\n", " | ")

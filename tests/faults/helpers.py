@@ -31,18 +31,33 @@ CHAOS_KEY = "sk-chaos0123456789abcdef0123456789ab"
 # ---- the engine as a process ------------------------------------------------------------------------------
 
 
-def engine_cmd(db: Path, out: Path, base_url: str, *command: str, verbose: bool = False,
-               time_scale: float = 0.02) -> list[str]:
-    cmd = [sys.executable, "-m", "qwentui", "--db", str(db), "--output", str(out), "--base-url", base_url,
-           "--time-scale", str(time_scale)]
+def engine_cmd(
+    db: Path, out: Path, base_url: str, *command: str, verbose: bool = False, time_scale: float = 0.02
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "qwentui",
+        "--db",
+        str(db),
+        "--output",
+        str(out),
+        "--base-url",
+        base_url,
+        "--time-scale",
+        str(time_scale),
+    ]
     if verbose:
         cmd.append("-v")
     return [*cmd, *command]
 
 
 def engine_env(home: Path, key: str = CHAOS_KEY, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("QWEN_API_KEY", "DASHSCOPE_API_KEY", "QWENTUI_CRASHPOINT", "QWEN_BASE_URL", "QWEN_REGION")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("QWEN_API_KEY", "DASHSCOPE_API_KEY", "QWENTUI_CRASHPOINT", "QWEN_BASE_URL", "QWEN_REGION")
+    }
     env.update(DASHSCOPE_API_KEY=key, QWENTUI_HOME=str(home), PYTHONUNBUFFERED="1", **extra)
     return env
 
@@ -64,9 +79,18 @@ def mixed_requests(n: int, photos: list[Path], tag: str = "") -> list[Generation
     Every prompt is unique, so the simulator's `duplicates()` (by prompt) finds any double submission."""
     url = "https://example.com/reference.png"
     kinds: list[tuple[Mode, str | None, int]] = [  # (mode, model or default, local photos)
-        (Mode.T2I, None, 0), (Mode.T2V, None, 0), (Mode.EDIT, None, 1), (Mode.T2I, "qwen-image-plus", 0),
-        (Mode.I2V, None, 1), (Mode.T2I, "qwen-image-2.0", 0), (Mode.I2I, None, 1), (Mode.INTERLEAVE, None, 0),
-        (Mode.T2I, "wan2.2-t2i-flash", 0), (Mode.KF2V, None, 2), (Mode.R2V, None, 0), (Mode.T2V, None, 0),
+        (Mode.T2I, None, 0),
+        (Mode.T2V, None, 0),
+        (Mode.EDIT, None, 1),
+        (Mode.T2I, "qwen-image-plus", 0),
+        (Mode.I2V, None, 1),
+        (Mode.T2I, "qwen-image-2.0", 0),
+        (Mode.I2I, None, 1),
+        (Mode.INTERLEAVE, None, 0),
+        (Mode.T2I, "wan2.2-t2i-flash", 0),
+        (Mode.KF2V, None, 2),
+        (Mode.R2V, None, 0),
+        (Mode.T2V, None, 0),
     ]
     out: list[GenerationRequest] = []
     for i in range(n):
@@ -87,8 +111,9 @@ async def queue_requests(db: Path, requests: list[GenerationRequest]) -> list[in
     async with await Store.open(db) as store:
         ids = []
         for req in requests:
-            job = await store.add_job(req.to_dict(), mode=req.mode.value, model=req.model_name, prompt=req.prompt,
-                                      source="test")
+            job = await store.add_job(
+                req.to_dict(), mode=req.mode.value, model=req.model_name, prompt=req.prompt, source="test"
+            )
             ids.append(job.id)
         return ids
 
@@ -122,8 +147,14 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return (not self.unsettled and not self.duplicates and not self.misadopted and not self.sha_mismatches
-                and not self.part_files and self.integrity == "ok")
+        return (
+            not self.unsettled
+            and not self.duplicates
+            and not self.misadopted
+            and not self.sha_mismatches
+            and not self.part_files
+            and self.integrity == "ok"
+        )
 
     def lines(self) -> list[str]:
         return [
@@ -180,10 +211,14 @@ def check_run(db: Path, sim: Simulator, roots: list[Path]) -> Outcome:
     outcome.duplicates = sim.duplicates()
     for prompt in outcome.duplicates:
         for sub in sim.submissions:
-            if isinstance(sub.body, dict) and isinstance(sub.body.get("input"), dict) \
-                    and sub.body["input"].get("prompt") == prompt:
-                outcome.duplicate_details.append(f"{prompt[:24]}: POST at {sub.at:.3f} -> {sub.status} "
-                                                 f"{sub.outcome} task {sub.task_id}")
+            if (
+                isinstance(sub.body, dict)
+                and isinstance(sub.body.get("input"), dict)
+                and sub.body["input"].get("prompt") == prompt
+            ):
+                outcome.duplicate_details.append(
+                    f"{prompt[:24]}: POST at {sub.at:.3f} -> {sub.status} {sub.outcome} task {sub.task_id}"
+                )
     outcome.part_files = [str(p) for root in roots for p in root.rglob("*.part")]
     outcome.integrity = integrity(db)
     return outcome
@@ -201,8 +236,9 @@ def tmpfs(path: Path, size: str = "1m", options: str = "", *, wanted: bool = Tru
     mounted = False
     if wanted and hasattr(os, "geteuid") and os.geteuid() == 0 and sys.platform.startswith("linux"):
         try:
-            done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True,
-                                  timeout=10)
+            done = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True, timeout=10
+            )
             mounted = done.returncode == 0
         except (OSError, subprocess.SubprocessError):
             mounted = False
@@ -214,8 +250,10 @@ def tmpfs(path: Path, size: str = "1m", options: str = "", *, wanted: bool = Tru
 
 
 def remount(path: Path, options: str) -> bool:
-    return subprocess.run(["mount", "-o", f"remount,{options}", str(path)], capture_output=True,
-                          timeout=10).returncode == 0
+    return (
+        subprocess.run(["mount", "-o", f"remount,{options}", str(path)], capture_output=True, timeout=10).returncode
+        == 0
+    )
 
 
 def fill(folder: Path, name: str = "filler") -> Path:
@@ -265,8 +303,11 @@ class LoopbackServer:
         from qwentui.sim.server import quiet_drops
 
         quiet_drops()
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                                     access_log=False, lifespan="off", date_header=False))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="off", date_header=False
+            )
+        )
         self._thread = threading.Thread(target=self._server.run, name="faults-loopback", daemon=True)
         self.port = 0
 

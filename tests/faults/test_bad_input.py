@@ -34,15 +34,38 @@ FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCh
 
 # ---- what a broken server can say ---------------------------------------------------------------------------
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=40))
-anything = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                        | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=20)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40)
+)
+anything = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
 # values that are plausible for the field they land in, mixed with anything at all
-text_or_any = st.one_of(st.text(max_size=60), st.sampled_from(["", "PENDING", "RUNNING", "SUCCEEDED", "FAILED",
-                                                                "CANCELED", "UNKNOWN", "http://x/y.png",
-                                                                "https://x/y.mp4?Expires=1", "ftp://x", "[bold]x"]),
-                        anything)
+text_or_any = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(
+        [
+            "",
+            "PENDING",
+            "RUNNING",
+            "SUCCEEDED",
+            "FAILED",
+            "CANCELED",
+            "UNKNOWN",
+            "http://x/y.png",
+            "https://x/y.mp4?Expires=1",
+            "ftp://x",
+            "[bold]x",
+        ]
+    ),
+    anything,
+)
 number_or_any = st.one_of(st.integers(min_value=-5, max_value=10**15), st.floats(allow_nan=True), anything)
 
 
@@ -51,51 +74,141 @@ def partial(keys: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[s
     return st.fixed_dictionaries({}, optional=keys) | st.dictionaries(st.sampled_from(sorted(keys)), anything)
 
 
-result_item = partial({"url": text_or_any, "code": text_or_any, "message": text_or_any,
-                       "orig_prompt": text_or_any, "actual_prompt": text_or_any})
+result_item = partial(
+    {
+        "url": text_or_any,
+        "code": text_or_any,
+        "message": text_or_any,
+        "orig_prompt": text_or_any,
+        "actual_prompt": text_or_any,
+    }
+)
 content_part = partial({"image": text_or_any, "text": text_or_any, "type": text_or_any})
-choice = partial({"message": partial({"role": text_or_any, "content": st.lists(content_part, max_size=3)
-                                      | anything}), "finish_reason": text_or_any})
-output = partial({
-    "task_id": text_or_any, "task_status": text_or_any, "results": st.lists(result_item, max_size=3) | anything,
-    "video_url": text_or_any, "choices": st.lists(choice, max_size=2) | anything, "code": text_or_any,
-    "message": text_or_any, "submit_time": text_or_any, "end_time": text_or_any, "actual_prompt": text_or_any,
-    "task_metrics": partial({"TOTAL": number_or_any, "SUCCEEDED": number_or_any, "FAILED": number_or_any}),
-})
-usage = partial({"image_count": number_or_any, "video_duration": number_or_any, "duration": number_or_any,
-                 "video_ratio": text_or_any, "size": text_or_any, "width": number_or_any, "height": number_or_any})
-task_body = partial({"output": output | anything, "usage": usage | anything, "request_id": text_or_any,
-                     "code": text_or_any, "message": text_or_any})
-list_row = partial({"task_id": text_or_any, "status": text_or_any, "task_status": text_or_any,
-                    "model_name": text_or_any, "gmt_create": number_or_any, "start_time": number_or_any,
-                    "end_time": number_or_any, "request_id": text_or_any})
-list_body = partial({"data": st.lists(list_row, max_size=4) | anything, "tasks": st.lists(list_row, max_size=2),
-                     "total": number_or_any, "total_page": number_or_any, "page_no": number_or_any,
-                     "page_size": number_or_any, "output": anything, "request_id": text_or_any})
-policy_body = partial({"data": partial({"upload_host": text_or_any, "upload_dir": text_or_any,
-                                        "policy": text_or_any, "signature": text_or_any,
-                                        "oss_access_key_id": text_or_any, "x_oss_object_acl": text_or_any,
-                                        "x_oss_forbid_overwrite": text_or_any}) | anything,
-                       "request_id": text_or_any})
+choice = partial(
+    {
+        "message": partial({"role": text_or_any, "content": st.lists(content_part, max_size=3) | anything}),
+        "finish_reason": text_or_any,
+    }
+)
+output = partial(
+    {
+        "task_id": text_or_any,
+        "task_status": text_or_any,
+        "results": st.lists(result_item, max_size=3) | anything,
+        "video_url": text_or_any,
+        "choices": st.lists(choice, max_size=2) | anything,
+        "code": text_or_any,
+        "message": text_or_any,
+        "submit_time": text_or_any,
+        "end_time": text_or_any,
+        "actual_prompt": text_or_any,
+        "task_metrics": partial({"TOTAL": number_or_any, "SUCCEEDED": number_or_any, "FAILED": number_or_any}),
+    }
+)
+usage = partial(
+    {
+        "image_count": number_or_any,
+        "video_duration": number_or_any,
+        "duration": number_or_any,
+        "video_ratio": text_or_any,
+        "size": text_or_any,
+        "width": number_or_any,
+        "height": number_or_any,
+    }
+)
+task_body = partial(
+    {
+        "output": output | anything,
+        "usage": usage | anything,
+        "request_id": text_or_any,
+        "code": text_or_any,
+        "message": text_or_any,
+    }
+)
+list_row = partial(
+    {
+        "task_id": text_or_any,
+        "status": text_or_any,
+        "task_status": text_or_any,
+        "model_name": text_or_any,
+        "gmt_create": number_or_any,
+        "start_time": number_or_any,
+        "end_time": number_or_any,
+        "request_id": text_or_any,
+    }
+)
+list_body = partial(
+    {
+        "data": st.lists(list_row, max_size=4) | anything,
+        "tasks": st.lists(list_row, max_size=2),
+        "total": number_or_any,
+        "total_page": number_or_any,
+        "page_no": number_or_any,
+        "page_size": number_or_any,
+        "output": anything,
+        "request_id": text_or_any,
+    }
+)
+policy_body = partial(
+    {
+        "data": partial(
+            {
+                "upload_host": text_or_any,
+                "upload_dir": text_or_any,
+                "policy": text_or_any,
+                "signature": text_or_any,
+                "oss_access_key_id": text_or_any,
+                "x_oss_object_acl": text_or_any,
+                "x_oss_forbid_overwrite": text_or_any,
+            }
+        )
+        | anything,
+        "request_id": text_or_any,
+    }
+)
 
 
 def encoded(body: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
     """A body as bytes: its JSON, JSON cut short, random bytes, non-UTF-8, nothing, or HTML."""
     as_json = body.map(lambda b: json.dumps(b).encode())
     return st.one_of(
-        as_json, as_json, as_json,
+        as_json,
+        as_json,
+        as_json,
         st.tuples(as_json, st.floats(0, 1)).map(lambda t: t[0][: int(len(t[0]) * t[1])]),
-        st.binary(max_size=64), st.just(b"\xff\xfe{\"output\": 1}"), st.just(b""),
-        st.just(b"<html><body>502 Bad Gateway</body></html>"), st.just(b"null"), st.just(b"[]"),
+        st.binary(max_size=64),
+        st.just(b'\xff\xfe{"output": 1}'),
+        st.just(b""),
+        st.just(b"<html><body>502 Bad Gateway</body></html>"),
+        st.just(b"null"),
+        st.just(b"[]"),
     )
 
 
 STATUSES = [200, 200, 200, 201, 204, 206, 301, 302, 400, 401, 403, 404, 408, 409, 413, 429, 500, 502, 503, 504, 599]
-CONTENT_TYPES = [None, "application/json", "application/json; charset=utf-8", "text/html", "text/plain",
-                 "application/xml", "application/octet-stream", "application/json; charset=latin-1"]
-BREAKS: list[type[Exception]] = [httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout,
-                                 httpx.PoolTimeout, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
-                                 httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.ProxyError]
+CONTENT_TYPES = [
+    None,
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/html",
+    "text/plain",
+    "application/xml",
+    "application/octet-stream",
+    "application/json; charset=latin-1",
+]
+BREAKS: list[type[Exception]] = [
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.PoolTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.LocalProtocolError,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+]
 
 
 class BrokenStream(httpx.AsyncByteStream):
@@ -127,11 +240,27 @@ def answers(draw: st.DrawFn, body: st.SearchStrategy[Any]) -> Callable[[httpx.Re
     if (ctype := draw(st.sampled_from(CONTENT_TYPES))) is not None:
         headers["Content-Type"] = ctype
     if draw(st.booleans()):
-        headers["Retry-After"] = draw(st.sampled_from(["1", "0", "-5", "nan", "inf", "1e400", "soon", "", "3.5",
-                                                       "Wed, 21 Oct 2015 07:28:00 GMT", "99999999999"]))
+        headers["Retry-After"] = draw(
+            st.sampled_from(
+                [
+                    "1",
+                    "0",
+                    "-5",
+                    "nan",
+                    "inf",
+                    "1e400",
+                    "soon",
+                    "",
+                    "3.5",
+                    "Wed, 21 Oct 2015 07:28:00 GMT",
+                    "99999999999",
+                ]
+            )
+        )
     if draw(st.booleans()):
-        headers["X-Request-ID"] = draw(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126),
-                                               max_size=20))
+        headers["X-Request-ID"] = draw(
+            st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=20)
+        )
     if status in (301, 302) and draw(st.booleans()):
         headers["Location"] = draw(st.sampled_from(["file:///etc/passwd", "http://other/x", "/relative", "::"]))
     if kind == "broken body":
@@ -142,12 +271,20 @@ def answers(draw: st.DrawFn, body: st.SearchStrategy[Any]) -> Callable[[httpx.Re
 
 def client_for(handler: Callable[[httpx.Request], httpx.Response]) -> DashScopeClient:
     # no retries and a fresh limiter: one answer per call, and a Retry-After never stalls the next example
-    return DashScopeClient(ApiKey(KEY, "test"), BASE, transport=httpx.MockTransport(handler), query_retries=0,
-                           limiter=RateLimiter(rate=1e6, burst=1e6))
+    return DashScopeClient(
+        ApiKey(KEY, "test"),
+        BASE,
+        transport=httpx.MockTransport(handler),
+        query_retries=0,
+        limiter=RateLimiter(rate=1e6, burst=1e6),
+    )
 
 
-def ends_well(call: Callable[[DashScopeClient], Awaitable[Any]], handler: Callable[[httpx.Request], httpx.Response],
-              expect: type | tuple[type, ...] | None) -> None:
+def ends_well(
+    call: Callable[[DashScopeClient], Awaitable[Any]],
+    handler: Callable[[httpx.Request], httpx.Response],
+    expect: type | tuple[type, ...] | None,
+) -> None:
     """The call returns a value of type `expect` or raises a QwentuiError; anything else fails the test."""
 
     async def run() -> None:
@@ -171,15 +308,17 @@ SYNC_WIRE = build(GenerationRequest(mode=Mode.T2I, model="qwen-image-2.0", promp
 
 @FAST
 @given(answer=answers(task_body), wire=st.sampled_from([ASYNC_WIRE, SYNC_WIRE]))
-def test_submit_ends_in_a_result_or_a_typed_error(answer: Callable[[httpx.Request], httpx.Response],
-                                                   wire: WireRequest) -> None:
+def test_submit_ends_in_a_result_or_a_typed_error(
+    answer: Callable[[httpx.Request], httpx.Response], wire: WireRequest
+) -> None:
     ends_well(lambda c: c.submit(wire), answer, TaskResult)
 
 
 @FAST
 @given(answer=answers(task_body), task_id=st.sampled_from(["abc", "../../etc", "x?y=1", "%2e%2e", " "]))
-def test_get_task_ends_in_a_result_or_a_typed_error(answer: Callable[[httpx.Request], httpx.Response],
-                                                     task_id: str) -> None:
+def test_get_task_ends_in_a_result_or_a_typed_error(
+    answer: Callable[[httpx.Request], httpx.Response], task_id: str
+) -> None:
     ends_well(lambda c: c.get_task(task_id), answer, TaskResult)
 
 
@@ -197,9 +336,11 @@ def test_cancel_ends_quietly_or_in_a_typed_error(answer: Callable[[httpx.Request
 
 @FAST
 @given(policy=answers(policy_body), upload=answers(anything))
-def test_upload_ends_in_an_oss_url_or_a_typed_error(policy: Callable[[httpx.Request], httpx.Response],
-                                                     upload: Callable[[httpx.Request], httpx.Response],
-                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_upload_ends_in_an_oss_url_or_a_typed_error(
+    policy: Callable[[httpx.Request], httpx.Response],
+    upload: Callable[[httpx.Request], httpx.Response],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     photo = tmp_path_factory.getbasetemp() / "bad-input-photo.png"
     if not photo.exists():
         photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
@@ -219,9 +360,11 @@ EXTREME_BODIES = {
     "nested arrays": b"[" * 100_000 + b"]" * 100_000,  # deeper than the JSON decoder's recursion limit
     "nested objects": b'{"output": ' * 50_000 + b"1" + b"}" * 50_000,
     "a 2 MB url": b'{"output": {"task_id": "x", "task_status": "SUCCEEDED", "results": [{"url": "'
-                  + b"a" * 2_000_000 + b'"}]}}',
-    "5000 results": json.dumps({"output": {"task_id": "x", "task_status": "SUCCEEDED",
-                                           "results": [{"url": "http://x/1.png"}] * 5000}}).encode(),
+    + b"a" * 2_000_000
+    + b'"}]}}',
+    "5000 results": json.dumps(
+        {"output": {"task_id": "x", "task_status": "SUCCEEDED", "results": [{"url": "http://x/1.png"}] * 5000}}
+    ).encode(),
     "non-finite numbers": b'{"output": {"task_id": 1e999, "task_status": NaN}, "usage": {"image_count": Infinity}}',
 }
 
@@ -230,11 +373,15 @@ EXTREME_BODIES = {
 @pytest.mark.parametrize("method", ["submit", "get_task", "list_tasks"])
 def test_extreme_bodies_end_in_a_result_or_a_typed_error(body: bytes, method: str) -> None:
     calls: dict[str, Callable[[DashScopeClient], Awaitable[Any]]] = {
-        "submit": lambda c: c.submit(ASYNC_WIRE), "get_task": lambda c: c.get_task("x"),
+        "submit": lambda c: c.submit(ASYNC_WIRE),
+        "get_task": lambda c: c.get_task("x"),
         "list_tasks": lambda c: c.list_tasks(),
     }
-    ends_well(calls[method], lambda request: httpx.Response(200, content=body,
-                                                            headers={"Content-Type": "application/json"}), None)
+    ends_well(
+        calls[method],
+        lambda request: httpx.Response(200, content=body, headers={"Content-Type": "application/json"}),
+        None,
+    )
 
 
 @given(value=st.sampled_from(["inf", "1e400", "99999999999", "nan", "-1", "soon"]))
@@ -244,8 +391,9 @@ def test_a_retry_after_from_a_broken_server_never_stalls_everything(value: str) 
     """One 429 with an absurd Retry-After pauses every task query: the pause must stay bounded."""
 
     async def run() -> float:
-        client = client_for(lambda request: httpx.Response(429, headers={"Retry-After": value},
-                                                           content=b'{"code": "Throttling"}'))
+        client = client_for(
+            lambda request: httpx.Response(429, headers={"Retry-After": value}, content=b'{"code": "Throttling"}')
+        )
         async with client:
             with pytest.raises(QwentuiError):
                 await client.get_task("x")
@@ -262,8 +410,18 @@ def test_answers_use_the_real_upload_path(tmp_path: Path) -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/uploads"):
-            return httpx.Response(200, json={"data": {"upload_host": "http://oss.test/up", "upload_dir": "d/x",
-                                                      "policy": "p", "signature": "s", "oss_access_key_id": "k"}})
+            return httpx.Response(
+                200,
+                json={
+                    "data": {
+                        "upload_host": "http://oss.test/up",
+                        "upload_dir": "d/x",
+                        "policy": "p",
+                        "signature": "s",
+                        "oss_access_key_id": "k",
+                    }
+                },
+            )
         assert "authorization" not in request.headers, "the API key never goes to the upload host"
         return httpx.Response(200)
 
@@ -285,24 +443,38 @@ MARKUP_FILE = "/tmp/[@click=app.quit]x[/].png"
 async def _seed_markup_jobs(store: Any) -> list[int]:
     from qwentui.core.states import JobState
 
-    done = await store.add_job({"mode": "t2i", "prompt": MARKUP_PROMPT}, mode="t2i", model="wan2.6-t2i",
-                               prompt=MARKUP_PROMPT, source="drop:[bold]rule", source_path=MARKUP_FILE)
+    done = await store.add_job(
+        {"mode": "t2i", "prompt": MARKUP_PROMPT},
+        mode="t2i",
+        model="wan2.6-t2i",
+        prompt=MARKUP_PROMPT,
+        source="drop:[bold]rule",
+        source_path=MARKUP_FILE,
+    )
     for state in (JobState.SUBMITTING, JobState.PENDING, JobState.SUCCEEDED, JobState.DOWNLOADING):
-        await store.transition(done.id, state, detail=f"{state.value} [@click=app.quit]q[/]",
-                               task_id="t-1" if state is JobState.PENDING else None)
-    await store.add_asset(done.id, 1, "image", url="http://x/[@click=app.quit]q.png?Signature=s", path=MARKUP_FILE,
-                          size=10)
+        await store.transition(
+            done.id,
+            state,
+            detail=f"{state.value} [@click=app.quit]q[/]",
+            task_id="t-1" if state is JobState.PENDING else None,
+        )
+    await store.add_asset(
+        done.id, 1, "image", url="http://x/[@click=app.quit]q.png?Signature=s", path=MARKUP_FILE, size=10
+    )
     await store.transition(done.id, JobState.DONE, detail="saved")
-    failed = await store.add_job({"mode": "t2i", "prompt": "plain prompt"}, mode="t2i", model="wan2.6-t2i",
-                                 prompt="plain prompt")
+    failed = await store.add_job(
+        {"mode": "t2i", "prompt": "plain prompt"}, mode="t2i", model="wan2.6-t2i", prompt="plain prompt"
+    )
     await store.transition(failed.id, JobState.SUBMITTING, detail="POST")
-    await store.transition(failed.id, JobState.REJECTED, detail="[@click=app.quit]", error_code="[red]Code",
-                           error_message=MARKUP_ERROR)
+    await store.transition(
+        failed.id, JobState.REJECTED, detail="[@click=app.quit]", error_code="[red]Code", error_message=MARKUP_ERROR
+    )
     return [done.id, failed.id]
 
 
 def test_the_cli_prints_markup_from_prompts_files_and_the_server_as_typed(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from qwentui.cli import main as cli_main
     from qwentui.core.store import Store
 
@@ -328,7 +500,8 @@ def test_the_cli_prints_markup_from_prompts_files_and_the_server_as_typed(
 
 
 def test_the_cli_does_not_pass_terminal_control_sequences_through(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from qwentui.cli import main as cli_main
     from qwentui.core.states import JobState
     from qwentui.core.store import Store
@@ -366,12 +539,14 @@ async def _markup_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[
     monkeypatch.setenv("QWENTUI_IMAGE_RENDERER", "halfblock")
     transport = httpx.ASGITransport(app=create_app(SimConfig(seed=1)))
     client = DashScopeClient(ApiKey(KEY, "test"), "http://sim.local/api/v1", transport=transport)
-    paths = Paths(db=tmp_path / "jobs.db", output=tmp_path / "out", drop=tmp_path / "drop",
-                  settings=tmp_path / "settings.toml")
+    paths = Paths(
+        db=tmp_path / "jobs.db", output=tmp_path / "out", drop=tmp_path / "drop", settings=tmp_path / "settings.toml"
+    )
     store = await Store.open(paths.db)
     ids = await _seed_markup_jobs(store)
-    engine = Engine(store, client, EngineConfig(output_dir=paths.output), download_http=make_download_client(
-        transport=transport))
+    engine = Engine(
+        store, client, EngineConfig(output_dir=paths.output), download_http=make_download_client(transport=transport)
+    )
     context = Context(paths, store, client, engine, demo=False, endpoint="simulator [@click=app.quit]q[/]")
     return QwenApp(context=context, backend=HALFBLOCK), context, ids
 
@@ -394,8 +569,9 @@ def _live_actions(screen: Any) -> list[str]:
                 if style is None:
                     continue
                 action = (style.meta or {}).get("@click")
-                if (action and ("quit" in str(action) or "click me" in segment.text)) or \
-                        (style.link and "evil" in style.link):
+                if (action and ("quit" in str(action) or "click me" in segment.text)) or (
+                    style.link and "evil" in style.link
+                ):
                     found.append(f"{type(widget).__name__}: {segment.text!r} -> {action or style.link}")
     return found
 
@@ -410,8 +586,9 @@ async def _click_along(pilot: Any, widget: Any, lines: int = 1, width: int = 8, 
     await pilot.pause()
 
 
-async def test_the_tui_shows_markup_as_text_and_runs_none_of_it(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_tui_shows_markup_as_text_and_runs_none_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from textual.widgets import DataTable, Static
 
     from qwentui.core.submitter import Pause
@@ -473,8 +650,11 @@ async def test_the_tui_shows_markup_as_text_and_runs_none_of_it(tmp_path: Path,
             text = " ".join(_plain(w) for w in details.query(Static))
             assert MARKUP_PROMPT in text and MARKUP_FILE in text, text
             events = details.query_one("#details-events", DataTable)
-            assert any("[@click=app.quit]q[/]" in str(getattr(c, "plain", c))
-                       for r in range(events.row_count) for c in events.get_row_at(r))
+            assert any(
+                "[@click=app.quit]q[/]" in str(getattr(c, "plain", c))
+                for r in range(events.row_count)
+                for c in events.get_row_at(r)
+            )
             for widget in [*details.query(Static), events]:
                 if "[" in _plain(widget) or widget is events:
                     await _click_along(pilot, widget, lines=2)

@@ -67,8 +67,12 @@ def test_a_restart_right_after_a_kill_takes_over_the_dead_engines_lease(tmp_path
     config = SimConfig(seed=5, pending_seconds=5.0, running_seconds=5.0, task_query_qps=None)
     with running(config) as server:
         asyncio.run(queue_requests(db, [GenerationRequest(mode=Mode.T2V, prompt="a long video")]))
-        proc = subprocess.Popen(engine_cmd(db, out, server.base_url, "run", "--quiet"), env=engine_env(home),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            engine_cmd(db, out, server.base_url, "run", "--quiet"),
+            env=engine_env(home),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 30
             while asyncio.run(_lease_holder(db)) != proc.pid:
@@ -78,8 +82,13 @@ def test_a_restart_right_after_a_kill_takes_over_the_dead_engines_lease(tmp_path
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
         server.sim.config.pending_seconds = server.sim.config.running_seconds = 0.1
-        done = subprocess.run(engine_cmd(db, out, server.base_url, "submit", "a fox", "--wait", "--timeout", "60"),
-                              env=engine_env(home), capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            engine_cmd(db, out, server.base_url, "submit", "a fox", "--wait", "--timeout", "60"),
+            env=engine_env(home),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert "another qwentui process" not in done.stderr, done.stderr
         assert done.returncode == 0, done.stderr
         assert Path(done.stdout.strip().splitlines()[-1]).is_file()
@@ -107,8 +116,11 @@ async def test_a_job_that_can_never_be_sent_ends_asking_the_user(tmp_path: Path,
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = DashScopeClient(ApiKey("sk-test0000000000000000000000000000", "test"), f"http://127.0.0.1:{port}/api/v1",
-                             limiter=RateLimiter(rate=1000.0, burst=1000.0))
+    client = DashScopeClient(
+        ApiKey("sk-test0000000000000000000000000000", "test"),
+        f"http://127.0.0.1:{port}/api/v1",
+        limiter=RateLimiter(rate=1000.0, burst=1000.0),
+    )
     policy = SchedulePolicy(interval=0.002, max_interval=0.01, time_scale=0.001)
     eng = Engine(store, client, engine_config(tmp_path, policy=policy))
     await eng.start()
@@ -133,8 +145,12 @@ class SlowAnswers:
         self.active = False
 
     async def __call__(self, scope: dict, receive: object, send: object) -> None:
-        slow = self.active and scope.get("type") == "http" and scope.get("method") == "POST" \
+        slow = (
+            self.active
+            and scope.get("type") == "http"
+            and scope.get("method") == "POST"
             and "/services/aigc/" in scope.get("path", "")
+        )
 
         async def delayed_send(message: dict) -> None:
             if slow and message["type"] == "http.response.start":
@@ -154,8 +170,9 @@ async def test_reconcile_never_adopts_the_task_of_a_post_still_in_flight(tmp_pat
     harness = SimHarness(fast_sim_config(pending_seconds=0.2, running_seconds=0.3))
     slow = SlowAnswers(harness.app, delay=2.5)
     harness.transport = httpx.ASGITransport(app=slow)  # type: ignore[arg-type]
-    eng = Engine(store, harness.client(), engine_config(tmp_path, reconcile_settle=0.2),
-                 download_http=harness.download_client())
+    eng = Engine(
+        store, harness.client(), engine_config(tmp_path, reconcile_settle=0.2), download_http=harness.download_client()
+    )
     await eng.start()
     try:
         harness.sim.config.storm_rate, harness.sim.config.storm_statuses = 1.0, (500,)
@@ -212,8 +229,9 @@ async def test_reconcile_never_adopts_a_task_another_uncertain_job_may_own(store
         ids = {}
         for name, req in (("a", a_req), ("b", b_req)):
             job = await store.add_job(req.to_dict(), mode=req.mode.value, model=req.model_name, prompt=req.prompt)
-            await store.transition(job.id, JobState.SUBMITTING, submitted_at=sent[name],
-                                   wire_json=json.dumps(build(req).body))
+            await store.transition(
+                job.id, JobState.SUBMITTING, submitted_at=sent[name], wire_json=json.dumps(build(req).body)
+            )
             later = time.time() + (1000 if name == "a" else 0)  # A's round was postponed; B is due now
             await store.transition(job.id, JobState.UNCERTAIN, detail="HTTP 500", next_check_at=later)
             ids[name] = job.id

@@ -73,7 +73,8 @@ def need(fs: str, real: bool) -> None:
 
 @FILESYSTEMS
 async def test_disk_full_while_downloading_retries_and_completes_once_space_is_back(
-        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch, fs: str) -> None:
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch, fs: str
+) -> None:
     out = tmp_path / "out"
     harness = SimHarness(fast_sim_config())
     with tmpfs(out, size="2m", wanted=fs == "tmpfs") as real:
@@ -122,7 +123,8 @@ async def test_disk_full_while_downloading_retries_and_completes_once_space_is_b
 
 @FILESYSTEMS
 async def test_read_only_output_folder_is_a_clear_retried_error_not_an_expiry(
-        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch, fs: str) -> None:
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch, fs: str
+) -> None:
     out = tmp_path / "out"
     harness = SimHarness(fast_sim_config())
     with tmpfs(out, size="4m", wanted=fs == "tmpfs") as real:
@@ -172,18 +174,23 @@ async def _limit_pages(store: Store, pages: int) -> None:
 
 
 async def test_database_full_is_a_clear_error_nothing_half_written_and_the_engine_carries_on(
-        tmp_path: Path, store: Store) -> None:
+    tmp_path: Path, store: Store
+) -> None:
     harness = SimHarness(fast_sim_config(pending_seconds=0.2, running_seconds=0.4))
     async with running_engine(tmp_path, store, harness) as eng:
-        jobs = [await eng.add(GenerationRequest(mode=Mode.T2I, prompt=f"before the disk filled {i}"))
-                for i in range(6)]
+        jobs = [await eng.add(GenerationRequest(mode=Mode.T2I, prompt=f"before the disk filled {i}")) for i in range(6)]
         await until(lambda: _any_in_flight(store, [j.id for j in jobs]), what="jobs in flight")
         await _limit_pages(store, await _page_count(store))
         refused = 0
         for i in range(400):  # fill the last free pages until SQLite says the disk is full
             try:
-                await store.add_job(T2I.to_dict(), mode="t2i", model=T2I.model_name,
-                                    prompt=f"filling the database {i} " + "x" * 2000, source="test")
+                await store.add_job(
+                    T2I.to_dict(),
+                    mode="t2i",
+                    model=T2I.model_name,
+                    prompt=f"filling the database {i} " + "x" * 2000,
+                    source="test",
+                )
             except StoreFull as exc:
                 refused += 1
                 assert "full" in str(exc) and "nothing was changed" in str(exc)
@@ -249,8 +256,9 @@ def _healthy_db(path: Path, jobs: int = 300) -> None:
     async def make() -> None:
         async with await Store.open(path) as store:
             for i in range(jobs):
-                await store.add_job(T2I.to_dict(), mode="t2i", model=T2I.model_name,
-                                    prompt=f"job {i} " + "words " * 30, source="test")
+                await store.add_job(
+                    T2I.to_dict(), mode="t2i", model=T2I.model_name, prompt=f"job {i} " + "words " * 30, source="test"
+                )
             await store.checkpoint()
 
     asyncio.run(make())
@@ -267,7 +275,7 @@ def _damage(path: Path, how: str) -> None:
         data = bytearray(path.read_bytes())
         noise = random.Random(4096)  # the same damage every run: a test that is sometimes lucky proves nothing
         for page in range(2, len(data) // 4096):
-            data[page * 4096 + 8: page * 4096 + 200] = noise.randbytes(192)
+            data[page * 4096 + 8 : page * 4096 + 200] = noise.randbytes(192)
         path.write_bytes(bytes(data))
     elif how == "damaged schema":
         data = bytearray(path.read_bytes())
@@ -288,21 +296,34 @@ def _damage(path: Path, how: str) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-DAMAGES = ["garbage", "truncated header", "truncated pages", "damaged pages", "damaged schema",
-           "another program's database", "a directory"]
+DAMAGES = [
+    "garbage",
+    "truncated header",
+    "truncated pages",
+    "damaged pages",
+    "damaged schema",
+    "another program's database",
+    "a directory",
+]
 
 
 @pytest.mark.parametrize("how", DAMAGES)
 def test_a_corrupted_database_gives_one_clear_line_and_a_way_out(
-        tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("QWENTUI_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test0000000000000000000000000000")
     db = tmp_path / "jobs.db"
     _healthy_db(db)
     _damage(db, how)
     before = sorted(p.name for p in tmp_path.iterdir())
-    for argv in (["jobs"], ["show", "7"], ["usage"], ["--base-url", "http://127.0.0.1:9", "run", "--until-idle"],
-                 ["--base-url", "http://127.0.0.1:9", "submit", "a cat"]):
+    for argv in (
+        ["jobs"],
+        ["show", "7"],
+        ["usage"],
+        ["--base-url", "http://127.0.0.1:9", "run", "--until-idle"],
+        ["--base-url", "http://127.0.0.1:9", "submit", "a cat"],
+    ):
         rc = cli_main(["--db", str(db), *argv])
         captured = capsys.readouterr()
         lines = captured.err.strip().splitlines()
@@ -322,14 +343,16 @@ def test_a_corrupted_database_from_the_real_command_has_no_traceback(tmp_path: P
     _healthy_db(db, jobs=50)
     _damage(db, "damaged pages")
     env = {**os.environ, "QWENTUI_HOME": str(tmp_path / "home")}
-    done = subprocess.run([sys.executable, "-m", "qwentui", "--db", str(db), "jobs"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "qwentui", "--db", str(db), "jobs"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode != 0
     assert done.stderr.startswith("qwentui: error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
     # the way out works: move it aside, and qwentui starts on an empty list
     os.replace(db, f"{db}.broken")
-    again = subprocess.run([sys.executable, "-m", "qwentui", "--db", str(db), "jobs"], env=env, capture_output=True,
-                           text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "qwentui", "--db", str(db), "jobs"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert again.returncode == 0 and "no jobs yet" in again.stdout, again.stderr
 
 
@@ -349,7 +372,8 @@ async def test_corruption_found_while_running_is_a_store_error_not_a_crash(tmp_p
 
 
 async def test_a_key_revoked_mid_run_pauses_everything_once_and_recovers_on_resume(
-        tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     harness = SimHarness(fast_sim_config(pending_seconds=0.3, running_seconds=1.5))
     async with running_engine(tmp_path, store, harness, submit_workers=2) as eng:
         first = [await eng.add(GenerationRequest(mode=Mode.T2V, prompt=f"following {i}")) for i in range(6)]
@@ -422,14 +446,26 @@ async def _state_in(store: Store, job_id: int, states: set[JobState]) -> bool:
 
 @pytest.mark.parametrize("knob", ["quota_exhausted", "arrearage", "revoked"])
 def test_submit_from_the_cli_tells_the_account_problem_in_one_line(
-        tmp_path: Path, knob: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, knob: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from qwentui.sim import SimConfig, running
 
     monkeypatch.setenv("QWENTUI_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test0000000000000000000000000000")
     with running(SimConfig(seed=1, pending_seconds=0.1, running_seconds=0.1, **{knob: True})) as server:
-        rc = cli_main(["--db", str(tmp_path / "jobs.db"), "--output", str(tmp_path / "out"), "--base-url",
-                       server.base_url, "submit", "a cat", "--wait"])
+        rc = cli_main(
+            [
+                "--db",
+                str(tmp_path / "jobs.db"),
+                "--output",
+                str(tmp_path / "out"),
+                "--base-url",
+                server.base_url,
+                "submit",
+                "a cat",
+                "--wait",
+            ]
+        )
     captured = capsys.readouterr()
     errors = [line for line in captured.err.splitlines() if line.startswith("qwentui: error:")]
     assert rc == 1 and len(errors) == 1, captured.err
@@ -454,15 +490,18 @@ class JumpyClock:
 
 @pytest.mark.parametrize("jump", [-2 * 3600.0, +2 * 3600.0, +30 * 3600.0], ids=["back-2h", "ahead-2h", "ahead-30h"])
 async def test_a_clock_jump_loses_nothing_sends_nothing_twice_and_schedules_recover(
-        tmp_path: Path, store: Store, jump: float) -> None:
+    tmp_path: Path, store: Store, jump: float
+) -> None:
     """Jobs in flight keep being followed (a jump back used to park every next check until the clock caught up:
     2 h); uncertain submissions, before and after the jump, are never resent on the word of a list whose
     time window the jump has moved (they were: a second billed task), but handed to the user."""
     clock = JumpyClock()
     harness = SimHarness(fast_sim_config(pending_seconds=0.4, running_seconds=1.2))
     async with running_engine(tmp_path, store, harness, clock=clock, submit_workers=2) as eng:
-        flying = [await eng.add(GenerationRequest(mode=Mode.T2V if i % 2 else Mode.T2I, prompt=f"in flight {i}"))
-                  for i in range(6)]
+        flying = [
+            await eng.add(GenerationRequest(mode=Mode.T2V if i % 2 else Mode.T2I, prompt=f"in flight {i}"))
+            for i in range(6)
+        ]
 
         async def sent(ids: list[int]) -> bool:
             return {await job_state(store, i) for i in ids} <= {JobState.PENDING, JobState.RUNNING, JobState.DONE}
@@ -470,12 +509,16 @@ async def test_a_clock_jump_loses_nothing_sends_nothing_twice_and_schedules_reco
         await until(lambda: sent([j.id for j in flying]), what="jobs in flight")
         harness.sim.config.error_after_rate = 1.0  # the answers of the next POSTs are lost: uncertain jobs
         lost = [await eng.add(GenerationRequest(mode=Mode.T2I, prompt=f"answer lost {i}")) for i in range(2)]
-        await until(lambda: _state_in_all(store, [j.id for j in lost], {JobState.UNCERTAIN, JobState.PENDING,
-                                                                        JobState.RUNNING, JobState.DONE}),
-                    what="the lost answers")
+        await until(
+            lambda: _state_in_all(
+                store, [j.id for j in lost], {JobState.UNCERTAIN, JobState.PENDING, JobState.RUNNING, JobState.DONE}
+            ),
+            what="the lost answers",
+        )
         clock.offset = jump
-        late_lost = [await eng.add(GenerationRequest(mode=Mode.T2V, prompt=f"lost after the jump {i}"))
-                     for i in range(2)]
+        late_lost = [
+            await eng.add(GenerationRequest(mode=Mode.T2V, prompt=f"lost after the jump {i}")) for i in range(2)
+        ]
         await until(lambda: len(harness.sim.submissions) >= 10, what="the POSTs after the jump")
         harness.sim.config.error_after_rate = 0.0
         late = [await eng.add(GenerationRequest(mode=Mode.T2I, prompt=f"after the jump {i}")) for i in range(3)]
@@ -500,10 +543,12 @@ async def _state_in_all(store: Store, ids: list[int], states: set[JobState]) -> 
     return all([await job_state(store, i) in states for i in ids])
 
 
-@pytest.mark.parametrize("off", [-2 * 3600.0, -3.0, +3.0, +2 * 3600.0],
-                         ids=["2h-slow", "3s-slow", "3s-fast", "2h-fast"])
+@pytest.mark.parametrize(
+    "off", [-2 * 3600.0, -3.0, +3.0, +2 * 3600.0], ids=["2h-slow", "3s-slow", "3s-fast", "2h-fast"]
+)
 async def test_a_clock_already_off_at_start_does_not_resend_a_lost_answer(
-        tmp_path: Path, store: Store, off: float) -> None:
+    tmp_path: Path, store: Store, off: float
+) -> None:
     """The local clock is off from the start (no jump to notice). The task list is filtered on the service's
     clock, measured from its Date header: the lost answer's task is found and adopted, not sent again.
     Before: the window missed the task, the absence counted as proof, and a second task was billed."""
@@ -529,6 +574,7 @@ async def test_a_clock_set_between_two_runs_does_not_resend_a_lost_answer(tmp_pa
 
     harness = SimHarness(fast_sim_config(pending_seconds=0.2, running_seconds=0.2))
     async with running_engine(tmp_path, store, harness) as eng:
+
         async def no_reconcile() -> ReconcileOutcome:
             return ReconcileOutcome()
 

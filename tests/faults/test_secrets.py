@@ -47,8 +47,7 @@ def files_under(*roots: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def recorded() -> Iterator[tuple[LoopbackServer, Simulator, RecordingApp]]:
-    sim = Simulator(SimConfig(seed=9, pending_seconds=0.2, running_seconds=0.4, task_query_qps=None,
-                              api_keys={CANARY}))
+    sim = Simulator(SimConfig(seed=9, pending_seconds=0.2, running_seconds=0.4, task_query_qps=None, api_keys={CANARY}))
     recorder = RecordingApp(sim.app)
     with LoopbackServer(recorder) as server:
         yield server, sim, recorder
@@ -61,8 +60,9 @@ def _run(cmd: list[str], env: dict[str, str], log: list[bytes], timeout: float =
 
 
 @pytest.mark.slow
-def test_the_key_appears_nowhere_after_a_full_run(tmp_path: Path,
-                                                  recorded: tuple[LoopbackServer, Simulator, RecordingApp]) -> None:
+def test_the_key_appears_nowhere_after_a_full_run(
+    tmp_path: Path, recorded: tuple[LoopbackServer, Simulator, RecordingApp]
+) -> None:
     server, sim, recorder = recorded
     data, home, out = tmp_path / "data", tmp_path / "home", tmp_path / "out"
     db = data / "jobs.db"
@@ -118,12 +118,13 @@ def _last_json(log: list[bytes]) -> str:
 
 def _around(blob: bytes, needle: bytes, width: int = 120) -> str:
     at = blob.find(needle)
-    return blob[max(0, at - width): at + width].decode(errors="replace")
+    return blob[max(0, at - width) : at + width].decode(errors="replace")
 
 
 @pytest.mark.slow
-def test_files_and_folders_are_private(tmp_path: Path,
-                                       recorded: tuple[LoopbackServer, Simulator, RecordingApp]) -> None:
+def test_files_and_folders_are_private(
+    tmp_path: Path, recorded: tuple[LoopbackServer, Simulator, RecordingApp]
+) -> None:
     server, _sim, _recorder = recorded
     data, home, out = tmp_path / "data" / "deeper", tmp_path / "home", tmp_path / "out" / "deeper"
     db = data / "jobs.db"
@@ -147,15 +148,20 @@ def test_files_and_folders_are_private(tmp_path: Path,
 # ---- in-process checks ------------------------------------------------------------------------------------
 
 
-async def test_a_server_echoing_the_key_in_an_error_is_masked_before_it_is_stored(tmp_path: Path,
-                                                                                 store: Store) -> None:
+async def test_a_server_echoing_the_key_in_an_error_is_masked_before_it_is_stored(tmp_path: Path, store: Store) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         echoed = request.headers.get("authorization", "")
-        return httpx.Response(400, json={"code": "InvalidParameter", "request_id": "r1",
-                                         "message": f"bad header {echoed!r}; key={CANARY}"})
+        return httpx.Response(
+            400,
+            json={"code": "InvalidParameter", "request_id": "r1", "message": f"bad header {echoed!r}; key={CANARY}"},
+        )
 
-    client = DashScopeClient(ApiKey(CANARY, "test"), "http://api.test/api/v1",
-                             transport=httpx.MockTransport(handler), limiter=RateLimiter(rate=1000.0))
+    client = DashScopeClient(
+        ApiKey(CANARY, "test"),
+        "http://api.test/api/v1",
+        transport=httpx.MockTransport(handler),
+        limiter=RateLimiter(rate=1000.0),
+    )
     eng = Engine(store, client, engine_config(tmp_path))
     await eng.start()
     try:
@@ -175,8 +181,9 @@ async def test_a_server_echoing_the_key_in_an_error_is_masked_before_it_is_store
 
 async def test_the_key_object_never_shows_itself() -> None:
     key = ApiKey(CANARY, "DASHSCOPE_API_KEY")
-    client = DashScopeClient(key, "http://api.test/api/v1",
-                             transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    client = DashScopeClient(
+        key, "http://api.test/api/v1", transport=httpx.MockTransport(lambda r: httpx.Response(200))
+    )
     try:
         for text in (str(key), repr(key), f"{key}", repr(client.__dict__), json.dumps(vars(client), default=str)):
             assert CANARY not in text and CANARY[3:] not in text
@@ -186,8 +193,9 @@ async def test_the_key_object_never_shows_itself() -> None:
 
 def streamed(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> httpx.Response:
     """A response whose body arrives as a stream, as from a socket (the download counts the bytes it reads)."""
-    return httpx.Response(status, headers={"Content-Length": str(len(body)), **(headers or {})},
-                          stream=httpx.ByteStream(body))
+    return httpx.Response(
+        status, headers={"Content-Length": str(len(body)), **(headers or {})}, stream=httpx.ByteStream(body)
+    )
 
 
 def _file_host(routes: dict[str, tuple[int, bytes, dict[str, str]]]) -> tuple[httpx.AsyncClient, list[httpx.Request]]:
@@ -200,8 +208,18 @@ def _file_host(routes: dict[str, tuple[int, bytes, dict[str, str]]]) -> tuple[ht
     return make_download_client(transport=httpx.MockTransport(handler)), seen
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://files.test/x.png", "gopher://files.test/x",
-                                 "data:image/png;base64,AAAA", "/etc/passwd", "files.test/x.png", "http:///x.png"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://files.test/x.png",
+        "gopher://files.test/x",
+        "data:image/png;base64,AAAA",
+        "/etc/passwd",
+        "files.test/x.png",
+        "http:///x.png",
+    ],
+)
 async def test_downloads_refuse_anything_but_http_and_https(tmp_path: Path, url: str) -> None:
     client, seen = _file_host({})
     async with client:
@@ -225,8 +243,12 @@ async def test_a_redirect_to_a_local_file_is_refused(tmp_path: Path, location: s
 
 async def test_the_download_client_never_sends_the_key_even_when_asked_to(tmp_path: Path) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
-    client, seen = _file_host({"/x.png": (302, b"", {"Location": "https://other.test/y.png"}),
-                               "/y.png": (200, png, {"Content-Type": "image/png"})})
+    client, seen = _file_host(
+        {
+            "/x.png": (302, b"", {"Location": "https://other.test/y.png"}),
+            "/y.png": (200, png, {"Content-Type": "image/png"}),
+        }
+    )
     async with client:
         client.headers["Authorization"] = f"Bearer {CANARY}"  # a caller that got it wrong
         client.cookies.set("session", CANARY)
@@ -245,16 +267,30 @@ async def test_a_server_supplied_name_cannot_leave_the_output_folder(tmp_path: P
     def api(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
             return httpx.Response(200, json={"request_id": "r", "output": {"task_id": "t-1", "task_status": "PENDING"}})
-        return httpx.Response(200, json={"request_id": "r", "output": {
-            "task_id": "t-1", "task_status": "SUCCEEDED", "results": [{"url": evil}, {"url": evil + "&n=2"}]}})
+        return httpx.Response(
+            200,
+            json={
+                "request_id": "r",
+                "output": {
+                    "task_id": "t-1",
+                    "task_status": "SUCCEEDED",
+                    "results": [{"url": evil}, {"url": evil + "&n=2"}],
+                },
+            },
+        )
 
     def files(request: httpx.Request) -> httpx.Response:
-        return streamed(200, png, {"Content-Type": "image/png",
-                                   "Content-Disposition": 'attachment; filename="../../etc/x"'})
+        return streamed(
+            200, png, {"Content-Type": "image/png", "Content-Disposition": 'attachment; filename="../../etc/x"'}
+        )
 
     out = tmp_path / "work" / "out"
-    client = DashScopeClient(ApiKey(CANARY, "test"), "http://api.test/api/v1", transport=httpx.MockTransport(api),
-                             limiter=RateLimiter(rate=1000.0))
+    client = DashScopeClient(
+        ApiKey(CANARY, "test"),
+        "http://api.test/api/v1",
+        transport=httpx.MockTransport(api),
+        limiter=RateLimiter(rate=1000.0),
+    )
     http = make_download_client(transport=httpx.MockTransport(files))
     eng = Engine(store, client, engine_config(tmp_path, output_dir=out), download_http=http)
     await eng.start()
@@ -287,16 +323,21 @@ async def test_the_tui_never_shows_the_key(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("QWENTUI_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("QWENTUI_IMAGE_RENDERER", "halfblock")
     monkeypatch.setenv("DASHSCOPE_API_KEY", CANARY)
-    sim_app = create_app(SimConfig(seed=2, pending_seconds=0.1, running_seconds=0.2, public_url="http://sim.local",
-                                   api_keys={CANARY}))
+    sim_app = create_app(
+        SimConfig(seed=2, pending_seconds=0.1, running_seconds=0.2, public_url="http://sim.local", api_keys={CANARY})
+    )
     transport = httpx.ASGITransport(app=sim_app)
     client = DashScopeClient(ApiKey(CANARY, "DASHSCOPE_API_KEY"), "http://sim.local/api/v1", transport=transport)
-    paths = Paths(db=tmp_path / "jobs.db", output=tmp_path / "out", drop=tmp_path / "drop",
-                  settings=tmp_path / "settings.toml")
+    paths = Paths(
+        db=tmp_path / "jobs.db", output=tmp_path / "out", drop=tmp_path / "drop", settings=tmp_path / "settings.toml"
+    )
     store = await Store.open(paths.db)
-    engine = Engine(store, client, engine_config(tmp_path, output_dir=paths.output,
-                                                 policy=SchedulePolicy(interval=0.05, time_scale=0.01)),
-                    download_http=make_download_client(transport=transport))
+    engine = Engine(
+        store,
+        client,
+        engine_config(tmp_path, output_dir=paths.output, policy=SchedulePolicy(interval=0.05, time_scale=0.01)),
+        download_http=make_download_client(transport=transport),
+    )
     await engine.start()
     context = Context(paths, store, client, engine, demo=False, endpoint="http://sim.local/api/v1")
     app = QwenApp(context=context, backend=HALFBLOCK)
@@ -336,9 +377,12 @@ async def test_the_tui_never_shows_the_key(tmp_path: Path, monkeypatch: pytest.M
 
 def test_every_folder_qwentui_creates_in_its_home_is_private(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    done = subprocess.run(engine_cmd(tmp_path / "data" / "jobs.db", tmp_path / "out", "http://127.0.0.1:9",
-                                     "run", "--until-idle"), env=engine_env(home, key=CANARY), capture_output=True,
-                          timeout=60)
+    done = subprocess.run(
+        engine_cmd(tmp_path / "data" / "jobs.db", tmp_path / "out", "http://127.0.0.1:9", "run", "--until-idle"),
+        env=engine_env(home, key=CANARY),
+        capture_output=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     folders = [home, *(p for p in home.rglob("*") if p.is_dir())]
     assert len(folders) > 1

@@ -34,8 +34,9 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[BackgroundServer]:
 
 
 def test_image_synthesis(server: BackgroundServer) -> None:
-    rsp = ImageSynthesis.call(model="qwen-image-plus", prompt="a poster that says HELLO", api_key=KEY,
-                              size="1328*1328", n=1)
+    rsp = ImageSynthesis.call(
+        model="qwen-image-plus", prompt="a poster that says HELLO", api_key=KEY, size="1328*1328", n=1
+    )
     assert rsp.status_code == 200, (rsp.code, rsp.message)
     assert rsp.output.task_status == "SUCCEEDED"
     assert rsp.usage.image_count == 1
@@ -54,8 +55,7 @@ def test_wan25_text2image(server: BackgroundServer) -> None:
 
 def test_video_synthesis(server: BackgroundServer) -> None:
     server.sim.config.time_scale = 0.001
-    rsp = VideoSynthesis.call(model="wan2.6-t2v", prompt="a cat surfing", api_key=KEY, size="1280*720",
-                              duration=2)
+    rsp = VideoSynthesis.call(model="wan2.6-t2v", prompt="a cat surfing", api_key=KEY, size="1280*720", duration=2)
     assert rsp.status_code == 200, (rsp.code, rsp.message)
     assert rsp.output.task_status == "SUCCEEDED" and rsp.usage.video_duration == 2
     width, height, seconds, has_audio = probe_mp4(httpx.get(rsp.output.video_url).content)

@@ -66,59 +66,153 @@ async def test_every_row_end_to_end(row: ModelMode, api: httpx.AsyncClient, simu
             assert got.headers["content-type"] == "image/png"
 
 
-@pytest.mark.parametrize("row", [r for r in CATALOG if Route.MULTIMODAL in (r.route, *r.also_routes)
-                                 and r.route is not Route.MULTIMODAL],
-                         ids=lambda r: f"{r.model}-{r.mode.value}")
+@pytest.mark.parametrize(
+    "row",
+    [r for r in CATALOG if Route.MULTIMODAL in (r.route, *r.also_routes) and r.route is not Route.MULTIMODAL],
+    ids=lambda r: f"{r.model}-{r.mode.value}",
+)
 async def test_rows_also_served_on_the_sync_route(row: ModelMode, api: httpx.AsyncClient) -> None:
     """wan2.6-t2i, wan2.6-image edit and qwen-image-plus/max answer synchronously with a messages body."""
     content: list[dict[str, str]] = [{"text": "a sync variant"}]
     content += [{"image": "https://example.com/r.png"}] * row.images.min_count
-    body = {"model": row.model, "input": {"messages": [{"role": "user", "content": content}]},
-            "parameters": {"size": row.default_size}}
-    resp = await api.post("/api/v1" + Route.MULTIMODAL.value, json=body,
-                          headers={"Authorization": "Bearer k"})
+    body = {
+        "model": row.model,
+        "input": {"messages": [{"role": "user", "content": content}]},
+        "parameters": {"size": row.default_size},
+    }
+    resp = await api.post("/api/v1" + Route.MULTIMODAL.value, json=body, headers={"Authorization": "Bearer k"})
     assert resp.status_code == 200, resp.text
     assert result_urls(resp.json()["output"])
 
 
 VARIANTS = [
-    GenerationRequest(mode=Mode.T2V, model="wan2.6-t2v", prompt="p", negative_prompt="n", size="1920*1080",
-                      duration=15, seed=1, shot_type="multi", audio_url="https://a/voice.mp3", watermark=True),
+    GenerationRequest(
+        mode=Mode.T2V,
+        model="wan2.6-t2v",
+        prompt="p",
+        negative_prompt="n",
+        size="1920*1080",
+        duration=15,
+        seed=1,
+        shot_type="multi",
+        audio_url="https://a/voice.mp3",
+        watermark=True,
+    ),
     GenerationRequest(mode=Mode.T2V, model="wan2.5-t2v-preview", prompt="p", size="832*480", duration=10),
-    GenerationRequest(mode=Mode.I2V, model="wan2.6-i2v-flash", prompt="", images=["https://a/f.png"],
-                      resolution="1080P", duration=2, audio=False, template="squish"),
-    GenerationRequest(mode=Mode.KF2V, model="wan2.2-kf2v-flash", prompt="", images=["https://a/f.png"],
-                      template="flying", resolution="480P"),
-    GenerationRequest(mode=Mode.R2V, model="wan2.6-r2v", prompt="character1 waves",
-                      images=["https://a/1.png", "https://a/2.mp4", "https://a/3.mp4", "https://a/4.jpg"]),
-    GenerationRequest(mode=Mode.VACE, model="wan2.1-vace-plus", prompt="", function="video_repainting",
-                      vace={"video_url": "https://a/v.mp4", "control_condition": "depth", "strength": 0.5}),
-    GenerationRequest(mode=Mode.VACE, model="wan2.1-vace-plus", prompt="x", function="video_edit",
-                      vace={"video_url": "https://a/v.mp4", "mask_image_url": "https://a/m.png", "mask_frame_id": 2,
-                            "mask_type": "tracking", "expand_ratio": 0.05}),
-    GenerationRequest(mode=Mode.VACE, model="wan2.1-vace-plus", prompt="x", function="video_extension",
-                      vace={"first_clip_url": "https://a/c.mp4"}),
-    GenerationRequest(mode=Mode.VACE, model="wan2.1-vace-plus", prompt="x", function="video_outpainting",
-                      size="720*1280", vace={"video_url": "https://a/v.mp4", "top_scale": 1.5, "left_scale": 2.0}),
-    GenerationRequest(mode=Mode.VACE, model="wan2.1-vace-plus", prompt="x", function="image_reference",
-                      images=["https://a/1.png", "https://a/2.png"], vace={"obj_or_bg": ["obj", "bg"]}),
-    GenerationRequest(mode=Mode.EDIT, model="wan2.6-image", prompt="p", images=["https://a/i.png"] * 4, n=4,
-                      size="2K", negative_prompt="blur", seed=5),
-    GenerationRequest(mode=Mode.INTERLEAVE, model="wan2.6-image", prompt="a story", images=["https://a/i.png"],
-                      max_images=2, size="1024*1024"),
-    GenerationRequest(mode=Mode.EDIT, model="qwen-image-2.0-pro", prompt="p", images=["https://a/i.png"] * 3, n=6,
-                      size="1664*928"),
-    GenerationRequest(mode=Mode.T2I, model="wan2.6-t2i", prompt="p", images=["https://a/ref.png"], n=4,
-                      size="1696*960", prompt_extend=False),
-    GenerationRequest(mode=Mode.I2I, model="wan2.5-i2i-preview", prompt="p", images=["https://a/i.png"] * 3, n=2,
-                      size="1024*1024", negative_prompt="n"),
+    GenerationRequest(
+        mode=Mode.I2V,
+        model="wan2.6-i2v-flash",
+        prompt="",
+        images=["https://a/f.png"],
+        resolution="1080P",
+        duration=2,
+        audio=False,
+        template="squish",
+    ),
+    GenerationRequest(
+        mode=Mode.KF2V,
+        model="wan2.2-kf2v-flash",
+        prompt="",
+        images=["https://a/f.png"],
+        template="flying",
+        resolution="480P",
+    ),
+    GenerationRequest(
+        mode=Mode.R2V,
+        model="wan2.6-r2v",
+        prompt="character1 waves",
+        images=["https://a/1.png", "https://a/2.mp4", "https://a/3.mp4", "https://a/4.jpg"],
+    ),
+    GenerationRequest(
+        mode=Mode.VACE,
+        model="wan2.1-vace-plus",
+        prompt="",
+        function="video_repainting",
+        vace={"video_url": "https://a/v.mp4", "control_condition": "depth", "strength": 0.5},
+    ),
+    GenerationRequest(
+        mode=Mode.VACE,
+        model="wan2.1-vace-plus",
+        prompt="x",
+        function="video_edit",
+        vace={
+            "video_url": "https://a/v.mp4",
+            "mask_image_url": "https://a/m.png",
+            "mask_frame_id": 2,
+            "mask_type": "tracking",
+            "expand_ratio": 0.05,
+        },
+    ),
+    GenerationRequest(
+        mode=Mode.VACE,
+        model="wan2.1-vace-plus",
+        prompt="x",
+        function="video_extension",
+        vace={"first_clip_url": "https://a/c.mp4"},
+    ),
+    GenerationRequest(
+        mode=Mode.VACE,
+        model="wan2.1-vace-plus",
+        prompt="x",
+        function="video_outpainting",
+        size="720*1280",
+        vace={"video_url": "https://a/v.mp4", "top_scale": 1.5, "left_scale": 2.0},
+    ),
+    GenerationRequest(
+        mode=Mode.VACE,
+        model="wan2.1-vace-plus",
+        prompt="x",
+        function="image_reference",
+        images=["https://a/1.png", "https://a/2.png"],
+        vace={"obj_or_bg": ["obj", "bg"]},
+    ),
+    GenerationRequest(
+        mode=Mode.EDIT,
+        model="wan2.6-image",
+        prompt="p",
+        images=["https://a/i.png"] * 4,
+        n=4,
+        size="2K",
+        negative_prompt="blur",
+        seed=5,
+    ),
+    GenerationRequest(
+        mode=Mode.INTERLEAVE,
+        model="wan2.6-image",
+        prompt="a story",
+        images=["https://a/i.png"],
+        max_images=2,
+        size="1024*1024",
+    ),
+    GenerationRequest(
+        mode=Mode.EDIT, model="qwen-image-2.0-pro", prompt="p", images=["https://a/i.png"] * 3, n=6, size="1664*928"
+    ),
+    GenerationRequest(
+        mode=Mode.T2I,
+        model="wan2.6-t2i",
+        prompt="p",
+        images=["https://a/ref.png"],
+        n=4,
+        size="1696*960",
+        prompt_extend=False,
+    ),
+    GenerationRequest(
+        mode=Mode.I2I,
+        model="wan2.5-i2i-preview",
+        prompt="p",
+        images=["https://a/i.png"] * 3,
+        n=2,
+        size="1024*1024",
+        negative_prompt="n",
+    ),
     GenerationRequest(mode=Mode.T2I, model="wan2.2-t2i-flash", prompt="p", size="720*1280", n=4, seed=SEED_MAX),
 ]
 
 
 @pytest.mark.parametrize("req", VARIANTS, ids=lambda r: f"{r.model}-{r.mode.value}-{r.function or ''}")
-async def test_builder_variants_are_accepted(req: GenerationRequest, api: httpx.AsyncClient,
-                                             simulator: Simulator) -> None:
+async def test_builder_variants_are_accepted(
+    req: GenerationRequest, api: httpx.AsyncClient, simulator: Simulator
+) -> None:
     """Every optional field the client can send, as `build()` writes it, is accepted."""
     wire = build(req)
     resp = await submit(api, wire)

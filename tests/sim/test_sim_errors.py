@@ -90,8 +90,7 @@ async def test_header_names_and_values_are_case_insensitive(api: httpx.AsyncClie
 
 async def test_charset_content_type_and_raw_bytes(api: httpx.AsyncClient) -> None:
     data = json.dumps({**T2I_BODY, "input": {"prompt": "ünïcødé 海报"}}, ensure_ascii=False).encode()
-    resp = await api.post(T2I, content=data,
-                          headers={**ASYNC, "Content-Type": "application/json; charset=utf-8"})
+    resp = await api.post(T2I, content=data, headers={**ASYNC, "Content-Type": "application/json; charset=utf-8"})
     assert resp.status_code == 200, resp.text
 
 
@@ -111,9 +110,11 @@ async def test_unknown_path_and_method(api: httpx.AsyncClient) -> None:
 
 
 async def test_tolerates_unknown_fields_from_the_sdk(api: httpx.AsyncClient, simulator: Simulator) -> None:
-    body = {"model": "wan2.6-t2v",
-            "input": {"prompt": "a cat", "extend_prompt": True, "function": "video-synthesis", "whatever": 1},
-            "parameters": {"duration": 5, "is_async": True, "unknown_knob": "x"}}
+    body = {
+        "model": "wan2.6-t2v",
+        "input": {"prompt": "a cat", "extend_prompt": True, "function": "video-synthesis", "whatever": 1},
+        "parameters": {"duration": 5, "is_async": True, "unknown_knob": "x"},
+    }
     resp = await api.post(VIDEO, json=body, headers=ASYNC)
     assert resp.status_code == 200, resp.text
     assert simulator.tasks()[0].job.function is None
@@ -144,61 +145,161 @@ def case(model: str, mode: Mode, change: dict[str, Any]) -> tuple[str, dict[str,
 
 BAD = [
     ("no model", case("qwen-image-plus", Mode.T2I, {"model": None}), 400, "BadRequest.EmptyModel", ""),
-    ("unknown model", case("qwen-image-plus", Mode.T2I, {"model": "qwen-image-9000"}), 404, "ModelNotFound",
-     "qwen-image-9000"),
+    (
+        "unknown model",
+        case("qwen-image-plus", Mode.T2I, {"model": "qwen-image-9000"}),
+        404,
+        "ModelNotFound",
+        "qwen-image-9000",
+    ),
     ("no input", case("qwen-image-plus", Mode.T2I, {"input": None}), 400, "BadRequest.EmptyInput", ""),
     ("empty input", (T2I, {"model": "qwen-image-plus", "input": {}}), 400, "BadRequest.EmptyInput", ""),
-    ("blank prompt", case("qwen-image-plus", Mode.T2I, {"input.prompt": "  "}), 400, "InvalidParameter",
-     "input.prompt"),
-    ("prompt too long", case("wan2.6-t2v", Mode.T2V, {"input.prompt": "x" * 1501}), 400, "InvalidParameter",
-     "input.prompt"),
-    ("negative too long", case("wan2.6-t2v", Mode.T2V, {"input.negative_prompt": "x" * 501}), 400,
-     "InvalidParameter", "input.negative_prompt"),
-    ("size not listed", case("qwen-image-plus", Mode.T2I, {"parameters.size": "1024*1024"}), 400,
-     "InvalidParameter", "parameters.size"),
-    ("size too small", case("wan2.6-t2i", Mode.T2I, {"parameters.size": "512*512"}), 400, "InvalidParameter",
-     "parameters.size"),
+    (
+        "blank prompt",
+        case("qwen-image-plus", Mode.T2I, {"input.prompt": "  "}),
+        400,
+        "InvalidParameter",
+        "input.prompt",
+    ),
+    (
+        "prompt too long",
+        case("wan2.6-t2v", Mode.T2V, {"input.prompt": "x" * 1501}),
+        400,
+        "InvalidParameter",
+        "input.prompt",
+    ),
+    (
+        "negative too long",
+        case("wan2.6-t2v", Mode.T2V, {"input.negative_prompt": "x" * 501}),
+        400,
+        "InvalidParameter",
+        "input.negative_prompt",
+    ),
+    (
+        "size not listed",
+        case("qwen-image-plus", Mode.T2I, {"parameters.size": "1024*1024"}),
+        400,
+        "InvalidParameter",
+        "parameters.size",
+    ),
+    (
+        "size too small",
+        case("wan2.6-t2i", Mode.T2I, {"parameters.size": "512*512"}),
+        400,
+        "InvalidParameter",
+        "parameters.size",
+    ),
     ("n too big", case("wan2.6-t2i", Mode.T2I, {"parameters.n": 5}), 400, "InvalidParameter", "parameters.n"),
-    ("n not an int", case("wan2.6-t2i", Mode.T2I, {"parameters.n": "2"}), 400, "InvalidParameter",
-     "parameters.n"),
-    ("duration", case("wan2.5-t2v-preview", Mode.T2V, {"parameters.duration": 7}), 400, "InvalidParameter",
-     "parameters.duration"),
-    ("resolution", case("wan2.6-i2v", Mode.I2V, {"parameters.resolution": "480P"}), 400, "InvalidParameter",
-     "parameters.resolution"),
+    ("n not an int", case("wan2.6-t2i", Mode.T2I, {"parameters.n": "2"}), 400, "InvalidParameter", "parameters.n"),
+    (
+        "duration",
+        case("wan2.5-t2v-preview", Mode.T2V, {"parameters.duration": 7}),
+        400,
+        "InvalidParameter",
+        "parameters.duration",
+    ),
+    (
+        "resolution",
+        case("wan2.6-i2v", Mode.I2V, {"parameters.resolution": "480P"}),
+        400,
+        "InvalidParameter",
+        "parameters.resolution",
+    ),
     ("seed", case("wan2.6-t2v", Mode.T2V, {"parameters.seed": -1}), 400, "InvalidParameter", "parameters.seed"),
-    ("bool", case("wan2.6-t2v", Mode.T2V, {"parameters.watermark": "no"}), 400, "InvalidParameter",
-     "parameters.watermark"),
-    ("multi shot", case("wan2.6-t2v", Mode.T2V, {"parameters.shot_type": "multi",
-                                                 "parameters.prompt_extend": False}), 400, "InvalidParameter",
-     "shot_type"),
-    ("i2v without image", case("wan2.6-i2v-flash", Mode.I2V, {"input.img_url": None}), 400, "InvalidParameter",
-     "1-1"),
-    ("too many i2i images", case("wan2.5-i2i-preview", Mode.I2I, {"input.images": ["https://a/b.png"] * 4}),
-     400, "InvalidParameter", "4 given"),
-    ("not a url", case("wan2.5-i2i-preview", Mode.I2I, {"input.images": ["/home/me/cat.png"]}), 400,
-     "InvalidParameter", "input.images[0]"),
-    ("kf2v one frame", case("wan2.2-kf2v-flash", Mode.KF2V, {"input.last_frame_url": None}), 400,
-     "InvalidParameter", "last_frame_url"),
-    ("r2v too many videos", case("wan2.6-r2v", Mode.R2V, {"input.reference_urls": ["https://a/v.mp4"] * 4}),
-     400, "InvalidParameter", "videos"),
-    ("vace function", case("wan2.1-vace-plus", Mode.VACE, {"input.function": "teleport"}), 400,
-     "InvalidParameter", "input.function"),
-    ("vace repaint needs video", case("wan2.1-vace-plus", Mode.VACE, {
-        "input.function": "video_repainting", "input.ref_images_url": None,
-        "parameters.control_condition": "depth"}), 400, "InvalidParameter", "input.video_url"),
+    (
+        "bool",
+        case("wan2.6-t2v", Mode.T2V, {"parameters.watermark": "no"}),
+        400,
+        "InvalidParameter",
+        "parameters.watermark",
+    ),
+    (
+        "multi shot",
+        case("wan2.6-t2v", Mode.T2V, {"parameters.shot_type": "multi", "parameters.prompt_extend": False}),
+        400,
+        "InvalidParameter",
+        "shot_type",
+    ),
+    ("i2v without image", case("wan2.6-i2v-flash", Mode.I2V, {"input.img_url": None}), 400, "InvalidParameter", "1-1"),
+    (
+        "too many i2i images",
+        case("wan2.5-i2i-preview", Mode.I2I, {"input.images": ["https://a/b.png"] * 4}),
+        400,
+        "InvalidParameter",
+        "4 given",
+    ),
+    (
+        "not a url",
+        case("wan2.5-i2i-preview", Mode.I2I, {"input.images": ["/home/me/cat.png"]}),
+        400,
+        "InvalidParameter",
+        "input.images[0]",
+    ),
+    (
+        "kf2v one frame",
+        case("wan2.2-kf2v-flash", Mode.KF2V, {"input.last_frame_url": None}),
+        400,
+        "InvalidParameter",
+        "last_frame_url",
+    ),
+    (
+        "r2v too many videos",
+        case("wan2.6-r2v", Mode.R2V, {"input.reference_urls": ["https://a/v.mp4"] * 4}),
+        400,
+        "InvalidParameter",
+        "videos",
+    ),
+    (
+        "vace function",
+        case("wan2.1-vace-plus", Mode.VACE, {"input.function": "teleport"}),
+        400,
+        "InvalidParameter",
+        "input.function",
+    ),
+    (
+        "vace repaint needs video",
+        case(
+            "wan2.1-vace-plus",
+            Mode.VACE,
+            {
+                "input.function": "video_repainting",
+                "input.ref_images_url": None,
+                "parameters.control_condition": "depth",
+            },
+        ),
+        400,
+        "InvalidParameter",
+        "input.video_url",
+    ),
     ("wrong route", (T2I, wire_body("wan2.6-t2v", Mode.T2V)), 400, "InvalidParameter", "url error"),
-    ("interleave on the edit row's sync route", (SYNC, {
-        **wire_body("wan2.6-image", Mode.INTERLEAVE)}), 400, "InvalidParameter", "enable_interleave"),
-    ("edit without images", case("wan2.6-image", Mode.EDIT, {"input.messages": [
-        {"role": "user", "content": [{"text": "edit"}]}]}), 400, "InvalidParameter", "0 given"),
-    ("messages not a list", case("wan2.6-t2i", Mode.T2I, {"input.messages": "hi"}), 400, "BadRequest.EmptyInput",
-     "input.messages"),
+    (
+        "interleave on the edit row's sync route",
+        (SYNC, {**wire_body("wan2.6-image", Mode.INTERLEAVE)}),
+        400,
+        "InvalidParameter",
+        "enable_interleave",
+    ),
+    (
+        "edit without images",
+        case("wan2.6-image", Mode.EDIT, {"input.messages": [{"role": "user", "content": [{"text": "edit"}]}]}),
+        400,
+        "InvalidParameter",
+        "0 given",
+    ),
+    (
+        "messages not a list",
+        case("wan2.6-t2i", Mode.T2I, {"input.messages": "hi"}),
+        400,
+        "BadRequest.EmptyInput",
+        "input.messages",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("route_body", "status", "code", "word"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-async def test_validation_errors(api: httpx.AsyncClient, simulator: Simulator, route_body: tuple[str, Any],
-                                 status: int, code: str, word: str) -> None:
+async def test_validation_errors(
+    api: httpx.AsyncClient, simulator: Simulator, route_body: tuple[str, Any], status: int, code: str, word: str
+) -> None:
     path, body = route_body
     headers = AUTH if path == SYNC else ASYNC
     resp = await api.post(path, json=body, headers=headers)

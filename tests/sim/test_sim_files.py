@@ -110,8 +110,9 @@ async def test_n_images_with_seed_steps(api: httpx.AsyncClient, simulator: Simul
     assert len(hashes) == 4
 
 
-async def test_cache_is_bounded_and_evicted_files_come_back_identical(api: httpx.AsyncClient,
-                                                                      simulator: Simulator) -> None:
+async def test_cache_is_bounded_and_evicted_files_come_back_identical(
+    api: httpx.AsyncClient, simulator: Simulator
+) -> None:
     simulator.files.media.max_bytes = 1  # keep at most one file
     urls = [await finished_url(api, simulator, prompt=f"bounded {i}") for i in range(3)]
     first = [(await api.get(u)).content for u in urls]

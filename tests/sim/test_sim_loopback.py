@@ -86,26 +86,42 @@ def test_truncated_download_over_a_socket(server: BackgroundServer) -> None:
 
 def test_urllib_client_like_the_skill_scripts(server: BackgroundServer) -> None:
     """Title-cased headers (urllib), a trailing slash, getPolicy + upload to the advertised host."""
-    body = json.dumps({"model": "qwen-image-plus", "input": {"prompt": "poster"},
-                       "parameters": {"n": 1, "size": "1664*928", "prompt_extend": True, "watermark": False}})
-    req = urllib.request.Request(server.api_url + "/services/aigc/text2image/image-synthesis/", data=body.encode(),
-                                 headers={"Content-Type": "application/json", "Authorization": "Bearer k",
-                                          "X-DashScope-Async": "enable"})
+    body = json.dumps(
+        {
+            "model": "qwen-image-plus",
+            "input": {"prompt": "poster"},
+            "parameters": {"n": 1, "size": "1664*928", "prompt_extend": True, "watermark": False},
+        }
+    )
+    req = urllib.request.Request(
+        server.api_url + "/services/aigc/text2image/image-synthesis/",
+        data=body.encode(),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer k", "X-DashScope-Async": "enable"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert json.load(resp)["output"]["task_status"] == "PENDING"
     assert server.sim.submissions[-1].headers["x-dashscope-async"] == "enable"
     with httpx.Client() as client:
-        policy = client.get(server.api_url + "/uploads", params={"action": "getPolicy", "model": "wan2.6-i2v"},
-                            headers=AUTH).json()["data"]
+        policy = client.get(
+            server.api_url + "/uploads", params={"action": "getPolicy", "model": "wan2.6-i2v"}, headers=AUTH
+        ).json()["data"]
         assert policy["upload_host"] == server.base_url + "/oss"
         key = policy["upload_dir"] + "/frame.png"
-        fields = {"OSSAccessKeyId": policy["oss_access_key_id"], "Signature": policy["signature"],
-                  "policy": policy["policy"], "key": key, "success_action_status": "200"}
+        fields = {
+            "OSSAccessKeyId": policy["oss_access_key_id"],
+            "Signature": policy["signature"],
+            "policy": policy["policy"],
+            "key": key,
+            "success_action_status": "200",
+        }
         resp = client.post(policy["upload_host"], data=fields, files={"file": ("frame.png", b"png", "image/png")})
         assert resp.status_code == 200
         wire = build(GenerationRequest(mode=Mode.I2V, model="wan2.6-i2v", prompt="go", images=[f"oss://{key}"]))
-        resp = client.post(server.api_url + wire.route.value, json=wire.body,
-                           headers={**ASYNC, "X-DashScope-OssResourceResolve": "enable"})
+        resp = client.post(
+            server.api_url + wire.route.value,
+            json=wire.body,
+            headers={**ASYNC, "X-DashScope-OssResourceResolve": "enable"},
+        )
         assert resp.status_code == 200, resp.text
 
 
@@ -123,9 +139,30 @@ def test_cli_flags_build_the_config() -> None:
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
-    args = parser.parse_args(["sim", "--port", "9", "--time-scale", "0.01", "--failure-rate", "0.2",
-                              "--rate-limit", "5", "--seed", "3", "--storm-window", "10:20", "--api-key", "a",
-                              "--drop-after-rate", "0.1", "--truncate-rate", "0.3", "--quota-exhausted"])
+    args = parser.parse_args(
+        [
+            "sim",
+            "--port",
+            "9",
+            "--time-scale",
+            "0.01",
+            "--failure-rate",
+            "0.2",
+            "--rate-limit",
+            "5",
+            "--seed",
+            "3",
+            "--storm-window",
+            "10:20",
+            "--api-key",
+            "a",
+            "--drop-after-rate",
+            "0.1",
+            "--truncate-rate",
+            "0.3",
+            "--quota-exhausted",
+        ]
+    )
     cfg = config_from_args(args)
     assert (cfg.time_scale, cfg.failure_rate, cfg.task_query_qps, cfg.seed) == (0.01, 0.2, 5.0, 3)
     assert cfg.storm_windows == [(10.0, 20.0)] and cfg.api_keys == frozenset({"a"})
@@ -137,8 +174,12 @@ def test_cli_flags_build_the_config() -> None:
 def test_cli_serves(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "qwentui.cli.sim", "sim", "--port", str(port),
-                             "--time-scale", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qwentui.cli.sim", "sim", "--port", str(port), "--time-scale", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:

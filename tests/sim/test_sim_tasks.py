@@ -124,8 +124,11 @@ async def test_list_paging_newest_first(api: httpx.AsyncClient, fixed: Simulator
 
 
 async def test_list_item_fields(api: httpx.AsyncClient, fixed: Simulator) -> None:
-    resp = await api.post(API + T2I.route.value, headers={**AUTH, "X-DashScope-Async": "enable"},
-                          json={"model": T2I.model, "input": {"prompt": "x"}})
+    resp = await api.post(
+        API + T2I.route.value,
+        headers={**AUTH, "X-DashScope-Async": "enable"},
+        json={"model": T2I.model, "input": {"prompt": "x"}},
+    )
     submit_request_id = resp.json()["request_id"]
     item = (await api.get(f"{API}/tasks", headers=AUTH)).json()["data"][0]
     assert item["status"] == "PENDING" and item["model_name"] == T2I.model
@@ -160,9 +163,17 @@ async def test_list_filters(api: httpx.AsyncClient, fixed: Simulator) -> None:
     assert await ids(end_time=list_time(now - 3000, tz)) == [middle, early]
 
 
-@pytest.mark.parametrize("params", [{"page_size": "0"}, {"page_size": "101"}, {"page_no": "x"},
-                                    {"start_time": "2026-01-01"}, {"end_time": "20261301000000"},
-                                    {"status": "DONE"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page_size": "0"},
+        {"page_size": "101"},
+        {"page_no": "x"},
+        {"start_time": "2026-01-01"},
+        {"end_time": "20261301000000"},
+        {"status": "DONE"},
+    ],
+)
 async def test_list_rejects_bad_parameters(api: httpx.AsyncClient, params: dict[str, str]) -> None:
     resp = await api.get(f"{API}/tasks", params=params, headers=AUTH)
     assert resp.status_code == 400 and resp.json()["code"] == "InvalidParameter"

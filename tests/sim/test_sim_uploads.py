@@ -25,15 +25,19 @@ async def get_policy(api: httpx.AsyncClient, model: str = I2V.model) -> dict[str
 
 def form_fields(policy: dict[str, Any], name: str = "cat.png") -> dict[str, str]:
     return {
-        "OSSAccessKeyId": policy["oss_access_key_id"], "Signature": policy["signature"],
-        "policy": policy["policy"], "x-oss-object-acl": policy["x_oss_object_acl"],
-        "x-oss-forbid-overwrite": policy["x_oss_forbid_overwrite"], "key": f"{policy['upload_dir']}/{name}",
+        "OSSAccessKeyId": policy["oss_access_key_id"],
+        "Signature": policy["signature"],
+        "policy": policy["policy"],
+        "x-oss-object-acl": policy["x_oss_object_acl"],
+        "x-oss-forbid-overwrite": policy["x_oss_forbid_overwrite"],
+        "key": f"{policy['upload_dir']}/{name}",
         "success_action_status": "200",
     }
 
 
-async def upload(api: httpx.AsyncClient, policy: dict[str, Any], fields: dict[str, str],
-                 data: bytes = PNG) -> httpx.Response:
+async def upload(
+    api: httpx.AsyncClient, policy: dict[str, Any], fields: dict[str, str], data: bytes = PNG
+) -> httpx.Response:
     # httpx writes the data fields first and the file last, as OSS requires.
     return await api.post(policy["upload_host"], data=fields, files={"file": ("cat.png", data, "image/png")})
 
@@ -83,12 +87,15 @@ async def test_success_status_defaults_to_204(api: httpx.AsyncClient) -> None:
     assert (await upload(api, policy, fields)).status_code == 204
 
 
-@pytest.mark.parametrize(("change", "status", "code"), [
-    ({"Signature": "AAAA"}, 403, "SignatureDoesNotMatch"),
-    ({"OSSAccessKeyId": "other"}, 403, "InvalidAccessKeyId"),
-    ({"key": "elsewhere/cat.png"}, 403, "AccessDenied"),
-    ({"policy": ""}, 400, "InvalidArgument"),
-])
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"Signature": "AAAA"}, 403, "SignatureDoesNotMatch"),
+        ({"OSSAccessKeyId": "other"}, 403, "InvalidAccessKeyId"),
+        ({"key": "elsewhere/cat.png"}, 403, "AccessDenied"),
+        ({"policy": ""}, 400, "InvalidArgument"),
+    ],
+)
 async def test_bad_forms(api: httpx.AsyncClient, change: dict[str, str], status: int, code: str) -> None:
     policy = await get_policy(api)
     resp = await upload(api, policy, {**form_fields(policy), **change})
@@ -116,14 +123,20 @@ async def test_fields_after_the_file_are_ignored(api: httpx.AsyncClient) -> None
     fields = form_fields(policy)
     key = fields.pop("key")
     boundary = "sim-boundary"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cat.png"\r\n'
-                 f"Content-Type: image/png\r\n\r\n".encode() + PNG + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cat.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + PNG
+        + b"\r\n"
+    )
     parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="key"\r\n\r\n{key}\r\n'.encode())
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    resp = await api.post(policy["upload_host"], content=body,
-                          headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    resp = await api.post(
+        policy["upload_host"], content=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert resp.status_code == 400 and "'key'" in resp.text
 
 
@@ -163,6 +176,7 @@ async def test_success_status_201_and_malformed_forms(api: httpx.AsyncClient) ->
     fields = {**form_fields(policy), "success_action_status": "201"}
     resp = await upload(api, policy, fields)
     assert resp.status_code == 201 and f"<Key>{fields['key']}</Key>" in resp.text
-    bad = await api.post(policy["upload_host"], content=b"--x\r\nnot a form",
-                         headers={"Content-Type": "multipart/form-data; boundary=x"})
+    bad = await api.post(
+        policy["upload_host"], content=b"--x\r\nnot a form", headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
     assert bad.status_code == 400 and "<Code>" in bad.text

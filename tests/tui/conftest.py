@@ -43,8 +43,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def make_paths(tmp_path: Path) -> Paths:
-    return Paths(db=tmp_path / "jobs.db", output=tmp_path / "out", drop=tmp_path / "drop",
-                 settings=tmp_path / "settings.toml")
+    return Paths(
+        db=tmp_path / "jobs.db", output=tmp_path / "out", drop=tmp_path / "drop", settings=tmp_path / "settings.toml"
+    )
 
 
 @pytest.fixture
@@ -59,9 +60,12 @@ async def context(tmp_path: Path, sim_config: SimConfig) -> AsyncIterator[Contex
     client = DashScopeClient(ApiKey("test", "test"), "http://sim.local/api/v1", transport=transport)
     paths = make_paths(tmp_path)
     store = await Store.open(paths.db)
-    engine = Engine(store, client, EngineConfig(output_dir=paths.output,
-                                                policy=SchedulePolicy(interval=0.05, time_scale=0.01)),
-                    download_http=make_download_client(transport=transport))
+    engine = Engine(
+        store,
+        client,
+        EngineConfig(output_dir=paths.output, policy=SchedulePolicy(interval=0.05, time_scale=0.01)),
+        download_http=make_download_client(transport=transport),
+    )
     await engine.start()
     try:
         yield Context(paths, store, client, engine, demo=False, endpoint="simulator (tests)")
@@ -88,14 +92,16 @@ def main_screen(app: QwenApp) -> MainScreen:
     return screen
 
 
-async def wait_until(pilot: Pilot[None], condition: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0,
-                     what: str = "condition") -> None:
+async def wait_until(
+    pilot: Pilot[None], condition: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0, what: str = "condition"
+) -> None:
     """Let the app run until `condition` holds (no fixed sleeps: only the outcome is asserted, never a time)."""
     await poll_until(condition, timeout=timeout, what=what, nap=pilot.pause)
 
 
-async def wait_for_state(pilot: Pilot[None], store: Store, job_id: int, states: set[JobState] | frozenset[JobState],
-                         timeout: float = 30.0) -> Job:
+async def wait_for_state(
+    pilot: Pilot[None], store: Store, job_id: int, states: set[JobState] | frozenset[JobState], timeout: float = 30.0
+) -> Job:
     found: list[Job] = []
 
     async def check() -> bool:
@@ -123,9 +129,6 @@ def png(tmp_path: Path) -> Path:
             image.putpixel((x, y), (x // 2, y // 2, 128))
     image.save(path)
     return path
-
-
-
 
 
 async def focus(pilot: Pilot[None], widget_id: str) -> None:

@@ -39,16 +39,38 @@ PATHS: dict[JobState, list[JobState]] = {
 JOBS: list[tuple[float, JobState, GenerationRequest]] = [
     (58, S.DONE, GenerationRequest(mode=Mode.T2I, prompt="A red fox in fresh snow, golden hour, 35mm photo")),
     (47, S.FAILED, GenerationRequest(mode=Mode.T2V, prompt="A paper boat sailing down a rainy street")),
-    (40, S.CANCELED, GenerationRequest(mode=Mode.EDIT, prompt="Make it a watercolour painting",
-                                       images=["https://example.com/cat.png"])),
-    (31, S.REJECTED, GenerationRequest(mode=Mode.T2I, model="qwen-image-plus",
-                                       prompt="A poster that says [bold]qwentui[/bold] in neon")),
+    (
+        40,
+        S.CANCELED,
+        GenerationRequest(
+            mode=Mode.EDIT, prompt="Make it a watercolour painting", images=["https://example.com/cat.png"]
+        ),
+    ),
+    (
+        31,
+        S.REJECTED,
+        GenerationRequest(
+            mode=Mode.T2I, model="qwen-image-plus", prompt="A poster that says [bold]qwentui[/bold] in neon"
+        ),
+    ),
     (22, S.NEEDS_USER, GenerationRequest(mode=Mode.INTERLEAVE, prompt="A three-step pancake recipe")),
-    (3, S.RUNNING, GenerationRequest(mode=Mode.I2V, prompt="The cat slowly turns its head",
-                                     images=["https://example.com/cat.png"])),
+    (
+        3,
+        S.RUNNING,
+        GenerationRequest(
+            mode=Mode.I2V, prompt="The cat slowly turns its head", images=["https://example.com/cat.png"]
+        ),
+    ),
     (1.5, S.PENDING, GenerationRequest(mode=Mode.T2I, prompt="A lighthouse in a storm, oil painting", n=2)),
-    (0.5, S.QUEUED, GenerationRequest(mode=Mode.KF2V, prompt="From day to night",
-                                      images=["https://example.com/day.png", "https://example.com/night.png"])),
+    (
+        0.5,
+        S.QUEUED,
+        GenerationRequest(
+            mode=Mode.KF2V,
+            prompt="From day to night",
+            images=["https://example.com/day.png", "https://example.com/night.png"],
+        ),
+    ),
     (0.2, S.DONE, GenerationRequest(mode=Mode.T2I, prompt="A koi pond seen from above, ukiyo-e style")),
 ]
 
@@ -90,21 +112,30 @@ async def build(db: Path, results: Path) -> None:
                 elif dst is S.PENDING:
                     fields = {"task_id": f"task-{job.id:04d}", "request_id": f"req-{job.id:04d}"}
                 elif dst is S.SUCCEEDED:
-                    fields = {"results": [{"kind": "image", "url": URL, "text": None}],
-                              "results_expire_at": clock.now + 86_400}
+                    fields = {
+                        "results": [{"kind": "image", "url": URL, "text": None}],
+                        "results_expire_at": clock.now + 86_400,
+                    }
                 elif dst in (S.FAILED, S.REJECTED):
-                    fields = {"error_code": "DataInspectionFailed" if dst is S.FAILED else "InvalidParameter",
-                              "error_message": "Input data may contain inappropriate content. [red]x[/red]"
-                              if dst is S.FAILED else "The size is not supported for this model."}
+                    fields = {
+                        "error_code": "DataInspectionFailed" if dst is S.FAILED else "InvalidParameter",
+                        "error_message": "Input data may contain inappropriate content. [red]x[/red]"
+                        if dst is S.FAILED
+                        else "The size is not supported for this model.",
+                    }
                 elif dst is S.NEEDS_USER:
-                    fields = {"error_code": "Uncertain", "error_message": "the request may or may not have been "
-                              "processed; resubmit it if no result appeared"}
+                    fields = {
+                        "error_code": "Uncertain",
+                        "error_message": "the request may or may not have been "
+                        "processed; resubmit it if no result appeared",
+                    }
                 await store.transition(job.id, dst, detail=f"to {dst.value}", **fields)
             if state is S.DONE:
                 path = results / f"{job.id}_1.png"
                 result_picture(path)
-                await store.add_asset(job.id, 1, kind="image", url=URL, path=str(path), size=path.stat().st_size,
-                                      width=640, height=640)
+                await store.add_asset(
+                    job.id, 1, kind="image", url=URL, path=str(path), size=path.stat().st_size, width=640, height=640
+                )
     finally:
         await store.close()
 

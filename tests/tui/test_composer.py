@@ -71,16 +71,26 @@ async def test_every_mode_composes_submits_and_finishes(app: QwenApp, context: C
         for mode, job_id in submitted.items():
             finished = await wait_terminal(pilot, context.store, job_id)
             assert finished.state is JobState.DONE, (mode, finished.error_message)
-            await wait_until(pilot, lambda: screen.table.jobs[job_id].state is JobState.DONE,  # noqa: B023
-                             what=f"the {mode.value} row to say done")
+            await wait_until(
+                pilot,
+                lambda: screen.table.jobs[job_id].state is JobState.DONE,  # noqa: B023
+                what=f"the {mode.value} row to say done",
+            )
         # walk the table with the keyboard: every job's preview shows its result
         await focus(pilot, "jobs")
         await pilot.press("g")
         for mode in reversed(CASES):  # newest first
             job_id = submitted[mode]
             assert screen.table.selected_id == job_id
-            await wait_until(pilot, lambda: screen.preview.job is not None and screen.preview.job.id == job_id  # noqa: B023
-                             and bool(screen.preview.query(HalfBlockImage)), what=f"the {mode.value} picture")
+            await wait_until(
+                pilot,
+                lambda: (
+                    screen.preview.job is not None
+                    and screen.preview.job.id == job_id  # noqa: B023
+                    and bool(screen.preview.query(HalfBlockImage))
+                ),
+                what=f"the {mode.value} picture",
+            )
             if mode is Mode.INTERLEAVE:
                 assert screen.preview.query(".interleave-text")
             await pilot.press("j")
@@ -162,8 +172,9 @@ async def test_changing_model_keeps_what_was_typed(app: QwenApp, context: Contex
         assert not composer.query("#f-n")  # qwen-image-plus makes one image: no n field at all
 
 
-async def test_file_picker_and_path_completion(app: QwenApp, context: Context, png: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_file_picker_and_path_completion(
+    app: QwenApp, context: Context, png: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from qwentui.tui.widgets.composer_fields import PathSuggester
 
     assert await PathSuggester().get_suggestion(str(png.parent / "inp")) == str(png)

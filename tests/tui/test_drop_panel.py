@@ -22,8 +22,7 @@ from tests.tui.test_main_screen import started
 @asynccontextmanager
 async def watching(context: Context, tmp_path: Path) -> AsyncIterator[DropFolderService]:
     """The default rules (animate, edit) under tmp_path, running beside the app's engine."""
-    service = DropFolderService(context.engine, context.store, default_rules(tmp_path / "drop"), quiet=0.2,
-                                rescan=1.0)
+    service = DropFolderService(context.engine, context.store, default_rules(tmp_path / "drop"), quiet=0.2, rescan=1.0)
     context.drops = service
     await service.start()
     try:
@@ -54,8 +53,9 @@ async def test_drop_folder_runs_inside_the_tui(app: QwenApp, context: Context, t
         assert app.is_running
 
 
-async def test_one_rule_is_paused_and_resumed_from_the_command_palette(app: QwenApp, context: Context,
-                                                                       tmp_path: Path) -> None:
+async def test_one_rule_is_paused_and_resumed_from_the_command_palette(
+    app: QwenApp, context: Context, tmp_path: Path
+) -> None:
     async with watching(context, tmp_path) as service, app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
         bar = main_screen(app).query_one(StatusBar)
@@ -72,5 +72,9 @@ async def test_one_rule_is_paused_and_resumed_from_the_command_palette(app: Qwen
         photo = tmp_path / "drop" / "edit" / "cat.png"
         service.pause("animate")
         Image.new("RGB", (640, 480), (200, 120, 20)).save(photo)
-        await wait_until(pilot, lambda: "edit: watching" in bar.drop_state and "1 done" in bar.drop_state,
-                         what="the resumed rule takes files", timeout=30)
+        await wait_until(
+            pilot,
+            lambda: "edit: watching" in bar.drop_state and "1 done" in bar.drop_state,
+            what="the resumed rule takes files",
+            timeout=30,
+        )

@@ -114,11 +114,13 @@ async def test_a_burst_of_a_thousand_changes(store: Store) -> None:
         assert table.row_count == 0  # every shown job left the "queued" filter; nothing else entered
         await table.reload(JobFilter())
         assert sorted(table.jobs) == sorted(shown) and all(
-            j.state is (JobState.CANCELED if j.id % 2 else JobState.SUBMITTING) for j in table.jobs.values())
+            j.state is (JobState.CANCELED if j.id % 2 else JobState.SUBMITTING) for j in table.jobs.values()
+        )
 
 
-async def test_a_flood_of_new_jobs_does_not_grow_the_window_without_bound(store: Store,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_flood_of_new_jobs_does_not_grow_the_window_without_bound(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import qwentui.tui.widgets.job_table as job_table
 
     monkeypatch.setattr(job_table, "MAX_ROWS", 10)

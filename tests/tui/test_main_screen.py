@@ -60,13 +60,17 @@ async def test_a_job_appears_progresses_finishes_and_is_previewed(app: QwenApp, 
         await wait_until(pilot, lambda: bool(screen.preview.query(HalfBlockImage)), what="the picture")
         assert "image 1/2" in str(screen.preview.query_one("#preview-caption").render())
         await pilot.press("right_square_bracket")  # page to the second image
-        await wait_until(pilot, lambda: "image 2/2" in str(screen.preview.query_one("#preview-caption").render()),
-                         what="the second image")
+        await wait_until(
+            pilot,
+            lambda: "image 2/2" in str(screen.preview.query_one("#preview-caption").render()),
+            what="the second image",
+        )
         assert any("finished" in n for n in notes(app))  # a notification for the finished job
 
 
-async def test_failed_job_shows_its_error(tmp_path: Path, context: Context, sim_config: SimConfig,
-                                          app: QwenApp) -> None:
+async def test_failed_job_shows_its_error(
+    tmp_path: Path, context: Context, sim_config: SimConfig, app: QwenApp
+) -> None:
     sim_config.failure_rate = 1.0
     sim_config.failure_code = "DataInspectionFailed"
     async with app.run_test(size=SIZE) as pilot:
@@ -109,8 +113,11 @@ async def test_retry_duplicate_and_animate(app: QwenApp, context: Context) -> No
         screen = main_screen(app)
         first = await context.engine.add(t2i("a red fox", seed=7))
         await wait_terminal(pilot, context.store, first.id)
-        await wait_until(pilot, lambda: screen.table.jobs.get(first.id) is not None
-                         and screen.table.jobs[first.id].state is JobState.DONE, what="the first job done")
+        await wait_until(
+            pilot,
+            lambda: screen.table.jobs.get(first.id) is not None and screen.table.jobs[first.id].state is JobState.DONE,
+            what="the first job done",
+        )
 
         await pilot.press("r")  # retry: a new job with the same request
         await wait_until(pilot, lambda: len(screen.table.jobs) == 2, what="the retry's row")
@@ -133,8 +140,13 @@ async def test_retry_duplicate_and_animate(app: QwenApp, context: Context) -> No
 
         await wait_until(pilot, lambda: screen.table.selected_id == dup.id, what="the duplicate selected")
         screen.table.select_job(first.id)
-        await wait_until(pilot, lambda: screen.preview.job is not None and screen.preview.job.id == first.id
-                         and bool(screen.preview.pictures), what="the first job's preview")
+        await wait_until(
+            pilot,
+            lambda: (
+                screen.preview.job is not None and screen.preview.job.id == first.id and bool(screen.preview.pictures)
+            ),
+            what="the first job's preview",
+        )
         await pilot.press("a")  # animate: its image becomes the first frame of an i2v request
         await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the animate composer")
         composer = app.screen
@@ -158,8 +170,11 @@ async def test_animate_uses_the_local_file_once_the_url_expired(app: QwenApp, co
         await wait_terminal(pilot, context.store, job.id)
         await context.store.update_fields(job.id, results_expire_at=1.0)  # long expired
         await wait_until(pilot, lambda: screen.table.jobs[job.id].results_expire_at == 1.0, what="the change")
-        await wait_until(pilot, lambda: bool(screen.preview.pictures) and screen.preview.pictures[0].path is not None,
-                         what="the downloaded file")
+        await wait_until(
+            pilot,
+            lambda: bool(screen.preview.pictures) and screen.preview.pictures[0].path is not None,
+            what="the downloaded file",
+        )
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
         composer = app.screen
@@ -256,8 +271,11 @@ async def test_open_and_copy(app: QwenApp, context: Context, monkeypatch: pytest
         screen = main_screen(app)
         job = await context.engine.add(t2i("copy me"))
         await wait_terminal(pilot, context.store, job.id)
-        await wait_until(pilot, lambda: bool(screen.preview.pictures) and screen.preview.pictures[0].path is not None,
-                         what="the downloaded file")
+        await wait_until(
+            pilot,
+            lambda: bool(screen.preview.pictures) and screen.preview.pictures[0].path is not None,
+            what="the downloaded file",
+        )
         await pilot.press("o")
         await pilot.pause(0.1)
         assert any("no system viewer found" in n for n in notes(app))
@@ -266,8 +284,7 @@ async def test_open_and_copy(app: QwenApp, context: Context, monkeypatch: pytest
         assert copied[1] == screen.preview.pictures[0].path and Path(copied[1]).is_file()
 
 
-async def test_keys_are_remapped_from_the_settings_file(tmp_path: Path, context: Context,
-                                                       slow_sim: SimConfig) -> None:
+async def test_keys_are_remapped_from_the_settings_file(tmp_path: Path, context: Context, slow_sim: SimConfig) -> None:
     settings_file = tmp_path / "settings.toml"
     settings_file.write_text('[keys]\ncancel-job = "x"\nno-such-binding = "z"\n', encoding="utf-8")
     settings = load_settings(settings_file)

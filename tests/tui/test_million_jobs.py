@@ -22,8 +22,7 @@ from qwentui.tui.widgets.job_table import PAGE
 from tests.tui.conftest import SIZE, choose, main_screen, make_paths, quiet, type_text, wait_until
 
 N = 1_000_000
-WORDS = ("fox lighthouse storm cat boat neon poster forest city river mountain robot dragon garden"  # noqa: SIM905
-         .split())
+WORDS = "fox lighthouse storm cat boat neon poster forest city river mountain robot dragon garden".split()  # noqa: SIM905
 
 pytestmark = pytest.mark.slow
 
@@ -92,13 +91,19 @@ async def test_a_million_jobs(million_context: Context) -> None:
         assert min(table.jobs) == N - 2 * PAGE + 1
 
         await choose(pilot, "filter-state", "state:failed")
-        await wait_until(pilot, lambda: table.row_count == PAGE and all(
-            j.state is JobState.FAILED for j in table.jobs.values()), what="only failed jobs")
+        await wait_until(
+            pilot,
+            lambda: table.row_count == PAGE and all(j.state is JobState.FAILED for j in table.jobs.values()),
+            what="only failed jobs",
+        )
         assert sorted(table.jobs, reverse=True) == list(range(N, N - 10 * PAGE, -10))
 
         await choose(pilot, "filter-mode", "t2v")  # failed (i % 10 == 0) and t2v (i % 3 == 1)
-        await wait_until(pilot, lambda: bool(table.jobs) and all(
-            j.id % 10 == 0 and j.id % 3 == 1 for j in table.jobs.values()), what="failed t2v jobs")
+        await wait_until(
+            pilot,
+            lambda: bool(table.jobs) and all(j.id % 10 == 0 and j.id % 3 == 1 for j in table.jobs.values()),
+            what="failed t2v jobs",
+        )
         assert sorted(table.jobs, reverse=True)[:3] == [1_000_000, 999_970, 999_940]  # every 30th
 
         await pilot.press("escape")  # clear the filters, then a full-text search
@@ -106,8 +111,11 @@ async def test_a_million_jobs(million_context: Context) -> None:
         await pilot.press("slash")
         await type_text(pilot, "dragon lighthouse number 9999")
         expected = await million_context.store.list_jobs(text="dragon lighthouse number 9999", limit=PAGE)
-        assert expected and all({"dragon", "lighthouse", "number"} <= set(j.prompt.split())
-                                and j.prompt.split()[-1].startswith("9999") for j in expected)
-        await wait_until(pilot, lambda: sorted(table.jobs, reverse=True) == [j.id for j in expected],
-                         what="the search results")
+        assert expected and all(
+            {"dragon", "lighthouse", "number"} <= set(j.prompt.split()) and j.prompt.split()[-1].startswith("9999")
+            for j in expected
+        )
+        await wait_until(
+            pilot, lambda: sorted(table.jobs, reverse=True) == [j.id for j in expected], what="the search results"
+        )
         assert table.selected_id == expected[0].id

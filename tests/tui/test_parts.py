@@ -27,12 +27,38 @@ from qwentui.tui.widgets.preview import Shown
 
 def job(**fields: object) -> Job:
     base = dict(
-        id=1, created_at=1000.0, updated_at=1000.0, mode=Mode.T2I, model="wan2.6-t2i", prompt="p", request={},
-        wire_json=None, body_hash=None, client_token="t", state=JobState.QUEUED, task_id=None, request_id=None,
-        submitted_at=None, finished_at=None, attempts=0, poll_count=0, next_check_at=None, expected_seconds=None,
-        results_json=None, results_expire_at=None, error_code=None, error_message=None, usage_json=None,
-        image_count=0, video_seconds=0.0, source="tui", source_path=None, parent_id=None, output_dir=None,
-        priority=0, deleted=False,
+        id=1,
+        created_at=1000.0,
+        updated_at=1000.0,
+        mode=Mode.T2I,
+        model="wan2.6-t2i",
+        prompt="p",
+        request={},
+        wire_json=None,
+        body_hash=None,
+        client_token="t",
+        state=JobState.QUEUED,
+        task_id=None,
+        request_id=None,
+        submitted_at=None,
+        finished_at=None,
+        attempts=0,
+        poll_count=0,
+        next_check_at=None,
+        expected_seconds=None,
+        results_json=None,
+        results_expire_at=None,
+        error_code=None,
+        error_message=None,
+        usage_json=None,
+        image_count=0,
+        video_seconds=0.0,
+        source="tui",
+        source_path=None,
+        parent_id=None,
+        output_dir=None,
+        priority=0,
+        deleted=False,
     )
     base.update(fields)
     names = Job.__dataclass_fields__  # the store's record may grow fields; fill only what it has
@@ -47,10 +73,16 @@ def test_every_catalog_row_round_trips_through_the_form(row: object) -> None:
     from qwentui.core.catalog import ModelMode
 
     assert isinstance(row, ModelMode)
-    request = GenerationRequest(mode=row.mode, model=row.model, prompt="hello", seed=42,
-                                images=["https://example.com/a.png"] * len(image_slots(row, "image_reference"))
-                                if row.mode is Mode.VACE else ["https://example.com/a.png"] * row.images.min_count,
-                                function="image_reference" if row.mode is Mode.VACE else None)
+    request = GenerationRequest(
+        mode=row.mode,
+        model=row.model,
+        prompt="hello",
+        seed=42,
+        images=["https://example.com/a.png"] * len(image_slots(row, "image_reference"))
+        if row.mode is Mode.VACE
+        else ["https://example.com/a.png"] * row.images.min_count,
+        function="image_reference" if row.mode is Mode.VACE else None,
+    )
     values = from_request(request)
     again, problems = to_request(row.mode, row.model, values, row)
     assert problems == []
@@ -59,15 +91,22 @@ def test_every_catalog_row_round_trips_through_the_form(row: object) -> None:
 
 def test_form_types_and_hidden_fields() -> None:
     row = lookup("wan2.6-t2i", Mode.T2I)
-    request, problems = to_request(Mode.T2I, row.model, {"prompt": "x", "seed": "12x", "duration": "5",
-                                                         "prompt_extend": False, "watermark": True}, row)
+    request, problems = to_request(
+        Mode.T2I,
+        row.model,
+        {"prompt": "x", "seed": "12x", "duration": "5", "prompt_extend": False, "watermark": True},
+        row,
+    )
     assert problems == [Problem("seed", "'12x' is not a whole number")]
     assert request.duration is None  # a t2i model takes no duration: a stale value is not sent
     assert request.prompt_extend is False and request.watermark is True
     vace = lookup("wan2.1-vace-plus", Mode.VACE)
-    request, problems = to_request(Mode.VACE, vace.model, {"function": "video_repainting",
-                                                           "vace_video_url": "https://e.com/v.mp4",
-                                                           "vace_strength": "lots"}, vace)
+    request, problems = to_request(
+        Mode.VACE,
+        vace.model,
+        {"function": "video_repainting", "vace_video_url": "https://e.com/v.mp4", "vace_strength": "lots"},
+        vace,
+    )
     assert problems == [Problem("strength", "'lots' is not a number")]
     assert request.vace == {"video_url": "https://e.com/v.mp4"}
 
@@ -84,8 +123,11 @@ def test_problems_point_at_the_filled_image_slot() -> None:
 
 def test_settings_file(tmp_path: Path) -> None:
     path = tmp_path / "settings.toml"
-    path.write_text('[tui]\nimage_renderer = "none"\nbell = true\n[keys]\ncancel-job = "x, ctrl+x"\n'
-                    'oops = "z"\nretry-job = 3\n[drop]\nsomething = "else"\n', encoding="utf-8")
+    path.write_text(
+        '[tui]\nimage_renderer = "none"\nbell = true\n[keys]\ncancel-job = "x, ctrl+x"\n'
+        'oops = "z"\nretry-job = 3\n[drop]\nsomething = "else"\n',
+        encoding="utf-8",
+    )
     settings = load_settings(path, env={})
     assert settings.image_renderer == "none" and settings.bell is True
     assert settings.keymap == {"cancel-job": "x,ctrl+x"}

@@ -35,8 +35,9 @@ def snapshot_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> QwenApp:
     time.tzset()
     db = tmp_path / "jobs.db"
     asyncio.run(build(db, Path("results")))
-    return quiet(QwenApp(opener=lambda: open_snapshot_context(db, tmp_path), backend=HALFBLOCK,
-                         clock=lambda: NOW, live=False))
+    return quiet(
+        QwenApp(opener=lambda: open_snapshot_context(db, tmp_path), backend=HALFBLOCK, clock=lambda: NOW, live=False)
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +84,9 @@ def test_details(snap_compare: SnapCompare, snapshot_app: QwenApp) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await main_ready(pilot)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, DetailsScreen)
-                    and bool(pilot.app.screen.query("#details-events")))
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, DetailsScreen) and bool(pilot.app.screen.query("#details-events")),
+        )
 
     assert snap_compare(snapshot_app, terminal_size=(120, 48), run_before=run_before)

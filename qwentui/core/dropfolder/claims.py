@@ -159,8 +159,9 @@ def unique_stem(folder: Path, stem: str, names: list[str]) -> str:
     return candidate
 
 
-def settle(item: Claim, outcome: Outcome, reason: str | None = None,
-           outputs: list[Path] | None = None) -> dict[Path, Path]:
+def settle(
+    item: Claim, outcome: Outcome, reason: str | None = None, outputs: list[Path] | None = None
+) -> dict[Path, Path]:
     """Move a drop's files to its outcome folder, with a reason file (failed) or its results (done).
 
     Returns where each file went. Sidecars go first and images last, so a crash in the middle leaves the
@@ -192,7 +193,7 @@ def refuse(rule: Rule, paths: list[Path], stem: str, outcome: Outcome, reason: s
 
 
 def _restem(name: str, old: str, new: str) -> str:
-    return new + name[len(old):] if name.startswith(old) else name
+    return new + name[len(old) :] if name.startswith(old) else name
 
 
 def _reason_name(item: Claim, stem: str) -> str:

@@ -125,11 +125,9 @@ class Completion:
         if job is not None and moved:
             await _point_job_at(self.store, job, moved)
         final = moved.get(claim.images[0]) if claim.images else None
-        await self.ledger.finish(claim, OUTCOME_DONE if done else OUTCOME_FAILED, str(final) if final else None,
-                                 reason)
+        await self.ledger.finish(claim, OUTCOME_DONE if done else OUTCOME_FAILED, str(final) if final else None, reason)
         text = f"{claim.label}: done (job {job_id})" if done else f"{claim.label}: failed: {reason}"
-        self.board.event(claim.rule.name, text, in_flight=-1, **extra,
-                         **({"done": 1} if done else {"failed": 1}))
+        self.board.event(claim.rule.name, text, in_flight=-1, **extra, **({"done": 1} if done else {"failed": 1}))
 
 
 def _why(job: Job | None) -> str:

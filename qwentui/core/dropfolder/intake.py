@@ -51,8 +51,16 @@ class Drop:
 
 
 class Intake:
-    def __init__(self, rules: list[Rule], submission: Submission, board: StatusBoard, *, quiet: float = 1.0,
-                 give_up: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rules: list[Rule],
+        submission: Submission,
+        board: StatusBoard,
+        *,
+        quiet: float = 1.0,
+        give_up: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rules = rules
         self.submission = submission
         self.board = board
@@ -132,8 +140,9 @@ class Intake:
                 continue
             stem = drop_stem(rule, path.name)
             if stem is None:
-                refused.append((rule, path, "a first + last frame folder takes pairs named NAME_first.<ext> and "
-                                "NAME_last.<ext>"))
+                refused.append(
+                    (rule, path, "a first + last frame folder takes pairs named NAME_first.<ext> and NAME_last.<ext>")
+                )
             elif rule.mode is Mode.KF2V:
                 match = PAIR_RE.match(os.path.splitext(path.name)[0])
                 which = 0 if match and match["which"].lower() == "first" else 1
@@ -200,8 +209,9 @@ class Intake:
     async def _refuse_drop(self, drop: Drop, bad: Path, reason: str) -> None:
         label = f"{bad.name}: {reason}" if len(drop.images) > 1 else reason
         try:
-            await asyncio.to_thread(claims.refuse, drop.rule, [*drop.images, *drop.sidecars], drop.stem, "failed",
-                                    label)
+            await asyncio.to_thread(
+                claims.refuse, drop.rule, [*drop.images, *drop.sidecars], drop.stem, "failed", label
+            )
         except OSError as exc:
             log.warning("cannot move %s to failed/: %s", bad, exc)
             return

@@ -63,8 +63,11 @@ class Ledger:
             return None
         earlier = await self.store.ledger_get(claim.sha)
         if earlier is None:  # forgotten in between: try once more
-            return None if await self.store.ledger_claim(claim.sha, claim.rule.name, claim.label) else \
-                await self.store.ledger_get(claim.sha)
+            return (
+                None
+                if await self.store.ledger_claim(claim.sha, claim.rule.name, claim.label)
+                else await self.store.ledger_get(claim.sha)
+            )
         if earlier.job_id is None and earlier.outcome is None and recovering:
             await self.store.ledger_set(claim.sha, rule=claim.rule.name, original_name=claim.label)
             return None

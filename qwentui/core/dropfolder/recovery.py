@@ -28,8 +28,9 @@ from qwentui.core.store import Job, LedgerEntry
 log = logging.getLogger(__name__)
 
 
-async def recover(rules: list[Rule], ledger: Ledger, submission: Submission, completion: Completion,
-                  board: StatusBoard) -> int:
+async def recover(
+    rules: list[Rule], ledger: Ledger, submission: Submission, completion: Completion, board: StatusBoard
+) -> int:
     """Resume every drop in the rules' `.processing/` folders; returns how many were found."""
     groups = [g for rule in rules for g in await asyncio.to_thread(processing_groups, rule)]
     entries = [e for e in await ledger.open_entries() if e.rule in {r.name for r in rules}]
@@ -70,6 +71,5 @@ async def _orphan(entry: LedgerEntry, rules: list[Rule], ledger: Ledger, complet
         await ledger.store.ledger_forget(entry.sha256)  # nothing was sent: the bytes may come again
         return
     claim = Claim(rule, "", entry.original_name, [], sha=entry.sha256, job_id=entry.job_id)
-    completion.board.event(rule.name, f"{entry.original_name}: file gone, following job {entry.job_id}",
-                           in_flight=1)
+    completion.board.event(rule.name, f"{entry.original_name}: file gone, following job {entry.job_id}", in_flight=1)
     completion.follow(claim)

@@ -48,8 +48,10 @@ RESERVED = frozenset({"mode", "images", "model", "prompt"})
 PARAMETER_FIELDS = frozenset(f.name for f in fields(GenerationRequest)) - RESERVED - {"vace", "function"}
 
 DEFAULT_I2V_PROMPT = "The scene comes to life with gentle, natural motion and a slow camera push-in."
-DEFAULT_EDIT_PROMPT = ("Improve this photo: balance the lighting and colours and sharpen the details, "
-                       "keeping the content and composition unchanged.")
+DEFAULT_EDIT_PROMPT = (
+    "Improve this photo: balance the lighting and colours and sharpen the details, "
+    "keeping the content and composition unchanged."
+)
 
 
 class RuleError(QwentuiError):
@@ -104,8 +106,9 @@ def load_settings(settings_file: Path, root: Path) -> DropSettings:
     where = f"{settings_file}: [drop]"
     unknown = sorted(set(drop) - {"root", "quiet", "rescan", "poll", "rules"})
     if unknown:
-        raise RuleError(f"{where}: unknown key(s) {', '.join(unknown)}; [drop] has root, quiet, rescan, poll, "
-                        "and [[drop.rules]]")
+        raise RuleError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; [drop] has root, quiet, rescan, poll, and [[drop.rules]]"
+        )
     if "root" in drop:
         root = _path(drop["root"], root, f"{where} root")
     raw_rules = drop.get("rules")
@@ -115,8 +118,13 @@ def load_settings(settings_file: Path, root: Path) -> DropSettings:
         raise RuleError(f"{where} rules must be written as [[drop.rules]] tables")
     else:
         rules = parse_rules(raw_rules, root, str(settings_file))
-    return DropSettings(root, rules, quiet=_seconds(drop, "quiet", 1.0, where),
-                        rescan=_seconds(drop, "rescan", 60.0, where), poll=_seconds(drop, "poll", 0.0, where))
+    return DropSettings(
+        root,
+        rules,
+        quiet=_seconds(drop, "quiet", 1.0, where),
+        rescan=_seconds(drop, "rescan", 60.0, where),
+        poll=_seconds(drop, "poll", 0.0, where),
+    )
 
 
 def parse_rules(raw: list[Any], root: Path, source: str = "settings") -> list[Rule]:
@@ -135,8 +143,10 @@ def parse_rules(raw: list[Any], root: Path, source: str = "settings") -> list[Ru
 def parse_rule(item: Mapping[str, Any], root: Path, label: str = "rule") -> Rule:
     unknown = sorted(set(item) - {"name", "folder", "mode", "model", "prompt", "parameters", "outputs", "enabled"})
     if unknown:
-        raise RuleError(f"{label}: unknown key(s) {', '.join(unknown)}; a rule has name, folder, mode, model, "
-                        "prompt, parameters, outputs, enabled")
+        raise RuleError(
+            f"{label}: unknown key(s) {', '.join(unknown)}; a rule has name, folder, mode, model, "
+            "prompt, parameters, outputs, enabled"
+        )
     name = item.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise RuleError(f"{label}: name must be letters, digits, '.', '_' or '-' (it names the folder too)")
@@ -161,8 +171,16 @@ def parse_rule(item: Mapping[str, Any], root: Path, label: str = "rule") -> Rule
     if not isinstance(params, dict):
         raise RuleError(f"{label}: parameters must be a table, e.g. parameters = {{ duration = 5 }}")
     folder = _path(item.get("folder", name), root, f"{label} folder")
-    rule = Rule(name, folder, mode, row.model if row else model or DEFAULT_MODEL[mode], prompt, dict(params),
-                cast(Outputs, outputs), enabled)
+    rule = Rule(
+        name,
+        folder,
+        mode,
+        row.model if row else model or DEFAULT_MODEL[mode],
+        prompt,
+        dict(params),
+        cast(Outputs, outputs),
+        enabled,
+    )
     problems = check_parameters(rule)
     if problems:
         raise RuleError(f"{label}: " + "; ".join(problems))
@@ -183,8 +201,9 @@ def check_parameters(rule: Rule, params: Mapping[str, Any] | None = None, prompt
     text = rule.prompt if prompt is None else prompt
     placeholders = [f"oss://placeholder/{i}.png" for i in range(rule.images_per_job)]
     try:
-        req = GenerationRequest(mode=rule.mode, model=rule.model, prompt=text or "placeholder", images=placeholders,
-                                **dict(params))
+        req = GenerationRequest(
+            mode=rule.mode, model=rule.model, prompt=text or "placeholder", images=placeholders, **dict(params)
+        )
     except (TypeError, ValueError) as exc:
         return [str(exc)]
     return [str(p) for p in validate(req, check_files=False)]
@@ -224,6 +243,7 @@ def _check_unique(rules: list[Rule], source: str) -> None:
         names.add(rule.name)
         key = rule.folder.resolve()
         if key in folders:
-            raise RuleError(f"{source}: drop rules {folders[key]!r} and {rule.name!r} watch the same folder "
-                            f"{rule.folder}")
+            raise RuleError(
+                f"{source}: drop rules {folders[key]!r} and {rule.name!r} watch the same folder {rule.folder}"
+            )
         folders[key] = rule.name

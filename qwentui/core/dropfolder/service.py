@@ -35,15 +35,28 @@ log = logging.getLogger(__name__)
 
 
 class DropFolderService:
-    def __init__(self, engine: Engine, store: Store, rules: list[Rule], *, quiet: float = 1.0,
-                 rescan: float = 60.0, poll: float = 0.0, give_up: float | None = None,
-                 completion_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        rules: list[Rule],
+        *,
+        quiet: float = 1.0,
+        rescan: float = 60.0,
+        poll: float = 0.0,
+        give_up: float | None = None,
+        completion_interval: float = 1.0,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.rules = list(rules)
         self.tick = min(0.25, max(0.05, quiet / 4))
-        self.board = StatusBoard([RuleStatus(r.name, r.folder, r.mode.value, r.model,
-                                             state="watching" if r.enabled else "disabled") for r in rules])
+        self.board = StatusBoard(
+            [
+                RuleStatus(r.name, r.folder, r.mode.value, r.model, state="watching" if r.enabled else "disabled")
+                for r in rules
+            ]
+        )
         self.ledger = Ledger(store)
         self.completion = Completion(store, self.ledger, self.board, interval=completion_interval)
         self.submission = Submission(engine, self.ledger, self.board, self.completion.follow)
@@ -51,16 +64,18 @@ class DropFolderService:
         give_up = max(10.0, 5 * quiet) if give_up is None else give_up
         self.intake = Intake(self.rules, self.submission, self.board, quiet=quiet, give_up=give_up)
         self.intake.active = self._active
-        self.watcher = FolderWatcher([r.folder for r in self.rules if r.enabled], self.intake.on_paths,
-                                     poll=poll, rescan=rescan)
+        self.watcher = FolderWatcher(
+            [r.folder for r in self.rules if r.enabled], self.intake.on_paths, poll=poll, rescan=rescan
+        )
         self._paused: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = asyncio.Event()  # recovery finished and the watcher runs
 
     @classmethod
     def from_settings(cls, engine: Engine, store: Store, settings: DropSettings, **options: Any) -> DropFolderService:
-        return cls(engine, store, settings.rules, quiet=settings.quiet, rescan=settings.rescan, poll=settings.poll,
-                   **options)
+        return cls(
+            engine, store, settings.rules, quiet=settings.quiet, rescan=settings.rescan, poll=settings.poll, **options
+        )
 
     # ---- life cycle ---------------------------------------------------------------------------------------
 
@@ -103,7 +118,8 @@ class DropFolderService:
         await recover(self.rules, self.ledger, self.submission, self.completion, self.board)
         self.completion.changes = self.engine.subscribe()
         loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-            ("drop-watch", self.watcher.run), ("drop-intake", self._intake_loop),
+            ("drop-watch", self.watcher.run),
+            ("drop-intake", self._intake_loop),
             ("drop-completion", self.completion.run),
         ]
         for name, loop in loops:
@@ -151,8 +167,15 @@ class DropFolderService:
     def status(self) -> DropStatus:
         leader = self.engine.leader
         for rule in self.rules:
-            state = ("disabled" if not rule.enabled else "paused" if rule.name in self._paused
-                     else "watching" if leader else "waiting")
+            state = (
+                "disabled"
+                if not rule.enabled
+                else "paused"
+                if rule.name in self._paused
+                else "watching"
+                if leader
+                else "waiting"
+            )
             self.board.set(rule.name, state=state)
         self.board.status.polling = self.watcher.polling
         self.board.status.watcher_error = self.watcher.error

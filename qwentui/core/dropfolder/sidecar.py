@@ -56,16 +56,18 @@ def read_overrides(paths: list[Path]) -> Overrides:
 def build_request(rule: Rule, images: list[str], overrides: Overrides) -> GenerationRequest:
     params = {**rule.parameters, **overrides.parameters}
     prompt = overrides.prompt if overrides.prompt is not None else rule.prompt
-    return GenerationRequest(mode=rule.mode, model=overrides.model or rule.model, prompt=prompt,
-                             images=list(images), **params)
+    return GenerationRequest(
+        mode=rule.mode, model=overrides.model or rule.model, prompt=prompt, images=list(images), **params
+    )
 
 
 def _read(path: Path) -> str:
     try:
         size = path.stat().st_size
         if size > MAX_SIDECAR_BYTES:
-            raise SidecarError(f"the sidecar {path.name} is {size // 1024} KB; at most "
-                               f"{MAX_SIDECAR_BYTES // 1024} KB is read")
+            raise SidecarError(
+                f"the sidecar {path.name} is {size // 1024} KB; at most {MAX_SIDECAR_BYTES // 1024} KB is read"
+            )
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise SidecarError(f"the sidecar {path.name} is not UTF-8 text") from None
@@ -79,21 +81,23 @@ def _merge_json(out: Overrides, raw: str, name: str) -> None:
     except ValueError as exc:
         raise SidecarError(f"the sidecar {name} is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise SidecarError(f"the sidecar {name} must hold a JSON object such as {{\"duration\": 5}}")
+        raise SidecarError(f'the sidecar {name} must hold a JSON object such as {{"duration": 5}}')
     nested = data.pop("parameters", {})
     if not isinstance(nested, dict):
-        raise SidecarError(f"\"parameters\" in the sidecar {name} must be an object")
+        raise SidecarError(f'"parameters" in the sidecar {name} must be an object')
     data.update(nested)
     prompt = data.pop("prompt", None)
     model = data.pop("model", None)
     if prompt is not None and not isinstance(prompt, str):
-        raise SidecarError(f"\"prompt\" in the sidecar {name} must be a string")
+        raise SidecarError(f'"prompt" in the sidecar {name} must be a string')
     if model is not None and not isinstance(model, str):
-        raise SidecarError(f"\"model\" in the sidecar {name} must be a string")
+        raise SidecarError(f'"model" in the sidecar {name} must be a string')
     unknown = sorted(set(data) - PARAMETER_FIELDS)
     if unknown:
-        raise SidecarError(f"the sidecar {name} has unknown key(s) {', '.join(unknown)}; use "
-                           f"{', '.join(sorted(PARAMETER_FIELDS | {'prompt', 'model'}))}")
+        raise SidecarError(
+            f"the sidecar {name} has unknown key(s) {', '.join(unknown)}; use "
+            f"{', '.join(sorted(PARAMETER_FIELDS | {'prompt', 'model'}))}"
+        )
     out.prompt = prompt if prompt is not None else out.prompt
     out.model = model or out.model
     out.parameters.update(data)

@@ -40,8 +40,12 @@ class Kind(Enum):
 
 def classify(name: str) -> Kind:
     lower = name.lower()
-    if (name.startswith((".", "~")) or lower in IGNORED_NAMES or lower.endswith(TEMP_SUFFIXES)
-            or any(m in lower for m in TEMP_MARKERS)):
+    if (
+        name.startswith((".", "~"))
+        or lower in IGNORED_NAMES
+        or lower.endswith(TEMP_SUFFIXES)
+        or any(m in lower for m in TEMP_MARKERS)
+    ):
         return Kind.IGNORE
     suffix = os.path.splitext(lower)[1]
     if suffix in IMAGE_SUFFIXES:
@@ -153,16 +157,19 @@ def check_link(path: Path, folder: Path) -> str | None:
 def check_image(path: Path, rule: Rule) -> Verdict:
     """Does the file decode as an image this rule's model takes (format, side range, size, no bomb)?"""
     if classify(path.name) is Kind.OTHER:
-        return Verdict(f"{path.suffix or 'a file without an extension'} is not an image type the drop folder "
-                       f"takes ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return Verdict(
+            f"{path.suffix or 'a file without an extension'} is not an image type the drop folder "
+            f"takes ({', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     limits = image_rule(rule)
     try:
         size = path.stat().st_size
     except OSError as exc:
         return Verdict(f"the file cannot be read ({exc.strerror or exc})", unfinished=True)
     if size > limits.max_bytes:
-        return Verdict(f"the file is {size / 1e6:.1f} MB; {rule.model} takes at most "
-                       f"{limits.max_bytes // (1024 * 1024)} MB")
+        return Verdict(
+            f"the file is {size / 1e6:.1f} MB; {rule.model} takes at most {limits.max_bytes // (1024 * 1024)} MB"
+        )
     info = probe_image(path)
     if info.error:
         # A file that starts like an image (or is too short to tell) may still be arriving; a bomb or a
@@ -172,8 +179,10 @@ def check_image(path: Path, rule: Rule) -> Verdict:
     if info.format not in limits.formats:
         return Verdict(f"it is a {info.format} image; {rule.model} takes {', '.join(limits.formats)}")
     if min(info.width, info.height) < limits.min_side or max(info.width, info.height) > limits.max_side:
-        return Verdict(f"it is {info.width}x{info.height} px; each side must be {limits.min_side}-"
-                       f"{limits.max_side} px for {rule.model}")
+        return Verdict(
+            f"it is {info.width}x{info.height} px; each side must be {limits.min_side}-"
+            f"{limits.max_side} px for {rule.model}"
+        )
     return Verdict()
 
 

@@ -25,15 +25,15 @@ log = logging.getLogger(__name__)
 
 
 class Submission:
-    def __init__(self, engine: Engine, ledger: Ledger, board: StatusBoard,
-                 on_job: Callable[[Claim], None]) -> None:
+    def __init__(self, engine: Engine, ledger: Ledger, board: StatusBoard, on_job: Callable[[Claim], None]) -> None:
         self.engine = engine
         self.ledger = ledger
         self.board = board
         self.on_job = on_job  # the claim now has a job to follow
 
-    async def submit(self, claim: Claim, *, verified: bool = True, recovering: bool = False,
-                     existing: dict[str, Job] | None = None) -> None:
+    async def submit(
+        self, claim: Claim, *, verified: bool = True, recovering: bool = False, existing: dict[str, Job] | None = None
+    ) -> None:
         """Take a claimed drop to a queued job (or to failed/ / duplicates/)."""
         name = claim.rule.name
         if not verified:

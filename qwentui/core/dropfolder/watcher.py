@@ -73,8 +73,16 @@ def scan(folders: list[Path]) -> set[Path]:
 class FolderWatcher:
     """Calls `on_paths` with sets of paths to look at, until cancelled."""
 
-    def __init__(self, folders: list[Path], on_paths: Callable[[set[Path]], None], *, poll: float = 0.0,
-                 rescan: float = 60.0, debounce_ms: int = 400, step_ms: int = 50) -> None:
+    def __init__(
+        self,
+        folders: list[Path],
+        on_paths: Callable[[set[Path]], None],
+        *,
+        poll: float = 0.0,
+        rescan: float = 60.0,
+        debounce_ms: int = 400,
+        step_ms: int = 50,
+    ) -> None:
         self.folders = list(folders)
         self.on_paths = on_paths
         self.poll = poll
@@ -122,10 +130,16 @@ class FolderWatcher:
             folders = [f for f in self.folders if f.is_dir()]
             try:
                 if folders:
-                    async for changes in awatch(*folders, watch_filter=self._filter, recursive=False,
-                                                debounce=self.debounce_ms, step=self.step_ms,
-                                                force_polling=poll > 0 or None, poll_delay_ms=int(poll * 1000) or 300,
-                                                ignore_permission_denied=True):
+                    async for changes in awatch(
+                        *folders,
+                        watch_filter=self._filter,
+                        recursive=False,
+                        debounce=self.debounce_ms,
+                        step=self.step_ms,
+                        force_polling=poll > 0 or None,
+                        poll_delay_ms=int(poll * 1000) or 300,
+                        ignore_permission_denied=True,
+                    ):
                         self.on_paths({Path(p) for _, p in changes})
                 self.error = None if folders else "no drop folder exists"
             except asyncio.CancelledError:

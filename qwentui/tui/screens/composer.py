@@ -52,8 +52,9 @@ class ComposerScreen(Screen[int | None]):
     ComposerScreen #composer-title { background: $primary; color: $text; padding: 0 1; height: 1; }
     """
 
-    def __init__(self, engine: Engine, store: Store, initial: GenerationRequest | None = None,
-                 title: str = "New job") -> None:
+    def __init__(
+        self, engine: Engine, store: Store, initial: GenerationRequest | None = None, title: str = "New job"
+    ) -> None:
         super().__init__()
         self.engine = engine
         self.store = store
@@ -76,17 +77,22 @@ class ComposerScreen(Screen[int | None]):
     # ---- layout -------------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"{self._title} — ctrl+s or ctrl+j submits, F2 JSON, F3 recent prompts, esc closes"),
-                     id="composer-title")
+        yield Static(
+            Text(f"{self._title} — ctrl+s or ctrl+j submits, F2 JSON, F3 recent prompts, esc closes"),
+            id="composer-title",
+        )
         with Horizontal(id="composer-body"):
             with VerticalScroll(id="composer-form"):
                 with Horizontal(id="composer-top"):
                     yield Label("mode")
-                    yield Select([(f"{m.label} ({m.value})", m.value) for m in Mode], value=self._mode.value,
-                                 allow_blank=False, id="pick-mode")
+                    yield Select(
+                        [(f"{m.label} ({m.value})", m.value) for m in Mode],
+                        value=self._mode.value,
+                        allow_blank=False,
+                        id="pick-mode",
+                    )
                     yield Label("model")
-                    yield Select(self._model_options(self._mode), value=self._model, allow_blank=False,
-                                 id="pick-model")
+                    yield Select(self._model_options(self._mode), value=self._model, allow_blank=False, id="pick-model")
                 yield Static(self._summary_of_model(), id="model-summary", markup=False)
                 yield RequestForm(lookup(self._model, self._mode), self._initial_values, id="request-form")
             with VerticalScroll(id="composer-side"):
@@ -165,8 +171,11 @@ class ComposerScreen(Screen[int | None]):
     @on(Checkbox.Changed)
     @on(Select.Changed)
     def _edited(self, event: Input.Changed | TextArea.Changed | Checkbox.Changed | Select.Changed) -> None:
-        widget = event.control if isinstance(event, Checkbox.Changed | Select.Changed) else (
-            event.input if isinstance(event, Input.Changed) else event.text_area)
+        widget = (
+            event.control
+            if isinstance(event, Checkbox.Changed | Select.Changed)
+            else (event.input if isinstance(event, Input.Changed) else event.text_area)
+        )
         if widget is not None and widget.id and widget.id.startswith("f-"):
             self._touched.add(widget.id[2:])
         if self._debounce is not None:
@@ -234,8 +243,9 @@ class ComposerScreen(Screen[int | None]):
             first = self.form.first_invalid()
             if first is not None:
                 first.focus()
-            self.notify(f"Not sent: {self._problems[0]}" if self._problems else "Not sent", severity="error",
-                        markup=False)
+            self.notify(
+                f"Not sent: {self._problems[0]}" if self._problems else "Not sent", severity="error", markup=False
+            )
             return
         try:
             job = await self.engine.add(self._request, source="tui")
@@ -275,8 +285,11 @@ class ComposerScreen(Screen[int | None]):
         if target is None:
             self.notify("This model takes no files", severity="warning")
             return
-        start = Path(target.value).expanduser().parent if target.value and not target.value.startswith(
-            ("http://", "https://", "oss://")) else Path.cwd()
+        start = (
+            Path(target.value).expanduser().parent
+            if target.value and not target.value.startswith(("http://", "https://", "oss://"))
+            else Path.cwd()
+        )
         chosen = await self.app.push_screen_wait(FilePicker(start if start.is_dir() else Path.cwd()))
         if chosen is not None:
             target.value = str(chosen)
@@ -284,8 +297,11 @@ class ComposerScreen(Screen[int | None]):
 
     def _path_input(self) -> Input | None:
         focused = self.focused
-        if isinstance(focused, Input) and focused.id and (focused.id.startswith("f-image_")
-                                                          or focused.id.endswith("_url")):
+        if (
+            isinstance(focused, Input)
+            and focused.id
+            and (focused.id.startswith("f-image_") or focused.id.endswith("_url"))
+        ):
             return focused
         inputs = [i for i in self.form.query(Input) if i.id and i.id.startswith("f-image_")]
         empty = [i for i in inputs if not i.value.strip()]

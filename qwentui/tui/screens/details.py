@@ -29,8 +29,12 @@ from qwentui.tui.widgets.key_bar import KeyBar
 
 
 def _json(value: Any) -> Syntax:
-    return Syntax(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True), "json", word_wrap=True,
-                  background_color="default")
+    return Syntax(
+        json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
+        "json",
+        word_wrap=True,
+        background_color="default",
+    )
 
 
 def _when(at: float | None) -> str:
@@ -73,8 +77,12 @@ class DetailsScreen(Screen[None]):
         table = self.query_one("#details-events", DataTable)
         table.add_columns("when", "from", "to", "detail")
         for event in events:
-            table.add_row(_when(event.at), event.from_state.value if event.from_state else "—", event.to_state.value,
-                          Text(redact_url(event.detail or "")))
+            table.add_row(
+                _when(event.at),
+                event.from_state.value if event.from_state else "—",
+                event.to_state.value,
+                Text(redact_url(event.detail or "")),
+            )
 
     def _sections(self, job: Job, events: list[Event], assets: list[Asset]) -> list[Static | DataTable[Any]]:
         now = self.clock()
@@ -88,16 +96,25 @@ class DetailsScreen(Screen[None]):
             head.append(f" ({job.source_path})")
         if job.parent_id:
             head.append(f" · from job {job.parent_id}")
-        head.append(f"\ncreated {_when(job.created_at)} ({short_duration(now - job.created_at)} ago)"
-                    f" · sent {_when(job.submitted_at)} · ended {_when(job.finished_at)}"
-                    f" · took {elapsed_text(job, now, None)}")
-        head.append(f"\ntask {job.task_id or '—'} · request {job.request_id or '—'} · attempts {job.attempts}"
-                    f" · status checks {job.poll_count}")
-        parts: list[Static | DataTable[Any]] = [Static(head), Static("Prompt", classes="section"),
-                                                 Static(job.prompt or "(none)", markup=False)]
+        head.append(
+            f"\ncreated {_when(job.created_at)} ({short_duration(now - job.created_at)} ago)"
+            f" · sent {_when(job.submitted_at)} · ended {_when(job.finished_at)}"
+            f" · took {elapsed_text(job, now, None)}"
+        )
+        head.append(
+            f"\ntask {job.task_id or '—'} · request {job.request_id or '—'} · attempts {job.attempts}"
+            f" · status checks {job.poll_count}"
+        )
+        parts: list[Static | DataTable[Any]] = [
+            Static(head),
+            Static("Prompt", classes="section"),
+            Static(job.prompt or "(none)", markup=False),
+        ]
         if job.error_code or job.error_message:
-            parts += [Static("Error", classes="section"),
-                      Static(Text(f"{job.error_code or ''} {job.error_message or ''}".strip(), style="red"))]
+            parts += [
+                Static("Error", classes="section"),
+                Static(Text(f"{job.error_code or ''} {job.error_message or ''}".strip(), style="red")),
+            ]
         parts += [Static("Request", classes="section"), Static(_json(redact_urls(job.request)))]
         if job.wire is not None:
             parts += [Static("Body sent", classes="section"), Static(_json(redact_urls(job.wire)))]
@@ -111,8 +128,10 @@ class DetailsScreen(Screen[None]):
                 size = human_bytes(asset.size) if asset.size else ""
                 lines.append(f"{asset.idx}. {asset.kind} {asset.path or redact_url(asset.url or '')} {size}\n")
             parts += [Static("Files", classes="section"), Static(lines)]
-        parts += [Static(f"History ({len(events)} events)", classes="section"),
-                  DataTable(id="details-events", cursor_type="row", zebra_stripes=True)]
+        parts += [
+            Static(f"History ({len(events)} events)", classes="section"),
+            DataTable(id="details-events", cursor_type="row", zebra_stripes=True),
+        ]
         return parts
 
     def action_close(self) -> None:

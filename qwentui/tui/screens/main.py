@@ -44,8 +44,15 @@ class MainScreen(JobActions):
     MainScreen PreviewPane { width: 1fr; min-width: 30; border-left: vkey $panel-lighten-2; }
     """
 
-    def __init__(self, context: Context, settings: TuiSettings, backend: ImageBackend, *,
-                 clock: Callable[[], float] = time.time, live: bool = True) -> None:
+    def __init__(
+        self,
+        context: Context,
+        settings: TuiSettings,
+        backend: ImageBackend,
+        *,
+        clock: Callable[[], float] = time.time,
+        live: bool = True,
+    ) -> None:
         super().__init__()
         self.context = context
         self.engine = context.engine

@@ -34,13 +34,16 @@ class PathSuggester(Suggester):
         typed = Path(value).expanduser()
         folder, stem = (typed, "") if value.endswith("/") else (typed.parent, typed.name)
         try:
-            names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
-                           if p.name.startswith(stem) and not p.name.startswith("."))
+            names = sorted(
+                p.name + ("/" if p.is_dir() else "")
+                for p in folder.iterdir()
+                if p.name.startswith(stem) and not p.name.startswith(".")
+            )
         except OSError:
             return None
         if not names:
             return None
-        return value + names[0][len(stem):]
+        return value + names[0][len(stem) :]
 
 
 class FieldRow(Vertical):
@@ -86,10 +89,17 @@ def _select(key: str, options: Iterable[tuple[str, str]], value: Any, blank: str
     return Select(choices, prompt=blank, value=current, id=f"f-{key}", classes="value", allow_blank=True)
 
 
-def _input(key: str, value: Any, placeholder: str, *, restrict: str | None = None,
-           suggester: Suggester | None = None) -> Input:
-    return Input(str(value or ""), placeholder=placeholder, id=f"f-{key}", classes="value", restrict=restrict,
-                 suggester=suggester)
+def _input(
+    key: str, value: Any, placeholder: str, *, restrict: str | None = None, suggester: Suggester | None = None
+) -> Input:
+    return Input(
+        str(value or ""),
+        placeholder=placeholder,
+        id=f"f-{key}",
+        classes="value",
+        restrict=restrict,
+        suggester=suggester,
+    )
 
 
 class RequestForm(Vertical):
@@ -109,15 +119,27 @@ class RequestForm(Vertical):
     def compose(self) -> ComposeResult:
         row, v = self.row, self._initial
         prompt_label = "prompt" if row.prompt_required else "prompt (optional)"
-        yield FieldRow("prompt", prompt_label, TextArea(str(v.get("prompt", "")), id="f-prompt", classes="value",
-                                                       soft_wrap=True, tab_behavior="focus"))
+        yield FieldRow(
+            "prompt",
+            prompt_label,
+            TextArea(str(v.get("prompt", "")), id="f-prompt", classes="value", soft_wrap=True, tab_behavior="focus"),
+        )
         if row.takes(Field.NEGATIVE_PROMPT):
-            yield FieldRow("negative_prompt", "negative prompt",
-                           TextArea(str(v.get("negative_prompt", "")), id="f-negative_prompt", classes="value",
-                                    soft_wrap=True, tab_behavior="focus"))
+            yield FieldRow(
+                "negative_prompt",
+                "negative prompt",
+                TextArea(
+                    str(v.get("negative_prompt", "")),
+                    id="f-negative_prompt",
+                    classes="value",
+                    soft_wrap=True,
+                    tab_behavior="focus",
+                ),
+            )
         if row.mode is Mode.VACE:
-            yield FieldRow("function", "function",
-                           _select("function", ((f, f) for f in VACE_FUNCTIONS), self.function, "choose…"))
+            yield FieldRow(
+                "function", "function", _select("function", ((f, f) for f in VACE_FUNCTIONS), self.function, "choose…")
+            )
         yield from self._image_rows()
         yield from self._option_rows()
         if row.mode is Mode.VACE:
@@ -130,61 +152,110 @@ class RequestForm(Vertical):
         for i, label in enumerate(slots, start=1):
             hint = ""
             if i == len(slots) and self.row.mode is not Mode.VACE:
-                count = str(rule.max_count) if rule.min_count == rule.max_count else \
-                    f"{rule.min_count}-{rule.max_count}"
-                hint = (f"{count} {'image' if rule.max_count == 1 else 'images'}: https:// or oss:// URL, or a local "
-                        f"file ({', '.join(rule.formats)}, {rule.min_side}-{rule.max_side} px); F4 picks a file")
-            yield FieldRow(f"image_{i}", label, _input(f"image_{i}", self._initial.get(f"image_{i}"),
-                                                      "URL or local path", suggester=suggester), hint)
+                count = (
+                    str(rule.max_count) if rule.min_count == rule.max_count else f"{rule.min_count}-{rule.max_count}"
+                )
+                hint = (
+                    f"{count} {'image' if rule.max_count == 1 else 'images'}: https:// or oss:// URL, or a local "
+                    f"file ({', '.join(rule.formats)}, {rule.min_side}-{rule.max_side} px); F4 picks a file"
+                )
+            yield FieldRow(
+                f"image_{i}",
+                label,
+                _input(f"image_{i}", self._initial.get(f"image_{i}"), "URL or local path", suggester=suggester),
+                hint,
+            )
 
     def _option_rows(self) -> Iterable[FieldRow]:
         row, v = self.row, self._initial
         if row.takes(Field.SIZE) and row.size is not None:
             default = f"default ({row.default_size})" if row.default_size else "default"
-            yield FieldRow("size", "size", _select("size", ((c, c) for c in row.size.choices), v.get("size"),
-                                                   default))
+            yield FieldRow("size", "size", _select("size", ((c, c) for c in row.size.choices), v.get("size"), default))
             if row.size.free_form:
                 lo, hi = round((row.size.min_pixels or 0) ** 0.5), round((row.size.max_pixels or 0) ** 0.5)
-                yield FieldRow("size_custom", "or W*H", _input("size_custom", v.get("size_custom"),
-                                                               f"free size, {lo}*{lo} to {hi}*{hi} pixels"))
+                yield FieldRow(
+                    "size_custom",
+                    "or W*H",
+                    _input("size_custom", v.get("size_custom"), f"free size, {lo}*{lo} to {hi}*{hi} pixels"),
+                )
         if row.takes(Field.N) and row.n_range[0] != row.n_range[1]:
             lo, hi = row.n_range
-            yield FieldRow("n", "images (n)", _select("n", ((str(i), str(i)) for i in range(lo, hi + 1)),
-                                                      v.get("n"), f"default ({row.default_n})"))
+            yield FieldRow(
+                "n",
+                "images (n)",
+                _select("n", ((str(i), str(i)) for i in range(lo, hi + 1)), v.get("n"), f"default ({row.default_n})"),
+            )
         if row.takes(Field.MAX_IMAGES):
             lo, hi = row.max_images_range
-            yield FieldRow("max_images", "max images",
-                           _select("max_images", ((str(i), str(i)) for i in range(lo, hi + 1)),
-                                   v.get("max_images"), f"default ({hi})"))
+            yield FieldRow(
+                "max_images",
+                "max images",
+                _select(
+                    "max_images", ((str(i), str(i)) for i in range(lo, hi + 1)), v.get("max_images"), f"default ({hi})"
+                ),
+            )
         if row.takes(Field.DURATION) and row.durations:
-            yield FieldRow("duration", "duration (s)",
-                           _select("duration", ((str(d), str(d)) for d in row.durations), v.get("duration"),
-                                   f"default ({row.default_duration})"))
+            yield FieldRow(
+                "duration",
+                "duration (s)",
+                _select(
+                    "duration",
+                    ((str(d), str(d)) for d in row.durations),
+                    v.get("duration"),
+                    f"default ({row.default_duration})",
+                ),
+            )
         if row.takes(Field.RESOLUTION) and row.resolutions:
-            yield FieldRow("resolution", "resolution",
-                           _select("resolution", ((r, r) for r in row.resolutions), v.get("resolution"),
-                                   f"default ({row.default_resolution})"))
+            yield FieldRow(
+                "resolution",
+                "resolution",
+                _select(
+                    "resolution",
+                    ((r, r) for r in row.resolutions),
+                    v.get("resolution"),
+                    f"default ({row.default_resolution})",
+                ),
+            )
         if row.takes(Field.SHOT_TYPE):
-            yield FieldRow("shot_type", "shot type",
-                           _select("shot_type", ((s, s) for s in SHOT_TYPES), v.get("shot_type"), "default"))
+            yield FieldRow(
+                "shot_type",
+                "shot type",
+                _select("shot_type", ((s, s) for s in SHOT_TYPES), v.get("shot_type"), "default"),
+            )
         if row.takes(Field.SEED):
             yield FieldRow("seed", "seed", _input("seed", v.get("seed"), "random", restrict=r"[0-9]*"))
         if row.takes(Field.AUDIO_URL):
-            yield FieldRow("audio_url", "audio", _input("audio_url", v.get("audio_url"),
-                                                       "optional audio URL or local file (wav/mp3)",
-                                                       suggester=PathSuggester()))
+            yield FieldRow(
+                "audio_url",
+                "audio",
+                _input(
+                    "audio_url",
+                    v.get("audio_url"),
+                    "optional audio URL or local file (wav/mp3)",
+                    suggester=PathSuggester(),
+                ),
+            )
         if row.takes(Field.TEMPLATE):
             yield FieldRow("template", "template", _input("template", v.get("template"), "optional effect template"))
         if row.takes(Field.AUDIO):
-            yield FieldRow("silent", "", Checkbox("silent video (no audio)", bool(v.get("silent")), id="f-silent",
-                                                  classes="value"))
+            yield FieldRow(
+                "silent", "", Checkbox("silent video (no audio)", bool(v.get("silent")), id="f-silent", classes="value")
+            )
         if row.takes(Field.PROMPT_EXTEND):
-            yield FieldRow("prompt_extend", "", Checkbox("prompt extend (let the service enrich the prompt)",
-                                                         v.get("prompt_extend", True) is not False,
-                                                         id="f-prompt_extend", classes="value"))
+            yield FieldRow(
+                "prompt_extend",
+                "",
+                Checkbox(
+                    "prompt extend (let the service enrich the prompt)",
+                    v.get("prompt_extend", True) is not False,
+                    id="f-prompt_extend",
+                    classes="value",
+                ),
+            )
         if row.takes(Field.WATERMARK):
-            yield FieldRow("watermark", "", Checkbox("watermark", bool(v.get("watermark")), id="f-watermark",
-                                                     classes="value"))
+            yield FieldRow(
+                "watermark", "", Checkbox("watermark", bool(v.get("watermark")), id="f-watermark", classes="value")
+            )
 
     def _vace_rows(self) -> Iterable[FieldRow]:
         v = self._initial
@@ -199,8 +270,12 @@ class RequestForm(Vertical):
                 widget: Widget = _select(form_key, ((c, c) for c in CONTROL_CONDITIONS), v.get(form_key), "choose…")
             else:
                 url = key.endswith("_url")
-                widget = _input(form_key, v.get(form_key), hints.get(key, "URL or local file" if url else ""),
-                                suggester=PathSuggester() if url else None)
+                widget = _input(
+                    form_key,
+                    v.get(form_key),
+                    hints.get(key, "URL or local file" if url else ""),
+                    suggester=PathSuggester() if url else None,
+                )
             yield FieldRow(form_key, key.replace("_", " "), widget)
 
     # ---- reading and marking --------------------------------------------------------------------------
@@ -218,8 +293,9 @@ class RequestForm(Vertical):
                 out[key] = widget.value if isinstance(widget.value, str) else ""
         return out
 
-    def show_problems(self, problems: list[Problem], reveal: Callable[[str, object], bool] = lambda k, v: True
-                      ) -> list[str]:
+    def show_problems(
+        self, problems: list[Problem], reveal: Callable[[str, object], bool] = lambda k, v: True
+    ) -> list[str]:
         """Put each problem under its field, where `reveal(key, value)` allows; returns the problems no field
         can show (for the summary)."""
         by_key: dict[str, list[str]] = {}

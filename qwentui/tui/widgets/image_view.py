@@ -25,8 +25,7 @@ class HalfBlockImage(Widget):
     HalfBlockImage { width: 1fr; height: 1fr; }
     """
 
-    def __init__(self, image: Image.Image | None = None, *, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, image: Image.Image | None = None, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._image = image
         self._lines: list[Strip] = []

@@ -78,9 +78,15 @@ class JobTable(DataTable[Any]):
             super().__init__()
             self.job = job
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time,
-                 expected: Callable[[Job], float | None] = lambda job: job.expected_seconds,
-                 page: int = PAGE, id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        expected: Callable[[Job], float | None] = lambda job: job.expected_seconds,
+        page: int = PAGE,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True, cell_padding=1)
         self.store = store
         self.clock = clock
@@ -122,8 +128,9 @@ class JobTable(DataTable[Any]):
 
     async def _page(self, before_id: int | None) -> list[Job]:
         f = self.job_filter
-        return await self.store.list_jobs(states=f.states, modes=f.modes, models=f.models, text=f.text or None,
-                                          limit=self.page, before_id=before_id)
+        return await self.store.list_jobs(
+            states=f.states, modes=f.modes, models=f.models, text=f.text or None, limit=self.page, before_id=before_id
+        )
 
     async def load_more(self) -> int:
         """The next older page (keyset: ids below the oldest shown); returns how many rows came."""
@@ -185,8 +192,14 @@ class JobTable(DataTable[Any]):
         candidate, so a query bounded by their count returns them all, whatever the database size.
         """
         f = self.job_filter
-        found = await self.store.list_jobs(states=f.states, modes=f.modes, models=f.models, text=f.text,
-                                           before_id=max(candidates) + 1, limit=len(self.jobs) + len(candidates))
+        found = await self.store.list_jobs(
+            states=f.states,
+            modes=f.modes,
+            models=f.models,
+            text=f.text,
+            before_id=max(candidates) + 1,
+            limit=len(self.jobs) + len(candidates),
+        )
         return {j.id: candidates[j.id] for j in found if j.id in candidates}
 
     def tick(self) -> None:

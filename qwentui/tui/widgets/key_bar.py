@@ -17,8 +17,11 @@ class KeyBar(Footer):
     _shown: Shown | None = None
 
     def _visible(self, screen: Screen[object]) -> Shown:
-        return tuple((binding.key, binding.description, binding.action, enabled)
-                     for _, binding, enabled, _ in screen.active_bindings.values() if binding.show)
+        return tuple(
+            (binding.key, binding.description, binding.action, enabled)
+            for _, binding, enabled, _ in screen.active_bindings.values()
+            if binding.show
+        )
 
     def bindings_changed(self, screen: Screen[object]) -> None:
         shown = self._visible(screen)

@@ -60,8 +60,11 @@ def result_items(job: Job, assets: list[Asset]) -> list[Shown]:
             continue
         asset = by_idx.get(idx)
         kind = str(item.get("kind") or (asset.kind if asset else "image"))
-        items.append(Shown(kind, item.get("url") or (asset.url if asset else None),
-                           asset.path if asset else None, item.get("text")))
+        items.append(
+            Shown(
+                kind, item.get("url") or (asset.url if asset else None), asset.path if asset else None, item.get("text")
+            )
+        )
     if not items:  # results not recorded on the job (an imported or older job): the assets alone
         items = [Shown(a.kind, a.url, a.path, a.text) for a in assets if a.idx > 0]
     return items
@@ -86,9 +89,14 @@ class PreviewPane(Vertical):
     """
     SHORT = 30  # rows: below this the picture needs the room more than the request text does
 
-    def __init__(self, backend: ImageBackend, *, clock: Callable[[], float] = time.time,
-                 expected: Callable[[Job], float | None] = lambda job: job.expected_seconds,
-                 id: str | None = None) -> None:
+    def __init__(
+        self,
+        backend: ImageBackend,
+        *,
+        clock: Callable[[], float] = time.time,
+        expected: Callable[[Job], float | None] = lambda job: job.expected_seconds,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.backend = backend
         self.clock = clock
@@ -131,7 +139,8 @@ class PreviewPane(Vertical):
             self._header(None)
             self.query_one("#preview-media", VerticalScroll).remove_children()
             self.query_one("#preview-media", VerticalScroll).mount(
-                Static("No job selected — press n to create one", classes="placeholder"))
+                Static("No job selected — press n to create one", classes="placeholder")
+            )
             return
         key = (job.id, job.state, len(assets))
         same_job = self.job is not None and self.job.id == job.id
@@ -217,8 +226,7 @@ class PreviewPane(Vertical):
         if loaded.picture is not None and self.backend.enabled:
             await area.mount(make_image_widget(self.backend, loaded.picture))
         else:
-            await area.mount(Static(_no_picture_text(shown, loaded, self.backend), classes="placeholder",
-                                    markup=False))
+            await area.mount(Static(_no_picture_text(shown, loaded, self.backend), classes="placeholder", markup=False))
         where = shown.path or (redact_url(shown.url) if shown.url else "")
         counter = f"{shown.kind} {index + 1}/{len(pictures)}" + (" ([ ] to page)" if len(pictures) > 1 else "")
         caption.update(" · ".join(p for p in (counter, loaded.facts, where) if p))
@@ -232,8 +240,9 @@ class PreviewPane(Vertical):
             if loaded.picture is not None and self.backend.enabled:
                 widgets.append(make_image_widget(self.backend, loaded.picture, classes="interleave-image"))
             else:
-                widgets.append(Static(_no_picture_text(item, loaded, self.backend), classes="interleave-text",
-                                      markup=False))
+                widgets.append(
+                    Static(_no_picture_text(item, loaded, self.backend), classes="interleave-text", markup=False)
+                )
         return widgets
 
 

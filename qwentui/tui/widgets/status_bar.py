@@ -23,9 +23,20 @@ from qwentui.tui.presentation import STATE_LOOK, STATE_WORDS
 
 # The order counts are shown in: what needs attention first, then what is moving, then history.
 COUNT_ORDER = (
-    JobState.NEEDS_USER, JobState.UNCERTAIN, JobState.QUEUED, JobState.UPLOADING, JobState.SUBMITTING,
-    JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED, JobState.DOWNLOADING, JobState.DONE,
-    JobState.FAILED, JobState.REJECTED, JobState.EXPIRED, JobState.CANCELED,
+    JobState.NEEDS_USER,
+    JobState.UNCERTAIN,
+    JobState.QUEUED,
+    JobState.UPLOADING,
+    JobState.SUBMITTING,
+    JobState.PENDING,
+    JobState.RUNNING,
+    JobState.SUCCEEDED,
+    JobState.DOWNLOADING,
+    JobState.DONE,
+    JobState.FAILED,
+    JobState.REJECTED,
+    JobState.EXPIRED,
+    JobState.CANCELED,
 )
 
 
@@ -137,8 +148,16 @@ def drop_summary(status: DropStatus) -> str:
     for rule in status.rules:
         if rule.state == "disabled":
             continue
-        counts = [f"{n} {label}" for n, label in ((rule.waiting, "waiting"), (rule.in_flight, "in flight"),
-                                                   (rule.done, "done"), (rule.failed, "failed"),
-                                                   (rule.duplicates, "duplicates")) if n]
+        counts = [
+            f"{n} {label}"
+            for n, label in (
+                (rule.waiting, "waiting"),
+                (rule.in_flight, "in flight"),
+                (rule.done, "done"),
+                (rule.failed, "failed"),
+                (rule.duplicates, "duplicates"),
+            )
+            if n
+        ]
         parts.append(f"{rule.name}: {rule.state}" + (f" {', '.join(counts)}" if counts else ""))
     return "drop " + " · ".join(parts) if parts else "drop folder: off"

@@ -15,7 +15,7 @@ from qwentui.core.catalog import CATALOG, Mode, ModelMode, size_of
 from qwentui.core.download import download, safe_output_path
 from qwentui.core.requests import GenerationRequest, build
 from qwentui.core.results import TaskResult, TaskStatus
-from tests.conftest import SimHarness
+from tests.helpers import SimHarness
 
 REF = "https://example.com/ref.png"
 

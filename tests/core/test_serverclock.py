@@ -8,7 +8,7 @@ import pytest
 
 from qwentui.core.serverclock import ServerClock
 from qwentui.sim import FakeClock
-from tests.conftest import SimHarness, fast_sim_config
+from tests.helpers import SimHarness, fast_sim_config
 
 
 def test_nothing_is_known_before_an_answer() -> None:

@@ -13,7 +13,7 @@ from qwentui.core.requests import GenerationRequest
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
-from tests.conftest import SimHarness, engine_config, fast_sim_config
+from tests.helpers import SimHarness, engine_config, fast_sim_config
 
 pytestmark = pytest.mark.slow
 

@@ -30,7 +30,7 @@ from qwentui.core.catalog import Mode
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Store, StoreCorrupt, StoreError, StoreFull
-from tests.conftest import SimHarness, fast_sim_config, poll_until, running_engine
+from tests.helpers import SimHarness, fast_sim_config, poll_until, running_engine
 from tests.faults.helpers import fill, remount, tmpfs
 
 T2I = GenerationRequest(mode=Mode.T2I, prompt="a red fox in snow")

@@ -26,7 +26,7 @@ from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from qwentui.sim import SimConfig, Simulator
-from tests.conftest import engine_config
+from tests.helpers import engine_config
 from tests.faults.helpers import LoopbackServer, RecordingApp, engine_cmd, engine_env, sample_png
 
 CANARY = "sk-CANARY0123456789abcdef0123456789"

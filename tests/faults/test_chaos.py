@@ -26,9 +26,9 @@ from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from qwentui.sim import SimConfig, running
-from tests.helpers import SimHarness, engine_config, fast_sim_config, running_engine
 from tests.faults.chaos_run import ChaosPlan, run_chaos
 from tests.faults.helpers import engine_cmd, engine_env, queue_requests
+from tests.helpers import SimHarness, engine_config, fast_sim_config, running_engine
 
 
 @pytest.mark.slow

@@ -30,8 +30,8 @@ from qwentui.core.catalog import Mode
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Store, StoreCorrupt, StoreError, StoreFull
-from tests.helpers import SimHarness, fast_sim_config, poll_until, running_engine
 from tests.faults.helpers import fill, remount, tmpfs
+from tests.helpers import SimHarness, fast_sim_config, poll_until, running_engine
 
 T2I = GenerationRequest(mode=Mode.T2I, prompt="a red fox in snow")
 

@@ -26,8 +26,8 @@ from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from qwentui.sim import SimConfig, Simulator
-from tests.helpers import engine_config
 from tests.faults.helpers import LoopbackServer, RecordingApp, engine_cmd, engine_env, sample_png
+from tests.helpers import engine_config
 
 CANARY = "sk-CANARY0123456789abcdef0123456789"
 NEEDLES = [CANARY.encode(), CANARY[3:].encode(), CANARY[3:].encode("utf-16-le"), b"CANARY0123456789"]

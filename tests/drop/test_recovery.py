@@ -7,6 +7,7 @@ recovery is exercised on every run.
 from __future__ import annotations
 
 from qwentui.core.catalog import Mode
+from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.dropfolder.claims import ensure_folders
 from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.requests import GenerationRequest
@@ -49,10 +50,10 @@ async def test_every_crash_point_is_finished_without_a_second_submission(world: 
     service = await world.service([rule], store=store)
     wanted = {f"{n}{ext}" for n in "abcd" for ext in (".png", ".result.mp4")} | {"a.txt"}
     await wait_until(lambda: names(rule.folder / "done") == wanted, what="four drops done (with their results)")
+    # the files move first; the ledger and the counters follow (completion._finish): wait for those too
+    await wait_until(lambda: _counts(service) == (0, 4, 1), what="the counters of four done and one duplicate")
     assert submitted_shas(world.sim) == {sha_a: 1, sha_b: 1, sha_c: 1, sha_d: 1}
     assert names(rule.folder / "duplicates") == {"e.png", "e.png.reason.txt"}
-    status = service.status().rules[0]
-    assert (status.in_flight, status.done, status.duplicates) == (0, 4, 1)
     assert names(proc) == set()
     jobs = {j.id: j for j in await store.list_jobs()}
     assert len(jobs) == 4 and job_c.id in jobs and job_d.id in jobs  # c and d adopted, not recreated
@@ -76,6 +77,11 @@ async def test_a_job_that_ended_while_qwentui_was_down_is_filed_at_start(world: 
     await world.service([rule], store=store, engine=first.engine)
     await wait_until(lambda: "early.png" in names(rule.folder / "done"), what="filed at the next start")
     assert list(submitted_shas(world.sim).values()) == [1]
+
+
+def _counts(service: DropFolderService) -> tuple[int, int, int]:
+    status = service.status().rules[0]
+    return (status.in_flight, status.done, status.duplicates)
 
 
 async def _all_done(store: Store) -> bool:

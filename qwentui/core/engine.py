@@ -7,7 +7,8 @@ DOWNLOADING -> SUCCEEDED (resume the download); NEEDS_USER -> wait for the user.
 
 Only the process holding the lease acts on jobs; another process on the same database only reads (and may add
 jobs, which the lease holder picks up). The engine knows nothing of Textual: the TUI and the headless
-`qwentui run` share it, and subscribers get the ids of changed jobs.
+`qwentui run` share it. What changed is told by one change feed (`Engine.subscribe`, see feed.py), which
+hears every committed job change: this engine's loops, the user's actions and other processes alike.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from qwentui.core.api import DashScopeClient
 from qwentui.core.catalog import Mode, modes_of
 from qwentui.core.download import make_download_client
 from qwentui.core.errors import ApiError, AuthError, QwentuiError, TransportError, UnsupportedOperation
+from qwentui.core.feed import ChangeFeed, Subscription
 from qwentui.core.fetcher import Fetcher
 from qwentui.core.reconcile import Reconciler
 from qwentui.core.requests import GenerationRequest, InvalidRequest, validate
@@ -45,6 +47,23 @@ log = logging.getLogger(__name__)
 LEASE_TTL = 15.0
 CLOCK_JUMP = 5.0  # the wall clock moving this much more or less than the monotonic clock is a jump
 HOST = socket.gethostname()
+
+
+@dataclass(frozen=True)
+class EngineReport:
+    """What the engine is doing, for a status line: nobody needs to reach into its parts."""
+
+    leader: bool  # False: another process holds the lease, this one only reads
+    pause_reason: str | None = None  # sending (or everything) is paused until `pause_until`
+    pause_until: float | None = None
+    pause_everything: bool = False  # also no status checks (a rejected key), not only no submissions
+    rate_pauses: int = 0  # 429 answers that paused the shared limiter
+    rate_paused_for: float = 0.0  # seconds the limiter still waits
+    errors: tuple[str, ...] = ()  # unexpected errors of the loops, newest last
+
+    @property
+    def paused(self) -> bool:
+        return self.pause_reason is not None
 
 
 class EngineError(QwentuiError):
@@ -94,7 +113,7 @@ class Engine:
         self._tasks: list[asyncio.Task[Any]] = []
         self._wake = asyncio.Event()
         self._busy: set[int] = set()  # jobs a worker is handling right now
-        self._subscribers: list[asyncio.Queue[int]] = []
+        self.feed = ChangeFeed(store)
         self._stopping = False
         self.errors: list[str] = []  # unexpected errors of the loops, kept for the status bar
         self._clock_ref: tuple[float, float] | None = None  # (wall, monotonic) at the last look, for jumps
@@ -103,6 +122,7 @@ class Engine:
 
     async def start(self) -> bool:
         """Take the lease and start working; returns False (read-only) when another process has it."""
+        await self.feed.start()  # leader or not: a read-only process follows the jobs through the feed
         self.leader = await self._take_lease()
         self._tasks.append(asyncio.create_task(self._lease_loop(), name="lease"))
         if self.leader:
@@ -129,6 +149,7 @@ class Engine:
             with contextlib.suppress(Exception):
                 await self.store.release_lease(self.owner)
             self.leader = False
+        await self.feed.stop()
         if self._own_http:
             await self._http.aclose()
 
@@ -142,19 +163,23 @@ class Engine:
     def wake(self) -> None:
         self._wake.set()
 
-    def subscribe(self) -> asyncio.Queue[int]:
-        """A queue that receives the id of every job this engine changes."""
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        self._subscribers.append(queue)
-        return queue
+    def subscribe(self) -> Subscription:
+        """Batches of every job changed from now on, whoever changed it (see feed.py); `close()` it after."""
+        return self.feed.subscribe()
 
-    def unsubscribe(self, queue: asyncio.Queue[int]) -> None:
-        if queue in self._subscribers:
-            self._subscribers.remove(queue)
-
-    def _changed(self, job_id: int) -> None:
-        for queue in self._subscribers:
-            queue.put_nowait(job_id)
+    def status(self) -> EngineReport:
+        now = self.clock()
+        pause = self.pause if self.pause is not None and self.pause.until > now else None
+        limiter = self.client.limiter
+        return EngineReport(
+            leader=self.leader,
+            pause_reason=pause.reason if pause else None,
+            pause_until=pause.until if pause else None,
+            pause_everything=pause.everything if pause else False,
+            rate_pauses=limiter.pauses,
+            rate_paused_for=limiter.paused_for,
+            errors=tuple(self.errors),
+        )
 
     def _pause(self, pause: Pause) -> None:
         if self.pause is None or pause.until > self.pause.until:
@@ -265,7 +290,6 @@ class Engine:
                 continue
             try:
                 after = await self.submitter.submit(job)
-                self._changed(job.id)
                 if after.state in (JobState.SUCCEEDED, JobState.UNCERTAIN):
                     self.wake()
             finally:
@@ -279,7 +303,6 @@ class Engine:
                 continue
             try:
                 await self.fetcher.fetch(job)
-                self._changed(job.id)
             finally:
                 self._busy.discard(job.id)
 
@@ -341,7 +364,6 @@ class Engine:
                 )
             with contextlib.suppress(StaleTransition):  # a worker finished it meanwhile
                 await self.store.transition(job.id, to_state, expect=job.state, next_check_at=self.clock(), **fields)
-                self._changed(job.id)
                 self.wake()
 
     async def _reconcile_loop(self) -> None:
@@ -413,7 +435,6 @@ class Engine:
             output_dir=str(output_dir) if output_dir else None,
             expected_seconds=float(sum(row.typical_seconds)) / 2 * self.config.policy.time_scale,
         )
-        self._changed(job.id)
         self.wake()
         return job
 
@@ -453,7 +474,6 @@ class Engine:
             raise EngineError(
                 f"job {job_id} is {job.state.value} and can no longer be canceled (only queued or PENDING jobs can)"
             )
-        self._changed(job.id)
         return job
 
     async def retry(self, job_id: int) -> Job:
@@ -484,7 +504,6 @@ class Engine:
             next_check_at=self.clock(),
             attempts=0,
         )
-        self._changed(job.id)
         self.wake()
         return job
 
@@ -503,7 +522,6 @@ class Engine:
             task_id=task_id,
             next_check_at=self.clock(),
         )
-        self._changed(job.id)
         return job
 
     async def import_task(self, task_id: str, model: str | None = None, prompt: str = "") -> Job:
@@ -533,7 +551,6 @@ class Engine:
             state=JobState.PENDING,
         )
         job = await self.store.update_fields(job.id, task_id=task_id, submitted_at=now, next_check_at=now)
-        self._changed(job.id)
         self.wake()
         return job
 
@@ -561,27 +578,33 @@ class Engine:
         if job.state not in TERMINAL and job.state is not JobState.NEEDS_USER:
             raise EngineError(f"job {job_id} is still {job.state.value}; cancel it or wait until it ends")
         await self.store.delete_job(job.id)
-        self._changed(job.id)
 
     # ---- waiting (CLI --wait, tests) ----------------------------------------------------------------------
 
     async def wait_for(
         self, job_ids: list[int], timeout: float | None = None, on_change: Callable[[Job], None] | None = None
     ) -> list[Job]:
-        """Until every job is terminal or needs the user; returns them."""
+        """Until every job is terminal or needs the user; returns them. Follows the change feed, so it works as
+        well when another process runs the engine (this one only reads the database then)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        await self.feed.start()
         seen: dict[int, JobState] = {}
-        while True:
-            jobs = [await self._job(i) for i in job_ids]
-            for job in jobs:
-                if on_change and seen.get(job.id) is not job.state:
-                    on_change(job)
-                seen[job.id] = job.state
-            if all(j.state in TERMINAL or j.state is JobState.NEEDS_USER for j in jobs):
-                return jobs
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"{sum(j.state not in TERMINAL for j in jobs)} job(s) still running")
-            await asyncio.sleep(min(0.1, self.config.tick))
+        with self.feed.subscribe() as changes:  # before the first read: a change in between is not lost
+            latest = {i: await self._job(i) for i in job_ids}
+            while True:
+                jobs = [latest[i] for i in job_ids]
+                for job in jobs:
+                    if on_change and seen.get(job.id) is not job.state:
+                        on_change(job)
+                    seen[job.id] = job.state
+                if all(j.state in TERMINAL or j.state is JobState.NEEDS_USER for j in jobs):
+                    return jobs
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"{sum(j.state not in TERMINAL for j in jobs)} job(s) still running")
+                for job in await changes.get(timeout=left):
+                    if job.id in latest:
+                        latest[job.id] = job
 
     def expected_seconds(self, job: Job) -> float:
         lo, hi = typical_seconds(job)

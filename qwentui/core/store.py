@@ -746,6 +746,10 @@ class Store:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._closed = False
+        # Called after every committed write that changed a job row (the change feed listens here), so no
+        # caller has to announce its changes: a write that commits is news, one that rolls back is not.
+        self._listeners: list[Callable[[], None]] = []
+        self._stamped = False  # the open write transaction changed a job row
 
     @classmethod
     async def open(
@@ -798,6 +802,7 @@ class Store:
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from None
+            self._stamped = False
             try:
                 yield conn
                 await conn.execute("COMMIT")
@@ -810,6 +815,29 @@ class Store:
                 if isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError:
                     raise _translate(exc, self.path) from None
                 raise  # ProgrammingError and friends are bugs: keep them loud
+            if self._stamped:
+                self._stamped = False
+                for listener in list(self._listeners):
+                    listener()
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after each committed write that changed a job (a cheap, synchronous callback)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    async def data_version(self) -> int:
+        """SQLite's `PRAGMA data_version` on the reader: it moves when any other connection (this store's
+        writer, another process) commits. Reads no rows: a cheap way to ask "did anything change?"."""
+        rows = await self._read("PRAGMA data_version")
+        return int(rows[0][0])
+
+    async def latest_stamp(self) -> float:
+        """The newest `updated_at` of any job (0 when there is none): where a `changed_since` reader starts."""
+        rows = await self._read("SELECT max(updated_at) FROM jobs")
+        return float(rows[0][0] or 0.0)
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         if self._closed:
@@ -835,6 +863,7 @@ class Store:
     async def _stamp(self, conn: aiosqlite.Connection) -> float:
         """The time for this write. Strictly increasing across all writes (also from other processes, as we
         hold the write lock), even if the wall clock steps back, so `changed_since()` never misses a row."""
+        self._stamped = True
         row = await self._one(conn, "SELECT max(updated_at) FROM jobs")
         now = self._clock()
         last = row[0] if row and row[0] is not None else None
@@ -1111,6 +1140,7 @@ class Store:
         values = [tuple(p.get(c, _COLUMN_DEFAULTS.get(c)) for c in names) for p in prepared]
         col_list = ", ".join(names)
         async with self._write() as conn:
+            self._stamped = True
             await conn.execute("DROP TABLE IF EXISTS temp.bulk_jobs")
             await conn.execute(f"CREATE TEMP TABLE bulk_jobs AS SELECT {col_list} FROM main.jobs WHERE 0")
             await conn.executemany(

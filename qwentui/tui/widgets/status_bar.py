@@ -52,16 +52,15 @@ class EngineStatus:
 
     @classmethod
     def of(cls, engine: Engine, clock: Callable[[], float] = time.time) -> EngineStatus:
-        pause = engine.pause
-        limiter = engine.client.limiter
-        left = pause.until - clock() if pause is not None else 0.0
+        report = engine.status()
+        left = report.pause_until - clock() if report.pause_until is not None else 0.0
         return cls(
-            leader=engine.leader,
-            pause_reason=pause.reason if pause is not None and left > 0 else None,
+            leader=report.leader,
+            pause_reason=report.pause_reason if left > 0 else None,
             pause_left=max(0.0, left),
-            rate_pauses=limiter.pauses,
-            rate_paused_for=limiter.paused_for,
-            errors=len(engine.errors),
+            rate_pauses=report.rate_pauses,
+            rate_paused_for=report.rate_paused_for,
+            errors=len(report.errors),
         )
 
 

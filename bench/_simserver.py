@@ -27,7 +27,7 @@ from typing import Any
 import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
-from qwentui.sim import SimConfig, Simulator
+from qwentui.sim import SimConfig, Simulator, create_app
 from qwentui.sim.media import MediaSpec
 from qwentui.sim.server import quiet_drops
 from qwentui.sim.validate import Job
@@ -41,7 +41,7 @@ def _range(text: str) -> tuple[float, float]:
 class BenchApp:
     def __init__(self, sim: Simulator, time_scale: float) -> None:
         self.sim = sim
-        self.inner = sim.app
+        self.inner = create_app(sim=sim)
         self.time_scale = time_scale
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

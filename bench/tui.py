@@ -219,12 +219,12 @@ async def worker(n: int, spawned: float) -> dict[str, Any]:
     import_started = time.perf_counter()
     from textual import events
 
-    from qwentui.cli.context import Context
     from qwentui.core.api import DashScopeClient
     from qwentui.core.config import ApiKey, Paths
     from qwentui.core.engine import Engine, EngineConfig
     from qwentui.core.states import JobState
     from qwentui.core.store import Store
+    from qwentui.runtime import Context
     from qwentui.tui.app import QwenApp
     from qwentui.tui.image_backend import HALFBLOCK
     from qwentui.tui.job_filter import JobFilter

@@ -11,8 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from qwentui.cli import actions, drop, jobs, run, submit
-from qwentui.cli.context import add_common_options
+from qwentui.cli import actions, drop, jobs, run, sim, submit
+from qwentui.cli.context import add_common_options, options
 from qwentui.cli.output import safe
 from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import InvalidRequest
@@ -30,12 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser(sub)
     run.add_parser(sub)
     drop.add_parser(sub)
-    try:
-        from qwentui.cli import sim
-    except ImportError:  # the simulator package is optional at import time only while it is being built
-        pass
-    else:
-        sim.add_parser(sub)
+    sim.add_parser(sub)
     return parser
 
 
@@ -67,18 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _tui(args: argparse.Namespace) -> int:
-    try:
-        from qwentui.tui.launch import launch
-    except ImportError:
-        from qwentui.cli.demo import headless_demo
+    from qwentui.tui.launch import launch  # Textual is imported only when the TUI really starts
 
-        if args.demo:
-            return asyncio.run(headless_demo(args))
-        print(
-            "qwentui: error: the TUI is not available in this build; use a subcommand (qwentui --help)", file=sys.stderr
-        )
-        return 2
-    return launch(args)
+    return launch(options(args))
 
 
 if __name__ == "__main__":

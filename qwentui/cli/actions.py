@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from qwentui.cli.context import open_context
+from qwentui.cli.context import options
+from qwentui.runtime import open_context
 
 
 def add_parser(sub: Any) -> None:
@@ -31,14 +32,14 @@ def add_parser(sub: Any) -> None:
 
 
 async def run_cancel(args: argparse.Namespace) -> int:
-    async with open_context(args, start_engine=False) as ctx:
+    async with open_context(options(args), start_engine=False) as ctx:
         job = await ctx.engine.cancel(args.job_id)
         print(f"job {job.id}: {job.state.value}")
     return 0
 
 
 async def run_retry(args: argparse.Namespace) -> int:
-    async with open_context(args, start_engine=False) as ctx:
+    async with open_context(options(args), start_engine=False) as ctx:
         job = await ctx.engine.retry(args.job_id)
         print(f"job {job.id} queued (retry of job {args.job_id}); `qwentui run` or the TUI sends it")
     return 0
@@ -46,7 +47,7 @@ async def run_retry(args: argparse.Namespace) -> int:
 
 async def run_import(args: argparse.Namespace) -> int:
     failed = 0
-    async with open_context(args, start_engine=False) as ctx:
+    async with open_context(options(args), start_engine=False) as ctx:
         from qwentui.core.engine import EngineError
 
         for task_id in args.task_ids:
@@ -61,7 +62,7 @@ async def run_import(args: argparse.Namespace) -> int:
 
 
 async def run_resolve(args: argparse.Namespace) -> int:
-    async with open_context(args, start_engine=False) as ctx:
+    async with open_context(options(args), start_engine=False) as ctx:
         if args.resubmit:
             job = await ctx.engine.resubmit(args.job_id)
         else:

@@ -1,23 +1,25 @@
 """`qwentui drop`: the drop-folder rules, their folders and what is in them; `--init` creates the folders.
 
 The folders are watched by the process that runs the engine (`qwentui run`, or the TUI) through
-`start_drop_service(ctx)`. Listing needs no API key: it reads the settings file and the folders, and the
+`qwentui.runtime.start_drop_service`. Listing needs no API key: it reads the settings file and the folders, and the
 database only to say which process (if any) is watching right now.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from qwentui.cli.context import Context, paths_for
+from qwentui.cli.context import options
 from qwentui.cli.output import print_json
-from qwentui.core.dropfolder import DropFolderService, Rule, load_settings
+from qwentui.core.dropfolder import Rule, load_settings
 from qwentui.core.dropfolder.claims import DONE, DUPLICATES, FAILED, PROCESSING, ensure_folders, original_name
 from qwentui.core.dropfolder.stability import Kind, classify
+from qwentui.core.store import Store, StoreError
+from qwentui.runtime import paths_for
+from qwentui.runtime.drops import plain
 
 
 def add_parser(sub: Any) -> None:
@@ -27,32 +29,8 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-async def start_drop_service(ctx: Context, *, echo: bool = False) -> DropFolderService | None:
-    """Start watching the drop folders next to `ctx.engine`; None when no rule is enabled.
-
-    Raises `RuleError` (a QwentuiError: one clear line) when the settings file has a broken rule.
-    With `echo`, every drop event is printed to stderr (for `qwentui run`).
-    """
-    settings = load_settings(ctx.paths.settings, ctx.paths.drop)
-    if not any(rule.enabled for rule in settings.rules):
-        return None
-    service = DropFolderService.from_settings(ctx.engine, ctx.store, settings)
-    if echo:
-        printed: dict[str, float | None] = {}
-        service.on_change(lambda name: _echo(service, name, printed))
-    await service.start()
-    return service
-
-
-def _echo(service: DropFolderService, name: str, printed: dict[str, float | None]) -> None:
-    rule = service.board.get(name)
-    if rule.last_event and printed.get(name) != rule.last_event_at:  # counts change too; print events only
-        printed[name] = rule.last_event_at
-        print(f"drop {name}: {_plain(rule.last_event)}", file=sys.stderr, flush=True)
-
-
 async def run(args: argparse.Namespace) -> int:
-    paths = paths_for(args)
+    paths = paths_for(options(args))
     settings = load_settings(paths.settings, paths.drop)
     if args.init:
         for rule in settings.rules:
@@ -90,11 +68,11 @@ async def run(args: argparse.Namespace) -> int:
             state = "missing"
         c = r["counts"]
         print(
-            f"{_plain(r['name']):<12} {state:<9} {r['mode']:<5} {r['model']:<20} {c['waiting']:>4} "
-            f"{c['processing']:>4} {c['done']:>5} {c['failed']:>4} {c['duplicates']:>4}  {_plain(r['folder'])}"
+            f"{plain(r['name']):<12} {state:<9} {r['mode']:<5} {r['model']:<20} {c['waiting']:>4} "
+            f"{c['processing']:>4} {c['done']:>5} {c['failed']:>4} {c['duplicates']:>4}  {plain(r['folder'])}"
         )
         if r["prompt"]:
-            print(f"{'':<12} prompt: {_plain(r['prompt'])[:100]}")
+            print(f"{'':<12} prompt: {plain(r['prompt'])[:100]}")
     if any(not r["exists"] for r in rows) and not args.init:
         print("some folders do not exist yet: `qwentui drop --init` creates them (so does `qwentui run`)")
     return 0
@@ -133,8 +111,6 @@ async def _watcher(db: Path) -> int | None:
     """The pid of the process holding the engine lease (it also runs the drop folders), if any."""
     if not db.is_file():
         return None
-    from qwentui.core.store import Store, StoreError
-
     try:
         store = await Store.open(db)
     except StoreError:
@@ -144,8 +120,3 @@ async def _watcher(db: Path) -> int | None:
     finally:
         await store.close()
     return lease.pid if lease and lease.expires_at > time.time() else None
-
-
-def _plain(text: str) -> str:
-    """One line without control characters (file names and prompts are untrusted)."""
-    return "".join(ch if ch.isprintable() else "?" for ch in " ".join(str(text).split()))

@@ -7,12 +7,13 @@ import json
 import time
 from typing import Any
 
-from qwentui.cli.context import open_store
+from qwentui.cli.context import options
 from qwentui.cli.output import JOB_HEADER, age, job_dict, job_line, print_json, safe
 from qwentui.core.download import redact_url
 from qwentui.core.engine import EngineError
 from qwentui.core.errors import QwentuiError
 from qwentui.core.states import JobState
+from qwentui.runtime import open_store
 
 
 def _states(values: list[str]) -> set[JobState] | None:
@@ -51,7 +52,7 @@ def add_parser(sub: Any) -> None:
 
 
 async def run_jobs(args: argparse.Namespace) -> int:
-    async with open_store(args) as store:
+    async with open_store(options(args)) as store:
         jobs = await store.list_jobs(
             states=_states(args.state),
             modes=set(args.mode) or None,
@@ -73,7 +74,7 @@ async def run_jobs(args: argparse.Namespace) -> int:
 
 
 async def run_show(args: argparse.Namespace) -> int:
-    async with open_store(args) as store:
+    async with open_store(options(args)) as store:
         job = await store.get_job(args.job_id)
         if job is None:
             raise EngineError(f"there is no job {args.job_id}; `qwentui jobs` lists them")
@@ -107,7 +108,7 @@ async def run_show(args: argparse.Namespace) -> int:
 
 
 async def run_usage(args: argparse.Namespace) -> int:
-    async with open_store(args) as store:
+    async with open_store(options(args)) as store:
         rows = await store.usage_totals(by=args.by)
         if args.json:
             print_json(rows)

@@ -9,11 +9,11 @@ import signal
 import sys
 from typing import Any
 
-from qwentui.cli.context import Context, open_context
-from qwentui.cli.drop import start_drop_service
+from qwentui.cli.context import options
 from qwentui.cli.output import safe
 from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.states import ACTIVE, JobState
+from qwentui.runtime import Context, open_context, start_drop_service
 
 
 def add_parser(sub: Any) -> None:
@@ -30,7 +30,7 @@ async def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with open_context(args) as ctx:
+    async with open_context(options(args)) as ctx:
         if not ctx.engine.leader:
             print(
                 "another qwentui process already runs the engine on this database; waiting to take over",

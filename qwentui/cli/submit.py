@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qwentui.cli.context import open_context
+from qwentui.cli.context import options
 from qwentui.cli.output import print_json
 from qwentui.core.catalog import Mode
 from qwentui.core.engine import Engine
@@ -17,6 +17,7 @@ from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Job
+from qwentui.runtime import open_context
 
 
 def _bool(value: str) -> bool:
@@ -141,7 +142,7 @@ def _progress(job: Job) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
-    async with open_context(args) as ctx:
+    async with open_context(options(args)) as ctx:
         job = await ctx.engine.add(request, source="cli")
         print(f"job {job.id} queued: {request.mode.value} with {request.model_name}", file=sys.stderr)
         if not ctx.engine.leader:

@@ -1,7 +1,7 @@
 """The built-in DashScope simulator: the protocol of `dashscope-api.md`, real files, controllable faults.
 
     sim = Simulator(SimConfig(time_scale=0.01, clock=FakeClock()))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(sim.app), base_url="http://sim") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(create_app(sim=sim)), base_url="http://sim") as client:
         ...
     sim.advance(10)  # with a FakeClock: every task moves on
 

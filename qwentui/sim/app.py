@@ -130,5 +130,4 @@ def create_app(config: SimConfig | None = None, sim: Simulator | None = None) ->
         routes=routes, middleware=[Middleware(_Edge, sim=sim)], exception_handlers={404: _not_found, 405: _not_found}
     )
     app.state.sim = sim
-    sim._app = app
     return app

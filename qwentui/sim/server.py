@@ -69,7 +69,7 @@ class BackgroundServer:
         quiet_drops()
         self._server = uvicorn.Server(
             uvicorn.Config(
-                self.sim.app,
+                create_app(sim=self.sim),
                 host=host,
                 port=port,
                 log_level=log_level,

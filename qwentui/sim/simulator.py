@@ -1,7 +1,8 @@
 """The simulator's state and its introspection for tests (`app.state.sim`).
 
 Everything a request changes lives here: tasks, uploads, result files, and the records tests read
-(submissions, request counters, 429s sent, sha256 of served files). The HTTP layer is `app.py`.
+(submissions, request counters, 429s sent, sha256 of served files). The HTTP layer is `app.py`
+(`create_app(sim=...)`); this module knows nothing of it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qwentui.core.catalog import SEED_MAX
 from qwentui.sim.config import SimConfig
@@ -20,9 +21,6 @@ from qwentui.sim.files import ResultFiles
 from qwentui.sim.tasks import Status, Task, TaskStore
 from qwentui.sim.uploads import Uploads
 from qwentui.sim.validate import Job
-
-if TYPE_CHECKING:
-    from starlette.applications import Starlette
 
 MAX_SUBMISSIONS = 100_000  # the record of submissions keeps the newest ones (a demo can run for days)
 
@@ -64,7 +62,6 @@ class Simulator:
         self.throttled = 0  # 429 answers sent
         self.dropped = 0  # connections cut on purpose (drops and truncated downloads)
         self.trailing_slashes = 0  # requests whose path ended in "/" (answered as without it)
-        self._app: Starlette | None = None
 
     # ---- config and time ----------------------------------------------------------------------------------
 
@@ -88,14 +85,6 @@ class Simulator:
             raise TypeError("advance() needs SimConfig(clock=FakeClock())")
         result: float = advance(seconds)
         return result
-
-    @property
-    def app(self) -> Starlette:
-        if self._app is None:
-            from qwentui.sim.app import create_app
-
-            self._app = create_app(sim=self)
-        return self._app
 
     # ---- ids and tasks ------------------------------------------------------------------------------------
 

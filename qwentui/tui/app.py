@@ -18,9 +18,9 @@ from textual.containers import Center, Middle
 from textual.screen import Screen
 from textual.widgets import Static
 
-from qwentui.cli.context import Context
 from qwentui.core.errors import QwentuiError
 from qwentui.core.store import StoreError
+from qwentui.runtime import Context
 from qwentui.tui import keymap
 from qwentui.tui.commands import JobCommands
 from qwentui.tui.image_backend import HALFBLOCK, ImageBackend

@@ -1,15 +1,14 @@
-"""The CLI's entry to the TUI: settings, the image renderer (chosen before Textual owns the terminal), the app."""
+"""The front end's entry to the TUI: settings, the image renderer (chosen before Textual owns the terminal), the app."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from qwentui.cli.context import Context, open_context, paths_for
-from qwentui.cli.drop import start_drop_service
 from qwentui.core.errors import QwentuiError
+from qwentui.runtime import Context, RuntimeOptions, open_context, paths_for, start_drop_service
+from qwentui.runtime.demo import reset_demo_database, seed_demo
 from qwentui.tui.image_backend import choose
 from qwentui.tui.settings import load_settings
 
@@ -17,9 +16,9 @@ log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
-async def open_with_drops(args: argparse.Namespace) -> AsyncIterator[Context]:
+async def open_with_drops(options: RuntimeOptions) -> AsyncIterator[Context]:
     """The engine's context, plus the drop-folder service watching next to it (stopped before the engine)."""
-    async with open_context(args) as ctx:
+    async with open_context(options) as ctx:
         try:
             ctx.drops = await start_drop_service(ctx)
         except QwentuiError as exc:  # a broken rule must not keep the app from opening; the bar says why
@@ -32,15 +31,14 @@ async def open_with_drops(args: argparse.Namespace) -> AsyncIterator[Context]:
                 await ctx.drops.stop()
 
 
-def launch(args: argparse.Namespace) -> int:
+def launch(options: RuntimeOptions) -> int:
     from qwentui.tui.app import QwenApp  # Textual is imported only when the TUI really starts
-    from qwentui.tui.demo import reset_demo_database, seed_demo
 
-    settings = load_settings(paths_for(args).settings)
+    settings = load_settings(paths_for(options).settings)
     backend = choose(settings.image_renderer)  # may query the terminal: must happen before app.run()
-    fresh_demo = args.demo and reset_demo_database(args)  # a demo already running keeps its jobs: no new seed
+    fresh_demo = options.demo and reset_demo_database(options)  # a demo already running keeps its jobs: no new seed
     app = QwenApp(
-        opener=lambda: open_with_drops(args),
+        opener=lambda: open_with_drops(options),
         settings=settings,
         backend=backend,
         on_ready=seed_demo if fresh_demo else None,

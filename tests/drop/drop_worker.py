@@ -10,13 +10,13 @@ import asyncio
 import sys
 
 from qwentui.cli import build_parser
-from qwentui.cli.context import open_context
-from qwentui.cli.drop import start_drop_service
+from qwentui.cli.context import options
+from qwentui.runtime import open_context, start_drop_service
 
 
 async def main(argv: list[str]) -> None:
     args = build_parser().parse_args([*argv, "jobs"])  # any subcommand: only the common options matter
-    async with open_context(args) as ctx:
+    async with open_context(options(args)) as ctx:
         service = await start_drop_service(ctx, echo=True)
         assert service is not None
         print("worker up", file=sys.stderr, flush=True)

@@ -526,11 +526,11 @@ def test_the_cli_does_not_pass_terminal_control_sequences_through(
 
 async def _markup_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, list[int]]:
     """The TUI on a database of jobs full of markup (the engine is not started: nothing moves by itself)."""
-    from qwentui.cli.context import Context
     from qwentui.core.config import Paths
     from qwentui.core.download import make_download_client
     from qwentui.core.engine import Engine, EngineConfig
     from qwentui.core.store import Store
+    from qwentui.runtime import Context
     from qwentui.sim import SimConfig, create_app
     from qwentui.tui.app import QwenApp
     from qwentui.tui.image_backend import HALFBLOCK

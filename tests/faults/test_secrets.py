@@ -25,7 +25,7 @@ from qwentui.core.limiter import RateLimiter
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
-from qwentui.sim import SimConfig, Simulator
+from qwentui.sim import SimConfig, Simulator, create_app
 from tests.faults.helpers import LoopbackServer, RecordingApp, engine_cmd, engine_env, sample_png
 from tests.helpers import engine_config
 
@@ -48,7 +48,7 @@ def files_under(*roots: Path) -> Iterator[Path]:
 @pytest.fixture
 def recorded() -> Iterator[tuple[LoopbackServer, Simulator, RecordingApp]]:
     sim = Simulator(SimConfig(seed=9, pending_seconds=0.2, running_seconds=0.4, task_query_qps=None, api_keys={CANARY}))
-    recorder = RecordingApp(sim.app)
+    recorder = RecordingApp(create_app(sim=sim))
     with LoopbackServer(recorder) as server:
         yield server, sim, recorder
 
@@ -311,10 +311,9 @@ async def test_a_server_supplied_name_cannot_leave_the_output_folder(tmp_path: P
 
 
 async def test_the_tui_never_shows_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from qwentui.cli.context import Context
     from qwentui.core.config import Paths
     from qwentui.core.schedule import SchedulePolicy
-    from qwentui.sim import create_app
+    from qwentui.runtime import Context
     from qwentui.tui.app import QwenApp
     from qwentui.tui.image_backend import HALFBLOCK
     from qwentui.tui.screens.details import DetailsScreen

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from qwentui.sim import FakeClock, SimConfig, Simulator
+from qwentui.sim import FakeClock, SimConfig, Simulator, create_app
 
 
 @pytest.fixture
@@ -23,6 +23,6 @@ def simulator(clock: FakeClock) -> Simulator:
 
 @pytest.fixture
 async def api(simulator: Simulator) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=simulator.app)
+    transport = httpx.ASGITransport(app=create_app(sim=simulator))
     async with httpx.AsyncClient(transport=transport, base_url="http://sim.test") as client:
         yield client

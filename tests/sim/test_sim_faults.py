@@ -7,7 +7,7 @@ import pytest
 
 from qwentui.core.catalog import Mode, Route, lookup
 from qwentui.core.requests import GenerationRequest, build
-from qwentui.sim import FakeClock, SimConfig, Simulator
+from qwentui.sim import FakeClock, SimConfig, Simulator, create_app
 from qwentui.sim.errors import SimulatedDrop
 from tests.sim.helpers import API, AUTH, minimal_request, result_urls, run_to_end, submit, submit_row
 
@@ -161,7 +161,9 @@ async def test_partial_failures(api: httpx.AsyncClient, simulator: Simulator) ->
 async def test_same_seed_same_run() -> None:
     async def run() -> list[object]:
         sim = Simulator(SimConfig(clock=FakeClock(), seed=99, failure_rate=0.5))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), base_url="http://s") as api:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(sim=sim)), base_url="http://s"
+        ) as api:
             for i in range(6):
                 await submit_row(api, T2I, prompt=f"r{i}")
         return [(t.task_id, t.pending_s, t.running_s, t.seed, t.failure) for t in sim.tasks()]

@@ -16,7 +16,6 @@ from PIL import Image
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
-from qwentui.cli.context import Context
 from qwentui.core.api import DashScopeClient
 from qwentui.core.config import ApiKey, Paths
 from qwentui.core.download import make_download_client
@@ -24,6 +23,7 @@ from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Job, Store
+from qwentui.runtime import Context
 from qwentui.sim import SimConfig, create_app
 from qwentui.tui.app import QwenApp
 from qwentui.tui.image_backend import HALFBLOCK

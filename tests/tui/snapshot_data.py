@@ -10,7 +10,6 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from qwentui.cli.context import Context
 from qwentui.core.api import DashScopeClient
 from qwentui.core.catalog import Mode
 from qwentui.core.config import ApiKey, Paths
@@ -18,6 +17,7 @@ from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
+from qwentui.runtime import Context
 
 BASE = 1_790_000_000.0  # job times start here
 NOW = BASE + 3_700.0  # the frozen "now" of the snapshots

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import DirectoryTree, Static, TextArea
 
-from qwentui.cli.context import Context
 from qwentui.core.catalog import DEFAULT_MODEL, Mode
 from qwentui.core.states import JobState
+from qwentui.runtime import Context
 from qwentui.tui.app import QwenApp
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.widgets.composer_fields import FieldRow

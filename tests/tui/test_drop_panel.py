@@ -10,9 +10,9 @@ from pathlib import Path
 from PIL import Image
 from textual.widgets import Static
 
-from qwentui.cli.context import Context
 from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.dropfolder.rules import default_rules
+from qwentui.runtime import Context
 from qwentui.tui.app import QwenApp
 from qwentui.tui.widgets.status_bar import StatusBar
 from tests.tui.conftest import SIZE, main_screen, wait_terminal, wait_until

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from qwentui.cli.context import Context
 from qwentui.core.catalog import Mode
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import JobState
+from qwentui.runtime import Context
 from qwentui.sim import SimConfig
 from qwentui.tui.app import QwenApp
 from qwentui.tui.image_backend import HALFBLOCK

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from qwentui.cli.context import Context
 from qwentui.core.api import DashScopeClient
 from qwentui.core.config import ApiKey
 from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
+from qwentui.runtime import Context
 from qwentui.tui.app import QwenApp
 from qwentui.tui.image_backend import HALFBLOCK
 from qwentui.tui.widgets.job_table import PAGE

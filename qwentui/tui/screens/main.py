@@ -16,8 +16,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input
 
-from qwentui.cli.context import Context
 from qwentui.core.store import Job, StoreError
+from qwentui.runtime import Context
 from qwentui.tui import keymap
 from qwentui.tui.image_backend import ImageBackend
 from qwentui.tui.job_actions import JobActions

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `tests.tui.snapshot_data` lives beside the package, not inside it
 
 from textual.pilot import Pilot  # noqa: E402
-from textual.widgets import Input, TextArea  # noqa: E402
+from textual.widgets import Input, Static, TextArea  # noqa: E402
 
 from qwentui.tui.app import QwenApp  # noqa: E402
 from qwentui.tui.image_backend import HALFBLOCK  # noqa: E402
@@ -57,11 +57,18 @@ async def main_ready(pilot: Pilot[Any]) -> None:
     )
 
 
+def _text(pilot: Pilot[Any], selector: str) -> str:
+    widgets = pilot.app.screen.query(selector)
+    return str(widgets.first(Static).content) if widgets else ""
+
+
 async def composer(pilot: Pilot[Any]) -> None:
     await main_ready(pilot)
     await pilot.press("d")  # duplicate the selected (finished) job into the composer
     await until(pilot, lambda: isinstance(pilot.app.screen, ComposerScreen), "composer")
-    await pilot.pause(0.5)  # the validation debounce: the JSON preview and field problems are drawn
+    # validation runs after a debounce; the shot waits for its verdict and the JSON body it shows
+    await until(pilot, lambda: _text(pilot, "#composer-summary").startswith("✓"), "composer's verdict")
+    await until(pilot, lambda: _text(pilot, "#composer-json").startswith("POST"), "composer's JSON body")
 
 
 async def details(pilot: Pilot[Any]) -> None:

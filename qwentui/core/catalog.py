@@ -4,7 +4,8 @@ One row per model and mode, because one model can serve two modes with different
 (wan2.6-image edits on one route and interleaves on another). Everything that differs between models
 lives here: route, sync/async, sizes, counts, durations, image limits, which optional fields exist.
 `requests.py` builds and validates from these rows; the simulator validates the wire body from them;
-the composer shows exactly the fields a row names. Facts come from `shared/docs/dashscope-api.md`.
+the composer shows exactly the fields a row names. Facts come from `docs/protocol.md` (Wan 2.7:
+§12); where sources disagree a row holds the stricter reading, said in a comment.
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ class Field(StrEnum):
     TEMPLATE = "template"
     MAX_IMAGES = "max_images"
     FUNCTION = "function"
+    RATIO = "ratio"  # wan2.7-t2v: aspect ratio, with `resolution` instead of `size`
+    MEDIA = "media"  # wan2.7-i2v: input.media[] of {type, url} (first frame, last frame, clip, audio)
+    ENABLE_SEQUENTIAL = "enable_sequential"  # wan2.7-image: a coherent image set
+    THINKING_MODE = "thinking_mode"  # wan2.7-image: slower, better text-to-image
+    BBOX_LIST = "bbox_list"  # wan2.7-image: regions to edit, one list of boxes per input image
+    COLOR_PALETTE = "color_palette"  # wan2.7-image: 3-10 colours with their share
 
 
 SEED_MAX = 2_147_483_647
@@ -97,6 +104,13 @@ VIDEO_720P = ("1280*720", "720*1280", "960*960", "1088*832", "832*1088")
 VIDEO_1080P = ("1920*1080", "1080*1920", "1440*1440", "1632*1248", "1248*1632")
 VIDEO_480P = ("832*480", "480*832", "624*624")
 QWEN_IMAGE_SIZES = ("1664*928", "1472*1104", "1328*1328", "1104*1472", "928*1664")
+# wan2.7-t2v asks for resolution x ratio; the pixel size per pair is not documented: the wan2.6 tier table is
+# assumed to carry over (one third-party page lists exactly these), in the same order as the ratios.
+VIDEO_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+VIDEO_TIERS = {"720P": VIDEO_720P, "1080P": VIDEO_1080P}
+# Named image sizes are pixel budgets, not squares: the model picks the aspect ratio ("2K" came back as
+# 2985*1405 in the official example). The real size is only known from the answer's `usage.size`.
+NAMED_SIZE_PIXELS = {"1K": 1024 * 1024, "2K": 2048 * 2048, "4K": 4096 * 4096}
 
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 QWEN_IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "GIF")
@@ -131,8 +145,43 @@ class ImageRule:
     max_side: int = 8000
     max_bytes: int = 10 * MB
     formats: tuple[str, ...] = IMAGE_FORMATS
-    allow_alpha: bool = False
+    # False where the docs say "PNG without alpha": such a file is refused before upload (requests.py says why)
+    allow_alpha: bool = True
     max_videos: int = 0  # r2v accepts some reference videos among its references
+    max_aspect: float | None = None  # long side / short side, when the docs give a bound
+
+
+@dataclass(frozen=True)
+class ClipRule:
+    """Limits on an audio or video input file (an audio track, driving audio, a first clip)."""
+
+    kind: str  # "audio" | "video"
+    formats: tuple[str, ...]  # file suffixes, lower case, no dot
+    min_seconds: float
+    max_seconds: float
+    max_bytes: int
+    min_side: int | None = None  # videos: each side in pixels
+    max_side: int | None = None
+    max_aspect: float | None = None
+
+
+@dataclass(frozen=True)
+class MediaSlot:
+    """One `input.media[].type` a model takes, and the limits on the file it names."""
+
+    type: str  # the wire name: first_frame, last_frame, driving_audio, first_clip
+    label: str  # for people
+    image: ImageRule | None = None
+    clip: ClipRule | None = None
+
+
+@dataclass(frozen=True)
+class SequentialRule:
+    """What changes when `enable_sequential` asks for an image set."""
+
+    n_range: tuple[int, int]
+    default_n: int
+    size: SizeRule  # image sets have their own (smaller) size ceiling
 
 
 @dataclass(frozen=True)
@@ -158,10 +207,17 @@ class ModelMode:
     resolutions: tuple[str, ...] = ()
     default_resolution: str | None = None
     max_images_range: tuple[int, int] = (1, 5)  # interleave only
+    ratios: tuple[str, ...] = ()  # wan2.7-t2v: `ratio` values (resolution + ratio instead of size)
+    default_ratio: str | None = None
+    audio_rule: ClipRule | None = None  # limits on a local `audio_url` file
+    media: tuple[MediaSlot, ...] = ()  # the `input.media[]` types the model takes
+    media_combos: tuple[frozenset[str], ...] = ()  # the sets of media types the service accepts together
+    sequential: SequentialRule | None = None  # rows that can make image sets
     sync_route_too: bool = False  # the simulator also accepts the messages payload on the sync route
     also_routes: tuple[Route, ...] = ()  # other routes the service accepts for this model
     typical_seconds: tuple[int, int] = (5, 30)  # how long a task usually takes (simulator, ETA)
     recommended: bool = False
+    new_protocol: bool = False  # the wan2.7 layout: video `usage` splits input/output duration; image tokens count
     extra: dict[str, object] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -178,6 +234,9 @@ class ModelMode:
 
     def takes(self, f: Field) -> bool:
         return f in self.fields
+
+    def media_slot(self, media_type: str) -> MediaSlot | None:
+        return next((slot for slot in self.media if slot.type == media_type), None)
 
 
 def _f(*names: Field) -> frozenset[Field]:
@@ -234,7 +293,69 @@ T2V_22_SIZE = SizeRule(choices=VIDEO_480P + VIDEO_1080P)
 VACE_SIZE = SizeRule(choices=VIDEO_720P)
 
 QWEN_IMAGES = ImageRule(1, 3, min_side=384, max_side=3072, formats=QWEN_IMAGE_FORMATS)
-I2V_IMAGE = ImageRule(1, 1, min_side=360, max_side=2000)
+I2V_IMAGE = ImageRule(1, 1, min_side=360, max_side=2000, allow_alpha=False)
+# An audio track (audio_url, driving_audio): WAV or MP3, at most 15 MB. Length: 2-30 s in most sources, 3-30 s
+# in others (wan2.6 docs, one wan2.7 wrapper): the stricter 3 s minimum holds.
+AUDIO_TRACK = ClipRule("audio", ("wav", "mp3"), min_seconds=3, max_seconds=30, max_bytes=15 * MB)
+
+# ---- Wan 2.7 -----------------------------------------------------------------------------------------------
+_WAN27_VIDEO = _f(
+    Field.NEGATIVE_PROMPT,
+    Field.RESOLUTION,
+    Field.DURATION,
+    Field.SEED,
+    Field.PROMPT_EXTEND,
+    Field.WATERMARK,
+)
+# Frames of wan2.7-i2v: third-party pages only (no official table was reachable): JPEG/PNG without alpha/BMP/
+# WEBP, 240-8000 px a side, aspect 1:8-8:1, 20 MB.
+WAN27_FRAME = ImageRule(0, 1, max_bytes=20 * MB, allow_alpha=False, max_aspect=8.0)
+WAN27_CLIP = ClipRule(
+    "video",
+    ("mp4", "mov"),
+    min_seconds=2,
+    max_seconds=10,
+    max_bytes=100 * MB,
+    min_side=240,
+    max_side=4096,
+    max_aspect=8,
+)
+WAN27_MEDIA = (  # in the order people name them: what the video starts from, where it ends, its sound
+    MediaSlot("first_frame", "first frame", image=WAN27_FRAME),
+    MediaSlot("first_clip", "first clip", clip=WAN27_CLIP),
+    MediaSlot("last_frame", "last frame", image=WAN27_FRAME),
+    MediaSlot("driving_audio", "driving audio", clip=AUDIO_TRACK),
+)
+# The combinations third-party wrappers agree on (the official pages describe the same three tasks): first
+# frame, first + last frame, or a first clip (optionally steered to a last frame); driving audio only with a
+# first frame. Anything else is refused here, before it costs a failed task.
+WAN27_MEDIA_COMBOS = (
+    frozenset({"first_frame"}),
+    frozenset({"first_frame", "driving_audio"}),
+    frozenset({"first_frame", "last_frame"}),
+    frozenset({"first_frame", "last_frame", "driving_audio"}),
+    frozenset({"first_clip"}),
+    frozenset({"first_clip", "last_frame"}),
+)
+# Custom W*H for wan2.7-image is only given by wrappers: 768-2048 px a side (pro text-to-image: up to 4096),
+# aspect 1:8-8:1. Named sizes: 1K/2K, and 4K only on pro for plain text-to-image (not sets, not edits).
+WAN27_IMAGE_SIZE = SizeRule(
+    choices=("1K", "2K"), min_pixels=768 * 768, max_pixels=2048 * 2048, max_aspect=8.0, min_side=768, max_side=2048
+)
+WAN27_PRO_T2I_SIZE = SizeRule(
+    choices=("1K", "2K", "4K"),
+    min_pixels=768 * 768,
+    max_pixels=4096 * 4096,
+    max_aspect=8.0,
+    min_side=768,
+    max_side=4096,
+)
+# Reference images: the skill says 10 MB, wrappers 20 MB and aspect 1:8-8:1: the stricter of each holds.
+WAN27_REFS = ImageRule(1, 9, max_bytes=10 * MB, allow_alpha=False, max_aspect=8.0)
+# n: 1-4 (sets: 1-12). The default is uncertain (skill 4, wrappers 1), so it is always sent: 1, a set 4.
+WAN27_SETS = SequentialRule(n_range=(1, 12), default_n=4, size=WAN27_IMAGE_SIZE)
+_WAN27_IMAGE = _f(Field.NEGATIVE_PROMPT, Field.SIZE, Field.N, Field.SEED, Field.WATERMARK, Field.ENABLE_SEQUENTIAL)
+_WAN27_IMAGE_TIME = (60, 120)  # the docs: async wan2.7 image tasks take 1-2 minutes
 
 CATALOG: tuple[ModelMode, ...] = (
     # ---- images ------------------------------------------------------------------------------------------
@@ -354,7 +475,7 @@ CATALOG: tuple[ModelMode, ...] = (
         size=WAN26_IMAGE_SIZE,
         default_size="1K",
         n_range=(1, 4),
-        images=ImageRule(1, 4),
+        images=ImageRule(1, 4, allow_alpha=False),
         also_routes=(Route.MULTIMODAL,),
         typical_seconds=(8, 30),
         recommended=True,
@@ -368,7 +489,7 @@ CATALOG: tuple[ModelMode, ...] = (
         fields=_IMG_COMMON - {Field.N} | {Field.MAX_IMAGES},
         size=INTERLEAVE_SIZE,
         default_size="1280*1280",
-        images=ImageRule(0, 1),
+        images=ImageRule(0, 1, allow_alpha=False),
         typical_seconds=(15, 60),
         recommended=True,
     ),
@@ -455,7 +576,113 @@ CATALOG: tuple[ModelMode, ...] = (
         typical_seconds=(8, 30),
         recommended=True,
     ),
+    ModelMode(
+        "wan2.7-image-pro",
+        Mode.T2I,
+        Route.IMAGE_GENERATION,
+        Payload.MESSAGES,
+        "Wan 2.7 pro text-to-image: up to 4K, image sets of 12, thinking mode, palettes",
+        prompt_max=5000,
+        fields=_WAN27_IMAGE | {Field.THINKING_MODE, Field.COLOR_PALETTE},
+        size=WAN27_PRO_T2I_SIZE,
+        default_size="2K",
+        n_range=(1, 4),
+        sequential=WAN27_SETS,
+        also_routes=(Route.MULTIMODAL,),
+        typical_seconds=_WAN27_IMAGE_TIME,
+        new_protocol=True,
+        recommended=True,
+    ),
+    ModelMode(
+        "wan2.7-image",
+        Mode.T2I,
+        Route.IMAGE_GENERATION,
+        Payload.MESSAGES,
+        "Wan 2.7 text-to-image, faster: up to 2K, image sets of 12, thinking mode, palettes",
+        prompt_max=5000,
+        fields=_WAN27_IMAGE | {Field.THINKING_MODE, Field.COLOR_PALETTE},
+        size=WAN27_IMAGE_SIZE,
+        default_size="2K",
+        n_range=(1, 4),
+        sequential=WAN27_SETS,
+        also_routes=(Route.MULTIMODAL,),
+        typical_seconds=_WAN27_IMAGE_TIME,
+        new_protocol=True,
+    ),
+    ModelMode(
+        "wan2.7-image-pro",
+        Mode.EDIT,
+        Route.IMAGE_GENERATION,
+        Payload.MESSAGES,
+        "Wan 2.7 pro edit: 1-9 references, region boxes, palettes, image sets (2K)",
+        prompt_max=5000,
+        fields=_WAN27_IMAGE | {Field.BBOX_LIST, Field.COLOR_PALETTE},
+        size=WAN27_IMAGE_SIZE,
+        default_size="2K",
+        n_range=(1, 4),
+        images=WAN27_REFS,
+        sequential=WAN27_SETS,
+        also_routes=(Route.MULTIMODAL,),
+        typical_seconds=_WAN27_IMAGE_TIME,
+        new_protocol=True,
+        recommended=True,
+    ),
+    ModelMode(
+        "wan2.7-image",
+        Mode.EDIT,
+        Route.IMAGE_GENERATION,
+        Payload.MESSAGES,
+        "Wan 2.7 edit, faster: 1-9 references, region boxes, palettes, image sets (2K)",
+        prompt_max=5000,
+        fields=_WAN27_IMAGE | {Field.BBOX_LIST, Field.COLOR_PALETTE},
+        size=WAN27_IMAGE_SIZE,
+        default_size="2K",
+        n_range=(1, 4),
+        images=WAN27_REFS,
+        sequential=WAN27_SETS,
+        also_routes=(Route.MULTIMODAL,),
+        typical_seconds=_WAN27_IMAGE_TIME,
+        new_protocol=True,
+    ),
     # ---- videos ------------------------------------------------------------------------------------------
+    ModelMode(
+        "wan2.7-t2v",
+        Mode.T2V,
+        Route.VIDEO,
+        Payload.VIDEO,
+        "Wan 2.7 text-to-video: resolution + ratio, audio, multi-shot by prompt, 2-15 s",
+        prompt_max=5000,
+        fields=_WAN27_VIDEO | {Field.RATIO, Field.AUDIO_URL},
+        durations=_RANGE_2_15,
+        default_duration=5,
+        resolutions=("720P", "1080P"),
+        default_resolution="1080P",
+        ratios=VIDEO_RATIOS,
+        default_ratio="16:9",
+        audio_rule=AUDIO_TRACK,
+        typical_seconds=_VIDEO_TIME,
+        new_protocol=True,
+        recommended=True,
+    ),
+    ModelMode(
+        "wan2.7-i2v",
+        Mode.I2V,
+        Route.VIDEO,
+        Payload.VIDEO,
+        "Wan 2.7 image/clip-to-video: first frame, first + last frame, continue a clip, driving audio, 2-15 s",
+        prompt_max=5000,
+        prompt_required=False,
+        fields=_WAN27_VIDEO | {Field.MEDIA},
+        durations=_RANGE_2_15,
+        default_duration=5,
+        resolutions=("720P", "1080P"),
+        default_resolution="1080P",
+        media=WAN27_MEDIA,
+        media_combos=WAN27_MEDIA_COMBOS,
+        typical_seconds=_VIDEO_TIME,
+        new_protocol=True,
+        recommended=True,
+    ),
     ModelMode(
         "wan2.6-t2v",
         Mode.T2V,
@@ -464,6 +691,7 @@ CATALOG: tuple[ModelMode, ...] = (
         "Wan 2.6 text-to-video: audio, multi-shot, 2-15 s",
         prompt_max=1500,
         fields=_T2V | {Field.SHOT_TYPE},
+        audio_rule=AUDIO_TRACK,
         size=T2V_26_SIZE,
         default_size="1280*720",
         durations=_RANGE_2_15,
@@ -478,6 +706,7 @@ CATALOG: tuple[ModelMode, ...] = (
         Payload.VIDEO,
         "Wan 2.5 text-to-video: audio, 5/10 s",
         fields=_T2V,
+        audio_rule=AUDIO_TRACK,
         size=T2V_25_SIZE,
         default_size="1280*720",
         durations=(5, 10),
@@ -506,6 +735,7 @@ CATALOG: tuple[ModelMode, ...] = (
         "Wan 2.6 image-to-video, fast: audio or silent, 2-15 s",
         prompt_max=1500,
         fields=_I2V | {Field.AUDIO, Field.SHOT_TYPE},
+        audio_rule=AUDIO_TRACK,
         images=I2V_IMAGE,
         durations=_RANGE_2_15,
         default_duration=5,
@@ -523,6 +753,7 @@ CATALOG: tuple[ModelMode, ...] = (
         "Wan 2.6 image-to-video: audio, multi-shot, 2-15 s",
         prompt_max=1500,
         fields=_I2V | {Field.SHOT_TYPE},
+        audio_rule=AUDIO_TRACK,
         images=I2V_IMAGE,
         durations=_RANGE_2_15,
         default_duration=5,
@@ -538,6 +769,7 @@ CATALOG: tuple[ModelMode, ...] = (
         Payload.VIDEO,
         "Wan 2.5 image-to-video: audio, 5/10 s",
         fields=_I2V,
+        audio_rule=AUDIO_TRACK,
         images=I2V_IMAGE,
         durations=(5, 10),
         default_duration=5,
@@ -713,7 +945,11 @@ def size_problem(rule: SizeRule, value: str) -> str | None:
     if not rule.free_form:
         return f"must be one of: {listed}"
     if wh is None:
-        return f"must be W*H (e.g. {rule.choices[0]})" + (f" or one of: {listed}" if listed else "")
+        example = next((c for c in rule.choices if parse_size(c)), None)
+        if example is None:
+            side = round((rule.min_pixels or 1024 * 1024) ** 0.5)
+            example = f"{side}*{side}"
+        return f"must be W*H (e.g. {example})" + (f" or one of: {listed}" if listed else "")
     w, h = wh
     if w <= 0 or h <= 0:
         return "width and height must be positive"
@@ -731,15 +967,37 @@ def size_problem(rule: SizeRule, value: str) -> str | None:
     return None
 
 
+def named_size(value: str, aspect: float = 1.0) -> tuple[int, int] | None:
+    """The pixels a named size ("1K", "2K", "4K") gives at `aspect` (width / height): the budget kept, each side
+    a multiple of 16. None for any other value. The service picks the aspect, so only `usage.size` is certain."""
+    pixels = NAMED_SIZE_PIXELS.get(value)
+    if pixels is None:
+        return None
+    aspect = min(8.0, max(1 / 8, aspect))
+    width = round((pixels * aspect) ** 0.5 / 16) * 16
+    return width, round(pixels / width / 16) * 16
+
+
+def video_size(resolution: str, ratio: str) -> tuple[int, int] | None:
+    """wan2.7-t2v: the pixel size of a resolution tier at a ratio ("1080P", "9:16" -> 1080*1920), or None."""
+    tier = VIDEO_TIERS.get(resolution)
+    if tier is None or ratio not in VIDEO_RATIOS:
+        return None
+    return parse_size(tier[VIDEO_RATIOS.index(ratio)])
+
+
 def size_of(row: ModelMode, value: str | None) -> tuple[int, int]:
-    """The pixel size a request will produce (named sizes and resolutions resolved), for results and the sim."""
+    """The pixel size a request will produce (named sizes and resolutions resolved), for results and the sim.
+
+    A named size is a pixel budget whose aspect ratio the service chooses: here it is resolved as a square, an
+    estimate only; the real size is the answer's `usage.size`."""
     if value:
         wh = parse_size(value)
         if wh:
             return wh
-        named = {"1K": (1280, 1280), "2K": (2048, 2048), "4K": (4096, 4096)}
-        if value in named:
-            return named[value]
+        named = named_size(value)
+        if named:
+            return named
         tiers = {"480P": (832, 480), "720P": (1280, 720), "1080P": (1920, 1080)}
         if value in tiers:
             return tiers[value]

@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from qwentui.core.catalog import (
+    CATALOG,
     SEED_MAX,
     SHOT_TYPES,
     VACE_FUNCTIONS,
+    ClipRule,
     Field,
+    ImageRule,
     Mode,
     ModelMode,
     Payload,
     Route,
+    SizeRule,
     UnknownModel,
     default_row,
     lookup,
@@ -55,6 +60,16 @@ VACE_INPUTS = (
 )
 VACE_MEDIA = ("video_url", "mask_image_url", "mask_video_url", "first_clip_url", "last_clip_url")
 CONTROL_CONDITIONS = ("posebodyface", "posebody", "depth", "scribble")
+# The skill scripts' flat keys for wan2.7-i2v media, in the order they build `media[]` from them.
+MEDIA_KEYS = {
+    "first_frame_url": "first_frame",
+    "last_frame_url": "last_frame",
+    "driving_audio_url": "driving_audio",
+    "first_clip_url": "first_clip",
+}
+PALETTE_COLOURS = (3, 10)  # wan2.7-image color_palette: 3-10 entries whose ratios sum to 100%
+HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
+PERCENT = re.compile(r"(\d{1,3}(?:\.\d{1,2})?)%")
 
 
 def is_remote(ref: str) -> bool:
@@ -108,6 +123,12 @@ class GenerationRequest:
     max_images: int | None = None
     function: str | None = None  # VACE function
     vace: dict[str, Any] = field(default_factory=dict)  # VACE inputs and parameters, by their wire names
+    ratio: str | None = None  # wan2.7-t2v: "16:9", ... (with resolution, instead of size)
+    media: list[dict[str, str]] = field(default_factory=list)  # wan2.7-i2v: [{"type": "first_frame", "url": ...}]
+    enable_sequential: bool | None = None  # wan2.7-image: an image set
+    thinking_mode: bool | None = None  # wan2.7-image: text-to-image only
+    bbox_list: list[Any] | None = None  # wan2.7-image: per input image, a list of [x1, y1, x2, y2] boxes
+    color_palette: list[Any] | None = None  # wan2.7-image: [{"hex": "#RRGGBB", "ratio": "25.00%"}, ...]
 
     def __post_init__(self) -> None:
         self.mode = Mode(self.mode)
@@ -142,6 +163,7 @@ class GenerationRequest:
             raise InvalidRequest([Problem("request", f"must be an object of fields, not {type(data).__name__}")])
         data = dict(data)
         known = {f.name for f in fields(cls)}
+        media = _media_from(data)
         images: list[str] = list(_as_list(data.pop("images", []), "images"))
         aliases = (
             "reference_images",
@@ -165,6 +187,10 @@ class GenerationRequest:
                 vace[key] = data.pop(key)
         for key in ("poll_interval_s", "timeout_s"):  # skill-script keys we do not need
             data.pop(key, None)
+        if media is not None:
+            data["media"] = media
+            if not data.get("model"):  # the skill would send media[] to a model that cannot read it
+                data["model"] = media_model()
         chosen = mode or data.pop("mode", None) or detect_mode(data, alias_seen, vace)
         data.pop("mode", None)
         data.pop("enable_interleave", None)  # used by detect_mode: it chooses the interleave mode
@@ -178,6 +204,47 @@ class GenerationRequest:
                 [Problem("mode", f"{chosen!r} is not a mode; use one of: " + ", ".join(m.value for m in Mode))]
             ) from None
         return cls(mode=parsed_mode, images=images, vace=vace, **data)
+
+
+def media_model() -> str:
+    """The model that reads `input.media[]` (the catalog's only one)."""
+    return next(row.model for row in CATALOG if row.takes(Field.MEDIA))
+
+
+def _takes_media(model: Any) -> bool:
+    return any(row.model == model and row.takes(Field.MEDIA) for row in CATALOG)
+
+
+def _media_from(data: dict[str, Any]) -> list[dict[str, str]] | None:
+    """Pop the wan2.7-i2v media keys from a request dict: `media` as is, or the skill's flat keys in its order.
+
+    Used when the request has `media`, `first_clip_url` or `driving_audio_url`, or names a model that reads
+    media (then `first_frame_url` is a first frame, not a wan2.2 first+last-frame request). Not for VACE, whose
+    `first_clip_url` is its own input. The skill ignores the flat keys when `media` is given; here that is a
+    mistake the user hears about."""
+    if data.get("function"):
+        return None
+    if not (
+        "media" in data or "first_clip_url" in data or "driving_audio_url" in data or _takes_media(data.get("model"))
+    ):
+        return None
+    flat = [(key, data.pop(key)) for key in MEDIA_KEYS if key in data]
+    if "media" not in data:
+        items = []
+        for key, value in flat:
+            for url in _as_list(value, key):
+                items.append({"type": MEDIA_KEYS[key], "url": url})
+        return items
+    if flat:
+        raise InvalidRequest(
+            [Problem(key, "give the media either as a media list or as the *_url keys, not both") for key, _ in flat]
+        )
+    raw = data.pop("media")
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(item, Mapping) for item in raw):
+        raise InvalidRequest([Problem("media", 'must be a list of {"type": ..., "url": ...} objects')])
+    return [dict(item) for item in raw]
 
 
 def _key_name(key: Any) -> str:
@@ -199,6 +266,8 @@ def detect_mode(data: Mapping[str, Any], aliases: Mapping[str, Any], vace: Mappi
     """The seed's video.py rules (first match wins), then the model's only mode, then text-to-image."""
     if data.get("function") or vace.get("video_url"):
         return Mode.VACE
+    if data.get("media"):
+        return Mode.I2V
     if "reference_urls" in aliases:
         return Mode.R2V
     if "first_frame_url" in aliases:
@@ -250,8 +319,9 @@ _TEXT_FIELDS = (
     "shot_type",
     "template",
     "function",
+    "ratio",
 )
-_BOOL_FIELDS = ("prompt_extend", "watermark", "audio")
+_BOOL_FIELDS = ("prompt_extend", "watermark", "audio", "enable_sequential", "thinking_mode")
 
 
 def _short(value: Any) -> str:
@@ -276,6 +346,20 @@ def _type_problems(req: GenerationRequest) -> Iterator[Problem]:
                 yield Problem(f"images[{i}]", f"{_short(ref)} must be a URL or a local file path")
     if not isinstance(req.vace, dict) or not all(isinstance(k, str) for k in req.vace):
         yield Problem("vace", f"{_short(req.vace)} must be an object of VACE fields by their wire names")
+    if not isinstance(req.media, list):
+        yield Problem("media", f'{_short(req.media)} must be a list of {{"type": ..., "url": ...}} objects')
+    else:
+        for i, item in enumerate(req.media, start=1):
+            if not (
+                isinstance(item, dict)
+                and set(item) == {"type", "url"}
+                and all(isinstance(v, str) for v in item.values())
+            ):
+                yield Problem(f"media[{i}]", f'{_short(item)} must be {{"type": ..., "url": ...}} with text values')
+    for name in ("bbox_list", "color_palette"):
+        value = getattr(req, name)
+        if value is not None and not isinstance(value, list):
+            yield Problem(name, f"{_short(value)} must be a list")
 
 
 def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iterator[Problem]:
@@ -295,12 +379,13 @@ def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iter
         yield Problem(
             "negative_prompt", f"is {len(req.negative_prompt)} characters; {name} takes at most {row.negative_max}"
         )
+    sets = bool(req.enable_sequential) and row.sequential is not None
     if req.size is not None and row.size is not None and Field.SIZE in row.fields:
-        why = size_problem(row.size, req.size)
+        why = size_problem(size_rule(row, sets), req.size)
         if why:
-            yield Problem("size", f"{req.size!r} is not allowed for {name}: {why}")
+            yield Problem("size", f"{req.size!r} is not allowed for {name}{' image sets' if sets else ''}: {why}")
     if req.n is not None and Field.N in row.fields:
-        lo, hi = row.n_range
+        lo, hi = n_range(row, sets)
         if not isinstance(req.n, int) or isinstance(req.n, bool) or not lo <= req.n <= hi:
             yield Problem(
                 "n",
@@ -322,6 +407,9 @@ def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iter
         yield Problem(
             "resolution", f"{req.resolution!r} is not allowed for {name}: one of {', '.join(row.resolutions)}"
         )
+    if req.ratio is not None and row.ratios and req.ratio not in row.ratios:
+        yield Problem("ratio", f"{req.ratio!r} is not allowed for {name}: one of {', '.join(row.ratios)}")
+    yield from _wan27_image_problems(req, row, sets, check_files)
     if req.shot_type is not None and Field.SHOT_TYPE in row.fields:
         if req.shot_type not in SHOT_TYPES:
             yield Problem("shot_type", f"{req.shot_type!r} must be one of: {', '.join(SHOT_TYPES)}")
@@ -332,13 +420,145 @@ def _problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iter
         if not isinstance(req.max_images, int) or isinstance(req.max_images, bool) or not lo <= req.max_images <= hi:
             yield Problem("max_images", f"{req.max_images!r} is out of range: {lo}-{hi}")
     yield from _image_problems(req, row, check_files)
+    if row.takes(Field.MEDIA):
+        yield from _media_problems(req, row, check_files)
     if row.mode is Mode.VACE:
         yield from _vace_problems(req, row, check_files)
 
 
 def _given(req: GenerationRequest, f: Field) -> bool:
     value = getattr(req, f.value, None)
-    return value is not None
+    return value is not None and value != []
+
+
+def size_rule(row: ModelMode, sets: bool) -> SizeRule:
+    """The size rule of a row, for an image set when `sets` (image sets have their own ceiling)."""
+    assert row.size is not None
+    return row.sequential.size if sets and row.sequential else row.size
+
+
+def n_range(row: ModelMode, sets: bool) -> tuple[int, int]:
+    return row.sequential.n_range if sets and row.sequential else row.n_range
+
+
+def _wan27_image_problems(req: GenerationRequest, row: ModelMode, sets: bool, check_files: bool) -> Iterator[Problem]:
+    """Image sets, thinking mode, region boxes and colour palettes: what each combines with.
+
+    The skill drops a thinking_mode or color_palette that cannot act and sends a bbox_list whatever its length;
+    here each is refused with the reason, since the user asked for something they would not get."""
+    if sets and req.thinking_mode is not None and row.takes(Field.THINKING_MODE):
+        yield Problem("thinking_mode", "only acts on text-to-image without enable_sequential; remove one of them")
+    if sets and req.color_palette is not None and row.takes(Field.COLOR_PALETTE):
+        yield Problem("color_palette", "cannot be used with enable_sequential (image sets); remove one of them")
+    if sets and req.bbox_list is not None and row.takes(Field.BBOX_LIST):
+        yield Problem("bbox_list", "region editing cannot be used with enable_sequential (image sets)")
+    if isinstance(req.color_palette, list) and row.takes(Field.COLOR_PALETTE):
+        yield from palette_problems(req.color_palette)
+    if isinstance(req.bbox_list, list) and row.takes(Field.BBOX_LIST):
+        yield from _bbox_problems(req, row, check_files)
+
+
+def palette_problems(palette: list[Any]) -> Iterator[Problem]:
+    lo, hi = PALETTE_COLOURS
+    if not lo <= len(palette) <= hi:
+        yield Problem("color_palette", f"has {len(palette)} colours; give {lo}-{hi}")
+    total = 0.0
+    for i, entry in enumerate(palette, start=1):
+        where = f"color_palette[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"hex", "ratio"}:
+            yield Problem(where, f'{_short(entry)} must be {{"hex": "#RRGGBB", "ratio": "NN.NN%"}}')
+            return
+        if not isinstance(entry["hex"], str) or not HEX_COLOUR.fullmatch(entry["hex"]):
+            yield Problem(where, f"hex {_short(entry['hex'])} must be a colour like '#C2D1E6'")
+        share = PERCENT.fullmatch(entry["ratio"]) if isinstance(entry["ratio"], str) else None
+        if share is None:
+            yield Problem(where, f"ratio {_short(entry['ratio'])} must be a percentage like '23.51%'")
+            return
+        total += float(share.group(1))
+    if abs(total - 100.0) > 0.011:
+        yield Problem("color_palette", f"the ratios add up to {total:.2f}%; they must add up to 100%")
+
+
+def _bbox_problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iterator[Problem]:
+    boxes = req.bbox_list or []
+    if len(boxes) != len(req.images):
+        yield Problem(
+            "bbox_list",
+            f"has {len(boxes)} entries for {len(req.images)} images; give one list of boxes per image, "
+            "in the same order ([] for an image without regions)",
+        )
+        return
+    if not any(isinstance(b, list) and b for b in boxes):
+        yield Problem("bbox_list", "marks no region; remove it or give at least one [x1, y1, x2, y2] box")
+    for i, (ref, per_image) in enumerate(zip(req.images, boxes, strict=True), start=1):
+        where = f"bbox_list[{i}]"
+        if not isinstance(per_image, list):
+            yield Problem(where, f"{_short(per_image)} must be a list of [x1, y1, x2, y2] boxes")
+            continue
+        bounds = _image_bounds(ref) if check_files else None
+        for box in per_image:
+            if not (isinstance(box, list) and len(box) == 4 and all(_whole(v) and v >= 0 for v in box)):
+                yield Problem(where, f"{_short(box)} must be [x1, y1, x2, y2] in whole pixels from 0")
+                continue
+            x1, y1, x2, y2 = box
+            if not (x1 < x2 and y1 < y2):
+                yield Problem(where, f"{box} must have x1 < x2 and y1 < y2 (top-left, then bottom-right corner)")
+            elif bounds is not None and (x2 > bounds[0] or y2 > bounds[1]):
+                yield Problem(where, f"{box} reaches outside image {i} ({bounds[0]}x{bounds[1]} px)")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _image_bounds(ref: str) -> tuple[int, int] | None:
+    """Width and height of a local image (None for a URL or an unreadable file)."""
+    path = None if is_remote(ref) else _local_file(ref)
+    if path is None:
+        return None
+    from qwentui.core.imagecheck import probe_image
+
+    info = probe_image(path, verify=False)
+    return None if info.error else (info.width, info.height)
+
+
+def _media_problems(req: GenerationRequest, row: ModelMode, check_files: bool) -> Iterator[Problem]:
+    """The media[] combinations the model takes, then each file against its slot's limits."""
+    name = row.model
+    types = [item.get("type", "") for item in req.media if isinstance(item, dict)]
+    if not types:
+        yield Problem("media", f"{name} needs a first frame or a first clip ({_combos(row)})")
+        return
+    unknown = [t for t in types if row.media_slot(t) is None]
+    if unknown:
+        allowed = ", ".join(slot.type for slot in row.media)
+        yield Problem("media", f"type {unknown[0]!r} is not one {name} takes: {allowed}")
+        return
+    twice = sorted({t for t in types if types.count(t) > 1})
+    if twice:
+        yield Problem("media", f"{_slot_label(row, twice[0])} is given twice; {name} takes one of each type")
+        return
+    if frozenset(types) not in row.media_combos:
+        given = " + ".join(_slot_label(row, t) for t in _slot_order(row, types))
+        yield Problem("media", f"{given} is not a combination {name} takes; it takes: {_combos(row)}")
+    for i, item in enumerate(req.media, start=1):
+        slot = row.media_slot(item["type"])
+        assert slot is not None
+        yield from _check_ref(f"media[{i}] ({slot.label})", item["url"], row, check_files, slot.image, slot.clip)
+
+
+def _slot_order(row: ModelMode, types: list[str]) -> list[str]:
+    order = [slot.type for slot in row.media]
+    return sorted(types, key=order.index)
+
+
+def _slot_label(row: ModelMode, media_type: str) -> str:
+    slot = row.media_slot(media_type)
+    return slot.label if slot else media_type
+
+
+def _combos(row: ModelMode) -> str:
+    return "; ".join(" + ".join(_slot_label(row, t) for t in _slot_order(row, list(c))) for c in row.media_combos)
 
 
 def _durations(row: ModelMode) -> str:
@@ -354,6 +574,13 @@ def _image_problems(req: GenerationRequest, row: ModelMode, check_files: bool) -
     rule = row.images
     if row.mode is Mode.VACE:
         return  # VACE images depend on the function; checked there
+    if row.takes(Field.MEDIA) and req.images:
+        yield Problem(
+            "images",
+            f"{row.model} takes its inputs as media (first frame, last frame, first clip, driving audio): "
+            "use first_frame_url / last_frame_url / first_clip_url / driving_audio_url or a media list",
+        )
+        return
     count = len(req.images)
     label = _image_label(row.mode)
     if count < rule.min_count:
@@ -375,9 +602,9 @@ def _image_problems(req: GenerationRequest, row: ModelMode, check_files: bool) -
     elif len(videos) > rule.max_videos > 0:
         yield Problem("images", f"{len(videos)} reference videos given; {row.model} takes at most {rule.max_videos}")
     for i, ref in enumerate(req.images, start=1):
-        yield from _check_ref(f"images[{i}]", ref, row, check_files, image=ref not in videos)
-    if req.audio_url:
-        yield from _check_ref("audio_url", req.audio_url, row, check_files, image=False)
+        yield from _check_ref(f"images[{i}]", ref, row, check_files, rule if ref not in videos else None)
+    if req.audio_url and row.takes(Field.AUDIO_URL):
+        yield from _check_ref("audio_url", req.audio_url, row, check_files, None, row.audio_rule)
 
 
 def name_count(label: str, n: int) -> str:
@@ -388,7 +615,15 @@ def _image_label(mode: Mode) -> str:
     return {Mode.I2V: "first-frame image", Mode.KF2V: "frame", Mode.R2V: "reference"}.get(mode, "reference image")
 
 
-def _check_ref(label: str, ref: str, row: ModelMode, check_files: bool, image: bool) -> Iterator[Problem]:
+def _check_ref(
+    label: str,
+    ref: str,
+    row: ModelMode,
+    check_files: bool,
+    image: ImageRule | None,
+    clip: ClipRule | None = None,
+) -> Iterator[Problem]:
+    """A media reference: a URL, or a local file within the limits of its image or clip rule (when one applies)."""
     if not isinstance(ref, str) or not ref.strip():
         yield Problem(label, "is empty; give a URL or a local file path")
         return
@@ -403,9 +638,16 @@ def _check_ref(label: str, ref: str, row: ModelMode, check_files: bool, image: b
     if path is None:
         yield Problem(label, f"{ref!r} is not a file or a URL")
         return
-    if not image:
+    if clip is not None:
+        from qwentui.core.clipcheck import clip_problem  # PyAV is loaded only when a local clip is checked
+
+        why = clip_problem(path, clip, row.model)
+        if why:
+            yield Problem(label, why)
         return
-    rule = row.images
+    if image is None:
+        return
+    rule = image
     size = path.stat().st_size
     if size > rule.max_bytes:
         yield Problem(
@@ -425,6 +667,20 @@ def _check_ref(label: str, ref: str, row: ModelMode, check_files: bool, image: b
             label,
             f"{path.name} is {info.width}x{info.height} px; each side must be "
             f"{rule.min_side}-{rule.max_side} px for {row.model}",
+        )
+    elif rule.max_aspect and max(info.width, info.height) / min(info.width, info.height) > rule.max_aspect + 1e-9:
+        yield Problem(
+            label,
+            f"{path.name} is {info.width}x{info.height} px; {row.model} takes aspect ratios up to "
+            f"1:{rule.max_aspect:g}",
+        )
+    # Enforced, not flattened: which colour the transparent parts should become is the user's choice, and a
+    # silently altered picture is not what they asked the model to see. The docs say "PNG without alpha".
+    if info.has_alpha and not rule.allow_alpha:
+        yield Problem(
+            label,
+            f"{path.name} has transparency (an alpha channel); {row.model} takes images without alpha: "
+            "save it without transparency (e.g. as JPEG, or flattened onto a background) and try again",
         )
 
 
@@ -454,7 +710,7 @@ def _vace_problems(req: GenerationRequest, row: ModelMode, check_files: bool) ->
         if not 1 <= len(req.images) <= 3:
             yield Problem("images", f"image_reference needs 1-3 reference images ({len(req.images)} given)")
         for i, ref in enumerate(req.images, start=1):
-            yield from _check_ref(f"images[{i}]", ref, row, check_files, image=True)
+            yield from _check_ref(f"images[{i}]", ref, row, check_files, row.images)
         obj = v.get("obj_or_bg")
         if obj is not None:
             if not isinstance(obj, list) or any(o not in ("obj", "bg") for o in obj):
@@ -494,7 +750,7 @@ def _vace_problems(req: GenerationRequest, row: ModelMode, check_files: bool) ->
             if not isinstance(v[key], str):
                 yield Problem(key, "must be a URL or a local file path")
             else:
-                yield from _check_ref(key, v[key], row, check_files, image=False)
+                yield from _check_ref(key, v[key], row, check_files, None)
 
 
 # ---- building ---------------------------------------------------------------------------------------------
@@ -537,7 +793,7 @@ def iter_strings(obj: Any) -> Iterator[str]:
             yield from iter_strings(v)
 
 
-_TEXT_KEYS = ("text", "prompt", "negative_prompt")  # words, never file references
+_TEXT_KEYS = ("text", "prompt", "negative_prompt", "type")  # words, never file references
 
 
 def _replace_strings(obj: Any, mapping: Mapping[str, str]) -> Any:
@@ -562,7 +818,7 @@ def build(req: GenerationRequest, check_files: bool = True) -> WireRequest:
 
 def _local_refs(req: GenerationRequest, row: ModelMode) -> list[str]:
     """The media references that are not URLs (only media fields: a prompt that names a file stays text)."""
-    refs = [*req.images, req.audio_url]
+    refs = [*req.images, req.audio_url, *(item["url"] for item in req.media)]
     if row.mode is Mode.VACE:
         refs += [req.vace.get(key) for key in VACE_MEDIA]
     return list(dict.fromkeys(r for r in refs if isinstance(r, str) and r and not is_remote(r)))
@@ -576,10 +832,20 @@ def _params(req: GenerationRequest, row: ModelMode) -> dict[str, Any]:
         p["size"] = f"{wh[0]}*{wh[1]}" if wh else size  # '1280x720' is accepted, the API wants '1280*720'
     if Field.RESOLUTION in row.fields:
         p["resolution"] = req.resolution or row.default_resolution
+    if Field.RATIO in row.fields:
+        p["ratio"] = req.ratio or row.default_ratio
     if Field.DURATION in row.fields:
         p["duration"] = req.duration if req.duration is not None else row.default_duration
+    sets = bool(req.enable_sequential) and row.sequential is not None
+    if row.sequential is not None:  # always sent: the service's default n is uncertain (4 or 1)
+        p["enable_sequential"] = sets
     if Field.N in row.fields:
-        p["n"] = req.n if req.n is not None else row.default_n
+        default_n = row.sequential.default_n if sets and row.sequential else row.default_n
+        p["n"] = req.n if req.n is not None else default_n
+    for key in ("thinking_mode", "bbox_list", "color_palette"):
+        value = getattr(req, key)
+        if value is not None and Field(key) in row.fields:
+            p[key] = value
     if Field.MAX_IMAGES in row.fields:
         p["max_images"] = req.max_images if req.max_images is not None else row.max_images_range[1]
     for key in ("seed", "shot_type", "template", "audio"):
@@ -623,7 +889,11 @@ def _video_input(req: GenerationRequest, row: ModelMode, params: dict[str, Any])
         inp["negative_prompt"] = req.negative_prompt
     if req.audio_url:
         inp["audio_url"] = req.audio_url
-    if row.mode is Mode.I2V:
+    if row.takes(Field.MEDIA):
+        if not req.prompt:
+            del inp["prompt"]  # optional with media, and sent only when there is one (as the skill does)
+        inp["media"] = [{"type": item["type"], "url": item["url"]} for item in req.media]  # in the given order
+    elif row.mode is Mode.I2V:
         inp["img_url"] = req.images[0]
     elif row.mode is Mode.KF2V:
         inp["first_frame_url"] = req.images[0]

@@ -91,6 +91,15 @@ def results(task: Task, files: ResultFiles, base: str) -> dict[str, Any]:
 def usage(task: Task) -> dict[str, Any]:
     job = task.job
     size = f"{job.width}*{job.height}"
+    if job.is_video and job.row.new_protocol:
+        # The wan2.7 shape (documented for i2v): billed `duration` = the input clip + the new footage.
+        return {
+            "duration": job.input_video_seconds + (job.duration or 0),
+            "input_video_duration": job.input_video_seconds,
+            "output_video_duration": job.duration,
+            "video_count": 1,
+            "SR": resolution_tier(job.width, job.height),
+        }
     if job.is_video:
         return {
             "video_duration": job.duration,
@@ -100,7 +109,11 @@ def usage(task: Task) -> dict[str, Any]:
         }
     out: dict[str, Any] = {"image_count": len(task.ok_items()), "size": size, "width": job.width, "height": job.height}
     if job.route in MESSAGE_ROUTES:
-        out.update(input_tokens=0, output_tokens=0, total_tokens=0)
+        tokens_in, tokens_out = 0, 0
+        if job.row.new_protocol:  # wan2.7 counts tokens (the wan2.6 examples show zeros)
+            tokens_in = 16 + len(job.prompt) // 4 + 1200 * len(job.images)
+            tokens_out = 2 * out["image_count"]
+        out.update(input_tokens=tokens_in, output_tokens=tokens_out, total_tokens=tokens_in + tokens_out)
     return out
 
 
@@ -115,7 +128,11 @@ def resolution_tier(width: int, height: int) -> int:
 
 
 def sync_body(task: Task, files: ResultFiles, base: str, request_id: str) -> dict[str, Any]:
-    return {"output": results(task, files, base), "usage": usage(task), "request_id": request_id}
+    output = results(task, files, base)
+    # Recorded sync answers carry the counts as `task_metric` (singular), unlike the task query's `task_metrics`.
+    ok = len(task.ok_items())
+    output["task_metric"] = {"TOTAL": task.job.n, "SUCCEEDED": ok, "FAILED": task.job.n - ok}
+    return {"output": output, "usage": usage(task), "request_id": request_id}
 
 
 def list_item(task: Task, now: float, cfg: SimConfig) -> dict[str, Any]:
@@ -137,4 +154,5 @@ def list_item(task: Task, now: float, cfg: SimConfig) -> dict[str, Any]:
     if ended is not None:
         item["end_time"] = epoch_ms(ended)
     item["request_id"] = task.request_id
+    item["user_api_unique_key"] = f"apikey:v1:{task.key_id}"  # the key's fingerprint, never the key
     return item

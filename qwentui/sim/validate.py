@@ -9,8 +9,9 @@ The result is a `Job`: everything the simulator needs to run the task and render
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from qwentui.core.catalog import (
@@ -23,11 +24,20 @@ from qwentui.core.catalog import (
     Payload,
     Route,
     models,
+    named_size,
     rows_for_route,
     size_of,
     size_problem,
+    video_size,
 )
-from qwentui.core.requests import CONTROL_CONDITIONS, VIDEO_SUFFIXES, iter_strings
+from qwentui.core.requests import (
+    CONTROL_CONDITIONS,
+    VIDEO_SUFFIXES,
+    iter_strings,
+    n_range,
+    palette_problems,
+    size_rule,
+)
 from qwentui.sim.errors import MSG_EMPTY_INPUT, MSG_EMPTY_MODEL, ApiError
 
 MEDIA_SCHEMES = ("http://", "https://", "oss://", "data:")
@@ -46,6 +56,12 @@ PAYLOAD_OF_ROUTE: dict[Route, Payload] = {
 }
 
 OssCheck = Callable[[str, str], str | None]  # (oss:// url, model) -> why it does not resolve, or None
+
+# The aspect ratios the simulated model "chooses" for a named size (1K/2K/4K are pixel budgets, not squares);
+# the last one is the official example's 2985*1405. Picked from the prompt, so a request always gets the same.
+NAMED_SIZE_ASPECTS = (1.0, 4 / 3, 3 / 4, 16 / 9, 9 / 16, 2985 / 1405)
+# A first clip's length is not known from its URL; the official continuation demo fed a 2 s clip.
+CLIP_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,7 @@ class Job:
     prompt_extend: bool
     interleave: bool
     function: str | None
+    input_video_seconds: int = 0  # wan2.7-i2v continuation: the first clip's length (billed apart)
 
     @property
     def is_video(self) -> bool:
@@ -80,6 +97,7 @@ class _Parsed:
     negative: str | None
     images: list[str]
     media: list[tuple[str, Any]]  # (wire field, value) of every media reference
+    media_types: list[str] = field(default_factory=list)  # wan2.7-i2v: input.media[].type, in order
 
 
 def validate(route: Route, body: Any, oss_header: bool, oss_check: OssCheck) -> Job:
@@ -189,6 +207,8 @@ def _parse_video(inp: Mapping[str, Any], row: ModelMode) -> _Parsed:
                 images.append(v)
 
     take("audio_url", count=False)
+    if row.takes(Field.MEDIA):
+        return _parse_media(inp, prompt, negative)
     if row.mode is Mode.I2V:
         take("img_url", count=True)
     elif row.mode is Mode.KF2V:
@@ -209,6 +229,22 @@ def _parse_video(inp: Mapping[str, Any], row: ModelMode) -> _Parsed:
         ):
             take(key, count=False)
     return _Parsed(prompt, negative, images, media)
+
+
+def _parse_media(inp: Mapping[str, Any], prompt: str, negative: str | None) -> _Parsed:
+    raw = inp.get("media")
+    if raw is None:
+        raise ApiError.invalid("Field required: input.media")
+    if not isinstance(raw, list):
+        raise ApiError.invalid('input.media must be a list of {"type": ..., "url": ...} objects.')
+    media: list[tuple[str, Any]] = []
+    types: list[str] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str) or "url" not in item:
+            raise ApiError.invalid(f'input.media[{i}] must be an object like {{"type": "first_frame", "url": ...}}.')
+        types.append(item["type"])
+        media.append((f"input.media[{i}].url", item["url"]))
+    return _Parsed(prompt, negative, [], media, types)
 
 
 def _pick_row(rows: list[ModelMode], params: Mapping[str, Any], image_count: int) -> ModelMode:
@@ -264,31 +300,43 @@ def _problems(
         yield f"{prompt_field} is {len(p.prompt)} characters; {name} accepts at most {row.prompt_max}."
     if p.negative and len(p.negative) > row.negative_max:
         yield f"{neg_field} is {len(p.negative)} characters; {name} accepts at most {row.negative_max}."
-    for key in ("prompt_extend", "watermark", "audio", "enable_interleave"):
+    for key in ("prompt_extend", "watermark", "audio", "enable_interleave", "enable_sequential", "thinking_mode"):
         if key in params and not isinstance(params[key], bool):
             yield f"parameters.{key} must be true or false."
     if "seed" in params and not (_is_int(params["seed"]) and 0 <= params["seed"] <= SEED_MAX):
         yield f"parameters.seed must be an integer in [0, {SEED_MAX}]."
     yield from _shape_problems(row, params)
     yield from _image_problems(row, p, inp, params)
+    if row.takes(Field.MEDIA):
+        yield from _media_problems(row, p)
+    yield from _wan27_image_problems(row, p, params)
     if row.mode is Mode.VACE:
         yield from _vace_problems(p, inp, params)
 
 
+def _sets(row: ModelMode, params: Mapping[str, Any]) -> bool:
+    return row.sequential is not None and params.get("enable_sequential") is True
+
+
 def _shape_problems(row: ModelMode, params: Mapping[str, Any]) -> Iterator[str]:
     name = row.model
+    sets = _sets(row, params)
     if row.size is not None and row.takes(Field.SIZE) and "size" in params:
         size = params["size"]
-        why = size_problem(row.size, size) if isinstance(size, str) else "must be a string like '1280*720'"
+        rule = size_rule(row, sets)
+        why = size_problem(rule, size) if isinstance(size, str) else "must be a string like '1280*720'"
         if why:
-            yield f"parameters.size {size!r} is not supported by {name}: {why}."
+            where = f"{name} with enable_sequential" if sets else name
+            yield f"parameters.size {size!r} is not supported by {where}: {why}."
     if row.resolutions and "resolution" in params and params["resolution"] not in row.resolutions:
         yield (
             f"parameters.resolution {params['resolution']!r} is not supported by {name}: "
             f"one of {', '.join(row.resolutions)}."
         )
+    if row.ratios and "ratio" in params and params["ratio"] not in row.ratios:
+        yield f"parameters.ratio {params['ratio']!r} is not supported by {name}: one of {', '.join(row.ratios)}."
     if row.takes(Field.N) and "n" in params:
-        lo, hi = row.n_range
+        lo, hi = n_range(row, sets)
         if not (_is_int(params["n"]) and lo <= params["n"] <= hi):
             yield f"parameters.n {params['n']!r} is out of range for {name}: [{lo}, {hi}]."
     if (
@@ -324,6 +372,54 @@ def _image_problems(row: ModelMode, p: _Parsed, inp: Mapping[str, Any], params: 
         yield f"{videos[0]} looks like a video; {row.model} takes images only."
     elif len(videos) > rule.max_videos > 0:
         yield f"input.reference_urls has {len(videos)} videos; {row.model} takes at most {rule.max_videos}."
+
+
+def _media_problems(row: ModelMode, p: _Parsed) -> Iterator[str]:
+    types = p.media_types
+    if not types:
+        yield "input.media must hold a first_frame or a first_clip."
+        return
+    for t in types:
+        if row.media_slot(t) is None:
+            allowed = ", ".join(slot.type for slot in row.media)
+            yield f"input.media type {t!r} is not supported by {row.model}: one of {allowed}."
+            return
+    if len(set(types)) != len(types):
+        yield "input.media must not hold the same type twice."
+    elif frozenset(types) not in row.media_combos:
+        yield f"input.media types {' + '.join(types)} are not a supported combination for {row.model}."
+
+
+def _wan27_image_problems(row: ModelMode, p: _Parsed, params: Mapping[str, Any]) -> Iterator[str]:
+    sets = _sets(row, params)
+    if row.takes(Field.THINKING_MODE) and sets and "thinking_mode" in params:
+        yield "parameters.thinking_mode cannot be used with enable_sequential."
+    if row.takes(Field.COLOR_PALETTE) and "color_palette" in params:
+        palette = params["color_palette"]
+        if sets:
+            yield "parameters.color_palette cannot be used with enable_sequential."
+        elif not isinstance(palette, list):
+            yield "parameters.color_palette must be a list."
+        else:
+            for problem in palette_problems(palette):
+                yield f"parameters.{problem.field}: {problem.message}."
+    if row.takes(Field.BBOX_LIST) and "bbox_list" in params:
+        boxes = params["bbox_list"]
+        if not isinstance(boxes, list) or len(boxes) != len(p.images):
+            yield f"parameters.bbox_list must hold one list of boxes per input image ({len(p.images)})."
+        elif not all(
+            isinstance(per, list)
+            and all(
+                isinstance(b, list)
+                and len(b) == 4
+                and all(_is_int(v) and v >= 0 for v in b)
+                and b[0] < b[2]
+                and b[1] < b[3]
+                for b in per
+            )
+            for per in boxes
+        ):
+            yield "parameters.bbox_list boxes must be [x1, y1, x2, y2] integers with x1 < x2 and y1 < y2."
 
 
 def _vace_problems(p: _Parsed, inp: Mapping[str, Any], params: Mapping[str, Any]) -> Iterator[str]:
@@ -376,6 +472,11 @@ def _job(row: ModelMode, route: Route, p: _Parsed, inp: Mapping[str, Any], param
     else:
         size = str(params.get("size") or row.default_size or "")
     width, height = size_of(row, size or None)
+    ratio = params.get("ratio") or row.default_ratio
+    if row.ratios and isinstance(ratio, str):
+        width, height = video_size(size, ratio) or (width, height)
+    aspect = NAMED_SIZE_ASPECTS[zlib.crc32(p.prompt.encode()) % len(NAMED_SIZE_ASPECTS)]
+    width, height = named_size(size, aspect) or (width, height)  # the size the answer's usage.size reports
     if interleave:
         n = params.get("max_images", row.max_images_range[1])
     elif row.is_video:
@@ -406,4 +507,5 @@ def _job(row: ModelMode, route: Route, p: _Parsed, inp: Mapping[str, Any], param
         prompt_extend=params.get("prompt_extend", True) is not False,
         interleave=interleave,
         function=_function(inp) if row.mode is Mode.VACE else None,
+        input_video_seconds=CLIP_SECONDS if "first_clip" in p.media_types else 0,
     )

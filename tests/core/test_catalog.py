@@ -1,4 +1,4 @@
-"""The model table: internal consistency of every row, the facts from dashscope-api.md, lookups and sizes."""
+"""The model table: internal consistency of every row, the facts from docs/protocol.md, lookups and sizes."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def test_every_mode_has_a_default_model() -> None:
 
 
 def test_default_models_are_the_seeds() -> None:
-    """dashscope-api.md §6.1: default per mode in video.py; image.py defaults to wan2.6-t2i."""
+    """docs/protocol.md §6.1: default per mode in video.py; image.py defaults to wan2.6-t2i."""
     assert DEFAULT_MODEL[Mode.T2I] == "wan2.6-t2i"
     assert DEFAULT_MODEL[Mode.T2V] == "wan2.6-t2v"
     assert DEFAULT_MODEL[Mode.I2V] == "wan2.6-i2v-flash"
@@ -124,7 +124,7 @@ def test_default_models_are_the_seeds() -> None:
 
 
 def test_doc_facts() -> None:
-    """Limits quoted in dashscope-api.md §5-§6."""
+    """Limits quoted in docs/protocol.md §5-§6."""
     assert SEED_MAX == 2147483647
     t2i = lookup("wan2.6-t2i", Mode.T2I)
     assert (t2i.prompt_max, t2i.negative_max, t2i.n_range, t2i.default_size) == (2100, 500, (1, 4), "1280*1280")
@@ -257,7 +257,7 @@ RULE = SizeRule(choices=("1K",), min_pixels=100 * 100, max_pixels=200 * 200)
         ("50*250", "aspect ratio must be between 1:4 and 4:1"),
         ("240*59", "aspect ratio"),
         ("0*10", "positive"),
-        ("2K", "must be W*H (e.g. 1K) or one of: 1K"),
+        ("2K", "must be W*H (e.g. 100*100) or one of: 1K"),
         ("big", "must be W*H"),
     ],
 )
@@ -287,7 +287,7 @@ def test_size_of() -> None:
     assert size_of(t2i, "1104*1472") == (1104, 1472)
     assert size_of(t2i, None) == (1280, 1280)
     edit = lookup("wan2.6-image", Mode.EDIT)
-    assert size_of(edit, None) == (1280, 1280)  # "1K"
+    assert size_of(edit, None) == (1024, 1024)  # "1K": a pixel budget, resolved as a square estimate
     assert size_of(edit, "2K") == (2048, 2048)
     i2v = lookup("wan2.6-i2v", Mode.I2V)
     assert size_of(i2v, None) == (1280, 720)

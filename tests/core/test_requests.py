@@ -35,6 +35,7 @@ from qwentui.core.requests import (
     build,
     validate,
 )
+from tests.core.clips import make_wav
 
 PROMPT = "a red fox in the snow"
 
@@ -75,6 +76,8 @@ def minimal(row: ModelMode, **changes: Any) -> GenerationRequest:
     values: dict[str, Any] = {"mode": row.mode, "model": row.model, "prompt": PROMPT, "images": default_images(row)}
     if row.mode is Mode.VACE:
         values["function"] = "image_reference"
+    if row.takes(Field.MEDIA):
+        values["media"] = [{"type": "first_frame", "url": url(0)}]
     values.update(changes)
     return GenerationRequest(**values)
 
@@ -138,7 +141,9 @@ def test_payload_shape_follows_the_row(row: ModelMode) -> None:
         assert "messages" not in inp
         assert inp.get("prompt") == PROMPT
         expected: dict[str, Any] = {}
-        if row.mode is Mode.I2V:
+        if row.takes(Field.MEDIA):
+            expected = {"media": req.media}
+        elif row.mode is Mode.I2V:
             expected = {"img_url": req.images[0]}
         elif row.mode is Mode.KF2V:
             expected = {"first_frame_url": req.images[0], "last_frame_url": req.images[1]}
@@ -262,7 +267,7 @@ def test_kf2v_template_goes_to_input_and_i2v_template_to_parameters() -> None:
     assert "template" not in body["input"]
 
 
-@each(rows_where(lambda r: not r.prompt_required and r.mode is not Mode.VACE))
+@each(rows_where(lambda r: not r.prompt_required and r.mode is not Mode.VACE and not r.takes(Field.MEDIA)))
 def test_optional_prompt_is_sent_as_empty_string(row: ModelMode) -> None:
     for prompt in ("", None):
         body = ok(minimal(row, prompt=prompt)).body
@@ -319,8 +324,7 @@ def test_duplicate_local_file_listed_once(tmp_path: Path) -> None:
 
 def test_local_audio_file_is_listed(tmp_path: Path) -> None:
     row = lookup("wan2.6-t2v", Mode.T2V)
-    audio = tmp_path / "voice.mp3"
-    audio.write_bytes(b"ID3" + bytes(100))
+    audio = make_wav(tmp_path / "voice.wav", seconds=4)
     wire = ok(minimal(row, audio_url=str(audio)))
     assert wire.local_files == [str(audio)]
 
@@ -437,10 +441,12 @@ def test_size_above_pixel_range(row: ModelMode) -> None:
 def test_size_bad_aspect(row: ModelMode) -> None:
     rule = rule_of(row)
     target = (rule.min_pixels + rule.max_pixels) / 2
-    h = round(math.sqrt(target / 5))
-    w = 5 * h
+    k = int(rule.max_aspect) + 1
+    h = round(math.sqrt(target / k))
+    w = k * h
     assert rule.min_pixels <= w * h <= rule.max_pixels
-    problem(minimal(row, size=f"{w}*{h}"), "size", f"{w}*{h}", "aspect ratio", "1:4", "4:1")
+    bound = f"{rule.max_aspect:g}"
+    problem(minimal(row, size=f"{w}*{h}"), "size", f"{w}*{h}", "aspect ratio", f"1:{bound}", f"{bound}:1")
     problem(minimal(row, size=f"{h}*{w}"), "size", f"{h}*{w}", "aspect ratio")
 
 
@@ -615,6 +621,12 @@ SAMPLE: dict[Field, Any] = {
     Field.TEMPLATE: "zoom",
     Field.MAX_IMAGES: 2,
     Field.FUNCTION: "image_reference",
+    Field.RATIO: "16:9",
+    Field.MEDIA: [{"type": "first_frame", "url": "https://example.com/f.png"}],
+    Field.ENABLE_SEQUENTIAL: True,
+    Field.THINKING_MODE: True,
+    Field.BBOX_LIST: [[[1, 2, 3, 4]]],
+    Field.COLOR_PALETTE: [{"hex": "#FF0000", "ratio": "50%"}] * 2,
 }
 
 
@@ -645,7 +657,7 @@ def test_too_few_images(row: ModelMode) -> None:
     problem(minimal(row, images=[]), "images", "0 ", row.model, row.mode.value, f"{row.images.min_count}")
 
 
-@each(rows_where(lambda r: r.mode is not Mode.VACE))
+@each(rows_where(lambda r: r.mode is not Mode.VACE and not r.takes(Field.MEDIA)))
 def test_too_many_images(row: ModelMode) -> None:
     cap = row.images.max_count
     ok(minimal(row, images=[url(i) for i in range(max(cap, 2 if row.mode is Mode.KF2V else cap))]))
@@ -1102,9 +1114,9 @@ def test_from_dict_explicit_mode_wins() -> None:
 
 def test_from_dict_unknown_keys_are_named() -> None:
     with pytest.raises(InvalidRequest) as info:
-        GenerationRequest.from_dict({"prompt": "x", "colour": "red", "thinking_mode": True})
-    assert [p.field for p in info.value.problems] == ["colour", "thinking_mode"]
-    assert "colour" in str(info.value) and "thinking_mode" in str(info.value)
+        GenerationRequest.from_dict({"prompt": "x", "colour": "red", "enable_magic": True})
+    assert [p.field for p in info.value.problems] == ["colour", "enable_magic"]
+    assert "colour" in str(info.value) and "enable_magic" in str(info.value)
     assert all("not a request field" in p.message for p in info.value.problems)
 
 

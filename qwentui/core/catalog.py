@@ -4,8 +4,8 @@ One row per model and mode, because one model can serve two modes with different
 (wan2.6-image edits on one route and interleaves on another). Everything that differs between models
 lives here: route, sync/async, sizes, counts, durations, image limits, which optional fields exist.
 `requests.py` builds and validates from these rows; the simulator validates the wire body from them;
-the composer shows exactly the fields a row names. Facts come from `docs/protocol.md` (Wan 2.7:
-§12); where sources disagree a row holds the stricter reading, said in a comment.
+the composer shows exactly the fields a row names. Facts come from `docs/protocol.md` (Wan 2.7: §12);
+where sources disagree a row holds the stricter reading, said in a comment.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 transaction together with its version bump: `user_version` is transactional, so a crash (or a failing
 statement) in the middle of a step leaves both the schema and the version as they were, and the next start
 simply runs the step again. Statements are executed one at a time on purpose: `executescript()` would COMMIT
-the open transaction first and break that atomicity (reliability.md §1.4).
+the open transaction first and break that atomicity (docs/reliability.md §3).
 
 Rules for new steps: only append; never edit a step that has shipped (databases already ran it); a step
 must carry the data forward (backfill), not only the DDL. The store refuses databases whose version is

@@ -1,6 +1,6 @@
 """Parse every response shape of the generation and task APIs into one `TaskResult`.
 
-Shapes met on the wire (dashscope-api.md §4-§7): `output.results[].url` (text2image / image2image),
+Shapes met on the wire (`docs/protocol.md` §4-§7): `output.results[].url` (text2image / image2image),
 `output.choices[].message.content[]` with `image` and `text` items (multimodal routes, interleave),
 `output.video_url` (video), top-level `usage`, `output.task_metrics`, and the flat task list of `GET /tasks`.
 The parser is defensive: a server answer is untrusted input, and anything unexpected becomes

@@ -2,7 +2,7 @@
 
 The store refuses any transition this table does not list, so a bug in the engine shows up as a
 `StaleTransition` instead of a job that silently skips a step (a SUBMITTING job jumping to DONE would hide a
-billed task whose results were never downloaded). See `shared/docs/design.md`, "The job state machine".
+billed task whose results were never downloaded). See `docs/architecture.md` §2.
 Display concerns (glyphs, colours) belong to the TUI; only plain words live here.
 """
 
@@ -46,7 +46,7 @@ ALLOWED: dict[JobState, frozenset[JobState]] = {
     # QUEUED only when reconcile proved the POST never created a task
     S.UNCERTAIN: frozenset({S.PENDING, S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELED, S.NEEDS_USER, S.QUEUED}),
     S.PENDING: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELED, S.EXPIRED}),
-    # RUNNING -> PENDING: design.md draws PENDING <-> RUNNING (the service may report a task queued again)
+    # RUNNING -> PENDING: docs/architecture.md §2 draws PENDING <-> RUNNING (the service may report a task queued again)
     S.RUNNING: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED, S.CANCELED}),
     # DONE directly: a result with nothing to download (text-only parts)
     S.SUCCEEDED: frozenset({S.DOWNLOADING, S.DONE, S.EXPIRED}),

@@ -1,6 +1,6 @@
 """The durable job store: one SQLite file (via aiosqlite) that is the source of truth for every job.
 
-Rules this module keeps (reliability.md §1.4):
+Rules this module keeps (`docs/reliability.md` §3):
 
 * One writer connection, used only through `Store._write()`: an asyncio.Lock held across a short
   `BEGIN IMMEDIATE ... COMMIT`. aiosqlite serialises statements but not transactions, so without the lock

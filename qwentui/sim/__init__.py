@@ -1,4 +1,4 @@
-"""The built-in DashScope simulator: the protocol of `dashscope-api.md`, real files, controllable faults.
+"""The built-in DashScope simulator: the protocol of `docs/protocol.md`, real files, controllable faults.
 
     sim = Simulator(SimConfig(time_scale=0.01, clock=FakeClock()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(create_app(sim=sim)), base_url="http://sim") as client:

@@ -1,6 +1,6 @@
 """Temporary file uploads: getPolicy credentials, the OSS form POST, and `oss://` resolution.
 
-The flow is the real one (§8 of dashscope-api.md): `GET /api/v1/uploads?action=getPolicy&model=M` hands out
+The flow is the real one (`docs/protocol.md` §8): `GET /api/v1/uploads?action=getPolicy&model=M` hands out
 a signed policy for an `upload_dir` and an `upload_host` (here: the simulator itself), the client POSTs a
 multipart form there without auth (`file` last: like OSS, fields after it are ignored), and the object is
 then usable as `oss://<key>` by the same model for `upload_ttl`. Uploaded bytes are kept up to

@@ -215,7 +215,7 @@ def test_coding_plan_warning() -> None:
 
 
 def test_coding_plan_key_is_still_found(empty_dir: Path) -> None:
-    """The scripts only warn (dashscope-api.md §2); the key is returned."""
+    """The scripts only warn (docs/protocol.md §2); the key is returned."""
     key = find_api_key({"QWEN_API_KEY": "sk-sp-abcdefabcdef"}, empty_dir)
     assert key.is_coding_plan
 

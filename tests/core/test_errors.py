@@ -26,7 +26,7 @@ from qwentui.core.errors import (
 
 KEY = "sk-0123456789abcdef0123456789abcdef"
 
-# (code, documented HTTP status, class) — dashscope-api.md §9 and §7
+# (code, documented HTTP status, class) — docs/protocol.md §9 and §7
 DOCUMENTED = [
     ("InvalidParameter", 400, InvalidParameter),
     ("DataInspectionFailed", 400, ContentRejected),

@@ -1,4 +1,4 @@
-"""The response parser on every shape in dashscope-api.md §4-§7 (fixtures copied from the doc) and on bad ones."""
+"""The response parser on every shape in docs/protocol.md §4-§7 (fixtures copied from the doc) and on bad ones."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from qwentui.core.errors import MalformedResponse
 from qwentui.core.results import ResultItem, TaskPage, TaskResult, TaskStatus, parse_task, parse_task_list
 
-# ---- fixtures, as printed in dashscope-api.md -------------------------------------------------------------
+# ---- fixtures, as printed in docs/protocol.md --------------------------------------------------------------
 
 SUBMIT = '{"request_id":"4909100c-...","output":{"task_id":"0385dc79-...","task_status":"PENDING"}}'
 

@@ -25,7 +25,7 @@ from qwentui.core.imagecheck import probe_image
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 SIDECAR_SUFFIXES = frozenset({".txt", ".json"})
 # Names that browsers, sync tools, editors and NAS boxes use while a file is still being written, or for
-# their own bookkeeping (reliability.md §2.2). Dot files and `~` files are ignored wholesale.
+# their own bookkeeping (docs/reliability.md §6). Dot files and `~` files are ignored wholesale.
 TEMP_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".filepart", ".tmp", ".temp", ".swp", "~")
 IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 TEMP_MARKERS = (".sync-conflict-", ".goutputstream-", "~syncthing~")

@@ -1,4 +1,11 @@
-"""`qwentui run`: the engine as a long-running process (automation, servers), printing what happens."""
+"""`qwentui run`: the engine as a long-running process (automation, servers), printing what happens.
+
+Every job's progress and outcome is printed as it happens, from the engine's change feed (so a job finished by
+the tracker, canceled from the TUI or added by another process is told as well as one this process sent):
+done with its files, failed or rejected with the service's code and message, needing the user with the
+reason, canceled, expired. With `--until-idle` it exits once nothing is in flight, with a summary line, and
+non-zero when a job it saw settle failed, was rejected, expired or needs the user.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +14,30 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections import OrderedDict
 from typing import Any
 
 from qwentui.cli.context import options
 from qwentui.cli.output import safe
 from qwentui.core.dropfolder import DropFolderService
-from qwentui.core.states import ACTIVE, JobState
+from qwentui.core.feed import Subscription
+from qwentui.core.states import ACTIVE, TERMINAL, JobState
+from qwentui.core.store import Job
 from qwentui.runtime import Context, open_context, start_drop_service
+
+BAD_ENDINGS = (JobState.FAILED, JobState.REJECTED, JobState.EXPIRED, JobState.NEEDS_USER)
+REMEMBERED = 100_000  # jobs whose last printed state is kept (a long run must not grow without limit)
+IDLE_CHECK = 0.5  # with --until-idle: seconds between looks at whether anything is still in flight
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run the engine (and drop folders) until stopped")
-    p.add_argument("--until-idle", action="store_true", help="exit once no job is in flight")
-    p.add_argument("--quiet", "-q", action="store_true")
+    p.add_argument(
+        "--until-idle",
+        action="store_true",
+        help="exit once no job is in flight (non-zero if a job failed, was rejected or needs you)",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     p.add_argument("--no-drop", action="store_true", help="do not watch the drop folders")
     p.set_defaults(func=run)
 
@@ -36,41 +54,118 @@ async def run(args: argparse.Namespace) -> int:
                 "another qwentui process already runs the engine on this database; waiting to take over",
                 file=sys.stderr,
             )
-        changes = ctx.engine.subscribe()
-        drops = None if args.no_drop else await start_drop_service(ctx, echo=not args.quiet)
-        if not args.quiet:
-            print(f"qwentui engine on {ctx.endpoint}, database {ctx.paths.db}", file=sys.stderr, flush=True)
-            if drops is not None:
-                folders = ", ".join(str(rule.folder) for rule in drops.rules if rule.enabled)
-                print(f"watching drop folders: {folders}", file=sys.stderr, flush=True)
-        try:
-            await _follow(args, ctx, changes, stop, drops)
-        finally:
-            if drops is not None:
-                await drops.stop()
-            ctx.engine.unsubscribe(changes)
+        report = Report(ctx, quiet=args.quiet)
+        with ctx.engine.subscribe() as changes:
+            drops = None if args.no_drop else await start_drop_service(ctx, echo=not args.quiet)
+            if not args.quiet:
+                print(f"qwentui engine on {ctx.endpoint}, database {ctx.paths.db}", file=sys.stderr, flush=True)
+                if drops is not None:
+                    folders = ", ".join(str(rule.folder) for rule in drops.rules if rule.enabled)
+                    print(f"watching drop folders: {folders}", file=sys.stderr, flush=True)
+            try:
+                await _follow(args, ctx, changes, stop, drops, report)
+            finally:
+                if drops is not None:
+                    await drops.stop()
+    if args.until_idle:
+        print(report.summary(), file=sys.stderr, flush=True)
+        return 1 if report.bad() else 0
     return 0
 
 
 async def _follow(
     args: argparse.Namespace,
     ctx: Context,
-    changes: asyncio.Queue[int],
+    changes: Subscription,
     stop: asyncio.Event,
     drops: DropFolderService | None,
+    report: Report,
 ) -> None:
     """Print job changes until stopped (or, with --until-idle, until nothing is in flight)."""
-    shown_errors = {JobState.FAILED, JobState.REJECTED, JobState.NEEDS_USER, JobState.EXPIRED}
     while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(0.5):
-                job_id = await changes.get()
-            job = await ctx.store.get_job(job_id)
-            if job and not args.quiet:
-                extra = f" ({job.error_message})" if job.error_message and job.state in shown_errors else ""
-                print(safe(f"job {job.id}: {job.state.value}{extra}"), flush=True)
-        if args.until_idle and ctx.engine.leader:
-            counts = await ctx.store.count_by_state()
-            busy_drops = drops is not None and any(r.waiting or r.in_flight for r in drops.status().rules)
-            if not any(counts.get(s, 0) for s in ACTIVE) and not busy_drops:
+        if args.until_idle:
+            await report.show(await changes.get(timeout=IDLE_CHECK))
+            if ctx.engine.leader and await _idle(ctx, drops):
+                await ctx.engine.feed.flush()  # the last outcomes are printed before the summary
+                await report.show(changes.take())
                 return
+        else:
+            await changes.wait(stop)
+            await report.show(changes.take())
+
+
+async def _idle(ctx: Context, drops: DropFolderService | None) -> bool:
+    counts = await ctx.store.count_by_state()
+    busy_drops = drops is not None and any(r.waiting or r.in_flight for r in drops.status().rules)
+    return not any(counts.get(s, 0) for s in ACTIVE) and not busy_drops
+
+
+class Report:
+    """One line per job state change, the outcome with what matters (files, the error), and a tally."""
+
+    def __init__(self, ctx: Context, *, quiet: bool) -> None:
+        self.ctx = ctx
+        self.quiet = quiet
+        self._shown: OrderedDict[int, tuple[JobState, bool]] = OrderedDict()
+        self.settled: dict[JobState, list[int]] = {}
+
+    async def show(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            before = self._shown.pop(job.id, None)
+            self._shown[job.id] = (job.state, job.deleted)
+            while len(self._shown) > REMEMBERED:
+                self._shown.popitem(last=False)
+            if before == (job.state, job.deleted):
+                continue  # a field changed, not the state (e.g. a drop's input moved to done/)
+            if job.deleted:
+                self._print(f"job {job.id}: deleted")
+                continue
+            if job.state in TERMINAL or job.state is JobState.NEEDS_USER:
+                self.settled.setdefault(job.state, []).append(job.id)
+            for line in await self._lines(job):
+                self._print(line)
+
+    def _print(self, line: str) -> None:
+        if not self.quiet:
+            print(safe(line), flush=True)
+
+    async def _lines(self, job: Job) -> list[str]:
+        state, head = job.state, f"job {job.id}"
+        if state is JobState.DONE:
+            assets = await self.ctx.store.assets(job.id)
+            files = [a.path for a in assets if a.path]
+            if not files:
+                return [f"{head} done (no file: {len(assets)} text result(s), see `qwentui show {job.id}`)"]
+            return [f"{head} done: {path}" for path in files]
+        error = ": ".join(part for part in (job.error_code, job.error_message) if part)
+        if state is JobState.NEEDS_USER:
+            why = job.error_message or "it cannot go on by itself"
+            return [f"{head} needs you: {why} (`qwentui show {job.id}`, then `qwentui resolve {job.id}`)"]
+        if state in (JobState.FAILED, JobState.REJECTED, JobState.EXPIRED):
+            return [f"{head} {state.value}" + (f": {error}" if error else "")]
+        if state is JobState.CANCELED:
+            return [f"{head} canceled"]
+        return [f"{head}: {state.value}" + (f" task {job.task_id}" if job.task_id else "")]
+
+    def bad(self) -> list[tuple[JobState, list[int]]]:
+        return [(s, self.settled[s]) for s in BAD_ENDINGS if self.settled.get(s)]
+
+    def summary(self) -> str:
+        total = sum(len(ids) for ids in self.settled.values())
+        if not total:
+            return "idle: no job settled"
+        parts = [f"{len(ids)} {state.value}" for state, ids in sorted(self.settled.items()) if ids]
+        text = f"idle: {total} job(s) settled: {', '.join(parts)}"
+        bad = self.bad()
+        if bad:
+            which = "; ".join(f"{state.value}: {_ids(ids)}" for state, ids in bad)
+            text += f" — not all went well ({which}); `qwentui show N` tells why"
+        return text
+
+
+def _ids(ids: list[int]) -> str:
+    ids = sorted(ids)
+    shown = ", ".join(str(i) for i in ids[:10])
+    return (
+        f"job {shown}" if len(ids) == 1 else f"jobs {shown}" + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Job
-from qwentui.runtime import open_context
+from qwentui.runtime import Context, open_context
 
 
 def _bool(value: str) -> bool:
@@ -147,10 +146,14 @@ async def run(args: argparse.Namespace) -> int:
         print(f"job {job.id} queued: {request.mode.value} with {request.model_name}", file=sys.stderr)
         if not ctx.engine.leader:
             print("another qwentui process is running the engine; it will send this job", file=sys.stderr)
-            return 0
+            if not args.wait:
+                return 0
+            # followed through the database: the other process's every change reaches this one's change feed
+            return await _wait(ctx, job.id, args)
         job = await _until_sent(ctx.engine, job.id)
-        if ctx.engine.pause is not None and job.state is JobState.QUEUED:  # the account's problem, said once
-            raise QwentuiError(f"{ctx.engine.pause.reason}; job {job.id} stays queued")
+        pause = ctx.engine.status().pause_reason
+        if pause is not None and job.state is JobState.QUEUED:  # the account's problem, said once
+            raise QwentuiError(f"{pause}; job {job.id} stays queued")
         if job.state is JobState.QUEUED:
             events = await ctx.store.events(job.id)
             why = events[-1].detail if events else "not sent"
@@ -159,25 +162,7 @@ async def run(args: argparse.Namespace) -> int:
                 "sends it once the service is reachable"
             )
         if args.wait:
-            (job,) = await ctx.engine.wait_for([job.id], timeout=args.timeout, on_change=_progress)
-            assets = await ctx.store.assets(job.id)
-            if not args.print_json:
-                for asset in assets:
-                    print(asset.path)
-            else:
-                print_json(
-                    {
-                        "id": job.id,
-                        "state": job.state.value,
-                        "task_id": job.task_id,
-                        "files": [a.path for a in assets],
-                        "error": job.error_message,
-                    }
-                )
-            if job.state is not JobState.DONE:
-                print(f"job {job.id} ended {job.state.value}: {job.error_message or ''}".rstrip(": "), file=sys.stderr)
-                return 1
-            return 0
+            return await _wait(ctx, job.id, args)
         print(f"job {job.id}: {job.state.value}" + (f" task {job.task_id}" if job.task_id else ""))
         if job.state in TERMINAL and job.state is not JobState.DONE:
             print(f"job {job.id} ended {job.state.value}: {job.error_message or ''}", file=sys.stderr)
@@ -186,14 +171,41 @@ async def run(args: argparse.Namespace) -> int:
         return 0
 
 
+async def _wait(ctx: Context, job_id: int, args: argparse.Namespace) -> int:
+    """Follow the job to its end (whichever process runs the engine), then print its files."""
+    (job,) = await ctx.engine.wait_for([job_id], timeout=args.timeout, on_change=_progress)
+    assets = await ctx.store.assets(job.id)
+    if not args.print_json:
+        for asset in assets:
+            print(asset.path)
+    else:
+        print_json(
+            {
+                "id": job.id,
+                "state": job.state.value,
+                "task_id": job.task_id,
+                "files": [a.path for a in assets],
+                "error": job.error_message,
+            }
+        )
+    if job.state is not JobState.DONE:
+        print(f"job {job.id} ended {job.state.value}: {job.error_message or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    return 0
+
+
 async def _until_sent(engine: Engine, job_id: int) -> Job:
     """Until the service has the job (a task id, a result or a refusal), or a first attempt failed."""
     waiting = {JobState.QUEUED, JobState.UPLOADING, JobState.SUBMITTING}
-    while True:
+    with engine.subscribe() as changes:
         job = await engine.store.get_job(job_id)
         assert job is not None
-        if job.state not in waiting or (job.state is JobState.QUEUED and job.attempts >= 1):
-            return job
-        if engine.pause is not None and job.state is JobState.QUEUED:
-            return job
-        await asyncio.sleep(0.05)
+        while True:
+            if job.state not in waiting or (job.state is JobState.QUEUED and job.attempts >= 1):
+                return job
+            if engine.status().paused and job.state is JobState.QUEUED:
+                return job
+            # the timeout only lets a pause (which is not a job change) be noticed
+            for changed in await changes.get(timeout=0.25):
+                if changed.id == job_id:
+                    job = changed

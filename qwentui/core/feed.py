@@ -62,6 +62,18 @@ class Subscription:
                     await self._ready.wait()
         return self.take()
 
+    async def wait(self, *also: asyncio.Event) -> None:
+        """Until a batch is pending (or the subscription closed), or one of `also` is set (a consumer's own
+        wake-ups, e.g. "a new job to follow"). Takes nothing."""
+        if self._pending or self.closed or any(e.is_set() for e in also):
+            return
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._ready, *also)]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
     def close(self) -> None:
         self.closed = True
         self._ready.set()  # a consumer waiting in get() returns
@@ -95,7 +107,8 @@ class ChangeFeed:
         self._stamp: float | None = None
         self._version: int | None = None
         self._task: asyncio.Task[None] | None = None
-        self.reads = 0  # how many times job rows were read (tests: nothing is read when nothing changes)
+        self.looks = 0  # how many times the feed asked whether another process wrote (no rows read)
+        self.reads = 0  # how many times job rows were read (tests: nothing is read while nothing changes)
 
     # ---- life cycle ---------------------------------------------------------------------------------------
 
@@ -144,6 +157,8 @@ class ChangeFeed:
                 async with asyncio.timeout(self.poll):
                     await self._wake.wait()
             try:
+                if not self._wake.is_set():
+                    self.looks += 1
                 if self._wake.is_set() or await self.store.data_version() != self._version:
                     await self.flush()
             except StoreClosed:

@@ -86,7 +86,6 @@ class World:
             quiet=quiet,
             give_up=give_up,
             rescan=kw.pop("rescan", 5.0),
-            completion_interval=0.2,
             **kw,
         )
         await service.start()

@@ -4,42 +4,37 @@ DONE -> `done/` with the results linked or copied beside the original (per rule)
 CANCELED, EXPIRED -> `failed/` with the job's error as the reason. NEEDS_USER leaves the files in
 `.processing/` (the job may still be resubmitted or adopted) and is shown as such.
 
-The engine's change queue only hears about what its own workers did (submits, downloads), not the status
-tracker's transitions, so the store is also asked every `interval` for jobs changed since the last look.
+It learns of job changes from the engine's change feed only (which carries every transition, whoever made
+it); a newly followed drop is looked up once by its job id, since its job may have ended long ago.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from pathlib import Path
-from typing import Any
 
 from qwentui.core.dropfolder import claims
 from qwentui.core.dropfolder.claims import Claim
 from qwentui.core.dropfolder.ledger import OUTCOME_DONE, OUTCOME_FAILED, Ledger
 from qwentui.core.dropfolder.status import StatusBoard
+from qwentui.core.feed import Subscription
 from qwentui.core.states import TERMINAL, JobState, describe
 from qwentui.core.store import Job, Store
 
 log = logging.getLogger(__name__)
-PAGE = 2000
 
 
 class Completion:
-    def __init__(self, store: Store, ledger: Ledger, board: StatusBoard, interval: float = 1.0) -> None:
+    def __init__(self, store: Store, ledger: Ledger, board: StatusBoard) -> None:
         self.store = store
         self.ledger = ledger
         self.board = board
-        self.interval = interval
         self.inflight: dict[int, Claim] = {}
         self._needs_user: set[int] = set()
         self._fresh: list[int] = []  # followed since the last round: looked up by id once
-        self._mark = time.time() - 60.0  # changed_since() stamp; older changes are looked up one by one
         self._wake = asyncio.Event()
-        self.changes: asyncio.Queue[int] | None = None  # the engine's change queue, when subscribed
+        self.changes: Subscription | None = None  # the engine's change feed; set before the first follow()
 
     def follow(self, claim: Claim) -> None:
         assert claim.job_id is not None
@@ -48,36 +43,17 @@ class Completion:
         self._wake.set()  # the job may already be over (recovery after a long stop)
 
     async def run(self) -> None:
+        assert self.changes is not None, "subscribe to the change feed first"
         while True:
-            await self._wait()
+            await self.changes.wait(self._wake)
+            self._wake.clear()
             await self.round()
 
-    async def _wait(self) -> None:
-        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
-        if self.changes is not None:
-            waits.append(asyncio.ensure_future(self.changes.get()))
-        try:
-            await asyncio.wait(waits, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await w
-        self._wake.clear()
-        if self.changes is not None:
-            while not self.changes.empty():
-                self.changes.get_nowait()
-
     async def round(self) -> None:
-        """Look at every followed job that changed since the last round, and at newly followed ones."""
-        while True:
-            changed = await self.store.changed_since(self._mark, limit=PAGE)
-            for job in changed:
-                self._mark = max(self._mark, job.updated_at)
-                if job.id in self.inflight:
-                    await self._check(job.id, job)
-            if len(changed) < PAGE:
-                break
+        """Look at every followed job the feed says changed, and at newly followed ones."""
+        for job in self.changes.take() if self.changes is not None else []:
+            if job.id in self.inflight:
+                await self._check(job.id, job)
         fresh, self._fresh = self._fresh, []
         for job_id in fresh:
             await self._check(job_id, await self.store.get_job(job_id))

@@ -45,7 +45,6 @@ class DropFolderService:
         rescan: float = 60.0,
         poll: float = 0.0,
         give_up: float | None = None,
-        completion_interval: float = 1.0,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -58,7 +57,7 @@ class DropFolderService:
             ]
         )
         self.ledger = Ledger(store)
-        self.completion = Completion(store, self.ledger, self.board, interval=completion_interval)
+        self.completion = Completion(store, self.ledger, self.board)
         self.submission = Submission(engine, self.ledger, self.board, self.completion.follow)
         # A file that looks unfinished (empty, truncated) is given this long unchanged before it is refused.
         give_up = max(10.0, 5 * quiet) if give_up is None else give_up
@@ -103,6 +102,8 @@ class DropFolderService:
             for task in stuck:
                 log.warning("drop-folder loop %s did not stop within 5 s", task.get_name())
         self._tasks.clear()
+        if self.completion.changes is not None:
+            self.completion.changes.close()
         self.board.status.running = False
 
     async def __aenter__(self) -> DropFolderService:
@@ -115,8 +116,8 @@ class DropFolderService:
     async def _main(self) -> None:
         while not self.engine.leader:  # another process runs the engine (and its drop folders)
             await asyncio.sleep(1.0)
+        self.completion.changes = self.engine.subscribe()  # before recovery follows jobs: no change is missed
         await recover(self.rules, self.ledger, self.submission, self.completion, self.board)
-        self.completion.changes = self.engine.subscribe()
         loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("drop-watch", self.watcher.run),
             ("drop-intake", self._intake_loop),

@@ -1,9 +1,10 @@
 """The main screen: filters, the live job table beside the preview, the status bar and the keys.
 
-It owns the refresh loop. Every `REFRESH` seconds it asks the store for the jobs changed since the last stamp it
-saw (other processes' changes included: the database is the truth, not this process's engine) and hands them
-to the table, the preview, the notifier and the status bar. Once a second it refreshes what only time changes
-(ages, elapsed, engine pause countdowns). Nothing here blocks: the store is async.
+It owns the refresh loop: it follows the core's change feed (`engine.subscribe()`), which hands it every job
+changed since the last batch, whoever changed it (this engine, the user, other processes writing the database),
+and passes them to the table, the preview, the notifier and the status bar; nothing is read while nothing
+changes. Once a second it refreshes what only time changes (ages, elapsed, engine pause countdowns). Nothing
+here blocks: the store is async.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input
 
+from qwentui.core.feed import Subscription
 from qwentui.core.store import Job, StoreError
 from qwentui.runtime import Context
 from qwentui.tui import keymap
@@ -30,9 +32,8 @@ from qwentui.tui.widgets.key_bar import KeyBar
 from qwentui.tui.widgets.preview import PreviewPane
 from qwentui.tui.widgets.status_bar import EngineStatus, StatusBar, drop_summary
 
-REFRESH = 0.3  # seconds between looks for changed jobs
 TICK = 1.0  # seconds between refreshes of time-only text
-CHANGES_PER_REFRESH = 5000  # a burst larger than this is applied over several refreshes
+CHANGES_PER_REFRESH = 5000  # a burst larger than this is applied in several steps, the screen drawn between
 STORE_TROUBLE_EVERY = 30.0  # seconds between two warnings about the same database trouble
 
 
@@ -64,7 +65,6 @@ class MainScreen(JobActions):
         # Stamps come from the store's wall clock; only changes after this moment are news (and notified).
         self._last_seen = time.time()
         self.notifier = Notifier(since=self._last_seen)
-        self._refreshing = False
         self._select_when_seen: int | None = None
         self._trouble_told_at = -STORE_TROUBLE_EVERY
 
@@ -81,37 +81,46 @@ class MainScreen(JobActions):
 
     async def on_mount(self) -> None:
         self.table.focus()
+        changes: Subscription | None = None
+        if self.live:
+            try:
+                await self.engine.feed.start()  # idempotent; started here too in case the engine starts later
+            except StoreError as exc:
+                self._store_trouble(exc)
+            changes = self.engine.subscribe()  # before the first read: a change in between is not lost
         try:
             await self.table.reload()
             await self._refresh_status()
         except StoreError as exc:
             self._store_trouble(exc)
-        if self.live:
-            self.set_interval(REFRESH, self.refresh_changes)
+        if changes is not None:
+            self.run_worker(self._follow_changes(changes), group="change-feed", exclusive=True)
             self.set_interval(TICK, self._tick)
 
     # ---- the refresh loop ---------------------------------------------------------------------------------
 
-    async def refresh_changes(self) -> int:
-        """Apply the jobs changed since the last look; returns how many there were."""
-        if self._refreshing:  # a slow refresh must not pile up behind itself
-            return 0
-        self._refreshing = True
+    async def _follow_changes(self, changes: Subscription) -> None:
+        """Apply each batch of the change feed; while one is applied, the next coalesces (one row per job)."""
         try:
-            changed = await self.store.changed_since(self._last_seen, limit=CHANGES_PER_REFRESH)
-            if not changed:
-                return 0
-            self._last_seen = changed[-1].updated_at
+            async for batch in changes:
+                for start in range(0, len(batch), CHANGES_PER_REFRESH):
+                    await self.refresh_changes(batch[start : start + CHANGES_PER_REFRESH])
+        finally:
+            changes.close()
+
+    async def refresh_changes(self, changed: list[Job]) -> int:
+        """Apply these changed jobs (a batch of the change feed); returns how many there were."""
+        if not changed:
+            return 0
+        try:
             await self.table.apply(changed)
             self._follow_selection(changed)
             self._notify(changed)
             await self._refresh_status()
             return len(changed)
-        except StoreError as exc:  # busy (another writer) or damaged: say so, keep the screen, look again later
+        except StoreError as exc:  # busy (another writer) or damaged: say so, keep the screen, the feed goes on
             self._store_trouble(exc)
             return 0
-        finally:
-            self._refreshing = False
 
     def _store_trouble(self, exc: StoreError) -> None:
         now = time.monotonic()

@@ -3,7 +3,6 @@ and check the files are real images / videos of the requested size."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import av
@@ -11,11 +10,11 @@ import pytest
 from PIL import Image
 
 from qwentui.core.api import DashScopeClient
-from qwentui.core.catalog import CATALOG, Mode, ModelMode, size_of
+from qwentui.core.catalog import CATALOG, NAMED_SIZE_PIXELS, Field, Mode, ModelMode, size_of
 from qwentui.core.download import download, safe_output_path
 from qwentui.core.requests import GenerationRequest, build
 from qwentui.core.results import TaskResult, TaskStatus
-from tests.helpers import SimHarness
+from tests.helpers import SimHarness, poll_until
 
 REF = "https://example.com/ref.png"
 
@@ -28,21 +27,31 @@ def minimal_request(row: ModelMode) -> GenerationRequest:
     if row.mode is Mode.VACE:
         req.function = "image_reference"
         req.images = [REF]
+    if row.takes(Field.MEDIA):  # wan2.7-i2v: the first frame goes in media[]
+        req.media = [{"type": "first_frame", "url": REF}]
     return req
 
 
 async def follow(client: DashScopeClient, task_id: str) -> TaskResult:
-    for _ in range(400):
-        result = await client.get_task(task_id)
-        if result.status.is_final:
-            return result
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"task {task_id} did not finish")
+    seen: list[TaskResult] = []
+
+    async def final() -> bool:
+        seen.append(await client.get_task(task_id))
+        return seen[-1].status.is_final
+
+    await poll_until(final, timeout=30, what=f"task {task_id} to finish", interval=0.01)
+    return seen[-1]
 
 
-def expected_size(row: ModelMode, req: GenerationRequest) -> tuple[int, int]:
+def expected_size(row: ModelMode, req: GenerationRequest, result: TaskResult) -> tuple[int, int]:
+    """The size asked for; a named size (1K/2K/4K) is a pixel budget: the size the answer reports, near it."""
     body = build(req).body
     params = body["parameters"]
+    budget = NAMED_SIZE_PIXELS.get(params.get("size") or "")
+    if budget:
+        assert result.width and result.height, "a named size is reported in usage.size"
+        assert abs(result.width * result.height - budget) / budget < 0.03
+        return result.width, result.height
     return size_of(row, params.get("size") or params.get("resolution"))
 
 
@@ -59,7 +68,7 @@ async def test_every_model_end_to_end(row: ModelMode, sim: SimHarness, tmp_path:
             result = submitted
     assert result.status is TaskStatus.SUCCEEDED, (result.code, result.message)
     assert result.urls, "a successful task has result URLs"
-    want_w, want_h = expected_size(row, req)
+    want_w, want_h = expected_size(row, req, result)
     async with sim.download_client() as http:
         for i, url in enumerate(result.urls, start=1):
             ext = "mp4" if row.is_video else "png"

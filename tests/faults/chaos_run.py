@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qwentui.cli.run import BAD_ENDINGS
 from qwentui.sim import BackgroundServer, SimConfig, running
 from tests.faults.helpers import (
     Outcome,
@@ -47,14 +48,25 @@ class ChaosReport:
     kills: int = 0
     runs: int = 0
     final_rc: int | None = None
+    final_summary: str = ""  # the final run's "idle: ..." line
     log_problems: list[str] = field(default_factory=list)  # tracebacks / engine loop errors in the logs
     submissions: int = 0
     faults_seen: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
+    @property
+    def final_ok(self) -> bool:
+        """The final run reached idle: exit 0, or 1 because a job it settled ended failed or asks the user
+        (`run --until-idle` says so by its exit code; under faults that is a correct outcome, not a crash)."""
+        if not self.final_summary.startswith("idle:"):
+            return False
+        bad = any(state.value in self.final_summary for state in BAD_ENDINGS)
+        return self.final_rc == (1 if bad else 0)
+
     def lines(self) -> list[str]:
         return [
             f"engine runs: {self.runs}, SIGKILLs: {self.kills}, final run exit code: {self.final_rc}",
+            f"final run: {self.final_summary or 'no summary line'}",
             f"POSTs seen by the simulator: {self.submissions}; faults served: {self.faults_seen}",
             *self.outcome.lines(),
             f"tracebacks or engine loop errors in the logs: {len(self.log_problems)} {self.log_problems[:3]}",
@@ -128,6 +140,8 @@ def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambd
             )
         report.runs += 1
         report.final_rc = final.returncode
+        idle = [line for line in (logs / "final.log").read_text(errors="replace").splitlines() if "idle:" in line]
+        report.final_summary = idle[-1][idle[-1].index("idle:") :] if idle else ""
         report.outcome = check_run(db, server.sim, [out, workdir])
         report.submissions = len(server.sim.submissions)
         report.faults_seen = {

@@ -25,6 +25,7 @@ from qwentui.core.requests import GenerationRequest, validate
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Asset, Job, Store
 from qwentui.sim import Simulator
+from tests.helpers import wait_for
 
 CHAOS_KEY = "sk-chaos0123456789abcdef0123456789ab"
 
@@ -316,14 +317,13 @@ class LoopbackServer:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> LoopbackServer:
-        import time
-
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the loopback server did not start")
-            time.sleep(0.01)
+
+        def started() -> bool:
+            assert self._thread.is_alive(), "the loopback server's thread ended before it started"
+            return bool(self._server.started)
+
+        wait_for(started, timeout=30, what="the loopback server to start", interval=0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
         return self
 

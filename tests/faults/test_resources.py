@@ -31,7 +31,7 @@ from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Store, StoreCorrupt, StoreError, StoreFull
 from tests.faults.helpers import fill, remount, tmpfs
-from tests.helpers import SimHarness, fast_sim_config, poll_until, running_engine
+from tests.helpers import SimHarness, engine_rounds, fast_sim_config, poll_until, running_engine
 
 T2I = GenerationRequest(mode=Mode.T2I, prompt="a red fox in snow")
 
@@ -393,7 +393,7 @@ async def test_a_key_revoked_mid_run_pauses_everything_once_and_recovers_on_resu
         queued = [await eng.add(GenerationRequest(mode=Mode.T2I, prompt=f"queued {i}")) for i in range(4)]
         # paused: no more requests go out, no job is failed, and the problem is said once, not once per job
         requests = sum(harness.sim.requests.values())
-        await asyncio.sleep(1.0)
+        await engine_rounds(eng, 50)
         assert sum(harness.sim.requests.values()) - requests <= 2, "requests kept going out while paused"
         all_ids = [*ids, *[j.id for j in queued]]
         states = {await job_state(store, i) for i in all_ids}
@@ -430,7 +430,7 @@ async def test_an_account_problem_pauses_submissions_and_says_why(tmp_path: Path
         (finished,) = await eng.wait_for([running.id], timeout=30)
         assert finished.state is JobState.DONE
         posts = len(harness.sim.submissions)
-        await asyncio.sleep(0.5)
+        await engine_rounds(eng, 25)
         assert len(harness.sim.submissions) == posts, "no submission while paused"
         assert {await job_state(store, j.id) for j in waiting} == {JobState.QUEUED}
         setattr(harness.sim.config, knob, False)

@@ -10,6 +10,7 @@ from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.store import Store
 from tests.helpers.sim import SimHarness
+from tests.helpers.wait import poll_until
 
 
 def engine_config(tmp_path: Path, **overrides: object) -> EngineConfig:
@@ -39,3 +40,22 @@ async def running_engine(
         await eng.stop()
         await http.aclose()
         await client.aclose()
+
+
+async def engine_rounds(eng: Engine, rounds: int, *, timeout: float = 60) -> None:
+    """Let the engine's loops come round `rounds` more times: each asks whether the engine is paused before it
+    sends anything, so an absence ("nothing went out while paused") is checked over that many real chances,
+    not over a fixed time that a loaded machine could fill with nothing."""
+    looks = 0
+    paused = eng._paused
+
+    def counting(everything: bool = False) -> bool:
+        nonlocal looks
+        looks += 1
+        return paused(everything)
+
+    eng._paused = counting  # type: ignore[method-assign]
+    try:
+        await poll_until(lambda: looks >= rounds, timeout=timeout, what=f"{rounds} rounds of the engine's loops")
+    finally:
+        del eng._paused

@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from qwentui.core.catalog import Mode, lookup
 from qwentui.core.requests import GenerationRequest, build
 from qwentui.sim import BackgroundServer, SimConfig, running
+from tests.helpers import wait_for
 from tests.sim.helpers import API, ASYNC, AUTH, minimal_request, probe_mp4, result_urls
 
 T2I = lookup("wan2.5-t2i-preview", Mode.T2I)
@@ -32,12 +32,14 @@ def server() -> Iterator[BackgroundServer]:
 
 
 def wait_done(client: httpx.Client, task_id: str) -> dict[str, object]:
-    for _ in range(200):
-        body: dict[str, object] = client.get(f"{API}/tasks/{task_id}", headers=AUTH).json()
-        if body["output"]["task_status"] in ("SUCCEEDED", "FAILED"):  # type: ignore[index]
-            return body
-        time.sleep(0.01)
-    raise AssertionError("task did not finish")
+    seen: list[dict[str, object]] = []
+
+    def final() -> bool:
+        seen.append(client.get(f"{API}/tasks/{task_id}", headers=AUTH).json())
+        return seen[-1]["output"]["task_status"] in ("SUCCEEDED", "FAILED")  # type: ignore[index]
+
+    wait_for(final, timeout=30, what=f"task {task_id} to finish", interval=0.01)
+    return seen[-1]
 
 
 def test_end_to_end_over_a_socket(server: BackgroundServer) -> None:
@@ -180,17 +182,19 @@ def test_cli_serves(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    answers: list[httpx.Response] = []
+
+    def answered() -> bool:
+        try:
+            answers.append(httpx.get(f"http://127.0.0.1:{port}/api/v1/tasks/abc", headers=AUTH, timeout=1))
+        except httpx.TransportError:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                resp = httpx.get(f"http://127.0.0.1:{port}/api/v1/tasks/abc", headers=AUTH, timeout=1)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                assert time.monotonic() < deadline, "qwentui sim did not start"
-                time.sleep(0.1)
-        assert resp.json()["output"]["task_status"] == "UNKNOWN"
+        wait_for(answered, timeout=60, what="qwentui sim to answer", interval=0.1)
+        assert answers[-1].json()["output"]["task_status"] == "UNKNOWN"
     finally:
         proc.terminate()
         proc.wait(10)

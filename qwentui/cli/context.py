@@ -16,6 +16,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--region", help="ap-southeast-1 (Singapore, default), cn-beijing, us-east-1 (env QWEN_REGION)")
     g.add_argument("--base-url", help="an explicit API root, e.g. http://127.0.0.1:8765 (env QWEN_BASE_URL)")
     g.add_argument("--demo", action="store_true", help="use the built-in simulator: no key, no cost")
+    g.add_argument(
+        "--reset", action="store_true", help="with --demo: start the demo over (its jobs, files and simulated tasks)"
+    )
     g.add_argument("--rate", type=float, default=20.0, help="task queries per second allowed (default 20)")
     g.add_argument(
         "--time-scale",
@@ -33,6 +36,7 @@ def options(args: argparse.Namespace) -> RuntimeOptions:
         region=args.region,
         base_url=args.base_url,
         demo=args.demo,
+        reset=args.reset,
         rate=args.rate,
         time_scale=args.time_scale,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
+from pathlib import Path
 from typing import Any
 
 from qwentui.sim.config import SimConfig
@@ -115,6 +116,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, help="seed for every random choice (repeatable runs)")
     m.add_argument("--video-fps", type=int, default=1, help="frame rate of generated videos")
     m.add_argument("--public-url", help="base URL put in result/upload URLs (default: the request's host)")
+    m.add_argument(
+        "--state", type=Path, metavar="FILE", help="keep the tasks in this SQLite file: they survive a restart"
+    )
     m.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run)
     return p
@@ -147,6 +151,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         seed=args.seed,
         video_fps=max(1, args.video_fps),
         public_url=args.public_url,
+        state_file=args.state,
     )
 
 

@@ -15,7 +15,15 @@ from pathlib import Path
 import httpx
 
 from qwentui.core.api import DashScopeClient
-from qwentui.core.config import ApiKey, Paths, base_url_from_env, coding_plan_warning, find_api_key, resolve_base_url
+from qwentui.core.config import (
+    ApiKey,
+    Paths,
+    base_url_from_env,
+    coding_plan_warning,
+    data_dir,
+    find_api_key,
+    resolve_base_url,
+)
 from qwentui.core.download import make_download_client
 from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.engine import Engine, EngineConfig
@@ -36,6 +44,7 @@ class RuntimeOptions:
     region: str | None = None
     base_url: str | None = None
     demo: bool = False  # the built-in simulator, in-process, on a database of its own
+    reset: bool = False  # with demo: start the demo over (its jobs, files and simulated tasks)
     rate: float = 20.0  # task queries per second
     time_scale: float = 1.0  # expected task durations are multiplied by this (a simulator's --time-scale)
 
@@ -51,10 +60,20 @@ class Context:
     drops: DropFolderService | None = None  # the drop-folder service watching next to the engine, when one runs
 
 
+def demo_home() -> Path:
+    """The demo's own folder inside the data folder (QWENTUI_HOME): every file the demo makes lives here."""
+    return data_dir() / "demo"
+
+
+def demo_service_file() -> Path:
+    """Where the demo's simulated service keeps its tasks, so they outlive the process."""
+    return demo_home() / "simulator.db"
+
+
 def paths_for(options: RuntimeOptions) -> Paths:
     paths = Paths.from_env(db=options.db, output=options.output)
     if options.demo:
-        home = paths.db.parent / "demo"
+        home = demo_home()
         paths = Paths(
             db=options.db or home / "demo.db",
             output=options.output or home / "output",
@@ -68,7 +87,8 @@ def _client(options: RuntimeOptions, limiter: RateLimiter) -> tuple[DashScopeCli
     if options.demo:
         from qwentui.sim import SimConfig, create_app  # only the demo loads the simulator
 
-        app = create_app(SimConfig(time_scale=DEMO_TIME_SCALE, seed=7, public_url="http://sim.local"))
+        config = SimConfig(time_scale=DEMO_TIME_SCALE, public_url="http://sim.local", state_file=demo_service_file())
+        app = create_app(config)
         transport = httpx.ASGITransport(app=app)
         client = DashScopeClient(
             ApiKey(DEMO_KEY, "demo"), "http://sim.local/api/v1", transport=transport, limiter=limiter

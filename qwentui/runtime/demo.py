@@ -1,21 +1,25 @@
-"""`--demo`: the jobs a first start shows, and the demo database's life cycle.
+"""`--demo`: the jobs a first start shows, and the life cycle of the demo's folder.
 
-The demo keeps its database between starts, so quitting (or a crash) mid-flight and starting again shows the
-jobs resume. A fresh demo database gets a few jobs of several modes; `reset_demo` starts over. A demo that is
-already running elsewhere keeps its files: the second one joins it (read-only, as any second qwentui does).
+Everything the demo makes lives in one folder of the data folder (`demo_home()`): its database, the downloaded
+results, the drop folders and the simulated service's tasks (`demo_service_file()`). All of it is kept between
+starts, so quitting (or a crash) mid-flight and starting again shows the jobs resume and finish. A new demo
+database gets a few jobs of several modes; `--reset` starts over. A demo already running elsewhere is joined,
+never reset: the second one reads the same database (as any second qwentui does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import time
 from pathlib import Path
 
 from qwentui.core.catalog import Mode
+from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.store import Store, StoreError
-from qwentui.runtime.context import Context, RuntimeOptions, paths_for
+from qwentui.runtime.context import Context, RuntimeOptions, demo_home, demo_service_file, paths_for
 
 SAMPLE_IMAGE = "https://sim.local/samples/cat.png"
 
@@ -29,19 +33,41 @@ DEMO_REQUESTS = [
 ]
 
 
-async def in_use(db: Path) -> bool:
-    """True when a live qwentui holds the engine lease of this database."""
+def prepare_demo(options: RuntimeOptions) -> bool:
+    """Ready the demo's folder before anything opens it; True when its database is new (it gets the first jobs).
+
+    With `options.reset` the demo starts over: its database, its downloaded results and its simulated tasks are
+    removed. Never a database named with --db (it may hold real work), never while another qwentui runs it.
+    """
+    paths = paths_for(options)
+    if options.reset:
+        if options.db is not None:
+            raise QwentuiError("--reset starts the demo's own database over; it never removes one named with --db")
+        holder = asyncio.run(lease_holder(paths.db))
+        if holder is not None:
+            raise QwentuiError(
+                f"the demo is running in another qwentui (pid {holder}); quit it, then run `qwentui --demo --reset`"
+            )
+        remove_database(paths.db)
+        remove_database(demo_service_file())
+        if options.output is None:
+            shutil.rmtree(demo_home() / "output", ignore_errors=True)
+    return not paths.db.exists()
+
+
+async def lease_holder(db: Path) -> int | None:
+    """The pid of a live qwentui holding the engine lease of this database, if any."""
     if not db.exists():
-        return False
+        return None
     try:
         store = await Store.open(db, backup=False)
     except StoreError:
-        return False  # unreadable: nobody can be using it; a reset replaces it
+        return None  # unreadable: nobody can be using it; a reset replaces it
     try:
         lease = await store.lease()
     finally:
         await store.close()
-    return lease is not None and lease.expires_at > time.time()
+    return lease.pid if lease is not None and lease.expires_at > time.time() else None
 
 
 def remove_database(db: Path) -> None:
@@ -50,19 +76,7 @@ def remove_database(db: Path) -> None:
             db.with_name(db.name + suffix).unlink()
 
 
-def reset_demo_database(options: RuntimeOptions) -> bool:
-    """Remove the demo's own database (never one named with --db: that may hold real work). False when another
-    demo is using it, in which case it is left alone."""
-    if options.db is not None:
-        return False
-    db = paths_for(options).db
-    if asyncio.run(in_use(db)):
-        return False
-    remove_database(db)
-    return True
-
-
 async def seed_demo(context: Context) -> None:
-    """The first jobs of a fresh demo database."""
+    """The first jobs of a new demo database."""
     for request in DEMO_REQUESTS:
         await context.engine.add(request, source="demo")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 
 HOUR = 3600.0
 MB = 1024 * 1024
@@ -65,3 +66,4 @@ class SimConfig:
     seed: int | None = None
     public_url: str | None = None  # base of result/upload URLs; default: scheme://host of each request
     region: str = "ap-southeast-1"
+    state_file: Path | None = None  # keep the tasks in this SQLite file: they survive a restart (the demo)

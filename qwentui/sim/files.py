@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import re
-import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ class ResultFiles:
         self.faults = faults
         self.media = MediaCache(config.media_cache_bytes)
         self.sha256: dict[str, str] = {}  # URL path -> sha256 hex of the bytes served there
-        self._secret = secrets.token_bytes(16)
         self._lock = threading.Lock()
 
     # ---- naming -------------------------------------------------------------------------------------------
@@ -67,7 +65,7 @@ class ResultFiles:
         return f"{base}{path}?Expires={expires}&OSSAccessKeyId={ACCESS_KEY_ID}&Signature={sig}"
 
     def _sign(self, path: str, expires: int) -> str:
-        mac = hmac.new(self._secret, f"GET\n{expires}\n{path}".encode(), hashlib.sha1).digest()
+        mac = hmac.new(self.store.secret, f"GET\n{expires}\n{path}".encode(), hashlib.sha1).digest()
         return base64.b64encode(mac).decode()
 
     def spec_for(self, task: Task, index: int) -> MediaSpec:

@@ -18,6 +18,7 @@ from qwentui.core.catalog import SEED_MAX
 from qwentui.sim.config import SimConfig
 from qwentui.sim.faults import Faults
 from qwentui.sim.files import ResultFiles
+from qwentui.sim.task_file import TaskFile
 from qwentui.sim.tasks import Status, Task, TaskStore
 from qwentui.sim.uploads import Uploads
 from qwentui.sim.validate import Job
@@ -52,7 +53,10 @@ class Simulator:
         self._config = config or SimConfig()
         self.rng = random.Random(self._config.seed)
         self.started_at = self._config.clock()
-        self.store = TaskStore()
+        self.store = TaskFile(self._config.state_file) if self._config.state_file else TaskStore()
+        # ids from a seeded generator repeat in the next process: a service kept in a file needs fresh ones
+        self._ids = random.Random() if self._config.state_file else self.rng
+        self.store.prune(self.started_at, self._config.task_ttl, self._config.result_url_ttl)  # a file's old tasks
         self.faults = Faults(self._config, self.rng, self.started_at)
         self.files = ResultFiles(self._config, self.store, self.faults)
         self.uploads = Uploads(self._config)
@@ -89,8 +93,9 @@ class Simulator:
     # ---- ids and tasks ------------------------------------------------------------------------------------
 
     def new_id(self) -> str:
-        """A UUID4 from the seeded generator (repeatable runs get the same ids)."""
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        """A UUID4 from the seeded generator (repeatable runs get the same ids), or from the OS's entropy when
+        the tasks are kept in a file (unique across the processes sharing it and across restarts)."""
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
     def durations(self, job: Job) -> tuple[float, float]:
         """(PENDING, RUNNING) seconds for a new task: the row's typical time, scaled, unless fixed."""

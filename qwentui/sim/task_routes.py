@@ -36,7 +36,7 @@ async def cancel_task(request: Request, sim: Simulator, request_id: str, key: st
     now = sim.now()
     if task is None or task.status(now, sim.config.task_ttl) is not Status.PENDING:
         raise ApiError(400, "UnsupportedOperation", MSG_CANCEL)
-    task.canceled_at = now
+    sim.store.cancel(task, now)
     return json_response({"request_id": request_id}, request_id)
 
 

@@ -7,6 +7,7 @@ tasks cost nothing while nobody asks about them.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -80,11 +81,15 @@ class Task:
 
 
 class TaskStore:
-    """Every task by id; forgets tasks once both the task and its result URLs have expired."""
+    """Every task by id; forgets tasks once both the task and its result URLs have expired.
+
+    In memory only; `task_file.TaskFile` keeps them in a file as well (a service that outlives a process).
+    """
 
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
         self._seq = 0
+        self.secret = secrets.token_bytes(16)  # signs result URLs: it must live as long as the tasks do
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -94,6 +99,9 @@ class TaskStore:
         task.seq = self._seq
         self._tasks[task.task_id] = task
         return task
+
+    def cancel(self, task: Task, at: float) -> None:
+        task.canceled_at = at
 
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from qwentui.core.errors import QwentuiError
 from qwentui.runtime import Context, RuntimeOptions, open_context, paths_for, start_drop_service
-from qwentui.runtime.demo import reset_demo_database, seed_demo
+from qwentui.runtime.demo import prepare_demo, seed_demo
 from qwentui.tui.image_backend import choose
 from qwentui.tui.settings import load_settings
 
@@ -36,7 +36,7 @@ def launch(options: RuntimeOptions) -> int:
 
     settings = load_settings(paths_for(options).settings)
     backend = choose(settings.image_renderer)  # may query the terminal: must happen before app.run()
-    fresh_demo = options.demo and reset_demo_database(options)  # a demo already running keeps its jobs: no new seed
+    fresh_demo = options.demo and prepare_demo(options)  # a kept (or running) demo keeps its jobs: no new seed
     app = QwenApp(
         opener=lambda: open_with_drops(options),
         settings=settings,

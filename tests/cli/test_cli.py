@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 from qwentui.cli import main
 from qwentui.core.api import DashScopeClient
+from qwentui.core.catalog import Mode
 from qwentui.core.config import ApiKey
 from qwentui.core.requests import GenerationRequest, build
+from qwentui.core.store import Store
 from qwentui.sim import BackgroundServer, SimConfig, running
 
 KEY = "sk-clitest00000000000000000000000000"
@@ -168,7 +174,7 @@ def test_import_and_run_until_idle(
 ) -> None:
     async def create_task_elsewhere() -> str:
         async with DashScopeClient(ApiKey(KEY, "test"), server.api_url) as client:
-            result = await client.submit(build(GenerationRequest(mode="t2v", prompt="made by a skill script")))
+            result = await client.submit(build(GenerationRequest(mode=Mode.T2V, prompt="made by a skill script")))
             assert result.task_id
             return result.task_id
 
@@ -188,3 +194,81 @@ def test_sim_subcommand_is_there(capsys: pytest.CaptureFixture[str]) -> None:
         main(["sim", "--help"])
     assert info.value.code == 0
     assert "--port" in capsys.readouterr().out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"qwentui {version('qwentui')}"
+
+
+def test_reset_goes_with_demo(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--reset", "jobs"])
+    assert info.value.code == 2
+    assert "use it with --demo" in capsys.readouterr().err
+
+
+def test_two_demo_processes_never_share_a_task_id(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each `qwentui --demo` command runs its own in-process simulator; they must not hand out the same ids."""
+    for prompt in ("a first fox", "a second fox"):
+        assert main(["--demo", "submit", prompt]) == 0
+    capsys.readouterr()
+    assert main(["--demo", "jobs", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 and len({r["task_id"] for r in rows}) == 2 and all(r["task_id"] for r in rows)
+
+
+# ---- a reader that stops early (`| head -1`) ends the command quietly, as for any Unix tool -------------------
+
+
+@pytest.fixture
+def many_jobs(env: Path) -> Path:
+    """A database with more jobs than a pipe holds, so the writer is still writing when `head` goes away."""
+
+    async def fill(db: Path) -> None:
+        store = await Store.open(db)
+        try:
+            for i in range(1500):
+                req = GenerationRequest(mode=Mode.T2I, prompt=f"a lighthouse at dusk, number {i} " + "x" * 60)
+                await store.add_job(req.to_dict(), source="test")
+        finally:
+            await store.close()
+
+    db = env / "many.db"
+    asyncio.run(fill(db))
+    return db
+
+
+@pytest.mark.parametrize("command", [["jobs"], ["jobs", "--json"], ["show", "1"]])
+def test_a_closed_pipe_ends_quietly(env: Path, many_jobs: Path, command: list[str]) -> None:
+    lines = 2 if command[0] == "show" else 1
+    qwentui_cmd = " ".join([sys.executable, "-m", "qwentui", "--db", str(many_jobs), *command])
+    done = subprocess.run(
+        f"{qwentui_cmd} | head -{lines}; exit ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QWENTUI_HOME": str(env / "home")},
+    )
+    assert done.stderr == ""
+    assert len(done.stdout.splitlines()) == lines
+    assert done.returncode in (0, 141)
+
+
+def test_a_reader_gone_before_the_first_write(env: Path, many_jobs: Path) -> None:
+    """`show` writes little: close the pipe before it writes at all, so the broken pipe is certain."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qwentui", "--db", str(many_jobs), "show", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "QWENTUI_HOME": str(env / "home")},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""

@@ -29,6 +29,7 @@ from qwentui.core.errors import (
     TransportError,
     UploadError,
     api_error,
+    error_fields,
     mask_secrets,
 )
 from qwentui.core.limiter import RateLimiter
@@ -160,13 +161,9 @@ class DashScopeClient:
                 raise MalformedResponse(f"HTTP {response.status_code} answer is not JSON")
             return data
         retry_after = _retry_after(response.headers.get("retry-after"))
-        request_id = response.headers.get("x-request-id", "")
-        if isinstance(data, dict):
-            code = str(data.get("code") or "")
-            message = str(data.get("message") or data.get("msg") or "")
-            request_id = str(data.get("request_id") or request_id)
-        else:
-            code = ""
+        code, message, body_request_id = error_fields(data)
+        request_id = body_request_id or response.headers.get("x-request-id", "")  # the header when the body has none
+        if not isinstance(data, dict):
             message = mask_secrets(response.text[:300]) if response.text else response.reason_phrase
         raise api_error(response.status_code, code, message, request_id, retry_after)
 

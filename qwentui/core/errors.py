@@ -121,6 +121,35 @@ def api_error(status: int, code: str, message: str, request_id: str = "", retry_
     return cls(status, code, message, request_id, retry_after)
 
 
+def error_fields(body: object) -> tuple[str, str, str]:
+    """(code, message, request_id) of an error body, in either shape the service answers with.
+
+    The native shape is top-level `{"request_id", "code", "message"}` (the SDK also accepts `msg`); the same
+    host also answers `{"error": {"message", "type", "param", "code"}}` (OpenAI style), with the request id
+    only in the `x-request-id` header. Missing parts are empty strings; the caller falls back to the header."""
+    if not isinstance(body, dict):
+        return "", "", ""
+    request_id = _text(body.get("request_id"))
+    nested = body.get("error")
+    if isinstance(nested, dict):
+        code = _text(nested.get("code")) or _text(nested.get("type"))
+        message = _text(nested.get("message"))
+        param = _text(nested.get("param"))
+        if param and not re.search(rf"\b{re.escape(param)}\b", message):  # name the field unless it is named
+            message = f"{message} (parameter: {param})" if message else f"parameter: {param}"
+        return code, message, request_id
+    return _text(body.get("code")), _text(body.get("message")) or _text(body.get("msg")), request_id
+
+
+def _text(value: object) -> str:
+    """A server value as text: strings and numbers kept, anything else (null, objects) is nothing."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
 class TransportError(QwentuiError):
     """No usable HTTP answer. `sent` is False only when the request provably never reached the server."""
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
 import pytest
 
+from qwentui.core.api import DashScopeClient
+from qwentui.core.config import ApiKey
 from qwentui.core.errors import (
     AccessDenied,
     ApiError,
@@ -21,8 +26,10 @@ from qwentui.core.errors import (
     UnsupportedOperation,
     UploadError,
     api_error,
+    error_fields,
     mask_secrets,
 )
+from qwentui.core.limiter import RateLimiter
 
 KEY = "sk-0123456789abcdef0123456789abcdef"
 
@@ -181,3 +188,81 @@ def test_api_error_handles_none_message() -> None:
     err = api_error(500, "InternalError", None, "")  # type: ignore[arg-type]
     assert err.message == ""
     assert err.describe().startswith("InternalError (HTTP 500)")
+
+
+# ---- the two error body shapes -------------------------------------------------------------------------------
+
+OPENAI_STYLE = {
+    "error": {
+        "message": "The size is not supported.",
+        "type": "invalid_request_error",
+        "param": "size",
+        "code": "InvalidParameter",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"request_id": "r1", "code": "InvalidApiKey", "message": "Invalid API-key provided."},
+            ("InvalidApiKey", "Invalid API-key provided.", "r1"),
+        ),
+        ({"code": "Throttling", "msg": "slow down"}, ("Throttling", "slow down", "")),
+        (OPENAI_STYLE, ("InvalidParameter", "The size is not supported.", "")),
+        ({"error": {"message": "bad", "type": "invalid_request_error"}}, ("invalid_request_error", "bad", "")),
+        ({"error": {"message": "size is wrong", "param": "size", "code": None}}, ("", "size is wrong", "")),
+        ({"error": {"param": "n"}}, ("", "parameter: n", "")),
+        (
+            {"error": {"message": "out of range", "param": "n", "code": "InvalidParameter"}},
+            ("InvalidParameter", "out of range (parameter: n)", ""),
+        ),
+        ({"error": "flat string"}, ("", "", "")),
+        ({"code": 400, "message": None}, ("400", "", "")),
+        ([1, 2], ("", "", "")),
+        (None, ("", "", "")),
+    ],
+)
+def test_error_fields_of_both_shapes(body: Any, expected: tuple[str, str, str]) -> None:
+    assert error_fields(body) == expected
+
+
+def client_answering(response: httpx.Response) -> DashScopeClient:
+    return DashScopeClient(
+        ApiKey(KEY, "test"),
+        "http://api.test/api/v1",
+        transport=httpx.MockTransport(lambda request: response),
+        query_retries=0,
+        limiter=RateLimiter(rate=1e6, burst=1e6),
+    )
+
+
+async def error_of(response: httpx.Response) -> ApiError:
+    async with client_answering(response) as client:
+        with pytest.raises(ApiError) as info:
+            await client.cancel("t1")
+    return info.value
+
+
+async def test_client_decodes_the_nested_error_shape_with_the_header_request_id() -> None:
+    err = await error_of(httpx.Response(400, json=OPENAI_STYLE, headers={"x-request-id": "hdr-7"}))
+    assert isinstance(err, InvalidParameter)
+    assert (err.code, err.request_id) == ("InvalidParameter", "hdr-7")
+    assert "The size is not supported" in err.message and "size" in err.message
+
+
+async def test_client_prefers_the_body_request_id_and_falls_back_to_the_header() -> None:
+    native = {"request_id": "body-1", "code": "AccessDenied", "message": "no access"}
+    err = await error_of(httpx.Response(403, json=native, headers={"x-request-id": "hdr-1"}))
+    assert isinstance(err, AccessDenied) and err.request_id == "body-1"
+    err = await error_of(
+        httpx.Response(403, json={"code": "AccessDenied", "message": "no"}, headers={"x-request-id": "h"})
+    )
+    assert err.request_id == "h"
+
+
+async def test_client_nested_error_keeps_masking_keys() -> None:
+    leaked = {"error": {"message": f"key {KEY} is invalid", "type": "authentication_error", "code": "InvalidApiKey"}}
+    err = await error_of(httpx.Response(401, json=leaked))
+    assert isinstance(err, AuthError) and KEY not in str(err) and "sk-***" in err.message

@@ -9,7 +9,7 @@ import av
 import httpx
 from PIL import Image
 
-from qwentui.core.catalog import Mode, ModelMode
+from qwentui.core.catalog import Field, Mode, ModelMode
 from qwentui.core.requests import GenerationRequest, WireRequest, build
 from qwentui.sim import Simulator
 
@@ -30,6 +30,8 @@ def minimal_request(row: ModelMode, prompt: str = "a lighthouse at dusk") -> Gen
     if row.mode is Mode.VACE:
         req.function = "image_reference"
         req.images = [REF]
+    if row.takes(Field.MEDIA):  # wan2.7-i2v: the first frame goes in media[]
+        req.media = [{"type": "first_frame", "url": REF}]
     return req
 
 

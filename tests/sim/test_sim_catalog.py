@@ -7,14 +7,36 @@ import hashlib
 import httpx
 import pytest
 
-from qwentui.core.catalog import CATALOG, SEED_MAX, Field, Mode, ModelMode, Route, size_of
+from qwentui.core.catalog import (
+    CATALOG,
+    NAMED_SIZE_PIXELS,
+    SEED_MAX,
+    Field,
+    Mode,
+    ModelMode,
+    Route,
+    parse_size,
+    size_of,
+    video_size,
+)
 from qwentui.core.requests import GenerationRequest, build
 from qwentui.sim import Simulator
 from tests.sim.helpers import minimal_request, probe_mp4, probe_png, result_urls, run_to_end, submit
 
 
-def expected_size(row: ModelMode, params: dict[str, object]) -> tuple[int, int]:
+def expected_size(row: ModelMode, params: dict[str, object], usage: dict[str, object]) -> tuple[int, int]:
+    """The size asked for; for a named size (a pixel budget) the size the answer reports, checked against it."""
     value = params.get("size") or params.get("resolution")
+    if isinstance(value, str) and value in NAMED_SIZE_PIXELS:
+        reported = parse_size(str(usage["size"]))
+        assert reported is not None
+        budget = NAMED_SIZE_PIXELS[value]
+        assert abs(reported[0] * reported[1] - budget) / budget < 0.03, (value, reported)
+        return reported
+    if isinstance(value, str) and isinstance(params.get("ratio"), str):
+        sized = video_size(value, str(params["ratio"]))
+        assert sized is not None
+        return sized
     return size_of(row, value if isinstance(value, str) else None)
 
 
@@ -35,10 +57,11 @@ async def test_every_row_end_to_end(row: ModelMode, api: httpx.AsyncClient, simu
     output, usage = body["output"], body["usage"]
     urls = result_urls(output)
     params = wire.body["parameters"]
-    width, height = expected_size(row, params)
+    width, height = expected_size(row, params, usage)
     if row.is_video:
         assert "video_url" in output and len(urls) == 1
-        assert usage["video_count"] == 1 and usage["video_duration"] == params.get("duration", 5)
+        seconds = usage["output_video_duration"] if row.new_protocol else usage["video_duration"]
+        assert usage["video_count"] == 1 and seconds == params.get("duration", 5)
     else:
         wanted = params.get("max_images") if row.mode is Mode.INTERLEAVE else params.get("n", 1)
         assert len(urls) == wanted
@@ -221,4 +244,8 @@ async def test_builder_variants_are_accepted(
         body = await run_to_end(api, simulator, resp.json()["output"]["task_id"])
         assert body["output"]["task_status"] == "SUCCEEDED"
     task = simulator.find_tasks(model=req.model)[-1]
-    assert (task.job.width, task.job.height) == size_of(task.job.row, req.size or req.resolution)
+    named = NAMED_SIZE_PIXELS.get(req.size or "")
+    if named:  # a pixel budget: the aspect ratio is the model's choice
+        assert abs(task.job.width * task.job.height - named) / named < 0.03
+    else:
+        assert (task.job.width, task.job.height) == size_of(task.job.row, req.size or req.resolution)

@@ -30,6 +30,7 @@ from qwentui.core.submitter import results_to_json
 log = logging.getLogger(__name__)
 
 TASK_TTL = 24 * 3600  # task ids and result URLs live 24 h
+TASK_UNKNOWN = "TaskUnknown"  # error_code of a job in flight whose task the service says it does not know
 T = TypeVar("T")
 PARALLEL_GETS = 8  # task GETs in flight at once (the limiter sets the pace; this bounds the waiting ones)
 LIST_SLACK = 3.0  # seconds added on both sides of a window (the filter has 1 s resolution, clocks drift)
@@ -256,6 +257,8 @@ class Tracker:
     async def _apply_result(self, job: Job, result: TaskResult) -> None:
         now = self.clock()
         expect = {JobState.PENDING, JobState.RUNNING}
+        if job.error_code == TASK_UNKNOWN and result.status is not TaskStatus.UNKNOWN:  # the service knows it again
+            job = await self.store.update_fields(job.id, error_code=None, error_message=None)
         if result.status is TaskStatus.SUCCEEDED:
             if not result.urls and not result.text:
                 await self.store.transition(
@@ -314,7 +317,16 @@ class Tracker:
                     error_message="the task id expired (24 h) before its result was fetched",
                 )
             else:
-                # a young task the service does not know (yet): look again later, less and less often
+                # a young task the service does not know (yet): look again later, less and less often, and
+                # say so once (the job must not look as if it were simply running late)
+                if job.error_code != TASK_UNKNOWN:
+                    await self.store.note(job.id, "the service answered UNKNOWN for this task")
+                    await self.store.update_fields(
+                        job.id,
+                        error_code=TASK_UNKNOWN,
+                        error_message="the service does not know this task; qwentui keeps asking until it "
+                        "expires, 24 h after it was sent",
+                    )
                 delay = min(self.policy.max_interval * 4, self.policy.interval * 2 ** min(job.poll_count, 8))
                 await self.store.update_fields(job.id, next_check_at=now + delay, poll_count=job.poll_count + 1)
         else:

@@ -15,6 +15,7 @@ from rich.text import Text
 from qwentui.core.download import redact_url
 from qwentui.core.states import JobState
 from qwentui.core.store import Job
+from qwentui.core.tracker import TASK_UNKNOWN
 
 # One glyph of width 1 per state (no emoji: their width differs between terminals) and a colour that groups
 # them: blue in flight, green done, red failed, yellow waiting for someone.
@@ -108,7 +109,7 @@ def progress(job: Job, now: float, expected: float | None) -> float | None:
         return 1.0
     if job.state in (JobState.SUCCEEDED, JobState.DOWNLOADING):
         return 0.97
-    if job.state in (JobState.PENDING, JobState.RUNNING) and expected:
+    if job.state in (JobState.PENDING, JobState.RUNNING) and expected and job.error_code != TASK_UNKNOWN:
         spent = elapsed(job, now) or 0.0
         # never show "full" for an estimate: a task that runs late stays at 95 % until it really ends
         return min(0.95, spent / expected)

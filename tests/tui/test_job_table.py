@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.coordinate import Coordinate
 
 from qwentui.core.catalog import Mode
 from qwentui.core.states import JobState
@@ -43,7 +42,7 @@ class Changes:
 
 
 def display_order(table: JobTable) -> list[int]:
-    return [int(str(table.coordinate_to_cell_key(Coordinate(r, 0)).row_key.value)) for r in range(table.row_count)]
+    return list(table.row_ids)
 
 
 async def test_window_updates_adds_and_removes_by_key(store: Store) -> None:
@@ -59,7 +58,7 @@ async def test_window_updates_adds_and_removes_by_key(store: Store) -> None:
         await store.transition(first[9], JobState.CANCELED)
         await table.apply(await changes(store))
         assert table.jobs[first[9]].state is JobState.CANCELED
-        assert str(table.get_cell(str(first[9]), "state").plain).endswith("canceled")
+        assert table.cell(first[9], "state").plain.endswith("canceled")
 
         await table.reload(JobFilter(states=frozenset({JobState.QUEUED})))
         assert display_order(table) == [first[11], first[10], first[8], first[7], first[6]]

@@ -1,23 +1,33 @@
-"""The live job table: a bounded window of the newest matching jobs, kept current by applying changes.
+"""The live job table: a bounded window of the newest matching jobs, drawn line by line.
 
 The database may hold a million jobs; the table holds a window of them (the newest `page` matching rows,
 growing by keyset pages as the cursor nears the end). It never clears and refills to stay current: the screen
-hands it the jobs changed since the last look (`store.changed_since`), and it updates the cells that differ,
-adds rows that now belong and removes rows that no longer do, keyed by job id. Textual's DataTable rebuilds
-its layout on every mutation, so changes are applied in batches and unchanged cells are not touched.
+hands it the jobs changed since the last look (`store.changed_since`), and it updates rows in place, inserts the
+rows that now belong and removes the ones that no longer do, keeping newest-first order by id with bisect.
+
+It is a Line API widget (a `ScrollView` with `render_line`, like Textual's Log or toolong's log lines): only
+the lines on screen are drawn, each row's line is cached until its text or the layout changes, and a change to
+one row repaints that line alone. The columns shown are fitted to the width when a line is drawn and never take
+part in the order or the logic: every row always has every cell.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from qwentui.core.store import Job, Store
 from qwentui.tui import keymap
@@ -28,6 +38,7 @@ PAGE = 200  # rows read per page: a screenful many times over, cheap to build
 MORE_MARGIN = 20  # load the next page when the cursor gets this close to the last row
 MAX_ROWS = 1000  # a burst of new jobs past this while the user looks at the top: back to one page
 MIN_PROMPT = 24  # narrower than this, the least useful columns make room for the prompt
+PADDING = 1  # blank cells either side of every column
 
 
 @dataclass(frozen=True)
@@ -36,10 +47,11 @@ class Col:
     label: str
     width: int  # the prompt's is whatever the others leave
     drop: int = 0  # 0: always shown; else the order in which narrow terminals drop it (highest first)
+    right: bool = False  # right-aligned (numbers)
 
 
 COLUMNS: tuple[Col, ...] = (
-    Col("id", "#", 5, drop=3),
+    Col("id", "#", 5, drop=3, right=True),
     Col("state", "state", 11),
     Col("mode", "mode", 6, drop=4),  # "interleave" shows as "interl": the mode is still recognisable
     Col("model", "model", 16, drop=6),
@@ -48,15 +60,18 @@ COLUMNS: tuple[Col, ...] = (
     Col("elapsed", "elapsed/est", 13, drop=5),
     Col("progress", "progress", 10, drop=1),
 )
-Cells = tuple[Any, ...]
+KEYS = tuple(col.key for col in COLUMNS)
+Cells = tuple[Text, ...]  # one per COLUMNS entry, whichever are shown
 
 
-def fit_columns(width: int, padding: int) -> tuple[tuple[Col, ...], int]:
-    """The columns that fit in `width` cells and the prompt's width, dropping columns by their `drop` rank."""
+def fit_columns(width: int, padding: int, widths: Mapping[str, int] | None = None) -> tuple[tuple[Col, ...], int]:
+    """The columns that fit in `width` cells and the prompt's width, dropping columns by their `drop` rank.
+    `widths` overrides some columns' widths (the id column grows with the ids)."""
+    sized = {c.key: (widths or {}).get(c.key, c.width) for c in COLUMNS}
     shown = list(COLUMNS)
 
     def prompt_width() -> int:
-        return width - sum(c.width for c in shown) - 2 * padding * len(shown)
+        return width - sum(sized[c.key] for c in shown) - 2 * padding * len(shown)
 
     for col in sorted((c for c in COLUMNS if c.drop), key=lambda c: -c.drop):
         if prompt_width() >= MIN_PROMPT:
@@ -65,16 +80,104 @@ def fit_columns(width: int, padding: int) -> tuple[tuple[Col, ...], int]:
     return tuple(shown), max(MIN_PROMPT // 2, prompt_width())
 
 
-class JobTable(DataTable[Any]):
-    BINDINGS = keymap.bindings("table")
+@dataclass(frozen=True)
+class Layout:
+    """Which columns a line of `width` cells shows, and how wide each is."""
+
+    width: int
+    id_width: int
+    columns: tuple[tuple[int, int, bool], ...]  # (index into COLUMNS, width, right-aligned)
+
+    @classmethod
+    def fit(cls, width: int, id_width: int) -> Layout:
+        shown, prompt_width = fit_columns(width, PADDING, {"id": id_width})
+        columns = tuple(
+            (
+                KEYS.index(c.key),
+                prompt_width if c.key == "prompt" else (id_width if c.key == "id" else c.width),
+                c.right,
+            )
+            for c in shown
+        )
+        return cls(width, id_width, columns)
+
+    def line(self, cells: Iterable[Text]) -> Text:
+        values = tuple(cells)
+        line = Text(no_wrap=True, end="")
+        pad = " " * PADDING
+        for index, width, right in self.columns:
+            cell = values[index].copy()
+            cell.no_wrap = True
+            if right:
+                cell.rstrip()
+                cell.pad_left(max(0, width - cell.cell_len))
+            cell.truncate(width, overflow="ellipsis", pad=True)
+            line.append(pad)
+            line.append_text(cell)
+            line.append(pad)
+        return line
+
+
+NEWEST_FIRST = int.__neg__  # the row order: ids descending, searched with bisect on the negated id
+
+# Line variants of a row: its zebra stripe, or the cursor (focused or not).
+EVEN, ODD, CURSOR = 0, 1, 2
+
+
+class JobTable(ScrollView, can_focus=True):
+    # the keymap's (remappable) keys, and the usual ones of a list
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *keymap.bindings("table"),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("home", "scroll_top", "Top", show=False),
+        Binding("end", "scroll_bottom", "Bottom", show=False),
+        Binding("enter", "select_cursor", "Details", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "job-table--header",
+        "job-table--cursor",
+        "job-table--even-row",
+        "job-table--odd-row",
+    }
     DEFAULT_CSS = """
-    JobTable { height: 1fr; }
+    JobTable {
+        height: 1fr;
+        background: $surface;
+        color: $foreground;
+        overflow-x: hidden;
+        overflow-y: auto;
+        &:focus { background-tint: $foreground 5%; }
+        & > .job-table--header { text-style: bold; background: $panel; color: $text-muted; }
+        & > .job-table--even-row { background: $surface-lighten-1 50%; }
+        &:dark > .job-table--even-row { background: $surface-darken-1 40%; }
+        & > .job-table--odd-row { }
+        & > .job-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .job-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
     """
 
     class Highlighted(Message):
         """The job under the cursor changed (None: the table is empty)."""
 
         def __init__(self, job: Job | None) -> None:
+            super().__init__()
+            self.job = job
+
+    class Selected(Message):
+        """The user chose the job under the cursor (enter, or a double click)."""
+
+        def __init__(self, job: Job) -> None:
             super().__init__()
             self.job = job
 
@@ -87,27 +190,69 @@ class JobTable(DataTable[Any]):
         page: int = PAGE,
         id: str | None = None,
     ) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True, cell_padding=1)
+        super().__init__(id=id)
         self.store = store
         self.clock = clock
         self.expected = expected
         self.page = page
         self.job_filter = JobFilter()
         self.jobs: dict[int, Job] = {}  # the window, by id
-        self._cells: dict[int, Cells] = {}  # what each row shows now, to skip updates that change nothing
-        self._columns: tuple[Col, ...] = COLUMNS
+        self._ids: list[int] = []  # the rows, newest first: row index -> job id
+        self._cells: dict[int, tuple[int, Cells]] = {}  # job id -> (tick it was made at, its cells)
+        self._strips: dict[tuple[int, int], Strip] = {}  # (job id, variant) -> its line at the current layout
+        self._layout: Layout | None = None
+        self._header: Strip | None = None
+        self._tick = 0  # bumped by tick(): cells made before it may show an old age or elapsed time
+        self._cursor = 0
         self._exhausted = False  # the window holds every matching job (no older page)
         self._loading_more = False
         self._generation = 0  # bumped by reload(), so a slow older page cannot land in a newer window
         self._last_highlighted: int | None = None
 
-    def on_mount(self) -> None:
-        self._add_columns(COLUMNS, prompt_width=MIN_PROMPT)
+    # ---- what the rest of the TUI reads -------------------------------------------------------------------
 
-    def _add_columns(self, columns: tuple[Col, ...], prompt_width: int) -> None:
-        self._columns = columns
-        for col in columns:
-            self.add_column(col.label, key=col.key, width=col.width or prompt_width)
+    @property
+    def row_count(self) -> int:
+        return len(self._ids)
+
+    @property
+    def row_ids(self) -> tuple[int, ...]:
+        """The job ids of the rows, from the top."""
+        return tuple(self._ids)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
+
+    @property
+    def selected_id(self) -> int | None:
+        return self._ids[self._cursor] if self._ids else None
+
+    @property
+    def selected(self) -> Job | None:
+        job_id = self.selected_id
+        return self.jobs.get(job_id) if job_id is not None else None
+
+    def row_index(self, job_id: int) -> int | None:
+        """Where the job's row is (0 is the newest), or None when it is not in the window."""
+        i = bisect.bisect_left(self._ids, -job_id, key=NEWEST_FIRST)
+        return i if i < len(self._ids) and self._ids[i] == job_id else None
+
+    def get_row_index(self, key: str | int) -> int:
+        index = self.row_index(int(key))
+        if index is None:
+            raise KeyError(key)
+        return index
+
+    def get_row(self, key: str | int) -> list[Text]:
+        """Every cell of a job's row (shown or not), in COLUMNS order."""
+        job_id = int(key)
+        if job_id not in self.jobs:
+            raise KeyError(key)
+        return list(self._cells_of(job_id))
+
+    def cell(self, job_id: int, column: str) -> Text:
+        return self.get_row(job_id)[KEYS.index(column)]
 
     # ---- reading the window -------------------------------------------------------------------------------
 
@@ -118,12 +263,14 @@ class JobTable(DataTable[Any]):
         self._generation += 1
         jobs = await self._page(before_id=None)
         keep = self.selected_id
-        self.clear()
-        self.jobs.clear()
+        self.jobs = {job.id: job for job in jobs}
+        self._ids = sorted(self.jobs, key=NEWEST_FIRST)  # one page from the store, already newest first
         self._cells.clear()
+        self._strips.clear()
         self._exhausted = len(jobs) < self.page
-        self._add(jobs)
+        self._rows_changed()
         self._restore_cursor(keep)
+        self.refresh()
         self._announce()
 
     async def _page(self, before_id: int | None) -> list[Job]:
@@ -134,19 +281,22 @@ class JobTable(DataTable[Any]):
 
     async def load_more(self) -> int:
         """The next older page (keyset: ids below the oldest shown); returns how many rows came."""
-        if self._exhausted or self._loading_more or not self.jobs:
+        if self._exhausted or self._loading_more or not self._ids:
             return 0
         self._loading_more = True
         generation = self._generation
         try:
-            jobs = await self._page(before_id=min(self.jobs))
+            jobs = await self._page(before_id=self._ids[-1])
         finally:
             self._loading_more = False
         if generation != self._generation:
             return 0
         self._exhausted = len(jobs) < self.page
         fresh = [j for j in jobs if j.id not in self.jobs]
-        self._add(fresh)  # older than every row: appending keeps newest-first order
+        self._insert(fresh)
+        if fresh:
+            self._rows_changed()
+            self.refresh()
         return len(fresh)
 
     # ---- applying changes ---------------------------------------------------------------------------------
@@ -154,7 +304,7 @@ class JobTable(DataTable[Any]):
     async def apply(self, changed: Iterable[Job]) -> None:
         """Bring the window up to date with jobs that changed (from `store.changed_since`)."""
         f = self.job_filter
-        floor = 0 if self._exhausted or not self.jobs else min(self.jobs)
+        floor = 0 if self._exhausted or not self._ids else self._ids[-1]
         updates: list[Job] = []
         removals: list[int] = []
         candidates: dict[int, Job] = {}
@@ -168,22 +318,23 @@ class JobTable(DataTable[Any]):
                 candidates[job.id] = job
         if candidates and f.text:
             candidates = await self._matching_text(candidates)
-        keep, keep_row = self.selected_id, self.cursor_row
+        keep, keep_row = self.selected_id, self._cursor
         for job in updates:
             self._update(job)
+        if not removals and not candidates:
+            return
         for job_id in removals:
             self._remove(job_id)
-        if candidates:
-            self._add(candidates.values())
-            self.sort("id", reverse=True)  # DataTable only appends; one sort puts the new rows in place
-            self._restore_cursor(keep)
-            if len(self.jobs) > MAX_ROWS and keep_row < self.page:
-                # Thousands of new jobs (a drop folder filling up) would grow the window without bound, and
-                # every DataTable repaint costs O(rows): re-read one page instead (the cursor's job stays).
-                await self.reload()
-                return
-        if removals or candidates:
-            self._announce()
+        self._insert(candidates.values())
+        self._rows_changed()
+        self._restore_cursor(keep)
+        self.refresh()
+        if len(self._ids) > MAX_ROWS and keep_row < self.page:
+            # Thousands of new jobs (a drop folder filling up) would grow the window without bound: re-read one
+            # page instead (the cursor's job stays if it is in it).
+            await self.reload()
+            return
+        self._announce()
 
     async def _matching_text(self, candidates: dict[int, Job]) -> dict[int, Job]:
         """The candidates whose prompt matches the search (FTS5 in the store, not a guess here).
@@ -203,121 +354,232 @@ class JobTable(DataTable[Any]):
         return {j.id: candidates[j.id] for j in found if j.id in candidates}
 
     def tick(self) -> None:
-        """Refresh the time-dependent cells (age, elapsed, progress); only the ones whose text changed."""
-        for job in self.jobs.values():
-            self._update(job)
+        """Time moved on: re-make the cells of the rows on screen and repaint those whose text changed.
+        Rows off screen are re-made when they are next drawn."""
+        self._tick += 1
+        first, last = self._visible_rows()
+        for row in range(first, last):
+            job_id = self._ids[row]
+            _, before = self._cells.get(job_id, (0, ()))
+            if self._cells_of(job_id) != before:
+                self._repaint_row(row)
 
     # ---- rows ---------------------------------------------------------------------------------------------
 
-    def _row(self, job: Job) -> Cells:
+    def _make_cells(self, job: Job) -> Cells:
         now = self.clock()
         expected = self.expected(job) if job.state in IN_FLIGHT else None
-        cells: dict[str, Any] = {
-            "id": job.id,
-            "state": state_text(job.state),
-            "mode": job.mode.value,
-            "model": Text(job.model),
-            "prompt": prompt_text(job.prompt),
-            "age": short_duration(now - job.created_at),
-            "elapsed": elapsed_text(job, now, expected),
-            "progress": progress_text(job, now, expected),
-        }
-        return tuple(cells[col.key] for col in self._columns)
+        return (
+            Text(str(job.id)),
+            state_text(job.state),
+            Text(job.mode.value),
+            Text(job.model),
+            prompt_text(job.prompt),
+            Text(short_duration(now - job.created_at)),
+            Text(elapsed_text(job, now, expected)),
+            progress_text(job, now, expected),
+        )
 
-    def _add(self, jobs: Iterable[Job]) -> None:
-        for job in jobs:
-            cells = self._row(job)
-            self.jobs[job.id] = job
-            self._cells[job.id] = cells
-            self.add_row(*cells, key=str(job.id))
+    def _cells_of(self, job_id: int) -> Cells:
+        """The row's cells, re-made if time moved on since; a change drops the row's cached lines."""
+        made_at, cells = self._cells.get(job_id, (-1, ()))
+        if made_at == self._tick:
+            return cells
+        fresh = self._make_cells(self.jobs[job_id])
+        self._cells[job_id] = (self._tick, fresh)
+        if fresh != cells:
+            self._forget_strips(job_id)
+        return fresh
 
     def _update(self, job: Job) -> None:
         self.jobs[job.id] = job
-        cells = self._row(job)
-        old = self._cells.get(job.id)
-        if old == cells:
-            return
-        self._cells[job.id] = cells
-        for col, new, before in zip(self._columns, cells, old or (None,) * len(cells), strict=True):
-            if new != before:
-                try:
-                    self.update_cell(str(job.id), col.key, new)
-                except (CellDoesNotExist, RowDoesNotExist):
-                    return
+        _, before = self._cells.pop(job.id, (0, ()))
+        if self._cells_of(job.id) != before:
+            row = self.row_index(job.id)
+            if row is not None:
+                self._repaint_row(row)
+
+    def _insert(self, jobs: Iterable[Job]) -> None:
+        for job in jobs:
+            self.jobs[job.id] = job
+            if not self._ids or job.id < self._ids[-1]:
+                self._ids.append(job.id)  # older than every row (a next page): the end keeps the order
+            else:
+                bisect.insort(self._ids, job.id, key=NEWEST_FIRST)
 
     def _remove(self, job_id: int) -> None:
+        row = self.row_index(job_id)
+        if row is not None:
+            del self._ids[row]
         self.jobs.pop(job_id, None)
         self._cells.pop(job_id, None)
-        try:
-            self.remove_row(str(job_id))
-        except RowDoesNotExist:
-            pass
+        self._forget_strips(job_id)
 
     def forget(self, job_id: int) -> None:
         """Drop a row at once (the user deleted the job here; the change would also arrive on the next tick)."""
         keep = self.selected_id
         self._remove(job_id)
+        self._rows_changed()
         self._restore_cursor(keep)
+        self.refresh()
         self._announce()
+
+    def _rows_changed(self) -> None:
+        """The number or order of rows changed: the scroll range follows, and the stripes of moved rows."""
+        self.virtual_size = Size(0, len(self._ids) + 1)  # + the header line
 
     # ---- cursor -------------------------------------------------------------------------------------------
 
-    @property
-    def selected_id(self) -> int | None:
-        if not self.row_count:
-            return None
-        try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except CellDoesNotExist:
-            return None
-        return int(key) if key is not None else None
-
-    @property
-    def selected(self) -> Job | None:
-        job_id = self.selected_id
-        return self.jobs.get(job_id) if job_id is not None else None
-
     def select_job(self, job_id: int) -> bool:
-        try:
-            self.move_cursor(row=self.get_row_index(str(job_id)))
-        except RowDoesNotExist:
+        row = self.row_index(job_id)
+        if row is None:
             return False
+        self.move_cursor(row=row)
         return True
 
+    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+        """Put the cursor on `row` (clamped), scroll it into view and say which job it is on."""
+        target = max(0, min(row, len(self._ids) - 1))
+        if target != self._cursor:
+            self._repaint_row(self._cursor)
+            self._cursor = target
+            self._repaint_row(target)
+        self._scroll_to_cursor()
+        self._announce()
+        if len(self._ids) - self._cursor <= max(1, min(MORE_MARGIN, self.page // 4)) and not self._exhausted:
+            self.run_worker(self.load_more(), group="load-more")
+
     def _restore_cursor(self, job_id: int | None) -> None:
-        if (job_id is None or not self.select_job(job_id)) and self.row_count:
-            self.move_cursor(row=min(self.cursor_row, self.row_count - 1))
+        row = self.row_index(job_id) if job_id is not None else None
+        self._cursor = row if row is not None else max(0, min(self._cursor, len(self._ids) - 1))
+        self._scroll_to_cursor()
 
     def _announce(self) -> None:
-        """Tell the screen when the job under the cursor changed (DataTable's own event misses removals)."""
+        """Tell the screen when the job under the cursor changed (a removal or a reload can change it too)."""
         current = self.selected_id
         if current != self._last_highlighted:
             self._last_highlighted = current
             self.post_message(self.Highlighted(self.selected))
 
-    async def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        event.stop()
-        self._announce()
-        if self.row_count - event.cursor_row <= max(1, min(MORE_MARGIN, self.page // 4)):
-            await self.load_more()
+    def _page_rows(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def _visible_rows(self) -> tuple[int, int]:
+        first = round(self.scroll_offset.y)
+        return first, min(len(self._ids), first + self._page_rows())
+
+    def _scroll_to_cursor(self) -> None:
+        if self.scrollable_content_region.height < 2:
+            return  # not laid out yet: on_resize does it
+        first, _ = self._visible_rows()
+        rows = self._page_rows()
+        if self._cursor < first:
+            self.scroll_to(y=self._cursor, animate=False, force=True)
+        elif self._cursor >= first + rows:
+            self.scroll_to(y=self._cursor - rows + 1, animate=False, force=True)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(row=self._cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(row=self._cursor - 1)
+
+    def action_page_down(self) -> None:
+        self.move_cursor(row=self._cursor + self._page_rows())
+
+    def action_page_up(self) -> None:
+        self.move_cursor(row=self._cursor - self._page_rows())
+
+    def action_scroll_top(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_scroll_bottom(self) -> None:
+        self.move_cursor(row=len(self._ids) - 1)
+
+    def action_select_cursor(self) -> None:
+        job = self.selected
+        if job is not None:
+            self.post_message(self.Selected(job))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1:
+            return
+        row = round(self.scroll_offset.y) + offset.y - 1
+        if 0 <= row < len(self._ids):
+            event.stop()
+            self.move_cursor(row=row)
+            if event.chain >= 2:
+                self.action_select_cursor()
 
     def on_resize(self) -> None:
-        self._fit_columns()
+        self._scroll_to_cursor()
 
-    def _fit_columns(self) -> None:
-        """Give the prompt the width the other columns leave (DataTable has no "fill" width), dropping the
-        least useful columns on narrow terminals. Only a change of the column set rebuilds the rows."""
-        columns, prompt_width = fit_columns(self.scrollable_content_region.width - 1, self.cell_padding)
-        if columns != self._columns:
-            keep = self.selected_id
-            self.clear(columns=True)
-            self._cells.clear()
-            self._add_columns(columns, prompt_width)
-            self._add(sorted(self.jobs.values(), key=lambda j: -j.id))
-            self._restore_cursor(keep)
-            return
-        column = self.columns.get(ColumnKey("prompt"))
-        if column is not None and column.width != prompt_width:
-            column.width = prompt_width
-            self._require_update_dimensions = True  # DataTable re-measures on its next idle
-            self.refresh()
+    def on_focus(self) -> None:
+        self._repaint_row(self._cursor)
+
+    def on_blur(self) -> None:
+        self._repaint_row(self._cursor)
+
+    # ---- drawing ------------------------------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+        self._header = None
+
+    def _forget_strips(self, job_id: int) -> None:
+        for variant in (EVEN, ODD, CURSOR):
+            self._strips.pop((job_id, variant), None)
+
+    def _repaint_row(self, row: int) -> None:
+        if 0 <= row < len(self._ids):
+            job_id = self._ids[row]
+            self._strips.pop((job_id, CURSOR), None)
+            on_screen = row - round(self.scroll_offset.y)
+            if 0 <= on_screen < self._page_rows():
+                self.refresh_line(row + 1)  # the header is line 0; ScrollView takes the scroll offset off
+
+    def _current_layout(self, width: int) -> Layout:
+        """The columns for this width (and the widest id): fitted again only when either changes."""
+        id_width = max(3, len(str(self._ids[0])) if self._ids else 1)
+        layout = self._layout
+        if layout is None or layout.width != width or layout.id_width != id_width:
+            layout = self._layout = Layout.fit(width, id_width)
+            self._strips.clear()
+            self._header = None
+        return layout
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if width <= 0:
+            return Strip.blank(0, base)
+        layout = self._current_layout(width)
+        if y == 0:
+            if self._header is None:
+                style = base + self.get_component_rich_style("job-table--header")
+                labels = layout.line(Text(col.label) for col in COLUMNS)
+                self._header = _strip(labels, width, style, None, self)
+            return self._header
+        row = round(self.scroll_offset.y) + y - 1
+        if not 0 <= row < len(self._ids):
+            return Strip.blank(width, base)
+        job_id = self._ids[row]
+        cells = self._cells_of(job_id)
+        variant = CURSOR if row == self._cursor else (EVEN if row % 2 == 0 else ODD)
+        strip = self._strips.get((job_id, variant))
+        if strip is None:
+            stripe = "job-table--even-row" if row % 2 == 0 else "job-table--odd-row"
+            style = base + self.get_component_rich_style(stripe)
+            cursor = self.get_component_rich_style("job-table--cursor") if variant == CURSOR else None
+            strip = _strip(layout.line(cells), width, style, cursor, self)
+            self._strips[(job_id, variant)] = strip
+        return strip
+
+
+def _strip(line: Text, width: int, style: Style, cursor: Style | None, widget: JobTable) -> Strip:
+    """One line of the table: the row's text over its stripe, under the cursor's colours when it has them."""
+    segments = Segment.apply_style(line.render(widget.app.console), style=style, post_style=cursor)
+    fill = style + cursor if cursor is not None else style
+    return Strip(list(segments)).adjust_cell_length(width, fill).simplify()

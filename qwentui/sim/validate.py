@@ -257,6 +257,8 @@ def _pick_row(rows: list[ModelMode], params: Mapping[str, Any], image_count: int
             "image-generation/generation with X-DashScope-Async: enable."
         )
     fitting = [r for r in candidates if r.images.min_count <= image_count <= r.images.max_count]
+    if not fitting and image_count:  # too many images: the row that takes the most names the limit
+        return max(candidates, key=lambda r: r.images.max_count)
     return (fitting or candidates)[0]
 
 

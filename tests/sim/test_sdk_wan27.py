@@ -5,18 +5,30 @@ ratio. Tasks finish at once (time_scale=0), so the SDK's first poll already sees
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import dashscope
 import httpx
 import pytest
 from dashscope import VideoSynthesis
 from dashscope.aigc.image_generation import ImageGeneration
+from dashscope.api_entities.dashscope_response import ImageGenerationResponse, Message
 
 from qwentui.core.catalog import NAMED_SIZE_PIXELS, Route, parse_size
 from qwentui.sim import BackgroundServer, SimConfig, running
 from tests.sim.helpers import probe_mp4, probe_png
 
 KEY = "sdk-test-key"
+
+
+def answer(rsp: object) -> ImageGenerationResponse:
+    """The SDK types a non-streaming call as 'a response or a generator'; these calls give a response."""
+    assert isinstance(rsp, ImageGenerationResponse)
+    return rsp
+
+
+def user(*content: dict[str, str]) -> list[Message]:
+    return [Message(role="user", content=list(content))]
 
 
 @pytest.fixture
@@ -28,23 +40,26 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[BackgroundServer]:
 
 
 def test_wan27_image_pro_edit_with_two_references_and_a_region(server: BackgroundServer) -> None:
-    content = [
+    messages = user(
         {"text": "Put the clock from image 1 at the marked spot in image 2"},
         {"image": "https://example.com/clock.jpg"},
         {"image": "https://example.com/room.png"},
-    ]
-    rsp = ImageGeneration.call(
-        model="wan2.7-image-pro",
-        api_key=KEY,
-        messages=[{"role": "user", "content": content}],
-        size="2K",
-        n=1,
-        bbox_list=[[], [[989, 515, 1138, 681]]],
-        watermark=False,
+    )
+    rsp = answer(
+        ImageGeneration.call(
+            model="wan2.7-image-pro",
+            api_key=KEY,
+            messages=messages,
+            size="2K",
+            n=1,
+            bbox_list=[[], [[989, 515, 1138, 681]]],
+            watermark=False,
+        )
     )
     assert rsp.status_code == 200, (rsp.code, rsp.message)
     assert rsp.output.task_metric == {"TOTAL": 1, "SUCCEEDED": 1, "FAILED": 0}
-    (item,) = rsp.output.choices[0].message.content
+    content: Any = rsp.output.choices[0].message.content
+    (item,) = content
     size = parse_size(rsp.usage.size)
     assert size is not None and abs(size[0] * size[1] - NAMED_SIZE_PIXELS["2K"]) / NAMED_SIZE_PIXELS["2K"] < 0.03
     assert probe_png(httpx.get(item["image"]).content) == size
@@ -54,9 +69,11 @@ def test_wan27_image_pro_edit_with_two_references_and_a_region(server: Backgroun
 
 
 def test_wan27_image_set_async(server: BackgroundServer) -> None:
-    messages = [{"role": "user", "content": [{"text": "the same fox in four seasons"}]}]
-    task = ImageGeneration.async_call(
-        model="wan2.7-image", api_key=KEY, messages=messages, size="1K", n=4, enable_sequential=True
+    messages = user({"text": "the same fox in four seasons"})
+    task = answer(
+        ImageGeneration.async_call(
+            model="wan2.7-image", api_key=KEY, messages=messages, size="1K", n=4, enable_sequential=True
+        )
     )
     assert task.status_code == 200, (task.code, task.message)
     rsp = ImageGeneration.wait(task, api_key=KEY)

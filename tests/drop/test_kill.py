@@ -10,13 +10,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from qwentui.sim import SimConfig, running
 from tests.drop.helpers import colour, names, submitted_shas, write_png
+from tests.helpers import wait_for
 
 WORKER = Path(__file__).with_name("drop_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,14 +46,14 @@ def start_worker(tmp: Path, api_url: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, cwd=tmp, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
-def wait(check: object, timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the worker exited ({proc.returncode}) while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+def wait(check: Callable[[], object], timeout: float, what: str, proc: subprocess.Popen[bytes]) -> None:
+    """Wait for `check`, failing at once if the worker process ends first."""
+
+    def holds() -> object:
+        assert proc.poll() is None, f"the worker exited ({proc.returncode}) while waiting for {what}"
+        return check()
+
+    wait_for(holds, timeout=timeout, what=what)
 
 
 @pytest.mark.slow

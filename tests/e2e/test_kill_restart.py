@@ -20,6 +20,7 @@ from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Store
 from qwentui.sim import BackgroundServer, SimConfig, running
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -126,9 +127,10 @@ def test_kill_in_the_middle_of_a_download(server: BackgroundServer, tmp_path: Pa
 
 
 def test_repeated_random_kills(server: BackgroundServer, tmp_path: Path) -> None:
-    """Kill the engine at a random moment several times; in the end nothing is lost or sent twice."""
+    """Kill the engine at a random moment several times; in the end nothing is lost or sent twice. The moment is
+    counted in requests the simulator has served to this engine (1 to 12, seeded), not in seconds: a loaded
+    machine could otherwise kill an engine that has not started yet."""
     import random
-    import time
 
     db, out = tmp_path / "jobs.db", tmp_path / "out"
     asyncio.run(queue_jobs(db, 10, Mode.T2I))
@@ -138,7 +140,12 @@ def test_repeated_random_kills(server: BackgroundServer, tmp_path: Path) -> None
         proc = subprocess.Popen(
             engine_cmd(db, out, server), env=engine_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.3, 1.5))
+        served, more = sum(server.sim.requests.values()), rng.randint(1, 12)
+        wait_for(
+            lambda: proc.poll() is not None or sum(server.sim.requests.values()) >= served + more,  # noqa: B023
+            timeout=60,
+            what=f"{more} more requests from the engine",
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     assert run_engine(engine_cmd(db, out, server), engine_env(tmp_path)) == 0

@@ -71,9 +71,13 @@ async def lease_holder(db: Path) -> int | None:
 
 
 def remove_database(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    """The database, its journal files and the copies kept before schema migrations (`<name>.v<N>.bak`)."""
+    for path in [
+        *(db.with_name(db.name + s) for s in ("", "-wal", "-shm", "-journal")),
+        *db.parent.glob(db.name + ".v*.bak"),
+    ]:
         with contextlib.suppress(FileNotFoundError):
-            db.with_name(db.name + suffix).unlink()
+            path.unlink()
 
 
 async def seed_demo(context: Context) -> None:

@@ -95,12 +95,14 @@ def test_the_demo_resumes_after_a_kill_and_reset_starts_over(tmp_path: Path) -> 
     assert len(list(output.iterdir())) >= len(requests)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"], "every demo file lives in the data folder"
 
+    (db.parent / "demo.db.v1.bak").write_bytes(b"a copy kept before a schema migration")
     reset = subprocess.run(
         demo_cmd("--reset", "jobs", "--json"), env=demo_env(home), cwd=tmp_path, capture_output=True, text=True
     )
     assert reset.returncode == 0, reset.stderr
     assert json.loads(reset.stdout) == []
     assert not output.exists() and not state.exists()
+    assert not list(db.parent.glob("demo.db.v*.bak")), "the copies kept before migrations go too"
 
 
 def test_reset_refuses_while_the_demo_runs_and_a_named_database(tmp_path: Path) -> None:

@@ -927,10 +927,12 @@ def test_vace_extension_needs_a_clip() -> None:
 
 @pytest.mark.parametrize("key", ["top_scale", "bottom_scale", "left_scale", "right_scale"])
 def test_vace_outpainting_scale_range(key: str) -> None:
+    bad: Any
     for bad in (0.5, 2.01, 0, "1.5"):
-        problem(vace("video_outpainting", video_url=V, **{key: bad}), key, repr(bad), "between 1.0 and 2.0")
+        problem(vace("video_outpainting", None, video_url=V, **{key: bad}), key, repr(bad), "between 1.0 and 2.0")
+    good: Any
     for good in (1, 1.0, 2, 2.0, 1.5):
-        ok(vace("video_outpainting", video_url=V, **{key: good}))
+        ok(vace("video_outpainting", None, video_url=V, **{key: good}))
 
 
 def test_vace_unknown_fields() -> None:
@@ -1003,7 +1005,7 @@ def test_wrong_types_are_problems_not_crashes() -> None:
         with pytest.raises(InvalidRequest):
             build(minimal(row, **{key: value}))
     problem(minimal(row, images=[5]), "images[1]")
-    problem(minimal(row, vace=["x"]), "vace")  # type: ignore[arg-type]
+    problem(minimal(row, vace=["x"]), "vace")
 
 
 # ---- from_dict: our own dicts and the skill scripts' request JSON ------------------------------------------
@@ -1134,13 +1136,14 @@ def test_from_dict_bad_mode() -> None:
 
 
 def test_from_dict_malformed_containers() -> None:
+    data: Any
     for data in ({"images": 5}, {"img_url": {"a": 1}}, {"reference_urls": True}, {"vace": "video_url"}, {"vace": 3}):
         with pytest.raises(InvalidRequest) as info:
             GenerationRequest.from_dict({"prompt": "x", **data})
         assert str(info.value)
     for data in ([1, 2], "prompt", None):
         with pytest.raises(InvalidRequest) as info:
-            GenerationRequest.from_dict(data)  # type: ignore[arg-type]
+            GenerationRequest.from_dict(data)
         assert info.value.problems[0].field == "request"
 
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from qwentui.cli.context import options
+from qwentui.core.engine import EngineError
 from qwentui.runtime import open_context
 
 
@@ -48,8 +49,6 @@ async def run_retry(args: argparse.Namespace) -> int:
 async def run_import(args: argparse.Namespace) -> int:
     failed = 0
     async with open_context(options(args), start_engine=False) as ctx:
-        from qwentui.core.engine import EngineError
-
         for task_id in args.task_ids:
             try:
                 job = await ctx.engine.import_task(task_id, model=args.model)

@@ -15,6 +15,8 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import formatdate
 from urllib.parse import quote
 
 from starlette.responses import Response
@@ -178,12 +180,8 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 
 def _iso(ts: float) -> str:
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _http_date(ts: float) -> str:
-    from email.utils import formatdate
-
     return formatdate(ts, usegmt=True)

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from qwentui.core.errors import QwentuiError
 from qwentui.runtime import Context, RuntimeOptions, open_context, paths_for, start_drop_service
 from qwentui.runtime.demo import prepare_demo, seed_demo
+from qwentui.tui.app import QwenApp
 from qwentui.tui.image_backend import choose
 from qwentui.tui.settings import load_settings
 
@@ -32,8 +33,6 @@ async def open_with_drops(options: RuntimeOptions) -> AsyncIterator[Context]:
 
 
 def launch(options: RuntimeOptions) -> int:
-    from qwentui.tui.app import QwenApp  # Textual is imported only when the TUI really starts
-
     settings = load_settings(paths_for(options).settings)
     backend = choose(settings.image_renderer)  # may query the terminal: must happen before app.run()
     fresh_demo = options.demo and prepare_demo(options)  # a kept (or running) demo keeps its jobs: no new seed

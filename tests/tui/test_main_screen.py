@@ -232,6 +232,9 @@ async def test_delete_details_and_palette(app: QwenApp, context: Context) -> Non
         gone = await context.engine.add(t2i("delete me"))
         for job in (keep, gone):
             await wait_terminal(pilot, context.store, job.id)
+        await wait_until(pilot, lambda: {keep.id, gone.id} <= set(screen.table.jobs), what="both rows")
+        assert screen.table.row_ids[:2] == (gone.id, keep.id)  # newest first
+        await pilot.press("home")  # the cursor stays on its job as rows arrive; the newest is at the top
         await wait_until(pilot, lambda: screen.table.selected_id == gone.id, what="the newest row")
 
         await pilot.press("enter")  # details: request, response, history

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Input
+from textual.timer import Timer
+from textual.widgets import Input
 
 from qwentui.core.feed import Subscription
 from qwentui.core.store import Job, StoreError
@@ -30,11 +31,12 @@ from qwentui.tui.widgets.filters import FilterBar
 from qwentui.tui.widgets.job_table import JobTable
 from qwentui.tui.widgets.key_bar import KeyBar
 from qwentui.tui.widgets.preview import PreviewPane
-from qwentui.tui.widgets.status_bar import EngineStatus, StatusBar, drop_summary
+from qwentui.tui.widgets.status_bar import EngineStatus, StatusBar
 
 TICK = 1.0  # seconds between refreshes of time-only text
 CHANGES_PER_REFRESH = 5000  # a burst larger than this is applied in several steps, the screen drawn between
 STORE_TROUBLE_EVERY = 30.0  # seconds between two warnings about the same database trouble
+PREVIEW_REST = 0.08  # seconds the cursor rests on a job before the preview shows it (holding a key skips them)
 
 
 class MainScreen(JobActions):
@@ -67,6 +69,7 @@ class MainScreen(JobActions):
         self.notifier = Notifier(since=self._last_seen)
         self._select_when_seen: int | None = None
         self._trouble_told_at = -STORE_TROUBLE_EVERY
+        self._preview_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield FilterBar(id="filters")
@@ -134,9 +137,11 @@ class MainScreen(JobActions):
             self._select_when_seen = None
             self.table.select_job(wanted)
             self.table.focus()
-        shown = self.preview.job
-        latest = next((job for job in reversed(changed) if shown is not None and job.id == shown.id), None)
-        if latest is not None:
+        # The preview shows the job under the cursor (not whichever it showed last: a load for the old one would
+        # cancel the cursor's); while the cursor has not rested yet, the rest timer shows it.
+        selected = self.table.selected_id
+        latest = next((job for job in reversed(changed) if job.id == selected), None)
+        if latest is not None and self._preview_timer is None:
             self.run_worker(self._show_in_preview(latest), group="preview-fetch", exclusive=True)
 
     def _notify(self, changed: list[Job]) -> None:
@@ -158,7 +163,7 @@ class MainScreen(JobActions):
         bar.show_engine(EngineStatus.of(self.engine, self.clock))
         drops = self.context.drops
         if drops is not None:
-            bar.drop_state = drop_summary(drops.status())
+            bar.show_drops(drops.status())
 
     def action_toggle_drops(self) -> None:
         """Pause every drop-folder rule, or resume them all when they are paused."""
@@ -171,7 +176,7 @@ class MainScreen(JobActions):
         for rule in rules:
             (drops.pause if pausing else drops.resume)(rule.name)
         self.notify("Drop folders paused" if pausing else "Drop folders watching again", markup=False)
-        self.query_one(StatusBar).drop_state = drop_summary(drops.status())
+        self.query_one(StatusBar).show_drops(drops.status())
 
     def toggle_drop_rule(self, name: str) -> None:
         """Pause one drop-folder rule, or resume it (from the command palette: one entry per rule)."""
@@ -185,13 +190,20 @@ class MainScreen(JobActions):
             self.notify(f"No drop folder rule is called {name!r} any more", markup=False, severity="warning")
             return
         self.notify(f"Drop folder {name}: {'watching again' if paused else 'paused'}", markup=False)
-        self.query_one(StatusBar).drop_state = drop_summary(drops.status())
+        self.query_one(StatusBar).show_drops(drops.status())
 
     # ---- selection and filters ----------------------------------------------------------------------------
 
     @on(JobTable.Highlighted)
     def _highlighted(self, event: JobTable.Highlighted) -> None:
-        self.run_worker(self._show_in_preview(event.job), group="preview-fetch", exclusive=True)
+        # The preview follows once the cursor rests: a held key moves the cursor, never waits for a preview.
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(PREVIEW_REST, self._preview_selected, name="preview-rest")
+
+    def _preview_selected(self) -> None:
+        self._preview_timer = None
+        self.run_worker(self._show_in_preview(self.table.selected), group="preview-fetch", exclusive=True)
 
     async def _show_in_preview(self, job: Job | None) -> None:
         try:
@@ -201,9 +213,9 @@ class MainScreen(JobActions):
             assets = []
         self.preview.show(job, assets)
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        # the table takes enter for itself (select_cursor), so the details key is honoured here too
+    @on(JobTable.Selected)
+    def _row_selected(self, event: JobTable.Selected) -> None:
+        # the table takes enter for itself (and a double click), so the details key is honoured here too
         event.stop()
         self.action_show_details()
 

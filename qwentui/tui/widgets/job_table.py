@@ -58,7 +58,7 @@ COLUMNS: tuple[Col, ...] = (
     Col("prompt", "prompt", 0),
     Col("age", "age", 4, drop=2),
     Col("elapsed", "elapsed/est", 13, drop=5),
-    Col("progress", "progress", 10, drop=1),
+    Col("progress", "progress", 11, drop=1),  # "██████ 100%"
 )
 KEYS = tuple(col.key for col in COLUMNS)
 Cells = tuple[Text, ...]  # one per COLUMNS entry, whichever are shown

@@ -1,7 +1,9 @@
-"""One line under the table: jobs per state, what the engine is doing, the drop folder, the endpoint.
+"""Two lines under the table: jobs per state; what the engine is doing, the drop folder, the endpoint.
 
-The bar only displays what it is given (`show_counts`, `show_engine`, `drop_state`), so the screen decides
-how often to ask the store and the engine, and tests can feed it fixed values.
+The bar only displays what it is given (`show_counts`, `show_engine`, `show_drops`), so the screen decides
+how often to ask the store and the engine, and tests can feed it fixed values. Every part has a long and a
+short form; when the terminal is narrow the least important parts shorten first (the endpoint, then the drop
+folder, then the engine), so what matters stays whole instead of being cut mid-word ("1 dupli").
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class EngineStatus:
         )
 
 
-def counts_text(counts: Mapping[JobState, int]) -> Text:
+def counts_text(counts: Mapping[JobState, int], words: bool = True) -> Text:
     text = Text()
     for state in COUNT_ORDER:
         n = counts.get(state, 0)
@@ -72,29 +74,50 @@ def counts_text(counts: Mapping[JobState, int]) -> Text:
             continue
         glyph, style = STATE_LOOK[state]
         if text:
-            text.append("  ")
+            text.append("  " if words else " ")
         text.append(f"{glyph} {n:,}", style=style)
-        text.append(f" {STATE_WORDS.get(state, state.value)}", style="dim")
-    return text or Text("no jobs yet — press n to create one", style="dim")
+        if words:
+            text.append(f" {STATE_WORDS.get(state, state.value)}", style="dim")
+    return text or Text("no jobs yet — press n to create one" if words else "no jobs yet", style="dim")
 
 
-def engine_text(status: EngineStatus) -> Text:
+def engine_text(status: EngineStatus, short: bool = False) -> Text:
     if status.starting:
-        return Text("engine starting…", style="dim")
+        return Text("starting…" if short else "engine starting…", style="dim")
     if status.pause_reason:
-        text = Text(f"⏸ paused {status.pause_left:.0f}s: ", style="bold orange1")
-        text.append(status.pause_reason)
+        text = Text(f"⏸ paused {status.pause_left:.0f}s" + ("" if short else ": "), style="bold orange1")
+        if not short:
+            text.append(status.pause_reason)
     elif status.leader:
-        text = Text("● engine running", style="green")
+        text = Text("● engine" if short else "● engine running", style="green")
     else:
-        text = Text("◌ read-only: another qwentui runs the engine", style="yellow")
+        text = Text("◌ read-only" if short else "◌ read-only: another qwentui runs the engine", style="yellow")
     if status.rate_pauses:
         text.append(f"  429×{status.rate_pauses}", style="orange1")
-        if status.rate_paused_for > 0:
+        if status.rate_paused_for > 0 and not short:
             text.append(f" (waiting {status.rate_paused_for:.0f}s)", style="orange1")
     if status.errors:
-        text.append(f"  {status.errors} engine error(s)", style="red")
+        text.append(f"  {status.errors} {'err' if short else 'engine error(s)'}", style="red")
     return text
+
+
+Variants = tuple[Text, ...]  # one part of a line, from its longest form to its shortest (which may be empty)
+
+
+def fit(parts: list[Variants], width: int, gap: int = 0) -> list[int]:
+    """Which form of each part to show so the line fits `width` cells: the last parts give way first.
+    `gap` cells go around each shown part (padding)."""
+    choice = [0] * len(parts)
+
+    def length() -> int:
+        return sum(p[c].cell_len + gap for p, c in zip(parts, choice, strict=True) if p[c].cell_len)
+
+    while length() > width:
+        shorter = next((i for i in reversed(range(len(parts))) if choice[i] < len(parts[i]) - 1), None)
+        if shorter is None:
+            break  # the shortest forms still overflow: the widgets cut the end with an ellipsis
+        choice[shorter] += 1
+    return choice
 
 
 class StatusBar(Vertical):
@@ -103,60 +126,106 @@ class StatusBar(Vertical):
     DEFAULT_CSS = """
     StatusBar { height: 2; background: $panel; color: $text; }
     StatusBar Static { width: auto; height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    StatusBar Static.-empty { display: none; }
     StatusBar #status-counts { width: 1fr; }
     StatusBar > Horizontal { height: 1; }
     StatusBar #status-endpoint { width: 1fr; }
     """
 
-    drop_state: reactive[str] = reactive("drop folder: off")  # a drop-folder panel sets this
+    drop_state: reactive[str] = reactive("drop folder: off")  # the long form of the drop folder's part
 
     def __init__(self, endpoint: str = "", renderer: str = "", *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._endpoint = endpoint
         self._renderer = renderer
+        self._counts: Variants = (counts_text({}), counts_text({}, words=False))
+        self._engine: Variants = tuple(engine_text(EngineStatus(leader=False, starting=True), s) for s in (False, True))
+        self._drops: Variants = (Text("drop folder: off", style="dim"), Text(""))
+        self._shown: dict[str, Text] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static(counts_text({}), id="status-counts")
+        yield Static(self._counts[0], id="status-counts")
         with Horizontal():
-            yield Static(engine_text(EngineStatus(leader=False, starting=True)), id="status-engine")
-            yield Static(Text(self.drop_state, style="dim"), id="status-drop")
-            yield Static(self._place_text(), id="status-endpoint")
+            yield Static(self._engine[0], id="status-engine")
+            yield Static(self._drops[0], id="status-drop")
+            yield Static(self._place()[0], id="status-endpoint")
 
-    def _place_text(self) -> Text:
-        text = Text(self._endpoint or "not connected", style="italic")
+    def _place(self) -> Variants:
+        where = Text(self._endpoint or "not connected", style="italic")
+        full = where.copy()
         if self._renderer:
-            text.append(f" · img {self._renderer}", style="dim")
-        return text
+            full.append(f" · img {self._renderer}", style="dim")
+        return full, where, Text("")
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Show the longest forms that fit the width (padding: one cell either side of every part)."""
+        if not self.is_mounted:
+            return
+        width = self.size.width
+        [counts] = fit([self._counts], width, gap=2)
+        place = self._place()
+        engine, drops, where = fit([self._engine, self._drops, place], width, gap=2)
+        for widget_id, text in (
+            ("status-counts", self._counts[counts]),
+            ("status-engine", self._engine[engine]),
+            ("status-drop", self._drops[drops]),
+            ("status-endpoint", place[where]),
+        ):
+            if self._shown.get(widget_id) != text:  # an unchanged part is not repainted
+                self._shown[widget_id] = text
+                static = self.query_one(f"#{widget_id}", Static)
+                static.update(text)
+                static.set_class(not text.plain, "-empty")
 
     def show_counts(self, counts: Mapping[JobState, int]) -> None:
-        self.query_one("#status-counts", Static).update(counts_text(counts))
+        self._counts = (counts_text(counts), counts_text(counts, words=False))
+        self._fit()
 
     def show_engine(self, status: EngineStatus) -> None:
-        self.query_one("#status-engine", Static).update(engine_text(status))
+        self._engine = (engine_text(status), engine_text(status, short=True))
+        self._fit()
+
+    def show_drops(self, status: DropStatus) -> None:
+        """The drop folder's part, long and short (the long one is also `drop_state`)."""
+        self._drops = (Text(drop_summary(status), style="dim"), Text(drop_summary(status, short=True), style="dim"))
+        self.drop_state = self._drops[0].plain
 
     def watch_drop_state(self, value: str) -> None:
-        if self.is_mounted:
-            self.query_one("#status-drop", Static).update(Text(value, style="dim"))
+        if value != self._drops[0].plain:  # set directly, not by show_drops: no short form but none at all
+            self._drops = (Text(value, style="dim"), Text(""))
+        self._fit()
 
 
-def drop_summary(status: DropStatus) -> str:
-    """`drop animate: watching 3 in flight 12 done · edit: paused` — what each rule is doing, in one line."""
+# The drop folder's counts in the short form: a glyph per count, as the states have
+DROP_COUNTS = (
+    ("waiting", "waiting", "○"),
+    ("in_flight", "in flight", "◑"),
+    ("done", "done", "✓"),
+    ("failed", "failed", "✗"),
+    ("duplicates", "duplicates", "="),
+)
+
+
+def drop_summary(status: DropStatus, short: bool = False) -> str:
+    """`drop animate: watching 3 in flight, 12 done · edit: paused` — what each rule is doing, in one line;
+    short: `drop animate 3◑ 12✓ · edit ⏸`."""
     if status.watcher_error:
-        return f"drop folder: {status.watcher_error}"
+        return "drop: error" if short else f"drop folder: {status.watcher_error}"
     parts = []
     for rule in status.rules:
         if rule.state == "disabled":
             continue
-        counts = [
-            f"{n} {label}"
-            for n, label in (
-                (rule.waiting, "waiting"),
-                (rule.in_flight, "in flight"),
-                (rule.done, "done"),
-                (rule.failed, "failed"),
-                (rule.duplicates, "duplicates"),
-            )
-            if n
-        ]
-        parts.append(f"{rule.name}: {rule.state}" + (f" {', '.join(counts)}" if counts else ""))
-    return "drop " + " · ".join(parts) if parts else "drop folder: off"
+        numbers = [(getattr(rule, field), label, glyph) for field, label, glyph in DROP_COUNTS]
+        if short:
+            state = {"watching": "", "paused": " ⏸"}.get(rule.state, f" {rule.state}")
+            counts = " ".join(f"{n}{glyph}" for n, _, glyph in numbers if n)
+            parts.append(f"{rule.name}{state}" + (f" {counts}" if counts else ""))
+        else:
+            counts = ", ".join(f"{n} {label}" for n, label, _ in numbers if n)
+            parts.append(f"{rule.name}: {rule.state}" + (f" {counts}" if counts else ""))
+    if not parts:
+        return "" if short else "drop folder: off"
+    return "drop " + " · ".join(parts)

@@ -13,6 +13,7 @@ newer than `LATEST` (a downgrade) before calling anything here.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 from collections.abc import Callable
@@ -239,7 +240,109 @@ V6_CLOCK_OFFSET = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (V1_CORE, V2_FTS, V3_COUNTS, V4_CJK, V5_USAGE, V6_CLOCK_OFFSET)
+
+def _ledger_keys_with_rule(conn: sqlite3.Connection) -> None:
+    """Each key was the sha256 of the drop's bytes; it becomes the sha256 of "rule:<rule>:<old key>"."""
+    rows = conn.execute("SELECT sha256, rule FROM drop_ledger").fetchall()
+    conn.executemany(
+        "UPDATE drop_ledger SET sha256 = ? WHERE sha256 = ?",
+        [(hashlib.sha256(f"rule:{rule}:{key}".encode()).hexdigest(), key) for key, rule in rows],
+    )
+
+
+V7_LEDGER_RULE = Migration(
+    7,
+    "drop ledger keys include the rule",
+    # The same photo dropped in animate/ and then in edit/ is two drops, not a duplicate. The key stays one
+    # column (a sha256), so every query keeps its shape; dropfolder.ledger.ledger_key computes the same.
+    (_ledger_keys_with_rule,),
+)
+
+V8_DROP_COUNTS = Migration(
+    8,
+    "drop-folder counters that survive a restart",
+    (
+        # What each rule did, ever (taken, done, failed, duplicates), shown by the status bar and the panel.
+        """CREATE TABLE drop_counts (
+        rule TEXT NOT NULL,
+        counter TEXT NOT NULL,
+        n INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (rule, counter)
+    ) WITHOUT ROWID""",
+        # carried forward: the ledger knows every drop that got a job, and how each ended
+        """INSERT INTO drop_counts(rule, counter, n)
+        SELECT rule, 'taken', count(*) FROM drop_ledger WHERE job_id IS NOT NULL GROUP BY rule""",
+        """INSERT INTO drop_counts(rule, counter, n)
+        SELECT rule, outcome, count(*) FROM drop_ledger WHERE outcome IN ('done', 'failed') GROUP BY rule, outcome""",
+    ),
+)
+
+V9_BATCHES_COSTS = Migration(
+    9,
+    "batches, and each job's estimated and actual cost",
+    (
+        # A batch is the jobs made together from one file (qwentui batch): cancel, retry and spend act on it.
+        """CREATE TABLE batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at REAL NOT NULL,
+        name TEXT NOT NULL,
+        source_path TEXT,
+        max_cost REAL,
+        currency TEXT
+    )""",
+        "ALTER TABLE jobs ADD COLUMN batch_id INTEGER REFERENCES batches(id) ON DELETE SET NULL",
+        # The estimate at submit (NULL: no price known), the price per billed unit it used, the currency as
+        # published (never converted); the actual cost once the task's `usage` is known (0 when it failed).
+        "ALTER TABLE jobs ADD COLUMN cost_estimate REAL",
+        "ALTER TABLE jobs ADD COLUMN cost_unit_price REAL",
+        "ALTER TABLE jobs ADD COLUMN cost_currency TEXT",
+        "ALTER TABLE jobs ADD COLUMN cost_actual REAL",
+        "CREATE INDEX jobs_batch ON jobs(batch_id) WHERE batch_id IS NOT NULL",
+        # Spend totals read only this index, as usage totals read jobs_usage: every job estimated since this
+        # step has a currency (even with no price known), the jobs from before have none.
+        """CREATE INDEX jobs_cost ON jobs(model, cost_currency, cost_estimate, cost_actual, finished_at, created_at,
+        batch_id) WHERE cost_currency IS NOT NULL""",
+    ),
+)
+
+V10_LINEAGE_AND_MARKS = Migration(
+    10,
+    "lineage (where each job came from) and culling marks (rating, star, reject)",
+    (
+        # Many-to-one: an assembled film has several inputs, in order (position); a clip may appear twice.
+        # jobs.parent_id stays the first parent, so older readers of it keep working.
+        """CREATE TABLE job_lineage (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL DEFAULT 0,
+        parent_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        relation TEXT NOT NULL,
+        PRIMARY KEY (job_id, position)
+    ) WITHOUT ROWID""",
+        "CREATE INDEX job_lineage_parent ON job_lineage(parent_id, job_id)",
+        # carried forward: a parent_id came from a retry, a duplicate or an animate, as the job's source says
+        """INSERT INTO job_lineage(job_id, position, parent_id, relation)
+        SELECT id, 0, parent_id, CASE WHEN source IN ('retry', 'animate', 'extend', 'continue') THEN source
+        ELSE 'duplicate' END FROM jobs WHERE parent_id IS NOT NULL""",
+        "ALTER TABLE jobs ADD COLUMN rating INTEGER CHECK (rating BETWEEN 1 AND 5)",
+        "ALTER TABLE jobs ADD COLUMN starred INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0",
+        # "rated 4 or better", "starred": few rows among many; this index finds them newest first
+        "CREATE INDEX jobs_marked ON jobs(id) WHERE rating IS NOT NULL OR starred OR rejected",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    V1_CORE,
+    V2_FTS,
+    V3_COUNTS,
+    V4_CJK,
+    V5_USAGE,
+    V6_CLOCK_OFFSET,
+    V7_LEDGER_RULE,
+    V8_DROP_COUNTS,
+    V9_BATCHES_COSTS,
+    V10_LINEAGE_AND_MARKS,
+)
 LATEST = len(MIGRATIONS)
 
 assert all(m.version == i for i, m in enumerate(MIGRATIONS, start=1)), "steps must be numbered 1, 2, 3, ..."

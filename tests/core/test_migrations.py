@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from qwentui.core.dropfolder.ledger import ledger_key
 from qwentui.core.migrations import LATEST, MIGRATIONS, Migration, migrate, user_version
 from qwentui.core.states import JobState
 from qwentui.core.store import Store, StoreError
@@ -102,7 +103,8 @@ async def test_upgrade_from_every_older_version_keeps_data(tmp_path: Path, start
             counts = await store.count_by_state()
             assert (counts[JobState.DONE], counts[JobState.QUEUED]) == (1, 1)  # counted by the upgrade
             assert len(await store.events(ids[0])) == 1
-            assert await store.ledger_get("ab") is not None
+            key = ledger_key("r", ["ab"]) if start < 7 else "ab"  # v7 moved the keys to include the rule
+            assert await store.ledger_get(key) is not None
             backup = tmp_path / f"jobs.db.v{start}.bak"
             assert backup.exists() and stat.S_IMODE(backup.stat().st_mode) == 0o600
             with sqlite3.connect(backup) as old:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from qwentui.core.catalog import Mode
 from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.dropfolder.claims import ensure_folders
+from qwentui.core.dropfolder.ledger import ledger_key
 from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.store import Store
@@ -28,20 +29,20 @@ async def test_every_crash_point_is_finished_without_a_second_submission(world: 
     (proc / "aaaaaaaaaaaa__a.txt").write_text("a prompt from the sidecar")
     # b: claimed in the ledger, crash before engine.add
     sha_b = write_png(proc / "bbbbbbbbbbbb__b.png", colour(2))
-    assert await store.ledger_claim(sha_b, "animate", "b.png")
+    assert await store.ledger_claim(ledger_key("animate", [sha_b]), "animate", "b.png")
     # c: the job was created, crash before its id was recorded in the ledger
     sha_c = write_png(proc / "cccccccccccc__c.png", colour(3))
-    assert await store.ledger_claim(sha_c, "animate", "c.png")
+    assert await store.ledger_claim(ledger_key("animate", [sha_c]), "animate", "c.png")
     job_c = await offline.add(
         _request(proc / "cccccccccccc__c.png"), source="drop:animate", source_path=str(proc / "cccccccccccc__c.png")
     )
     # d: everything recorded, the job was still running at the crash
     sha_d = write_png(proc / "dddddddddddd__d.png", colour(4))
-    assert await store.ledger_claim(sha_d, "animate", "d.png")
+    assert await store.ledger_claim(ledger_key("animate", [sha_d]), "animate", "d.png")
     job_d = await offline.add(
         _request(proc / "dddddddddddd__d.png"), source="drop:animate", source_path=str(proc / "dddddddddddd__d.png")
     )
-    await store.ledger_set(sha_d, job_id=job_d.id)
+    await store.ledger_set(ledger_key("animate", [sha_d]), job_id=job_d.id)
     # e: the same bytes as a, renamed but never claimed: one of the two must end as a duplicate
     (proc / "eeeeeeeeeeee__e.png").write_bytes((proc / "aaaaaaaaaaaa__a.png").read_bytes())
     # an open claim whose file the user took out of .processing/ before any job existed
@@ -60,7 +61,7 @@ async def test_every_crash_point_is_finished_without_a_second_submission(world: 
     sidecar_job = next(j for j in jobs.values() if j.prompt == "a prompt from the sidecar")
     assert sidecar_job.id not in (job_c.id, job_d.id)
     for sha in (sha_a, sha_b, sha_c, sha_d):
-        entry = await store.ledger_get(sha)
+        entry = await store.ledger_get(ledger_key("animate", [sha]))
         assert entry is not None and entry.outcome == "done" and entry.job_id in jobs
     assert await store.ledger_get("f" * 64) is None  # released: nothing was ever sent for it
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from qwentui.core.catalog import Mode
+from qwentui.core.dropfolder.ledger import ledger_key
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from tests.drop.conftest import World
@@ -32,7 +33,7 @@ async def test_a_dropped_image_becomes_a_job_and_ends_in_done_with_its_result(wo
     assert "cat.result.mp4" in names(rule.folder / "done")  # the result, linked beside the original
     assert submitted_shas(world.sim) == {sha: 1}
     assert names(rule.folder / ".processing") == set()
-    entry = await service.store.ledger_get(sha)
+    entry = await service.store.ledger_get(ledger_key("animate", [sha]))
     assert entry is not None and entry.outcome == "done" and entry.job_id is not None
     job = await service.store.get_job(entry.job_id)
     assert job is not None and job.state is JobState.DONE and job.source == "drop:animate"
@@ -182,7 +183,7 @@ async def test_a_bad_sidecar_fails_before_anything_is_sent_and_the_image_may_com
     await wait_until(lambda: "fox.png.reason.txt" in names(rule.folder / "failed"), what="fox failed")
     assert "duration" in (rule.folder / "failed" / "fox.png.reason.txt").read_text()
     assert submitted_shas(world.sim) == {}
-    assert await service.store.ledger_get(sha) is None  # released: nothing was sent
+    assert await service.store.ledger_get(ledger_key("animate", [sha])) is None  # released: nothing was sent
     write_png(rule.folder / "fox.png", (8, 8, 8))  # fixed (no sidecar now): taken again
     await wait_until(lambda: "fox.png" in names(rule.folder / "done"), what="fox done")
     assert submitted_shas(world.sim) == {sha: 1}

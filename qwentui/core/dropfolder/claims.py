@@ -22,6 +22,7 @@ from qwentui.core.catalog import Mode
 from qwentui.core.config import private_dir
 from qwentui.core.dropfolder.rules import Rule
 from qwentui.core.dropfolder.stability import Kind, classify
+from qwentui.core.store import LedgerEntry
 
 PROCESSING = ".processing"
 DONE = "done"
@@ -45,6 +46,7 @@ class Claim:
     sidecars: list[Path] = field(default_factory=list)
     sha: str | None = None  # the ledger key, once hashed
     job_id: int | None = None
+    previous: LedgerEntry | None = None  # the same bytes' earlier drop, whose job failed: this is a new attempt
 
     @property
     def label(self) -> str:
@@ -194,6 +196,11 @@ def refuse(rule: Rule, paths: list[Path], stem: str, outcome: Outcome, reason: s
 
 def _restem(name: str, old: str, new: str) -> str:
     return new + name[len(old) :] if name.startswith(old) else name
+
+
+def reason_path(item: Claim) -> Path:
+    """Where `settle(item, ..., reason)` wrote the drop's reason file (beside its first image)."""
+    return item.images[0].parent / _reason_name(item, item.stem)
 
 
 def _reason_name(item: Claim, stem: str) -> str:

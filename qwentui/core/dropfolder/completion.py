@@ -4,6 +4,9 @@ DONE -> `done/` with the results linked or copied beside the original (per rule)
 CANCELED, EXPIRED -> `failed/` with the job's error as the reason. NEEDS_USER leaves the files in
 `.processing/` (the job may still be resubmitted or adopted) and is shown as such.
 
+A drop in `failed/` whose job the user retried (a new job with the failed one as its parent, reading the
+image from `failed/`) moves on to `done/` with its result once that retry is done, its old reason gone.
+
 It learns of job changes from the engine's change feed only (which carries every transition, whoever made
 it); a newly followed drop is looked up once by its job id, since its job may have ended long ago.
 """
@@ -12,24 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 from qwentui.core.dropfolder import claims
-from qwentui.core.dropfolder.claims import Claim
+from qwentui.core.dropfolder.claims import FAILED, Claim, drop_stem
 from qwentui.core.dropfolder.ledger import OUTCOME_DONE, OUTCOME_FAILED, Ledger
+from qwentui.core.dropfolder.rules import Rule
+from qwentui.core.dropfolder.sidecar import sidecar_paths
 from qwentui.core.dropfolder.status import StatusBoard
 from qwentui.core.feed import Subscription
 from qwentui.core.states import TERMINAL, JobState, describe
 from qwentui.core.store import Job, Store
 
 log = logging.getLogger(__name__)
+ANCESTORS = 50  # how far up a chain of retries a drop's job is looked for
 
 
 class Completion:
-    def __init__(self, store: Store, ledger: Ledger, board: StatusBoard) -> None:
+    def __init__(self, store: Store, ledger: Ledger, board: StatusBoard, rules: list[Rule] | None = None) -> None:
         self.store = store
         self.ledger = ledger
         self.board = board
+        self.rules = list(rules or [])
         self.inflight: dict[int, Claim] = {}
         self._needs_user: set[int] = set()
         self._fresh: list[int] = []  # followed since the last round: looked up by id once
@@ -54,6 +62,8 @@ class Completion:
         for job in self.changes.take() if self.changes is not None else []:
             if job.id in self.inflight:
                 await self._check(job.id, job)
+            elif job.state is JobState.DONE and job.parent_id is not None:
+                await self._retried(job)
         fresh, self._fresh = self._fresh, []
         for job_id in fresh:
             await self._check(job_id, await self.store.get_job(job_id))
@@ -104,6 +114,52 @@ class Completion:
         await self.ledger.finish(claim, OUTCOME_DONE if done else OUTCOME_FAILED, str(final) if final else None, reason)
         text = f"{claim.label}: done (job {job_id})" if done else f"{claim.label}: failed: {reason}"
         self.board.event(claim.rule.name, text, in_flight=-1, **extra, **({"done": 1} if done else {"failed": 1}))
+
+    async def _retried(self, job: Job) -> None:
+        """A done job whose images are a failed drop's, retried from it: move that drop to `done/`."""
+        images = [Path(p) for p in job.request.get("images") or [] if isinstance(p, str) and "://" not in p]
+        rule = next((r for r in self.rules if images and all(p.parent == r.folder / FAILED for p in images)), None)
+        if rule is None or not all(p.is_file() for p in images):
+            return  # not a drop's, or already moved on
+        stem = drop_stem(rule, images[0].name) or os.path.splitext(images[0].name)[0]
+        sidecars = [p for p in sidecar_paths(images[0].parent, stem) if p.is_file()]
+        claim = Claim(rule, "", stem, images, sidecars)
+        try:
+            key = await self.ledger.key_of(claim)
+        except OSError:
+            return
+        entry = await self.store.ledger_get(key)
+        if entry is None or entry.outcome != OUTCOME_FAILED or entry.job_id is None:
+            return
+        if not await self._descends(job, entry.job_id):
+            return  # the same bytes, but not a retry of that drop's job
+        claim.job_id = job.id
+        outputs = [Path(a.path) for a in await self.store.assets(job.id) if a.path and a.kind != "text"]
+        old_reason = claims.reason_path(claim)
+        try:
+            moved = await asyncio.to_thread(claims.settle, claim, "done", None, outputs)
+            await asyncio.to_thread(old_reason.unlink, missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot move %s from failed/ to done/: %s", claim.label, exc)
+            return
+        if moved:
+            await _point_job_at(self.store, job, moved)
+        final = moved.get(images[0])
+        await self.ledger.finish(claim, OUTCOME_DONE, str(final) if final else None, None)
+        self.board.event(
+            rule.name, f"{claim.label}: done on retry (job {job.id}), moved from failed/ to done/", failed=-1, done=1
+        )
+
+    async def _descends(self, job: Job, ancestor: int) -> bool:
+        parent = job.parent_id
+        for _ in range(ANCESTORS):
+            if parent is None:
+                return False
+            if parent == ancestor:
+                return True
+            found = await self.store.get_job(parent)
+            parent = found.parent_id if found is not None else None
+        return False
 
 
 def _why(job: Job | None) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from qwentui.core.dropfolder.claims import ensure_folders
 from qwentui.core.dropfolder.completion import Completion
+from qwentui.core.dropfolder.counts import CountKeeper
 from qwentui.core.dropfolder.intake import Intake
 from qwentui.core.dropfolder.ledger import Ledger
 from qwentui.core.dropfolder.recovery import recover
@@ -57,7 +58,8 @@ class DropFolderService:
             ]
         )
         self.ledger = Ledger(store)
-        self.completion = Completion(store, self.ledger, self.board)
+        self.counts = CountKeeper(store, self.board)
+        self.completion = Completion(store, self.ledger, self.board, self.rules)
         self.submission = Submission(engine, self.ledger, self.board, self.completion.follow)
         # A file that looks unfinished (empty, truncated) is given this long unchanged before it is refused.
         give_up = max(10.0, 5 * quiet) if give_up is None else give_up
@@ -104,6 +106,8 @@ class DropFolderService:
         self._tasks.clear()
         if self.completion.changes is not None:
             self.completion.changes.close()
+            with contextlib.suppress(Exception):  # the last counts; a closed store just loses them
+                await self.counts.save()
         self.board.status.running = False
 
     async def __aenter__(self) -> DropFolderService:
@@ -117,8 +121,10 @@ class DropFolderService:
         while not self.engine.leader:  # another process runs the engine (and its drop folders)
             await asyncio.sleep(1.0)
         self.completion.changes = self.engine.subscribe()  # before recovery follows jobs: no change is missed
+        await self.counts.load()
         await recover(self.rules, self.ledger, self.submission, self.completion, self.board)
         loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("drop-counts", self.counts.run),
             ("drop-watch", self.watcher.run),
             ("drop-intake", self._intake_loop),
             ("drop-completion", self.completion.run),

@@ -1,7 +1,8 @@
 """What the drop-folder panel shows: per rule, watching or paused, counts, and the last thing that happened.
 
-Plain data, no markup: file names are untrusted text and the UI escapes them. Counts are for this run of
-the service (the ledger keeps the history).
+Plain data, no markup: file names are untrusted text and the UI escapes them. The totals (taken, done,
+failed, duplicates) count every run (`counts.CountKeeper` keeps them in the store); waiting, in flight and
+needs-user are what is true now.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class StatusBoard:
         self.clock = clock
         self.status = DropStatus(rules=rules)
         self.listeners: list[Callable[[str], None]] = []
+        self.count_listeners: list[Callable[[str, dict[str, int]], None]] = []  # (rule, counts added by event)
 
     def get(self, name: str) -> RuleStatus:
         found = self.status.rule(name)
@@ -61,6 +63,8 @@ class StatusBoard:
         rule.last_event, rule.last_event_at = text, self.clock()
         for key, delta in counts.items():
             setattr(rule, key, getattr(rule, key) + delta)
+        for listener in self.count_listeners:
+            listener(name, counts)
         self._notify(name)
 
     def set(self, name: str, **values: object) -> None:

@@ -57,7 +57,10 @@ class Submission:
             if job is None:
                 return
         await self.ledger.record_job(claim, job)
-        self.board.event(name, f"{claim.label}: submitted as job {job.id}", taken=1, in_flight=1)
+        text = f"{claim.label}: submitted as job {job.id}"
+        if claim.previous is not None:
+            text += f" (a new attempt: job {claim.previous.job_id} failed with these bytes before)"
+        self.board.event(name, text, taken=1, in_flight=1)
         self.on_job(claim)
 
     async def _add(self, claim: Claim) -> Job | None:

@@ -277,60 +277,6 @@ V8_DROP_COUNTS = Migration(
     ),
 )
 
-V9_BATCHES_COSTS = Migration(
-    9,
-    "batches, and each job's estimated and actual cost",
-    (
-        # A batch is the jobs made together from one file (qwentui batch): cancel, retry and spend act on it.
-        """CREATE TABLE batches (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        created_at REAL NOT NULL,
-        name TEXT NOT NULL,
-        source_path TEXT,
-        max_cost REAL,
-        currency TEXT
-    )""",
-        "ALTER TABLE jobs ADD COLUMN batch_id INTEGER REFERENCES batches(id) ON DELETE SET NULL",
-        # The estimate at submit (NULL: no price known), the price per billed unit it used, the currency as
-        # published (never converted); the actual cost once the task's `usage` is known (0 when it failed).
-        "ALTER TABLE jobs ADD COLUMN cost_estimate REAL",
-        "ALTER TABLE jobs ADD COLUMN cost_unit_price REAL",
-        "ALTER TABLE jobs ADD COLUMN cost_currency TEXT",
-        "ALTER TABLE jobs ADD COLUMN cost_actual REAL",
-        "CREATE INDEX jobs_batch ON jobs(batch_id) WHERE batch_id IS NOT NULL",
-        # Spend totals read only this index, as usage totals read jobs_usage: every job estimated since this
-        # step has a currency (even with no price known), the jobs from before have none.
-        """CREATE INDEX jobs_cost ON jobs(model, cost_currency, cost_estimate, cost_actual, finished_at, created_at,
-        batch_id) WHERE cost_currency IS NOT NULL""",
-    ),
-)
-
-V10_LINEAGE_AND_MARKS = Migration(
-    10,
-    "lineage (where each job came from) and culling marks (rating, star, reject)",
-    (
-        # Many-to-one: an assembled film has several inputs, in order (position); a clip may appear twice.
-        # jobs.parent_id stays the first parent, so older readers of it keep working.
-        """CREATE TABLE job_lineage (
-        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        position INTEGER NOT NULL DEFAULT 0,
-        parent_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        relation TEXT NOT NULL,
-        PRIMARY KEY (job_id, position)
-    ) WITHOUT ROWID""",
-        "CREATE INDEX job_lineage_parent ON job_lineage(parent_id, job_id)",
-        # carried forward: a parent_id came from a retry, a duplicate or an animate, as the job's source says
-        """INSERT INTO job_lineage(job_id, position, parent_id, relation)
-        SELECT id, 0, parent_id, CASE WHEN source IN ('retry', 'animate', 'extend', 'continue') THEN source
-        ELSE 'duplicate' END FROM jobs WHERE parent_id IS NOT NULL""",
-        "ALTER TABLE jobs ADD COLUMN rating INTEGER CHECK (rating BETWEEN 1 AND 5)",
-        "ALTER TABLE jobs ADD COLUMN starred INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE jobs ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0",
-        # "rated 4 or better", "starred": few rows among many; this index finds them newest first
-        "CREATE INDEX jobs_marked ON jobs(id) WHERE rating IS NOT NULL OR starred OR rejected",
-    ),
-)
-
 MIGRATIONS: tuple[Migration, ...] = (
     V1_CORE,
     V2_FTS,
@@ -340,8 +286,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     V6_CLOCK_OFFSET,
     V7_LEDGER_RULE,
     V8_DROP_COUNTS,
-    V9_BATCHES_COSTS,
-    V10_LINEAGE_AND_MARKS,
 )
 LATEST = len(MIGRATIONS)
 

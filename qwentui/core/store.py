@@ -46,9 +46,7 @@ import platformdirs
 
 from qwentui.core.catalog import Mode
 from qwentui.core.errors import QwentuiError
-from qwentui.core.lineage import relation_for_source
 from qwentui.core.migrations import CJK, LATEST, cjk_search_text, migrate, user_version
-from qwentui.core.pricing import billed_units
 from qwentui.core.states import ACTIVE, ALLOWED, TERMINAL, JobState
 
 ENV_DB = "QWENTUI_DB"
@@ -150,14 +148,6 @@ class Job:
     priority: int
     deleted: bool
     clock_offset: float | None = None  # the service's clock minus ours when the POST was sent
-    batch_id: int | None = None  # the batch this job was made in (qwentui batch)
-    cost_estimate: float | None = None  # at submit, in cost_currency; None: no price known
-    cost_unit_price: float | None = None  # per billed image or video second, as estimated
-    cost_currency: str | None = None
-    cost_actual: float | None = None  # from the task's usage; 0 when it failed; None until known
-    rating: int | None = None  # culling: 1-5 stars given by the user, None: not rated
-    starred: bool = False  # culling: a keeper
-    rejected: bool = False  # culling: not a keeper (starring and rejecting exclude each other)
 
     # The JSON columns other than the request stay text: lists and the TUI never need them parsed, and
     # parsing a thousand rows per refresh for nothing costs frames.
@@ -238,29 +228,6 @@ class UsageTotal:
     video_seconds: float
 
 
-@dataclass(frozen=True)
-class Batch:
-    id: int
-    created_at: float
-    name: str  # for people: the file it came from, usually
-    source_path: str | None
-    max_cost: float | None  # the per-batch cap it was queued under (in `currency`), if any
-    currency: str | None
-
-
-@dataclass(frozen=True)
-class SpendTotal:
-    """Money per model, local day or batch, in one currency (never converted)."""
-
-    key: str  # the model name, the local day "YYYY-MM-DD", or the batch id
-    currency: str
-    jobs: int
-    estimated: float  # what the jobs were estimated at, when they were queued
-    actual: float  # what the finished ones cost, from their usage (failed: 0)
-    open_estimate: float  # the estimate of the jobs whose cost is not known yet
-    unpriced: int  # jobs with no price known (counted in `jobs`, in neither sum)
-
-
 @dataclass(frozen=True, slots=True)
 class Increment:
     """A field value meaning "add this to the stored value", e.g. `attempts=Increment()`.
@@ -269,73 +236,6 @@ class Increment:
     """
 
     by: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Priced:
-    """`cost_actual` = these billed units (images or video seconds) x the job's stored `cost_unit_price`.
-
-    Set wherever a task's `usage` is stored, so every path that records usage records the cost too.
-    """
-
-    units: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Sql:
-    """A column value computed by SQL from the row itself (column names only, no user input)."""
-
-    expr: str
-
-
-# A job that ends without usage was not billed (only output is); one that expired after its usage was stored
-# keeps that cost.
-UNBILLED = frozenset({JobState.REJECTED, JobState.FAILED, JobState.CANCELED, JobState.EXPIRED})
-_UNBILLED_COST = _Sql("CASE WHEN usage_json IS NULL THEN 0 ELSE cost_actual END")
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """One step of lineage: `job_id` came from `parent_id` (its `position`-th input) by `relation`."""
-
-    job_id: int
-    parent_id: int
-    relation: str  # lineage.Relation values: retry, duplicate, animate, extend, continue, assemble
-    position: int = 0
-    depth: int = 1  # steps away from the job asked about
-
-
-@dataclass(frozen=True, slots=True)
-class MarkFilter:
-    """Which culling marks `list_jobs(marks=...)` keeps; None means "either"."""
-
-    min_rating: int | None = None  # rated this or better
-    starred: bool | None = None
-    rejected: bool | None = None  # False hides the rejected ones
-
-    @property
-    def needs_mark(self) -> bool:
-        """Only marked jobs can match (so the small index of marked jobs has them all)."""
-        return self.min_rating is not None or bool(self.starred) or bool(self.rejected)
-
-    def conditions(self) -> list[str]:
-        conds = []
-        if self.needs_mark:  # the jobs_marked index's own condition, so the planner may use it
-            conds.append("(j.rating IS NOT NULL OR j.starred OR j.rejected)")
-        if self.min_rating is not None:
-            conds.append("j.rating >= ?")
-        if self.starred is not None:
-            conds.append("j.starred = ?")
-        if self.rejected is not None:
-            conds.append("j.rejected = ?")
-        return conds
-
-    def params(self) -> list[Any]:
-        values: list[Any] = []
-        if self.min_rating is not None:
-            values.append(self.min_rating)
-        values.extend(int(flag) for flag in (self.starred, self.rejected) if flag is not None)
-        return values
 
 
 # ---- columns and field encoding ---------------------------------------------------------------------------
@@ -374,14 +274,8 @@ JOB_COLUMNS = (
     "priority",
     "deleted",
     "clock_offset",
-    "batch_id",
-    "cost_estimate",
-    "cost_unit_price",
-    "cost_currency",
-    "cost_actual",
 )
-_MARK_COLUMNS = ("rating", "starred", "rejected")  # culling marks (schema v10), read after the others
-_SELECT_JOB = "SELECT " + ", ".join(f"j.{c}" for c in (*JOB_COLUMNS, *_MARK_COLUMNS))
+_SELECT_JOB = "SELECT " + ", ".join(f"j.{c}" for c in JOB_COLUMNS)
 _ASSET_COLUMNS = (
     "id",
     "job_id",
@@ -428,11 +322,6 @@ _PLAIN_FIELDS = frozenset(
         "output_dir",
         "priority",
         "clock_offset",
-        "batch_id",
-        "cost_estimate",
-        "cost_unit_price",
-        "cost_currency",
-        "cost_actual",
     }
 )
 _PROTECTED = {
@@ -523,8 +412,6 @@ def _encode_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         images, seconds = usage_figures(json.loads(cols["usage_json"]))
         cols.setdefault("image_count", images)
         cols.setdefault("video_seconds", seconds)
-        if "cost_actual" not in fields:
-            cols["cost_actual"] = Priced(billed_units(json.loads(cols["usage_json"])))
     if cols.get("wire_json") is not None and "body_hash" not in fields:
         cols["body_hash"] = body_hash(json.loads(cols["wire_json"]))
     return cols
@@ -569,13 +456,7 @@ def _job(row: Sequence[Any]) -> Job:
         priority,
         deleted,
         clock_offset,
-        batch_id,
-        cost_estimate,
-        cost_unit_price,
-        cost_currency,
-        cost_actual,
-    ) = row[: len(JOB_COLUMNS)]
-    rating, starred, rejected = row[len(JOB_COLUMNS) :]
+    ) = row
     return Job(
         id_,
         created_at,
@@ -610,14 +491,6 @@ def _job(row: Sequence[Any]) -> Job:
         priority,
         bool(deleted),
         clock_offset,
-        batch_id,
-        cost_estimate,
-        cost_unit_price,
-        cost_currency,
-        cost_actual,
-        rating,
-        bool(starred),
-        bool(rejected),
     )
 
 
@@ -1011,11 +884,6 @@ class Store:
             if isinstance(value, Increment):
                 sets.append(f"{col} = {col} + ?")
                 values.append(value.by)
-            elif isinstance(value, _Sql):
-                sets.append(f"{col} = {value.expr}")
-            elif isinstance(value, Priced):
-                sets.append(f"{col} = cost_unit_price * ?")  # NULL (no price known) stays NULL
-                values.append(value.units)
             else:
                 sets.append(f"{col} = ?")
                 values.append(value)
@@ -1056,19 +924,13 @@ class Store:
         state: JobState = JobState.QUEUED,
         priority: int = 0,
         detail: str = "",
-        lineage: Sequence[tuple[int, str]] | None = None,
         **fields: Any,
     ) -> Job:
         """Record a new job (with a fresh client token) and its creation event.
 
         `mode`, `model` and `prompt` default to the request dict's own. Extra `fields` are job fields, e.g.
-        `task_id=` for a task imported from the account. `lineage` is where it came from, [(parent id,
-        relation), ...] in order; by default `parent_id` with the relation its `source` names (lineage.py).
+        `task_id=` for a task imported from the account.
         """
-        if lineage is None:
-            lineage = [] if parent_id is None else [(parent_id, relation_for_source(source))]
-        elif parent_id is None and lineage:
-            parent_id = lineage[0][0]  # the first parent, for readers of parent_id
         row = self._new_row(
             request,
             mode,
@@ -1093,7 +955,6 @@ class Store:
             )
             assert job_id is not None
             await self._add_event(conn, job_id, now, None, JobState(state), detail or f"created ({source})")
-            await self._link(conn, job_id, lineage)
             return await self._job_in(conn, job_id)
 
     @staticmethod
@@ -1135,9 +996,6 @@ class Store:
         )
         cols["state"] = JobState(state).value
         cols["client_token"] = str(uuid.uuid4())
-        if isinstance(priced := cols.get("cost_actual"), Priced):
-            price = cols.get("cost_unit_price")
-            cols["cost_actual"] = None if price is None else priced.units * price
         return cols
 
     async def transition(
@@ -1174,8 +1032,6 @@ class Store:
                 cols.setdefault("finished_at", now)
             if dst not in ACTIVE:
                 cols.setdefault("next_check_at", None)
-            if dst in UNBILLED and "usage_json" not in cols:
-                cols.setdefault("cost_actual", _UNBILLED_COST)  # only output is billed
             cols["state"] = dst.value
             await self._update(conn, job_id, cols, now)
             await self._add_event(conn, job_id, now, src, dst, detail)
@@ -1366,7 +1222,6 @@ class Store:
         before_id: int | None = None,
         since_updated: float | None = None,
         include_deleted: bool = False,
-        marks: MarkFilter | None = None,
     ) -> list[Job]:
         """Newest first (by id), filtered; page with `before_id=<last id of the previous page>`.
 
@@ -1403,9 +1258,6 @@ class Store:
             where.append("j.updated_at > ?")
             params.append(since_updated)
         filters = {"state": state_vals, "mode": mode_vals, "model": model_vals}
-        if marks is not None:
-            where.extend(marks.conditions())
-            params.extend(marks.params())
 
         if match is not None:
             conds = [*where, *(f"j.{col} IN ({_placeholders(len(v))})" for col, v in filters.items() if v)]
@@ -1423,8 +1275,6 @@ class Store:
             # Only "changed since" narrows it: those are few, so find them by updated_at and sort them,
             # instead of walking every row newer than the change.
             index = "INDEXED BY jobs_updated" if since_updated is not None else ""
-            if not index and marks is not None and marks.needs_mark:
-                index = "INDEXED BY jobs_marked"  # the few marked jobs, newest first (migrations.V10)
             sql = f"{_SELECT_JOB} FROM jobs AS j {index} {_where(where)} ORDER BY j.id DESC LIMIT ?"
             return [_job(r) for r in await self._read(sql, [*params, limit])]
         others = [f"j.{col} IN ({_placeholders(len(v))})" for col, v in filters.items() if v and col != driver]
@@ -1490,199 +1340,6 @@ class Store:
             t[1] += images or 0
             t[2] += seconds or 0
         return [UsageTotal(k, int(n), int(images), float(seconds)) for k, (n, images, seconds) in totals.items()]
-
-    # -- batches and spend ----------------------------------------------------------------------------------
-
-    async def add_jobs(
-        self,
-        jobs: Sequence[Mapping[str, Any]],
-        *,
-        batch_name: str | None = None,
-        batch_source: str | os.PathLike[str] | None = None,
-        max_cost: float | None = None,
-        currency: str | None = None,
-        detail: str = "",
-    ) -> tuple[int | None, list[int]]:
-        """Queue many jobs, and their batch when `batch_name` is given, in one transaction (all or nothing).
-
-        Each item takes add_job's arguments by name (`request` required, then `mode`, `model`, `source`,
-        `parent_id`, job fields such as `cost_estimate`, ...); `batch_id` may name an existing batch instead.
-        Writes a creation event per job. Returns (batch id, job ids in order). Rows go through a temporary
-        table, so FTS5 indexes them in one go (see bulk_insert_jobs)."""
-        named = ("mode", "model", "prompt", "source", "source_path", "parent_id", "output_dir", "expected_seconds")
-        prepared = []
-        for item in jobs:
-            rest = dict(item)
-            request = rest.pop("request")
-            args = {k: rest.pop(k) for k in named if k in rest}
-            prepared.append(
-                self._new_row(
-                    request,
-                    args.get("mode"),
-                    args.get("model"),
-                    args.get("prompt"),
-                    source=args.get("source", "cli"),
-                    source_path=args.get("source_path"),
-                    parent_id=args.get("parent_id"),
-                    output_dir=args.get("output_dir"),
-                    expected_seconds=args.get("expected_seconds"),
-                    state=JobState.QUEUED,
-                    priority=rest.pop("priority", 0),
-                    fields=rest,
-                )
-            )
-        if not prepared:
-            return None, []
-        names = [c for c in JOB_COLUMNS if c not in ("id", "deleted")] + ["search_cjk"]
-        col_list = ", ".join(names)
-        async with self._write() as conn:
-            now = await self._stamp(conn)
-            batch_id: int | None = None
-            if batch_name is not None:
-                _, batch_id = await self._exec(
-                    conn,
-                    "INSERT INTO batches(created_at, name, source_path, max_cost, currency) VALUES (?, ?, ?, ?, ?)",
-                    (now, batch_name, os.fspath(batch_source) if batch_source else None, max_cost, currency),
-                )
-            values = []
-            for i, cols in enumerate(prepared):
-                # one stamp per row, strictly increasing: a changed_since reader with a limit never splits a tie
-                cols["created_at"] = cols["updated_at"] = now + i * 1e-6
-                if batch_id is not None:
-                    cols.setdefault("batch_id", batch_id)
-                values.append(tuple(cols.get(c, _COLUMN_DEFAULTS.get(c)) for c in names))
-            await conn.execute("DROP TABLE IF EXISTS temp.bulk_jobs")
-            await conn.execute(f"CREATE TEMP TABLE bulk_jobs AS SELECT {col_list} FROM main.jobs WHERE 0")
-            await conn.executemany(
-                f"INSERT INTO temp.bulk_jobs({col_list}) VALUES ({_placeholders(len(names))})", values
-            )
-            _, last = await self._exec(
-                conn, f"INSERT INTO main.jobs({col_list}) SELECT {col_list} FROM temp.bulk_jobs ORDER BY rowid"
-            )
-            await conn.execute("DROP TABLE temp.bulk_jobs")
-            assert last is not None
-            # AUTOINCREMENT under the write lock: one INSERT ... SELECT takes consecutive ids
-            ids = list(range(last - len(prepared) + 1, last + 1))
-            await conn.executemany(
-                "INSERT INTO job_events(job_id, at, from_state, to_state, detail) VALUES (?, ?, NULL, ?, ?)",
-                [
-                    (job_id, now + i * 1e-6, JobState.QUEUED.value, detail or f"created ({cols['source']})")
-                    for i, (job_id, cols) in enumerate(zip(ids, prepared, strict=True))
-                ],
-            )
-            return batch_id, ids
-
-    async def get_batch(self, batch_id: int) -> Batch | None:
-        rows = await self._read(
-            "SELECT id, created_at, name, source_path, max_cost, currency FROM batches WHERE id = ?", (batch_id,)
-        )
-        return Batch(*rows[0]) if rows else None
-
-    async def batches(self, limit: int = 50) -> list[Batch]:
-        """The newest batches first."""
-        rows = await self._read(
-            "SELECT id, created_at, name, source_path, max_cost, currency FROM batches ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        return [Batch(*r) for r in rows]
-
-    async def batch_jobs(
-        self, batch_id: int, states: JobState | str | Iterable[JobState | str] | None = None
-    ) -> list[Job]:
-        """The jobs of a batch (deleted ones included), oldest first, optionally only in `states`."""
-        sql = f"{_SELECT_JOB} FROM jobs AS j INDEXED BY jobs_batch WHERE j.batch_id = ?"
-        params: list[Any] = [batch_id]
-        if states is not None:
-            wanted = sorted(_states(states) or ())
-            if not wanted:
-                return []
-            sql += f" AND j.state IN ({_placeholders(len(wanted))})"
-            params += wanted
-        return [_job(r) for r in await self._read(sql + " ORDER BY j.id", params)]
-
-    async def batch_counts(self, batch_id: int) -> dict[JobState, int]:
-        """Jobs of a batch per state (only the states it has)."""
-        rows = await self._read(
-            "SELECT state, count(*) FROM jobs INDEXED BY jobs_batch WHERE batch_id = ? GROUP BY state", (batch_id,)
-        )
-        return {JobState(state): n for state, n in rows}
-
-    async def cancel_waiting(self, batch_id: int, detail: str = "canceled by the user") -> list[int]:
-        """Cancel every job of the batch that was not sent yet (QUEUED) or waits for the user, in one
-        transaction; returns their ids. Jobs the service has are the engine's to cancel (Engine.cancel)."""
-        async with self._write() as conn:
-            rows = list(
-                await conn.execute_fetchall(
-                    "SELECT id, state FROM jobs INDEXED BY jobs_batch WHERE batch_id = ? AND state IN (?, ?) "
-                    "ORDER BY id",
-                    (batch_id, JobState.QUEUED.value, JobState.NEEDS_USER.value),
-                )
-            )
-            if not rows:
-                return []
-            now = await self._stamp(conn)
-            await conn.executemany(
-                "UPDATE jobs SET state = ?, finished_at = ?, next_check_at = NULL, updated_at = ?, "
-                f"cost_actual = {_UNBILLED_COST.expr} WHERE id = ? AND state = ?",
-                [
-                    (JobState.CANCELED.value, now, now + i * 1e-6, job_id, state)
-                    for i, (job_id, state) in enumerate(rows)
-                ],
-            )
-            await conn.executemany(
-                "INSERT INTO job_events(job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (job_id, now + i * 1e-6, state, JobState.CANCELED.value, detail)
-                    for i, (job_id, state) in enumerate(rows)
-                ],
-            )
-            return [job_id for job_id, _ in rows]
-
-    async def spend(
-        self,
-        by: Literal["model", "day", "batch"] = "model",
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        batch_id: int | None = None,
-    ) -> list[SpendTotal]:
-        """Estimated and actual cost per model, local day (by finish time) or batch, per currency. Only jobs
-        queued with an estimate count (those from before estimates existed have none); deleted jobs count."""
-        key = {
-            "model": "model",
-            "day": "CAST(coalesce(finished_at, created_at) / 900 AS INTEGER)",  # local days: see usage_totals
-            "batch": "batch_id",
-        }[by]
-        where = ["cost_currency IS NOT NULL"]  # exactly the jobs_cost index's condition
-        params: list[Any] = []
-        if since is not None:
-            where.append("coalesce(finished_at, created_at) >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("coalesce(finished_at, created_at) < ?")
-            params.append(until)
-        if batch_id is not None:
-            where.append("batch_id = ?")
-            params.append(batch_id)
-        if by == "batch":
-            where.append("batch_id IS NOT NULL")
-        rows = await self._read(
-            f"SELECT {key} AS k, cost_currency, count(*), total(cost_estimate), total(cost_actual), "
-            "total(CASE WHEN cost_actual IS NULL THEN cost_estimate END), "
-            "sum(cost_estimate IS NULL AND cost_actual IS NULL) "
-            f"FROM jobs INDEXED BY jobs_cost {_where(where)} GROUP BY k, cost_currency ORDER BY k, cost_currency",
-            params,
-        )
-        totals: dict[tuple[str, str], list[float]] = {}
-        for k, cur, n, estimated, actual, open_estimate, unpriced in rows:
-            name = time.strftime("%Y-%m-%d", time.localtime(k * 900)) if by == "day" else str(k)
-            t = totals.setdefault((name, cur), [0, 0.0, 0.0, 0.0, 0])
-            for i, value in enumerate((n, estimated, actual, open_estimate, unpriced or 0)):
-                t[i] += value
-        return [
-            SpendTotal(k, cur, int(n), round(e, 6), round(a, 6), round(o, 6), int(u))
-            for (k, cur), (n, e, a, o, u) in totals.items()
-        ]
 
     # -- assets ---------------------------------------------------------------------------------------------
 
@@ -1805,89 +1462,6 @@ class Store:
                 "ON CONFLICT(rule, counter) DO UPDATE SET n = n + excluded.n",
                 rows,
             )
-
-    # -- lineage ---------------------------------------------------------------------------------------------
-
-    async def _link(self, conn: aiosqlite.Connection, job_id: int, parents: Sequence[tuple[int, str]]) -> None:
-        if not parents:
-            return
-        for parent_id, _ in parents:
-            if await self._one(conn, "SELECT 1 FROM jobs WHERE id = ?", (parent_id,)) is None:
-                raise JobNotFound(parent_id)
-        row = await self._one(conn, "SELECT coalesce(max(position) + 1, 0) FROM job_lineage WHERE job_id = ?", (job_id,))
-        start = int(row[0])
-        await conn.executemany(
-            "INSERT INTO job_lineage(job_id, position, parent_id, relation) VALUES (?, ?, ?, ?)",
-            [(job_id, start + i, parent_id, str(relation)) for i, (parent_id, relation) in enumerate(parents)],
-        )
-
-    async def add_lineage(self, job_id: int, parents: Sequence[tuple[int, str]]) -> None:
-        """Record that `job_id` also came from these (parent id, relation) pairs, after the ones it has."""
-        async with self._write() as conn:
-            if await self._one(conn, "SELECT 1 FROM jobs WHERE id = ?", (job_id,)) is None:
-                raise JobNotFound(job_id)
-            await self._link(conn, job_id, parents)
-
-    async def parents(self, job_id: int) -> list[Link]:
-        """Where `job_id` came from, in input order (one step up)."""
-        return await self.ancestors(job_id, depth=1)
-
-    async def children(self, job_id: int) -> list[Link]:
-        """What was made from `job_id` (one step down), oldest first."""
-        return await self.descendants(job_id, depth=1)
-
-    async def ancestors(self, job_id: int, depth: int = 64) -> list[Link]:
-        """Every step up from `job_id` (its parents, theirs, ...), nearest first; `depth` bounds the walk."""
-        return await self._walk(job_id, depth, "l.job_id = t.parent_id", "job_id")
-
-    async def descendants(self, job_id: int, depth: int = 64) -> list[Link]:
-        """Every step down from `job_id` (its children, theirs, ...), nearest first."""
-        return await self._walk(job_id, depth, "l.parent_id = t.job_id", "parent_id")
-
-    async def _walk(self, job_id: int, depth: int, join: str, start: str) -> list[Link]:
-        # UNION (not UNION ALL) and the depth bound keep a diamond (one clip assembled twice) finite
-        rows = await self._read(
-            "WITH RECURSIVE t(job_id, position, parent_id, relation, depth) AS ("
-            f"SELECT job_id, position, parent_id, relation, 1 FROM job_lineage WHERE {start} = ? UNION "
-            "SELECT l.job_id, l.position, l.parent_id, l.relation, t.depth + 1 FROM job_lineage AS l "
-            f"JOIN t ON {join} WHERE t.depth < ?) "
-            "SELECT job_id, parent_id, relation, position, min(depth) AS d FROM t GROUP BY job_id, position "
-            "ORDER BY d, job_id, position",
-            (job_id, depth),
-        )
-        return [Link(*r) for r in rows]
-
-    async def family(self, job_id: int) -> list[Job]:
-        """The job, everything it came from and everything made from those: one family, oldest first."""
-        up = await self.ancestors(job_id)
-        parents_of = {link.job_id for link in up}
-        roots = {link.parent_id for link in up if link.parent_id not in parents_of} or {job_id}
-        ids = {job_id} | roots
-        for root in roots:
-            ids.update(link.job_id for link in await self.descendants(root))
-        wanted = sorted(ids)
-        rows = await self._read(f"{_SELECT_JOB} FROM jobs AS j WHERE j.id IN ({_placeholders(len(wanted))})", wanted)
-        return sorted((_job(r) for r in rows), key=lambda j: j.id)
-
-    # -- culling marks ---------------------------------------------------------------------------------------
-
-    async def set_marks(
-        self, job_id: int, *, rating: int | None, starred: bool, rejected: bool, detail: str = ""
-    ) -> Job:
-        """Set a job's culling marks (all three), with an event saying what changed. Bumps `updated_at`, so
-        the change feed and the TUI see it."""
-        if rating is not None and (isinstance(rating, bool) or rating not in range(1, 6)):
-            raise ValueError(f"a rating is 1 to 5, not {rating!r}")
-        async with self._write() as conn:
-            row = await self._one(conn, "SELECT state FROM jobs WHERE id = ?", (job_id,))
-            if row is None:
-                raise JobNotFound(job_id)
-            now = await self._stamp(conn)
-            marks = {"rating": rating, "starred": int(starred), "rejected": int(rejected)}
-            await self._update(conn, job_id, marks, now)
-            state = JobState(row[0])
-            await self._add_event(conn, job_id, now, state, state, detail or "marks changed")
-            return await self._job_in(conn, job_id)
 
     # -- the engine lease -----------------------------------------------------------------------------------
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""One entry point for a fresh clone: `python3 dev.py demo` and `python3 dev.py test`.
+"""One entry point for a fresh clone: `python3 dev.py demo`, `python3 dev.py test` and `python3 dev.py bench`.
 
-Both create `.venv/` beside this file on first use and (re)install the project into it whenever
-pyproject.toml changes, so nothing has to be installed by hand. Only the standard library is used here.
+Each creates `.venv/` beside this file on first use and (re)installs the project into it, at the versions in
+constraints.txt, whenever pyproject.toml or constraints.txt changes, so nothing has to be installed by hand.
+The tools come from pyproject's dependency groups: `test` and `lint` for the tests, `bench` for the benchmarks,
+none for the demo. Only the standard library is used here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -19,48 +22,93 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".qwentui-installed"
+CONSTRAINTS = ROOT / "constraints.txt"
+CHECKED = ["qwentui", "tests", "bench", "dev.py"]
+NOTHING_COLLECTED = 5  # pytest's exit code when no test was selected
 
 
-def ensure_env(extras: str) -> None:
-    """Create the venv and install the project with `extras`, unless the same install is already there."""
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == digest and PY.exists():
+def ensure_env(groups: tuple[str, ...]) -> None:
+    """Create the venv and install the project with the dependency `groups`, unless they are already there for
+    this pyproject.toml and constraints.txt."""
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes()).hexdigest()
+    installed = _installed_groups(digest)
+    if installed is not None and set(groups) <= installed and PY.exists():
         return
     if not PY.exists():
         print("dev.py: creating .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print(f"dev.py: installing qwentui[{extras}] into .venv ...", flush=True)
-    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    wanted = sorted(set(groups) | (installed or set()))
+    print(f"dev.py: installing qwentui with {', '.join(wanted) or 'no tool groups'} into .venv ...", flush=True)
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-c", str(CONSTRAINTS)]
+    # the pip a new venv starts with is too old for --group (pip >= 25.1); constraints.txt pins the one we use
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[{extras}]"], check=True)
-    STAMP.write_text(digest)
+    subprocess.run([*pip, "-e", str(ROOT), *(f"--group={g}" for g in wanted)], check=True, cwd=ROOT)
+    STAMP.write_text(json.dumps({"digest": digest, "groups": wanted}))
+
+
+def _installed_groups(digest: str) -> set[str] | None:
+    """The groups installed for this digest, or None if the venv was made for other files (or an older dev.py)."""
+    try:
+        stamp = json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stamp, dict) or stamp.get("digest") != digest:
+        return None
+    return set(stamp.get("groups", []))
 
 
 def run(cmd: list[str]) -> int:
     return subprocess.call(cmd, cwd=ROOT)
 
 
+def test(args: list[str]) -> int:
+    """Lint, types, then the tests: in parallel on every core, then those marked `serial` one at a time.
+    `--fast` leaves out the tests marked `slow`; other arguments go to pytest (both passes)."""
+    fast = "--fast" in args
+    args = [a for a in args if a != "--fast"]
+    for step in (
+        [str(BIN / "ruff"), "format", "--check", *CHECKED],
+        [str(BIN / "ruff"), "check", *CHECKED],
+        [str(BIN / "mypy")],
+    ):
+        print("dev.py:", " ".join([Path(step[0]).name, *step[1:]]), flush=True)
+        if rc := run(step):
+            return rc
+    skip_slow = " and not slow" if fast else ""
+    pytest = [str(PY), "-m", "pytest", "-q"]
+    parallel = [] if any(a == "-n" or a.startswith(("-n=", "--numprocesses")) for a in args) else ["-n", "auto"]
+    passes = [
+        [*pytest, *parallel, "--dist", "worksteal", "-m", "not serial" + skip_slow, *args],
+        [*pytest, "-m", "serial" + skip_slow, *args, "-n", "0"],
+    ]
+    codes = []
+    for cmd in passes:
+        print("dev.py:", " ".join(["pytest", *cmd[3:]]), flush=True)
+        rc = run(cmd)
+        if rc not in (0, NOTHING_COLLECTED):
+            return rc
+        codes.append(rc)
+    # a pass may select nothing (no serial test among the chosen ones); both selecting nothing is an error
+    return NOTHING_COLLECTED if all(rc == NOTHING_COLLECTED for rc in codes) else 0
+
+
 def main(argv: list[str]) -> int:
     what = argv[0] if argv else "help"
     rest = argv[1:]
     if what == "demo":
-        ensure_env("test")
+        ensure_env(())
         return run([str(BIN / "qwentui"), "--demo", *rest])
     if what == "test":
-        ensure_env("test")
-        for step in (
-            [str(BIN / "ruff"), "format", "--check", "qwentui", "tests", "bench", "dev.py"],
-            [str(BIN / "ruff"), "check", "qwentui", "tests", "bench", "dev.py"],
-            [str(BIN / "mypy")],
-        ):
-            print("dev.py:", " ".join(Path(step[0]).name if i == 0 else s for i, s in enumerate(step)), flush=True)
-            if rc := run(step):
-                return rc
-        return run([str(PY), "-m", "pytest", "-q", *rest])
+        ensure_env(("test", "lint"))
+        return test(rest)
     if what == "bench":
-        ensure_env("test,bench")
+        ensure_env(("bench",))
         return run([str(PY), *rest])
-    print("usage: python3 dev.py demo | test [pytest args] | bench bench/<script>.py [args]")
+    print(
+        "usage: python3 dev.py demo [qwentui args]\n"
+        "       python3 dev.py test [--fast] [pytest args]   (--fast: without the tests marked slow)\n"
+        "       python3 dev.py bench bench/<script>.py [args]"
+    )
     return 2
 
 

@@ -150,7 +150,8 @@ async def test_read_only_output_folder_is_a_clear_retried_error_not_an_expiry(
 
             await until(refused, what="the read-only error on the job")
             now = await store.get_job(job.id)
-            assert now is not None and now.state not in TERMINAL, (now.state, now.error_message)
+            assert now is not None
+            assert now.state not in TERMINAL, (now.state, now.error_message)
             assert str(out) in (now.error_message or "") or f"{job.id}_1" in (now.error_message or "")
             if real:
                 assert remount(out, "rw")
@@ -452,7 +453,9 @@ def test_submit_from_the_cli_tells_the_account_problem_in_one_line(
 
     monkeypatch.setenv("QWENTUI_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-test0000000000000000000000000000")
-    with running(SimConfig(seed=1, pending_seconds=0.1, running_seconds=0.1, **{knob: True})) as server:
+    config = SimConfig(seed=1, pending_seconds=0.1, running_seconds=0.1)
+    setattr(config, knob, True)
+    with running(config) as server:
         rc = cli_main(
             [
                 "--db",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from qwentui.cli import media_flags
 from qwentui.cli.context import options
 from qwentui.cli.output import print_json
 from qwentui.core.catalog import Mode
@@ -70,6 +71,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--wait", action="store_true", help="follow the job to the end, with progress")
     p.add_argument("--timeout", type=float, help="with --wait: give up waiting after this many seconds")
     p.add_argument("--print-json", action="store_true", help="print the job as JSON at the end")
+    media_flags.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -131,6 +133,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
             except json.JSONDecodeError:
                 vace[key] = raw
         data["vace"] = vace
+    media_flags.apply(args, data)
     return GenerationRequest.from_dict(data, mode=args.mode)
 
 

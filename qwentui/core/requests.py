@@ -191,7 +191,7 @@ class GenerationRequest:
             data["media"] = media
             if not data.get("model"):  # the skill would send media[] to a model that cannot read it
                 data["model"] = media_model()
-        chosen = mode or data.pop("mode", None) or detect_mode(data, alias_seen, vace)
+        chosen = mode or data.pop("mode", None) or detect_mode(data, alias_seen, vace, has_images=bool(images))
         data.pop("mode", None)
         data.pop("enable_interleave", None)  # used by detect_mode: it chooses the interleave mode
         unknown = sorted((k for k in data if k not in known), key=str)
@@ -203,6 +203,8 @@ class GenerationRequest:
             raise InvalidRequest(
                 [Problem("mode", f"{chosen!r} is not a mode; use one of: " + ", ".join(m.value for m in Mode))]
             ) from None
+        if parsed_mode.is_local:
+            raise InvalidRequest([Problem("mode", f"{chosen!r} jobs are made on this machine, not sent to a model")])
         return cls(mode=parsed_mode, images=images, vace=vace, **data)
 
 
@@ -262,8 +264,11 @@ def _as_list(value: Any, key: str) -> list[str]:
     return [str(v) for v in value]
 
 
-def detect_mode(data: Mapping[str, Any], aliases: Mapping[str, Any], vace: Mapping[str, Any]) -> Mode:
-    """The seed's video.py rules (first match wins), then the model's only mode, then text-to-image."""
+def detect_mode(
+    data: Mapping[str, Any], aliases: Mapping[str, Any], vace: Mapping[str, Any], has_images: bool = False
+) -> Mode:
+    """The seed's video.py rules (first match wins), then the model's only mode (its edit mode when images are
+    given), then text-to-image."""
     if data.get("function") or vace.get("video_url"):
         return Mode.VACE
     if data.get("media"):
@@ -283,7 +288,7 @@ def detect_mode(data: Mapping[str, Any], aliases: Mapping[str, Any], vace: Mappi
         served = modes_of(str(model))
         if len(served) == 1:
             return served[0]
-        if served and ("reference_images" in aliases or "reference_image" in aliases):
+        if served and (has_images or "reference_images" in aliases or "reference_image" in aliases):
             return Mode.EDIT if Mode.EDIT in served else served[0]
         if served:
             return served[0]

@@ -420,3 +420,10 @@ def test_named_size_is_a_budget_in_the_catalog() -> None:
     for row in CATALOG:
         if row.model.startswith("wan2.7-image"):
             assert row.default_size == "2K" and row.size is not None and "2K" in row.size.choices
+
+
+@pytest.mark.parametrize("model", ["wan2.7-image-pro", "wan2.7-image", "qwen-image-2.0"])
+def test_images_choose_the_edit_mode_of_a_model_that_does_both(model: str) -> None:
+    """`images` (the CLI's --image) picks the edit row, like the skill's reference_images key does."""
+    assert GenerationRequest.from_dict({"model": model, "prompt": "p", "images": [FRAME]}).mode is Mode.EDIT
+    assert GenerationRequest.from_dict({"model": model, "prompt": "p"}).mode is Mode.T2I

@@ -8,6 +8,7 @@ one) is a message, never an exception.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,8 +20,9 @@ from qwentui.core.download import redact_url
 from qwentui.core.engine import Engine, EngineError
 from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import GenerationRequest, InvalidRequest
+from qwentui.core.reuse import NothingToReuse, image_to_reuse, outputs, refresh_references
 from qwentui.core.states import TERMINAL, JobState
-from qwentui.core.store import Job, Store, StoreError
+from qwentui.core.store import Asset, Job, Store, StoreError
 from qwentui.tui.opener import open_in_system
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.details import DetailsScreen
@@ -29,24 +31,7 @@ from qwentui.tui.widgets.job_table import JobTable
 from qwentui.tui.widgets.preview import PreviewPane, Shown
 
 T = TypeVar("T")
-URL_MARGIN = 600.0  # a result URL this close to expiry is not handed to a new task (it may expire in flight)
-
-
-def animate_request(job: Job, picture: Shown | None, now: float) -> GenerationRequest | str:
-    """An image-to-video request from a finished image (its URL while valid, else its local file), or why not."""
-    if job.state is not JobState.DONE and job.state is not JobState.SUCCEEDED:
-        return f"job {job.id} has no finished image yet ({job.state.value})"
-    if picture is None or picture.kind != "image":
-        return f"job {job.id} has no image to animate"
-    url_alive = picture.url and (job.results_expire_at is None or job.results_expire_at - now > URL_MARGIN)
-    if url_alive:
-        ref = picture.url
-    elif picture.path and Path(picture.path).is_file():
-        ref = picture.path
-    else:
-        return f"the image of job {job.id} has neither a valid URL nor a local file any more"
-    assert ref is not None
-    return GenerationRequest(mode=Mode.I2V, images=[ref], prompt="")
+COMPOSER = "composer"  # the app's one composer screen, installed under this name
 
 
 class JobActions(Screen[None]):
@@ -106,7 +91,7 @@ class JobActions(Screen[None]):
             self.notify(f"Job {new.id} queued (retry of job {job.id})")
             self.select_when_seen(new.id)
 
-    def action_duplicate_job(self) -> None:
+    async def action_duplicate_job(self) -> None:
         job = self._selected()
         if job is None:
             return
@@ -115,20 +100,45 @@ class JobActions(Screen[None]):
         except (InvalidRequest, ValueError, TypeError) as exc:
             self.notify(f"Cannot duplicate job {job.id}: {exc}", severity="error", markup=False)
             return
-        self._open_composer(request, f"Duplicate of job {job.id}")
+        # an input that was another job's result URL may have expired since: that job's file stands in for it
+        sources: list[tuple[Job, list[Asset]]] = []
+        parent = await self.store.get_job(job.parent_id) if job.parent_id else None
+        if parent is not None:
+            sources.append((parent, await self.store.assets(parent.id)))
+        now = self.clock()
+        request = replace(
+            request,
+            images=refresh_references(request.images, sources, now),
+            media=[
+                {**item, "url": refresh_references([item["url"]], sources, now)[0]} if item.get("url") else item
+                for item in request.media
+            ],
+        )
+        self._open_composer(request, f"Duplicate of job {job.id}", parent_id=job.id, source="duplicate")
 
-    def action_animate_job(self) -> None:
+    async def action_animate_job(self) -> None:
         job = self._selected()
         if job is None:
             return
-        picture = self._picture(job)
-        if picture is not None and picture.kind != "image":  # looking at a video of a mixed result
-            picture = next((p for p in self.preview.pictures if p.kind == "image"), picture)
-        request = animate_request(job, picture, self.clock())
-        if isinstance(request, str):
-            self.notify(f"Cannot animate: {request}", severity="warning", markup=False)
+        assets = await self.store.assets(job.id)
+        picture = self._picture(job)  # the image the preview shows is the one animated
+        prefer = None
+        if picture is not None:
+            prefer = next(
+                (
+                    o.idx
+                    for o in outputs(job, assets)
+                    if (picture.url and o.url == picture.url) or (picture.path and o.path == picture.path)
+                ),
+                None,
+            )
+        try:
+            ref = image_to_reuse(job, assets, self.clock(), prefer=prefer)
+        except NothingToReuse as exc:
+            self.notify(f"Cannot animate: {exc}", severity="warning", markup=False)
             return
-        self._open_composer(request, f"Animate job {job.id} (image to video)")
+        request = GenerationRequest(mode=Mode.I2V, images=[ref], prompt="")
+        self._open_composer(request, f"Animate job {job.id} (image to video)", parent_id=job.id, source="animate")
 
     @work(exclusive=True, group="delete")
     async def action_delete_job(self) -> None:
@@ -234,12 +244,25 @@ class JobActions(Screen[None]):
 
     # ---- the composer -------------------------------------------------------------------------------------
 
-    def _open_composer(self, request: GenerationRequest | None, title: str) -> None:
+    def _open_composer(
+        self, request: GenerationRequest | None, title: str, *, parent_id: int | None = None, source: str = "tui"
+    ) -> None:
+        """Show the app's one composer (built on first use, kept for the next), for a new job or `request`."""
+        app = self.app
+        if not app.is_screen_installed(COMPOSER):
+            app.install_screen(ComposerScreen(self.engine, self.store, clock=self.clock), COMPOSER)
+        composer = app.get_screen(COMPOSER)
+        assert isinstance(composer, ComposerScreen)
+        if request is None:
+            composer.new_job()
+        else:
+            composer.start(request, title, parent_id=parent_id, source=source)
+
         def done(job_id: int | None) -> None:
             if job_id is not None:
                 self.select_when_seen(job_id)
 
-        self.app.push_screen(ComposerScreen(self.engine, self.store, request, title=title), done)
+        app.push_screen(composer, done)
 
     def select_when_seen(self, job_id: int) -> None:
         """Put the cursor on a job as soon as the table shows it (it arrives with the next refresh)."""

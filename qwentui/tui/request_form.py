@@ -8,10 +8,11 @@ the form from a job being duplicated). Keeping it pure keeps the composer screen
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from qwentui.core.catalog import Field, Mode, ModelMode
-from qwentui.core.requests import VACE_INPUTS, VACE_PARAMS, GenerationRequest, Problem
+from qwentui.core.catalog import SHOT_TYPES, VACE_FUNCTIONS, Field, Mode, ModelMode
+from qwentui.core.requests import CONTROL_CONDITIONS, VACE_INPUTS, VACE_PARAMS, GenerationRequest, Problem
 
 MAX_IMAGE_SLOTS = 5
 VACE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -43,6 +44,122 @@ def image_slots(row: ModelMode, function: str | None = None) -> list[str]:
 
 def vace_fields(function: str | None) -> tuple[str, ...]:
     return VACE_FIELDS.get(function or "", ())
+
+
+Kind = Literal["text", "select", "input", "path", "digits", "check"]
+_VACE_KEYS = tuple(dict.fromkeys(key for keys in VACE_FIELDS.values() for key in keys))
+# Every field the form can show, in screen order, with its kind of widget. The composer builds one widget per
+# key once; a mode, model or VACE function change only shows, hides and relabels them (`field_specs`).
+FORM_FIELDS: dict[str, Kind] = {
+    "prompt": "text",
+    "negative_prompt": "text",
+    "function": "select",
+    **{f"image_{i}": "path" for i in range(1, MAX_IMAGE_SLOTS + 1)},
+    "size": "select",
+    "size_custom": "input",
+    "n": "select",
+    "max_images": "select",
+    "duration": "select",
+    "resolution": "select",
+    "shot_type": "select",
+    "seed": "digits",
+    "audio_url": "path",
+    "template": "input",
+    "silent": "check",
+    "prompt_extend": "check",
+    "watermark": "check",
+    **{
+        f"vace_{key}": ("select" if key == "control_condition" else "path" if key.endswith("_url") else "input")
+        for key in _VACE_KEYS
+    },
+}
+CHECK_LABELS = {
+    "silent": "silent video (no audio)",
+    "prompt_extend": "prompt extend (let the service enrich the prompt)",
+    "watermark": "watermark",
+}
+_VACE_HINTS = {
+    "obj_or_bg": "comma list, one per reference image: obj or bg",
+    "strength": "0 to 1",
+    "mask_frame_id": "frame number from 1",
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one field looks for one catalog row: its label, and its choices (selects) or placeholder (inputs)."""
+
+    label: str
+    placeholder: str = ""
+    options: tuple[tuple[str, str], ...] = ()
+    hint: str = ""
+
+
+def _choices(values: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(v), str(v)) for v in values)
+
+
+def field_specs(row: ModelMode, function: str | None = None) -> dict[str, FieldSpec]:
+    """The fields `row` takes (with VACE `function`), by key of FORM_FIELDS; a key that is absent is hidden.
+
+    For a select, `placeholder` is its blank choice ("default (1280*720)")."""
+    specs: dict[str, FieldSpec] = {"prompt": FieldSpec("prompt" if row.prompt_required else "prompt (optional)")}
+    if row.takes(Field.NEGATIVE_PROMPT):
+        specs["negative_prompt"] = FieldSpec("negative prompt")
+    if row.mode is Mode.VACE:
+        specs["function"] = FieldSpec("function", "choose…", _choices(VACE_FUNCTIONS))
+    slots = image_slots(row, function)
+    rule = row.images
+    for i, label in enumerate(slots, start=1):
+        hint = ""
+        if i == len(slots) and row.mode is not Mode.VACE:
+            count = str(rule.max_count) if rule.min_count == rule.max_count else f"{rule.min_count}-{rule.max_count}"
+            hint = (
+                f"{count} {'image' if rule.max_count == 1 else 'images'}: https:// or oss:// URL, or a local "
+                f"file ({', '.join(rule.formats)}, {rule.min_side}-{rule.max_side} px); F4 picks a file"
+            )
+        specs[f"image_{i}"] = FieldSpec(label, "URL or local path", hint=hint)
+    if row.takes(Field.SIZE) and row.size is not None:
+        default = f"default ({row.default_size})" if row.default_size else "default"
+        specs["size"] = FieldSpec("size", default, _choices(row.size.choices))
+        if row.size.free_form:
+            lo, hi = round((row.size.min_pixels or 0) ** 0.5), round((row.size.max_pixels or 0) ** 0.5)
+            specs["size_custom"] = FieldSpec("or W*H", f"free size, {lo}*{lo} to {hi}*{hi} pixels")
+    if row.takes(Field.N) and row.n_range[0] != row.n_range[1]:
+        lo, hi = row.n_range
+        specs["n"] = FieldSpec("images (n)", f"default ({row.default_n})", _choices(range(lo, hi + 1)))
+    if row.takes(Field.MAX_IMAGES):
+        lo, hi = row.max_images_range
+        specs["max_images"] = FieldSpec("max images", f"default ({hi})", _choices(range(lo, hi + 1)))
+    if row.takes(Field.DURATION) and row.durations:
+        specs["duration"] = FieldSpec("duration (s)", f"default ({row.default_duration})", _choices(row.durations))
+    if row.takes(Field.RESOLUTION) and row.resolutions:
+        specs["resolution"] = FieldSpec("resolution", f"default ({row.default_resolution})", _choices(row.resolutions))
+    if row.takes(Field.SHOT_TYPE):
+        specs["shot_type"] = FieldSpec("shot type", "default", _choices(SHOT_TYPES))
+    if row.takes(Field.SEED):
+        specs["seed"] = FieldSpec("seed", "random")
+    if row.takes(Field.AUDIO_URL):
+        specs["audio_url"] = FieldSpec("audio", "optional audio URL or local file (wav/mp3)")
+    if row.takes(Field.TEMPLATE):
+        specs["template"] = FieldSpec("template", "optional effect template")
+    for key, field in (("silent", Field.AUDIO), ("prompt_extend", Field.PROMPT_EXTEND), ("watermark", Field.WATERMARK)):
+        if row.takes(field):
+            specs[key] = FieldSpec("")
+    if row.mode is Mode.VACE:
+        for key in vace_fields(function):
+            if key == "control_condition":
+                spec = FieldSpec(key.replace("_", " "), "choose…", _choices(CONTROL_CONDITIONS))
+            else:
+                placeholder = _VACE_HINTS.get(key, "URL or local file" if key.endswith("_url") else "")
+                spec = FieldSpec(key.replace("_", " "), placeholder)
+            specs[f"vace_{key}"] = spec
+    return specs
+
+
+def blank_values() -> dict[str, Any]:
+    """What an empty form holds (prompt extend is on unless the user turns it off)."""
+    return {key: (key == "prompt_extend") if kind == "check" else "" for key, kind in FORM_FIELDS.items()}
 
 
 def to_request(

@@ -3,7 +3,6 @@ renderer choice, half-block drawing, presentation of a job."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,12 @@ from qwentui.core.requests import GenerationRequest, Problem
 from qwentui.core.states import JobState
 from qwentui.core.store import Job
 from qwentui.tui import image_backend, keymap
-from qwentui.tui.job_actions import animate_request
 from qwentui.tui.notifier import MAX_SINGLE, Notifier
 from qwentui.tui.presentation import elapsed_text, progress, prompt_text, short_duration, state_text
 from qwentui.tui.request_form import field_of, from_request, image_slots, to_request
 from qwentui.tui.settings import load_settings
 from qwentui.tui.widgets.image_view import _half_blocks
 from qwentui.tui.widgets.job_table import COLUMNS, MIN_PROMPT, fit_columns
-from qwentui.tui.widgets.preview import Shown
 
 
 def job(**fields: object) -> Job:
@@ -201,20 +198,3 @@ def test_notifications_once_each_and_summarised_in_bursts() -> None:
     burst = [job(id=10 + i, state=JobState.DONE, updated_at=170.0) for i in range(MAX_SINGLE + 1)]
     [summary] = notifier.notes(burst)
     assert summary.message == f"{MAX_SINGLE + 1} jobs: {MAX_SINGLE + 1} finished"
-
-
-# ---- animate --------------------------------------------------------------------------------------------
-
-
-def test_animate_prefers_a_live_url_then_the_file(tmp_path: Path) -> None:
-    picture = tmp_path / "1_1.png"
-    Image.new("RGB", (512, 512)).save(picture)
-    shown = Shown("image", "https://r.example.com/1.png?Expires=1", str(picture))
-    done = job(state=JobState.DONE, results_expire_at=10_000.0)
-    live = animate_request(done, shown, now=1_000.0)
-    assert isinstance(live, GenerationRequest) and live.images == [shown.url] and live.mode is Mode.I2V
-    expired = animate_request(done, shown, now=20_000.0)
-    assert isinstance(expired, GenerationRequest) and expired.images == [str(picture)]
-    assert isinstance(animate_request(done, replace(shown, path=None), now=20_000.0), str)
-    assert isinstance(animate_request(job(state=JobState.RUNNING), shown, now=0.0), str)
-    assert isinstance(animate_request(done, Shown("video", "https://v", None), now=0.0), str)

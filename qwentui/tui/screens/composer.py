@@ -1,5 +1,10 @@
 """The composer: choose a mode and a model, fill exactly the fields that model takes, see the request, send it.
 
+One composer per app, built once and shown again each time (`JobActions` installs it): the form holds a widget
+for every field any model takes, and a mode or model change only shows and hides them, so it is instant and
+never loses the focus or a key typed meanwhile. It reopens in the mode last used; `new_job()` brings back a
+draft the user kept, `start()` fills it from a request (duplicate, animate). Esc on a typed draft asks first.
+
 Every edit re-validates with the catalog's own rules (`validate`) after a short pause, shows each problem under
 its field, and refreshes the JSON body that would be sent (`build(req).body`). Submitting with problems sends
 nothing and moves the focus to the first bad field. The screen returns the new job's id, or None.
@@ -9,7 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -24,15 +33,33 @@ from qwentui.core.catalog import DEFAULT_MODEL, Mode, lookup, rows_for_mode
 from qwentui.core.engine import Engine
 from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import GenerationRequest, InvalidRequest, Problem, build, validate
+from qwentui.core.reuse import expired_references
 from qwentui.core.store import Store
 from qwentui.tui import keymap
 from qwentui.tui.request_form import from_request, to_request
-from qwentui.tui.screens.pickers import FilePicker, PromptPicker
-from qwentui.tui.widgets.composer_fields import RequestForm
+from qwentui.tui.screens.pickers import DraftChoice, FilePicker, PromptPicker
+from qwentui.tui.widgets.composer_fields import QuickSelect, RequestForm
 from qwentui.tui.widgets.key_bar import KeyBar
 
 VALIDATE_DEBOUNCE = 0.15  # seconds: validation (which may probe local images) runs once typing pauses
 RECENT_PROMPTS = 200  # jobs read to collect recent distinct prompts
+NARROW = 120  # columns: below this the JSON view starts hidden (it would squeeze the form); F2 shows it
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the composer edits: the mode and model, the form's values, and where the job comes from."""
+
+    mode: Mode
+    model: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    title: str = "New job"
+    parent_id: int | None = None  # the job this one duplicates or animates
+    source: str = "tui"  # the job's source: tui, duplicate, animate
+
+    @classmethod
+    def of(cls, request: GenerationRequest, title: str, parent_id: int | None = None, source: str = "tui") -> Draft:
+        return cls(request.mode, request.model_name, from_request(request), title, parent_id, source)
 
 
 class ComposerScreen(Screen[int | None]):
@@ -53,16 +80,24 @@ class ComposerScreen(Screen[int | None]):
     """
 
     def __init__(
-        self, engine: Engine, store: Store, initial: GenerationRequest | None = None, title: str = "New job"
+        self,
+        engine: Engine,
+        store: Store,
+        initial: GenerationRequest | None = None,
+        title: str = "New job",
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.engine = engine
         self.store = store
-        self._title = title
-        request = initial or GenerationRequest(mode=Mode.T2I)
-        self._mode = request.mode
-        self._model = request.model_name
-        self._initial_values = from_request(request)
+        self.clock = clock
+        self._draft = Draft.of(initial, title) if initial else Draft(Mode.T2I, DEFAULT_MODEL[Mode.T2I], title=title)
+        self._mode = self._draft.mode
+        self._model = self._draft.model
+        self._kept: Draft | None = None  # a draft the user closed with "keep for later": the next new job
+        self._baseline: dict[str, Any] = {}  # the form's values when the draft was loaded: a change is typed text
+        self.last_folder: Path | None = None  # where the file picker was last
         self._debounce: Timer | None = None
         self._problems: list[Problem] = []
         self._request: GenerationRequest | None = None
@@ -77,36 +112,43 @@ class ComposerScreen(Screen[int | None]):
     # ---- layout -------------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            Text(f"{self._title} — ctrl+s or ctrl+j submits, F2 JSON, F3 recent prompts, esc closes"),
-            id="composer-title",
-        )
+        yield Static(self._title_text(), id="composer-title")
         with Horizontal(id="composer-body"):
             with VerticalScroll(id="composer-form"):
                 with Horizontal(id="composer-top"):
                     yield Label("mode")
-                    yield Select(
+                    yield QuickSelect(
                         [(f"{m.label} ({m.value})", m.value) for m in Mode],
                         value=self._mode.value,
                         allow_blank=False,
                         id="pick-mode",
                     )
                     yield Label("model")
-                    yield Select(self._model_options(self._mode), value=self._model, allow_blank=False, id="pick-model")
+                    yield QuickSelect(
+                        self._model_options(self._mode), value=self._model, allow_blank=False, id="pick-model"
+                    )
                 yield Static(self._summary_of_model(), id="model-summary", markup=False)
-                yield RequestForm(lookup(self._model, self._mode), self._initial_values, id="request-form")
+                yield RequestForm(lookup(self._model, self._mode), self._draft.values, id="request-form")
             with VerticalScroll(id="composer-side"):
                 yield Static("", id="composer-json")
         yield Static("", id="composer-summary", markup=False)
         yield KeyBar()
 
-    async def on_mount(self) -> None:
-        prompt = self.query_one("#f-prompt", TextArea)
-        prompt.move_cursor(prompt.document.end)  # a duplicated prompt is edited at its end, not its start
-        prompt.focus()
-        if self.app.size.width < 120:  # the JSON view would squeeze the form; F2 shows it
+    def _title_text(self) -> Text:
+        return Text(f"{self._draft.title} — ctrl+s or ctrl+j submits, F2 JSON, F3 recent prompts, esc closes")
+
+    def on_mount(self) -> None:
+        self._baseline = self.form.values(hidden=True)
+        if self.app.size.width < NARROW:
             self.query_one("#composer-side").add_class("-hidden")
-        await self._validate_now()
+
+    def on_screen_resume(self) -> None:
+        """Every time the composer is shown: the prompt has the focus, with the cursor at its end (a duplicated
+        prompt is edited at its end, not its start)."""
+        prompt = self.query_one("#f-prompt", TextArea)
+        prompt.move_cursor(prompt.document.end)
+        prompt.focus()
+        self._validate_soon(0)
 
     @staticmethod
     def _model_options(mode: Mode) -> list[tuple[str, str]]:
@@ -121,48 +163,72 @@ class ComposerScreen(Screen[int | None]):
     def form(self) -> RequestForm:
         return self.query_one(RequestForm)
 
-    # ---- mode, model and VACE function change the set of fields ------------------------------------------
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    # ---- what is being edited -----------------------------------------------------------------------------
+
+    def new_job(self) -> None:
+        """Edit a new job: the draft kept for later if there is one, else an empty form in the last mode."""
+        self._load(self._kept or Draft(self._mode, self._model))
+
+    def start(self, request: GenerationRequest, title: str, *, parent_id: int | None = None, source: str) -> None:
+        """Edit a new job filled from `request` (a duplicate, an animation of a result)."""
+        self._load(Draft.of(request, title, parent_id, source))
+
+    def _load(self, draft: Draft) -> None:
+        self._draft = draft
+        if not self.is_mounted:  # the first showing composes the form from the draft
+            self._mode, self._model = draft.mode, draft.model
+            return
+        self._switch(draft.mode, draft.model, function=str(draft.values.get("function") or "") or None)
+        self.form.fill(draft.values)
+        self._baseline = self.form.values(hidden=True)
+        self._touched.clear()
+        self._reveal_all = False
+        self.query_one("#composer-title", Static).update(self._title_text())
+
+    def has_draft(self) -> bool:
+        """Whether the user typed (or picked) anything since the draft was loaded."""
+        return self.form.values(hidden=True) != self._baseline
+
+    # ---- mode, model and VACE function change which fields are shown ---------------------------------------
+
+    def _switch(self, mode: Mode, model: str, function: str | None = None) -> None:
+        """Show the fields of (model, mode): toggles and relabels the built widgets, never mounts any."""
+        self._mode, self._model = mode, model
+        with self.prevent(Select.Changed):
+            mode_picker = self.query_one("#pick-mode", Select)
+            if mode_picker.value != mode.value:
+                mode_picker.value = mode.value
+            model_picker = self.query_one("#pick-model", Select)
+            options = self._model_options(mode)
+            if [v for _, v in model_picker._options] != [v for _, v in options]:
+                model_picker.set_options(options)
+            if model_picker.value != model:
+                model_picker.value = model
+        self.form.show(lookup(model, mode), function)
+        self.query_one("#model-summary", Static).update(self._summary_of_model())
+        self._validate_soon(0)
 
     @on(Select.Changed, "#pick-mode")
-    async def _mode_changed(self, event: Select.Changed) -> None:
+    def _mode_changed(self, event: Select.Changed) -> None:
         event.stop()
-        if not isinstance(event.value, str) or event.value == self._mode.value:
-            return
-        self._mode = Mode(event.value)
-        self._model = DEFAULT_MODEL[self._mode]
-        picker = self.query_one("#pick-model", Select)
-        with picker.prevent(Select.Changed):
-            picker.set_options(self._model_options(self._mode))
-            picker.value = self._model
-        await self._rebuild_form()
+        if isinstance(event.value, str) and event.value != self._mode.value:
+            mode = Mode(event.value)
+            self._switch(mode, DEFAULT_MODEL[mode], self.form.chosen_function())
 
     @on(Select.Changed, "#pick-model")
-    async def _model_changed(self, event: Select.Changed) -> None:
+    def _model_changed(self, event: Select.Changed) -> None:
         event.stop()
-        if not isinstance(event.value, str) or event.value == self._model:
-            return
-        self._model = event.value
-        await self._rebuild_form()
+        if isinstance(event.value, str) and event.value != self._model:
+            self._switch(self._mode, event.value, self.form.chosen_function())
 
     @on(Select.Changed, "#f-function")
-    async def _function_changed(self, event: Select.Changed) -> None:
-        event.stop()
-        if (event.value if isinstance(event.value, str) else None) != self.form.function:
-            await self._rebuild_form()
-
-    async def _rebuild_form(self) -> None:
-        """A new form for the new row, carrying over every value the user typed."""
-        old = self.form
-        values = {**self._initial_values, **old.values()}
-        self._initial_values = values
-        focused_key = (self.focused.id or "") if self.focused is not None else ""
-        await old.remove()
-        form = RequestForm(lookup(self._model, self._mode), values, id="request-form")
-        await self.query_one("#composer-form", VerticalScroll).mount(form)
-        self.query_one("#model-summary", Static).update(self._summary_of_model())
-        if focused_key == "f-function":
-            form.query_one("#f-function").focus()
-        await self._validate_now()
+    def _function_changed(self, event: Select.Changed) -> None:
+        if self.form.chosen_function() != self.form.function:
+            self.form.show(self.form.row, self.form.chosen_function())
 
     # ---- validation as you type --------------------------------------------------------------------------
 
@@ -178,14 +244,22 @@ class ComposerScreen(Screen[int | None]):
         )
         if widget is not None and widget.id and widget.id.startswith("f-"):
             self._touched.add(widget.id[2:])
+        self._validate_soon(VALIDATE_DEBOUNCE)
+
+    def _validate_soon(self, delay: float) -> None:
         if self._debounce is not None:
             self._debounce.stop()
-        self._debounce = self.set_timer(VALIDATE_DEBOUNCE, self._validate_now)
+        self._debounce = self.set_timer(delay, self._validate_now)
+
+    def _check(self) -> tuple[GenerationRequest, list[Problem]]:
+        """The request the form describes and the problems that need no file read (types, stale URLs)."""
+        form = self.form
+        request, problems = to_request(self._mode, self._model, form.values(), form.row)
+        return request, problems + expired_references(request.images, self.clock())
 
     def current(self) -> tuple[GenerationRequest, list[Problem]]:
         """The request the form describes and every reason it cannot be sent (validated right here)."""
-        form = self.form
-        request, problems = to_request(self._mode, self._model, form.values(), form.row)
+        request, problems = self._check()
         return request, problems + validate(request)
 
     async def _validate_now(self) -> None:
@@ -193,8 +267,7 @@ class ComposerScreen(Screen[int | None]):
             return
         self._generation += 1
         generation = self._generation
-        form = self.form
-        request, problems = to_request(self._mode, self._model, form.values(), form.row)
+        request, problems = self._check()
         # validate() probes local images with Pillow: off the event loop, so typing never stutters on a big file
         problems += await asyncio.to_thread(validate, request)
         if generation != self._generation or not self.is_mounted:
@@ -247,8 +320,9 @@ class ComposerScreen(Screen[int | None]):
                 f"Not sent: {self._problems[0]}" if self._problems else "Not sent", severity="error", markup=False
             )
             return
+        draft = self._draft
         try:
-            job = await self.engine.add(self._request, source="tui")
+            job = await self.engine.add(self._request, source=draft.source, parent_id=draft.parent_id)
         except InvalidRequest as exc:
             self.form.show_problems(exc.problems, reveal=self._reveal)
             self.notify(f"Not sent: {exc}", severity="error", markup=False)
@@ -256,11 +330,23 @@ class ComposerScreen(Screen[int | None]):
         except QwentuiError as exc:
             self.notify(f"Not sent: {exc}", severity="error", markup=False)
             return
+        if draft is self._kept:
+            self._kept = None  # sent: nothing left to keep
         self.notify(f"Job {job.id} queued: {self._request.model_name}", markup=False)
         self.dismiss(job.id)
 
-    def action_close(self) -> None:
+    @work(exclusive=True, group="close")
+    async def action_close(self) -> None:
+        if self.has_draft():
+            answer = await self.app.push_screen_wait(DraftChoice())
+            if answer == "edit":
+                return
+            self._kept = self._snapshot() if answer == "keep" else None
         self.dismiss(None)
+
+    def _snapshot(self) -> Draft:
+        d = self._draft
+        return Draft(self._mode, self._model, self.form.values(hidden=True), d.title, d.parent_id, d.source)
 
     def action_toggle_json(self) -> None:
         self.query_one("#composer-side").toggle_class("-hidden")
@@ -285,12 +371,15 @@ class ComposerScreen(Screen[int | None]):
         if target is None:
             self.notify("This model takes no files", severity="warning")
             return
+        typed = target.value.strip()
         start = (
-            Path(target.value).expanduser().parent
-            if target.value and not target.value.startswith(("http://", "https://", "oss://"))
-            else Path.cwd()
+            Path(typed).expanduser().parent
+            if typed and not typed.startswith(("http://", "https://", "oss://"))
+            else self.last_folder or Path.cwd()
         )
-        chosen = await self.app.push_screen_wait(FilePicker(start if start.is_dir() else Path.cwd()))
+        picker = FilePicker(start if start.is_dir() else Path.cwd())
+        chosen = await self.app.push_screen_wait(picker)
+        self.last_folder = picker.folder
         if chosen is not None:
             target.value = str(chosen)
             target.focus()
@@ -303,7 +392,7 @@ class ComposerScreen(Screen[int | None]):
             and (focused.id.startswith("f-image_") or focused.id.endswith("_url"))
         ):
             return focused
-        inputs = [i for i in self.form.query(Input) if i.id and i.id.startswith("f-image_")]
+        inputs = self.form.image_inputs()
         empty = [i for i in inputs if not i.value.strip()]
         return (empty or inputs)[0] if inputs else None
 

@@ -1,10 +1,10 @@
-"""Small modal choosers: a recent prompt, a local file, or yes/no."""
+"""Small modal choosers: a recent prompt, a local file, yes/no, and what to do with a composer draft."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.text import Text
 from textual import on
@@ -13,6 +13,7 @@ from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Label, OptionList
+from textual.widgets.directory_tree import DirEntry
 from textual.widgets.option_list import Option
 
 from qwentui.tui import keymap
@@ -58,28 +59,48 @@ class _MediaTree(DirectoryTree):
 
 
 class FilePicker(ModalScreen[Path | None]):
+    """A tree of media files from `start`; its title names the folder under the cursor, and `folder` is that
+    folder when the picker closes (the composer starts the next pick there)."""
+
     DEFAULT_CSS = MODAL_CSS.format(name="FilePicker") + "FilePicker DirectoryTree { height: 24; }"
     BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("picker") + keymap.bindings("file-picker")
 
     def __init__(self, start: Path) -> None:
         super().__init__()
-        self._start = start
+        self.folder = start
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(Text(f"Pick a file — {self._start} (backspace: parent folder, esc: close)"), classes="title")
-            yield _MediaTree(self._start)
+            yield Label(self._title(), classes="title", id="picker-title")
+            yield _MediaTree(self.folder)
+
+    def _title(self) -> Text:
+        return Text(f"Pick a file — {self.folder} (enter: pick or open, backspace: parent folder, esc: close)")
 
     def on_mount(self) -> None:
         self.query_one(_MediaTree).focus()
 
+    def _show_folder(self, folder: Path) -> None:
+        if folder != self.folder:
+            self.folder = folder
+            self.query_one("#picker-title", Label).update(self._title())
+
+    @on(DirectoryTree.NodeHighlighted)
+    def _highlighted(self, event: DirectoryTree.NodeHighlighted[DirEntry]) -> None:
+        entry = event.node.data
+        if entry is not None:
+            self._show_folder(entry.path if entry.path.is_dir() else entry.path.parent)
+
     @on(DirectoryTree.FileSelected)
     def _picked(self, event: DirectoryTree.FileSelected) -> None:
+        self.folder = event.path.parent
         self.dismiss(event.path)
 
     def action_up(self) -> None:
         tree = self.query_one(_MediaTree)
-        tree.path = Path(tree.path).resolve().parent
+        parent = Path(tree.path).resolve().parent
+        tree.path = parent
+        self._show_folder(parent)
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
@@ -109,3 +130,32 @@ class Confirm(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+DraftAnswer = Literal["discard", "keep", "edit"]
+
+
+class DraftChoice(ModalScreen[DraftAnswer]):
+    """Esc on a composer with typed text: discard it, keep it for the next new job, or go on editing."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="DraftChoice") + "DraftChoice Horizontal { height: auto; align: right middle; }"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("draft")
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Close the composer? It holds a draft you typed.", classes="title")
+            with Horizontal():
+                yield Button("Discard (d)", variant="error", id="discard")
+                yield Button("Keep for later (k)", id="keep")
+                yield Button("Keep editing (esc)", variant="primary", id="edit")
+
+    def on_mount(self) -> None:
+        self.query_one("#edit", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_choose(event.button.id or "edit")
+
+    def action_choose(self, answer: str) -> None:
+        choice: DraftAnswer = "discard" if answer == "discard" else "keep" if answer == "keep" else "edit"
+        self.dismiss(choice)

@@ -1,25 +1,28 @@
-"""The composer's form: exactly the fields one catalog row takes, each with its own problem line.
+"""The composer's form: every field any catalog row takes, built once; a row shows exactly the ones it takes.
 
-A `RequestForm` is built for one (model, mode) row and one VACE function; when the user picks another, the
-screen builds a new form from the old one's values, so nothing typed is lost and no hidden field lingers.
-Widget ids are `f-<key>` with the keys of `request_form` (size, seed, image_1, vace_video_url, ...).
+A mode, model or VACE function change calls `RequestForm.show(row, function)`, which only shows, hides and
+relabels the existing widgets (and swaps a select's choices): nothing is removed or mounted, so the focus and
+every key typed meanwhile stay where they were, and a value in a field that is hidden for a while comes back
+with it. Widget ids are `f-<key>` with the keys of `request_form.FORM_FIELDS` (size, seed, image_1, ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
+from textual.widgets._select import SelectCurrent, SelectOverlay
 
-from qwentui.core.catalog import SHOT_TYPES, VACE_FUNCTIONS, Field, Mode, ModelMode
-from qwentui.core.requests import CONTROL_CONDITIONS, Problem, is_remote
-from qwentui.tui.request_form import field_of, image_slots, vace_fields
+from qwentui.core.catalog import Mode, ModelMode
+from qwentui.core.requests import Problem, is_remote
+from qwentui.tui.request_form import CHECK_LABELS, FORM_FIELDS, FieldSpec, Kind, blank_values, field_of, field_specs
 
 
 class PathSuggester(Suggester):
@@ -46,8 +49,46 @@ class PathSuggester(Suggester):
         return value + names[0][len(stem) :]
 
 
+class _QuickOverlay(SelectOverlay):
+    """The list of a QuickSelect: enter picks even when a key read with it (tab) has moved the focus on (key
+    bindings follow the focus, so Textual's enter binding would no longer reach this list)."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.action_select()
+            return
+        await super()._on_key(event)
+
+
+class QuickSelect(Select[str]):
+    """A Select that keeps every key typed right after a pick: enter picks, then the keys that follow go where
+    the focus went.
+
+    Textual's Select commits a pick a few messages after the enter key, then focuses itself; a tab typed right
+    after the enter has by then moved the focus to the next field, and the Select would pull it back, so the
+    keys typed next would land in the Select (and be lost)."""
+
+    def compose(self) -> ComposeResult:
+        yield SelectCurrent(self.prompt)
+        yield _QuickOverlay(type_to_search=self._type_to_search).data_bind(compact=Select.compact)
+
+    @on(SelectOverlay.UpdateSelection)
+    def _commit_pick(self, event: SelectOverlay.UpdateSelection) -> None:
+        event.stop()
+        event.prevent_default()  # instead of Select's own handler, which always refocuses
+        value = self._options[event.option_index][1]
+        if value != self.value:
+            self.value = value
+        focused = self.screen.focused
+        if focused is None or focused is self or self in focused.ancestors:
+            self.focus()
+        self.expanded = False
+
+
 class FieldRow(Vertical):
-    """A label, the input widget, and a line for its problem (empty when there is none)."""
+    """A label, the input widget, a line for its problem (empty when there is none) and an optional hint."""
 
     DEFAULT_CSS = """
     FieldRow { height: auto; }
@@ -57,23 +98,51 @@ class FieldRow(Vertical):
     FieldRow > .problem { color: $error; padding-left: 18; height: auto; display: none; }
     FieldRow.-invalid > .problem { display: block; }
     FieldRow.-invalid > Horizontal > .value { border: tall $error; }
+    FieldRow > .hint { color: $text-muted; padding-left: 18; }
     """
 
-    def __init__(self, key: str, label: str, widget: Widget, hint: str = "") -> None:
+    def __init__(self, key: str, widget: Widget, spec: FieldSpec | None) -> None:
         super().__init__(id=f"row-{key}")
         self.key = key
+        self.widget = widget
         self._problem: str | None = None
-        self._label = label
-        self._widget = widget
-        self._hint = hint
+        self._label = Label(spec.label if spec else "")
+        self._hint = Static(spec.hint if spec else "", classes="hint", markup=False)
+        self._hint.display = bool(spec and spec.hint)
+        self._shown = spec  # what the widgets show now (a select got its choices when it was made)
+        self.display = spec is not None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield Label(self._label)
-            yield self._widget
+            yield self._label
+            yield self.widget
         yield Static("", classes="problem", markup=False)
-        if self._hint:
-            yield Static(self._hint, classes="hint", markup=False)
+        yield self._hint
+
+    def apply(self, spec: FieldSpec) -> None:
+        """Relabel for `spec` (only what changed: every update costs a layout)."""
+        old = self._shown
+        self._shown = spec
+        if old is not None and old == spec:
+            return
+        if old is None or old.label != spec.label:
+            self._label.update(spec.label)
+        if old is None or old.hint != spec.hint:
+            self._hint.update(spec.hint)
+            self._hint.display = bool(spec.hint)
+        widget = self.widget
+        if isinstance(widget, Input) and (old is None or old.placeholder != spec.placeholder):
+            widget.placeholder = spec.placeholder
+        elif isinstance(widget, Select) and (
+            old is None or (old.options, old.placeholder) != (spec.options, spec.placeholder)
+        ):
+            keep = widget.value
+            with widget.prevent(Select.Changed):
+                widget.prompt = spec.placeholder
+                if old is None or old.options != spec.options:
+                    widget.set_options(spec.options)
+                    if any(v == keep for _, v in spec.options):
+                        widget.value = keep
 
     def show_problem(self, message: str | None) -> None:
         if message == self._problem:
@@ -83,22 +152,23 @@ class FieldRow(Vertical):
         self.query_one(".problem", Static).update(message or "")
 
 
-def _select(key: str, options: Iterable[tuple[str, str]], value: Any, blank: str) -> Select[str]:
-    choices = list(options)
-    current = value if any(v == value for _, v in choices) else Select.NULL
-    return Select(choices, prompt=blank, value=current, id=f"f-{key}", classes="value", allow_blank=True)
-
-
-def _input(
-    key: str, value: Any, placeholder: str, *, restrict: str | None = None, suggester: Suggester | None = None
-) -> Input:
+def _widget(key: str, kind: Kind, value: Any, spec: FieldSpec | None) -> Widget:
+    if kind == "text":
+        return TextArea(str(value or ""), id=f"f-{key}", classes="value", soft_wrap=True, tab_behavior="focus")
+    if kind == "check":
+        return Checkbox(CHECK_LABELS[key], bool(value), id=f"f-{key}", classes="value")
+    if kind == "select":
+        options = spec.options if spec else ()
+        current = value if any(v == value for _, v in options) else Select.NULL
+        prompt = spec.placeholder if spec else ""
+        return QuickSelect(options, prompt=prompt, value=current, id=f"f-{key}", classes="value", allow_blank=True)
     return Input(
         str(value or ""),
-        placeholder=placeholder,
+        placeholder=spec.placeholder if spec else "",
         id=f"f-{key}",
         classes="value",
-        restrict=restrict,
-        suggester=suggester,
+        restrict=r"[0-9]*" if kind == "digits" else None,
+        suggester=PathSuggester() if kind == "path" else None,
     )
 
 
@@ -107,184 +177,78 @@ class RequestForm(Vertical):
     RequestForm { height: auto; }
     RequestForm TextArea { height: 5; }
     RequestForm #f-negative_prompt { height: 3; }
-    RequestForm .hint { color: $text-muted; padding-left: 18; }
     """
 
     def __init__(self, row: ModelMode, values: Mapping[str, Any], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.row = row
-        self.function = str(values.get("function") or "") or None if row.mode is Mode.VACE else None
-        self._initial = dict(values)
+        self.function = _function(row, values)
+        self._initial = {**blank_values(), **values}
+        self._rows: dict[str, FieldRow] = {}
 
     def compose(self) -> ComposeResult:
-        row, v = self.row, self._initial
-        prompt_label = "prompt" if row.prompt_required else "prompt (optional)"
-        yield FieldRow(
-            "prompt",
-            prompt_label,
-            TextArea(str(v.get("prompt", "")), id="f-prompt", classes="value", soft_wrap=True, tab_behavior="focus"),
-        )
-        if row.takes(Field.NEGATIVE_PROMPT):
-            yield FieldRow(
-                "negative_prompt",
-                "negative prompt",
-                TextArea(
-                    str(v.get("negative_prompt", "")),
-                    id="f-negative_prompt",
-                    classes="value",
-                    soft_wrap=True,
-                    tab_behavior="focus",
-                ),
-            )
-        if row.mode is Mode.VACE:
-            yield FieldRow(
-                "function", "function", _select("function", ((f, f) for f in VACE_FUNCTIONS), self.function, "choose…")
-            )
-        yield from self._image_rows()
-        yield from self._option_rows()
-        if row.mode is Mode.VACE:
-            yield from self._vace_rows()
+        specs = field_specs(self.row, self.function)
+        for key, kind in FORM_FIELDS.items():
+            spec = specs.get(key)
+            field_row = FieldRow(key, _widget(key, kind, self._initial.get(key), spec), spec)
+            self._rows[key] = field_row
+            yield field_row
 
-    def _image_rows(self) -> Iterable[FieldRow]:
-        slots = image_slots(self.row, self.function)
-        rule = self.row.images
-        suggester = PathSuggester()
-        for i, label in enumerate(slots, start=1):
-            hint = ""
-            if i == len(slots) and self.row.mode is not Mode.VACE:
-                count = (
-                    str(rule.max_count) if rule.min_count == rule.max_count else f"{rule.min_count}-{rule.max_count}"
-                )
-                hint = (
-                    f"{count} {'image' if rule.max_count == 1 else 'images'}: https:// or oss:// URL, or a local "
-                    f"file ({', '.join(rule.formats)}, {rule.min_side}-{rule.max_side} px); F4 picks a file"
-                )
-            yield FieldRow(
-                f"image_{i}",
-                label,
-                _input(f"image_{i}", self._initial.get(f"image_{i}"), "URL or local path", suggester=suggester),
-                hint,
-            )
+    # ---- showing a row ----------------------------------------------------------------------------------
 
-    def _option_rows(self) -> Iterable[FieldRow]:
-        row, v = self.row, self._initial
-        if row.takes(Field.SIZE) and row.size is not None:
-            default = f"default ({row.default_size})" if row.default_size else "default"
-            yield FieldRow("size", "size", _select("size", ((c, c) for c in row.size.choices), v.get("size"), default))
-            if row.size.free_form:
-                lo, hi = round((row.size.min_pixels or 0) ** 0.5), round((row.size.max_pixels or 0) ** 0.5)
-                yield FieldRow(
-                    "size_custom",
-                    "or W*H",
-                    _input("size_custom", v.get("size_custom"), f"free size, {lo}*{lo} to {hi}*{hi} pixels"),
-                )
-        if row.takes(Field.N) and row.n_range[0] != row.n_range[1]:
-            lo, hi = row.n_range
-            yield FieldRow(
-                "n",
-                "images (n)",
-                _select("n", ((str(i), str(i)) for i in range(lo, hi + 1)), v.get("n"), f"default ({row.default_n})"),
-            )
-        if row.takes(Field.MAX_IMAGES):
-            lo, hi = row.max_images_range
-            yield FieldRow(
-                "max_images",
-                "max images",
-                _select(
-                    "max_images", ((str(i), str(i)) for i in range(lo, hi + 1)), v.get("max_images"), f"default ({hi})"
-                ),
-            )
-        if row.takes(Field.DURATION) and row.durations:
-            yield FieldRow(
-                "duration",
-                "duration (s)",
-                _select(
-                    "duration",
-                    ((str(d), str(d)) for d in row.durations),
-                    v.get("duration"),
-                    f"default ({row.default_duration})",
-                ),
-            )
-        if row.takes(Field.RESOLUTION) and row.resolutions:
-            yield FieldRow(
-                "resolution",
-                "resolution",
-                _select(
-                    "resolution",
-                    ((r, r) for r in row.resolutions),
-                    v.get("resolution"),
-                    f"default ({row.default_resolution})",
-                ),
-            )
-        if row.takes(Field.SHOT_TYPE):
-            yield FieldRow(
-                "shot_type",
-                "shot type",
-                _select("shot_type", ((s, s) for s in SHOT_TYPES), v.get("shot_type"), "default"),
-            )
-        if row.takes(Field.SEED):
-            yield FieldRow("seed", "seed", _input("seed", v.get("seed"), "random", restrict=r"[0-9]*"))
-        if row.takes(Field.AUDIO_URL):
-            yield FieldRow(
-                "audio_url",
-                "audio",
-                _input(
-                    "audio_url",
-                    v.get("audio_url"),
-                    "optional audio URL or local file (wav/mp3)",
-                    suggester=PathSuggester(),
-                ),
-            )
-        if row.takes(Field.TEMPLATE):
-            yield FieldRow("template", "template", _input("template", v.get("template"), "optional effect template"))
-        if row.takes(Field.AUDIO):
-            yield FieldRow(
-                "silent", "", Checkbox("silent video (no audio)", bool(v.get("silent")), id="f-silent", classes="value")
-            )
-        if row.takes(Field.PROMPT_EXTEND):
-            yield FieldRow(
-                "prompt_extend",
-                "",
-                Checkbox(
-                    "prompt extend (let the service enrich the prompt)",
-                    v.get("prompt_extend", True) is not False,
-                    id="f-prompt_extend",
-                    classes="value",
-                ),
-            )
-        if row.takes(Field.WATERMARK):
-            yield FieldRow(
-                "watermark", "", Checkbox("watermark", bool(v.get("watermark")), id="f-watermark", classes="value")
-            )
+    def show(self, row: ModelMode, function: str | None = None) -> None:
+        """Show exactly the fields `row` takes (with VACE `function`), labelled for it; hide the others."""
+        self.row = row
+        self.function = function if row.mode is Mode.VACE else None
+        specs = field_specs(row, self.function)
+        for key, field_row in self._rows.items():
+            spec = specs.get(key)
+            if spec is not None:
+                field_row.apply(spec)
+            if field_row.display != (spec is not None):
+                field_row.display = spec is not None
+                if spec is None:
+                    field_row.show_problem(None)
 
-    def _vace_rows(self) -> Iterable[FieldRow]:
-        v = self._initial
-        hints = {
-            "obj_or_bg": "comma list, one per reference image: obj or bg",
-            "strength": "0 to 1",
-            "mask_frame_id": "frame number from 1",
-        }
-        for key in vace_fields(self.function):
-            form_key = f"vace_{key}"
-            if key == "control_condition":
-                widget: Widget = _select(form_key, ((c, c) for c in CONTROL_CONDITIONS), v.get(form_key), "choose…")
-            else:
-                url = key.endswith("_url")
-                widget = _input(
-                    form_key,
-                    v.get(form_key),
-                    hints.get(key, "URL or local file" if url else ""),
-                    suggester=PathSuggester() if url else None,
-                )
-            yield FieldRow(form_key, key.replace("_", " "), widget)
+    def fill(self, values: Mapping[str, Any]) -> None:
+        """Put `values` in every field (absent keys: empty), without announcing each as an edit."""
+        full = {**blank_values(), **values}
+        with self.prevent(Input.Changed, TextArea.Changed, Checkbox.Changed, Select.Changed):
+            for key, field_row in self._rows.items():
+                widget, value = field_row.widget, full.get(key)
+                if isinstance(widget, TextArea):
+                    if widget.text != str(value or ""):
+                        widget.text = str(value or "")
+                elif isinstance(widget, Checkbox):
+                    widget.value = bool(value)
+                elif isinstance(widget, Input):
+                    widget.value = str(value or "")
+            self._set_selects(full)
+            for field_row in self._rows.values():
+                field_row.show_problem(None)
+
+    def _set_selects(self, values: Mapping[str, Any]) -> None:
+        for key, field_row in self._rows.items():
+            widget = field_row.widget
+            if isinstance(widget, Select):
+                value = str(values.get(key) or "")
+                with widget.prevent(Select.Changed):
+                    if any(v == value for _, v in widget._options):
+                        widget.value = value
+                    elif not widget.is_blank():
+                        widget.clear()
 
     # ---- reading and marking --------------------------------------------------------------------------
 
-    def values(self) -> dict[str, Any]:
-        """What the user has in every field of this form, by key (untouched selects are empty strings)."""
+    def _shown_rows(self) -> dict[str, FieldRow]:
+        return {key: r for key, r in self._rows.items() if r.display}
+
+    def values(self, *, hidden: bool = False) -> dict[str, Any]:
+        """What the user has in every shown field (with `hidden`, in every field), by key (untouched selects are
+        empty strings)."""
         out: dict[str, Any] = {}
-        for widget in self.query(".value"):
-            key = (widget.id or "")[2:]
+        for key, field_row in (self._rows if hidden else self._shown_rows()).items():
+            widget = field_row.widget
             if isinstance(widget, TextArea):
                 out[key] = widget.text
             elif isinstance(widget, Input | Checkbox):
@@ -307,7 +271,7 @@ class RequestForm(Vertical):
                 key = "size_custom"  # the free W*H overrides the list, so its value is the one at fault
             by_key.setdefault(key, []).append(problem.message)
         orphans: list[str] = []
-        rows = {r.key: r for r in self.query(FieldRow)}
+        rows = self._shown_rows()
         for key, messages in by_key.items():
             if key not in rows:
                 orphans += [f"{key}: {m}" for m in messages]
@@ -316,8 +280,25 @@ class RequestForm(Vertical):
             field_row.show_problem("; ".join(found) if found else None)
         return orphans
 
+    def chosen_function(self) -> str | None:
+        """The VACE function picked in its select (None when none is)."""
+        value = self._rows["function"].widget
+        return value.value if isinstance(value, Select) and isinstance(value.value, str) else None
+
+    def image_inputs(self) -> list[Input]:
+        """The image fields the current row shows, in order."""
+        return [
+            r.widget
+            for key, r in self._shown_rows().items()
+            if key.startswith("image_") and isinstance(r.widget, Input)
+        ]
+
     def first_invalid(self) -> Widget | None:
-        for field_row in self.query(FieldRow):
+        for field_row in self._shown_rows().values():
             if field_row.has_class("-invalid"):
-                return field_row.query_one(".value")
+                return field_row.widget
         return None
+
+
+def _function(row: ModelMode, values: Mapping[str, Any]) -> str | None:
+    return str(values.get("function") or "") or None if row.mode is Mode.VACE else None

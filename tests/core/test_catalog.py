@@ -8,6 +8,7 @@ from qwentui.core.catalog import (
     CATALOG,
     DEFAULT_MODEL,
     MODE_TITLES,
+    NAMED_SIZE_PIXELS,
     SEED_MAX,
     VACE_FUNCTIONS,
     VIDEO_MODES,
@@ -22,11 +23,13 @@ from qwentui.core.catalog import (
     lookup,
     models,
     modes_of,
+    named_size,
     parse_size,
     rows_for_mode,
     rows_for_route,
     size_of,
     size_problem,
+    video_size,
 )
 
 
@@ -296,3 +299,115 @@ def test_size_of() -> None:
     vace = lookup("wan2.1-vace-plus", Mode.VACE)
     assert size_of(vace, None) == (1280, 720)
     assert size_of(vace, "weird") == (1280, 720)
+
+
+# ---- Wan 2.7 ---------------------------------------------------------------------------------------------------
+
+
+@ALL_ROWS
+def test_wan27_fields_match_their_data(row: ModelMode) -> None:
+    """A row takes ratio / media / image sets / an audio track exactly when it holds the data for them."""
+    assert (Field.RATIO in row.fields) is bool(row.ratios)
+    if row.ratios:
+        assert row.default_ratio in row.ratios
+    assert (Field.MEDIA in row.fields) is bool(row.media)
+    slot_types = {slot.type for slot in row.media}
+    for combo in row.media_combos:
+        assert combo <= slot_types
+    for slot in row.media:
+        assert (slot.image is None) is not (slot.clip is None), slot
+    assert (Field.ENABLE_SEQUENTIAL in row.fields) is (row.sequential is not None)
+    if row.sequential is not None:
+        lo, hi = row.sequential.n_range
+        assert lo <= row.sequential.default_n <= hi and hi >= row.n_range[1]
+        assert row.default_size is not None and size_problem(row.sequential.size, row.default_size) is None
+    assert (Field.AUDIO_URL in row.fields) is (row.audio_rule is not None)
+    if row.audio_rule is not None:
+        assert row.audio_rule.kind == "audio" and row.audio_rule.formats == ("wav", "mp3")
+    assert row.new_protocol is row.model.startswith("wan2.7")
+
+
+def test_wan27_video_facts() -> None:
+    t2v = lookup("wan2.7-t2v", Mode.T2V)
+    assert (t2v.route, t2v.prompt_max, t2v.durations, t2v.default_duration) == (
+        Route.VIDEO,
+        5000,
+        tuple(range(2, 16)),
+        5,
+    )
+    assert (t2v.resolutions, t2v.default_resolution) == (("720P", "1080P"), "1080P")
+    assert (t2v.ratios, t2v.default_ratio) == (("16:9", "9:16", "1:1", "4:3", "3:4"), "16:9")
+    assert not {Field.SIZE, Field.SHOT_TYPE, Field.AUDIO} & t2v.fields
+    assert t2v.audio_rule is not None
+    assert (t2v.audio_rule.min_seconds, t2v.audio_rule.max_seconds, t2v.audio_rule.max_bytes) == (3, 30, 15 * 2**20)
+    i2v = lookup("wan2.7-i2v", Mode.I2V)
+    assert i2v.route is Route.VIDEO  # not image2video, even for first + last frame
+    assert not {Field.RATIO, Field.AUDIO_URL, Field.AUDIO, Field.TEMPLATE, Field.SHOT_TYPE} & i2v.fields
+    assert [s.type for s in i2v.media] == ["first_frame", "first_clip", "last_frame", "driving_audio"]
+    assert len(i2v.media_combos) == 6 and frozenset({"first_clip", "driving_audio"}) not in i2v.media_combos
+    clip = i2v.media_slot("first_clip")
+    assert clip is not None and clip.clip is not None
+    assert (clip.clip.formats, clip.clip.min_seconds, clip.clip.max_seconds) == (("mp4", "mov"), 2, 10)
+    frame = i2v.media_slot("first_frame")
+    assert frame is not None and frame.image is not None and not frame.image.allow_alpha
+    assert i2v.media_slot("reference_image") is None
+    assert DEFAULT_MODEL[Mode.T2V] == "wan2.6-t2v" and DEFAULT_MODEL[Mode.I2V] == "wan2.6-i2v-flash"  # unchanged
+
+
+def test_wan27_image_facts() -> None:
+    for model in ("wan2.7-image", "wan2.7-image-pro"):
+        t2i, edit = lookup(model, Mode.T2I), lookup(model, Mode.EDIT)
+        for row in (t2i, edit):
+            assert row.route is Route.IMAGE_GENERATION and Route.MULTIMODAL in row.also_routes
+            assert (row.default_size, row.n_range, row.prompt_max) == ("2K", (1, 4), 5000)
+            assert row.sequential is not None and row.sequential.n_range == (1, 12)
+            assert Field.PROMPT_EXTEND not in row.fields and Field.COLOR_PALETTE in row.fields
+        assert Field.THINKING_MODE in t2i.fields and Field.BBOX_LIST not in t2i.fields
+        assert Field.BBOX_LIST in edit.fields and Field.THINKING_MODE not in edit.fields
+        assert (edit.images.min_count, edit.images.max_count, edit.images.max_bytes) == (1, 9, 10 * 2**20)
+        assert not edit.images.allow_alpha and edit.images.max_aspect == 8.0
+        assert t2i.images.max_count == 0
+        assert edit.size is not None and "4K" not in edit.size.choices
+        assert "4K" not in t2i.sequential.size.choices  # type: ignore[union-attr]
+    pro = lookup("wan2.7-image-pro", Mode.T2I).size
+    assert pro is not None and "4K" in pro.choices
+    std = lookup("wan2.7-image", Mode.T2I).size
+    assert std is not None and "4K" not in std.choices
+
+
+def test_alpha_is_refused_only_where_the_docs_say_so() -> None:
+    no_alpha = {(r.model, r.mode) for r in CATALOG if not r.images.allow_alpha and r.images.max_count}
+    assert no_alpha == {
+        ("wan2.6-image", Mode.EDIT),
+        ("wan2.6-image", Mode.INTERLEAVE),
+        ("wan2.6-i2v-flash", Mode.I2V),
+        ("wan2.6-i2v", Mode.I2V),
+        ("wan2.5-i2v-preview", Mode.I2V),
+        ("wan2.7-image", Mode.EDIT),
+        ("wan2.7-image-pro", Mode.EDIT),
+    }
+
+
+@pytest.mark.parametrize("value", ["1K", "2K", "4K"])
+@pytest.mark.parametrize("aspect", [1.0, 16 / 9, 9 / 16, 2985 / 1405, 20.0])
+def test_named_size_keeps_the_pixel_budget(value: str, aspect: float) -> None:
+    got = named_size(value, aspect)
+    assert got is not None
+    width, height = got
+    budget = NAMED_SIZE_PIXELS[value]
+    assert width % 16 == 0 and height % 16 == 0
+    assert abs(width * height - budget) / budget < 0.03
+    assert abs(width / height - min(aspect, 8.0)) / min(aspect, 8.0) < 0.05  # at most 8:1
+
+
+def test_named_size_of_other_values() -> None:
+    assert named_size("1280*720") is None and named_size("8K") is None and named_size("2k") is None
+    assert named_size("2K") == (2048, 2048)
+
+
+def test_video_size_of_resolution_and_ratio() -> None:
+    assert video_size("1080P", "16:9") == (1920, 1080)
+    assert video_size("720P", "9:16") == (720, 1280)
+    assert video_size("720P", "4:3") == (1088, 832)
+    assert video_size("1080P", "3:4") == (1248, 1632)
+    assert video_size("480P", "16:9") is None and video_size("720P", "21:9") is None

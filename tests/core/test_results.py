@@ -561,3 +561,66 @@ def test_status_parse() -> None:
     assert TaskStatus.parse("SUSPENDED") is TaskStatus.SUSPENDED
     assert TaskStatus.parse(None) is TaskStatus.UNKNOWN
     assert TaskStatus.parse({"a": 1}) is TaskStatus.UNKNOWN
+
+
+# ---- Wan 2.7 answers (the official examples) ---------------------------------------------------------------------
+
+
+def test_wan27_image_sync_answer() -> None:
+    """A named size comes back at the real pixel size the model chose: 2K gave 2985*1405."""
+    body = {
+        "output": {
+            "choices": [
+                {
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": [{"image": SIGNED, "type": "image"}]},
+                }
+            ],
+            "finished": True,
+            "task_metric": {"TOTAL": 1, "SUCCEEDED": 1, "FAILED": 0},
+        },
+        "usage": {
+            "image_count": 1,
+            "input_tokens": 18790,
+            "output_tokens": 2,
+            "size": "2985*1405",
+            "total_tokens": 18792,
+        },
+        "request_id": "a3f4befe-1",
+    }
+    r = parse_task(body)
+    assert r.status is TaskStatus.SUCCEEDED and r.urls == [SIGNED]
+    assert (r.width, r.height) == (2985, 1405) and r.image_count == 1
+    assert r.metrics == {"TOTAL": 1, "SUCCEEDED": 1, "FAILED": 0}
+
+
+def test_wan27_video_continuation_counts_only_the_new_footage() -> None:
+    body = {
+        "request_id": "2ca1c497-1",
+        "output": {
+            "task_id": "af6efbc0-1",
+            "task_status": "SUCCEEDED",
+            "submit_time": "2025-09-25 11:07:28.590",
+            "scheduled_time": "2025-09-25 11:07:35.349",
+            "end_time": "2025-09-25 11:17:11.650",
+            "orig_prompt": "the wave breaks",
+            "video_url": "https://dashscope-result-sh.oss-accelerate.aliyuncs.com/x.mp4?Expires=1",
+        },
+        "usage": {"duration": 12, "input_video_duration": 2, "output_video_duration": 10, "video_count": 1, "SR": 720},
+    }
+    r = parse_task(body)
+    assert r.status is TaskStatus.SUCCEEDED and r.items[0].kind == "video"
+    assert r.video_seconds == 10.0  # the billed `duration` includes the input clip
+    assert r.actual_prompt is None and (r.width, r.height) == (None, None)
+
+
+def test_task_list_row_with_user_api_unique_key() -> None:
+    page = parse_task_list(
+        {
+            "total": 1,
+            "data": [
+                {"task_id": "t", "status": "RUNNING", "model_name": "wan2.7-i2v", "user_api_unique_key": "apikey:v1:x"}
+            ],
+        }
+    )
+    assert page.tasks[0].task_id == "t" and page.tasks[0].model_name == "wan2.7-i2v"

@@ -802,6 +802,12 @@ class Store:
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from None
+            except BaseException:
+                # Cancelled while aiosqlite's thread runs the BEGIN: it may still begin, and a transaction nobody
+                # ends fails every later write. The ROLLBACK is queued behind it on that thread, so it ends it.
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
+                raise
             self._stamped = False
             try:
                 yield conn

@@ -2,8 +2,9 @@
 
 Everything the demo makes lives in one folder of the data folder (`demo_home()`): its database, the downloaded
 results, the drop folders and the simulated service's tasks (`demo_service_file()`). All of it is kept between
-starts, so quitting (or a crash) mid-flight and starting again shows the jobs resume and finish. A new demo
-database gets a few jobs of several modes; `--reset` starts over. A demo already running elsewhere is joined,
+starts, so quitting (or a crash) mid-flight and starting again shows the jobs resume and finish. A demo
+database gets a few jobs of several modes once (a start killed before that gets them on the next start);
+`--reset` starts over. A demo already running elsewhere is joined,
 never reset: the second one reads the same database (as any second qwentui does).
 """
 
@@ -22,6 +23,7 @@ from qwentui.core.store import Store, StoreError
 from qwentui.runtime.context import Context, RuntimeOptions, demo_home, demo_service_file, paths_for
 
 SAMPLE_IMAGE = "https://sim.local/samples/cat.png"
+SEEDED = "demo.seeded"  # a store setting: the first jobs were added once, never again (until --reset)
 
 DEMO_REQUESTS = [
     GenerationRequest(mode=Mode.T2I, prompt="A red fox in fresh snow, golden hour, 35mm photo"),
@@ -33,8 +35,8 @@ DEMO_REQUESTS = [
 ]
 
 
-def prepare_demo(options: RuntimeOptions) -> bool:
-    """Ready the demo's folder before anything opens it; True when its database is new (it gets the first jobs).
+def prepare_demo(options: RuntimeOptions) -> None:
+    """Ready the demo's folder before anything opens it.
 
     With `options.reset` the demo starts over: its database, its downloaded results and its simulated tasks are
     removed. Never a database named with --db (it may hold real work), never while another qwentui runs it.
@@ -52,7 +54,6 @@ def prepare_demo(options: RuntimeOptions) -> bool:
         remove_database(demo_service_file())
         if options.output is None:
             shutil.rmtree(demo_home() / "output", ignore_errors=True)
-    return not paths.db.exists()
 
 
 async def lease_holder(db: Path) -> int | None:
@@ -81,6 +82,10 @@ def remove_database(db: Path) -> None:
 
 
 async def seed_demo(context: Context) -> None:
-    """The first jobs of a new demo database."""
+    """The first jobs of a demo database, added once, by the process that runs its engine."""
+    store = context.store
+    if not context.engine.leader or await store.get_setting(SEEDED) or await store.list_jobs(limit=1):
+        return
     for request in DEMO_REQUESTS:
         await context.engine.add(request, source="demo")
+    await store.set_setting(SEEDED, True)

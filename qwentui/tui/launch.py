@@ -35,12 +35,13 @@ async def open_with_drops(options: RuntimeOptions) -> AsyncIterator[Context]:
 def launch(options: RuntimeOptions) -> int:
     settings = load_settings(paths_for(options).settings)
     backend = choose(settings.image_renderer)  # may query the terminal: must happen before app.run()
-    fresh_demo = options.demo and prepare_demo(options)  # a kept (or running) demo keeps its jobs: no new seed
+    if options.demo:
+        prepare_demo(options)
     app = QwenApp(
         opener=lambda: open_with_drops(options),
         settings=settings,
         backend=backend,
-        on_ready=seed_demo if fresh_demo else None,
+        on_ready=seed_demo if options.demo else None,
     )
     app.run()
     return app.return_code or 0

@@ -19,6 +19,8 @@ from qwentui.core.catalog import Mode
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import ACTIVE, JobState
 from qwentui.core.store import Job, Store
+from qwentui.runtime import RuntimeOptions, open_context, paths_for
+from qwentui.runtime.demo import DEMO_REQUESTS, prepare_demo, seed_demo
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
@@ -128,3 +130,18 @@ def test_reset_refuses_while_the_demo_runs_and_a_named_database(tmp_path: Path) 
         text=True,
     )
     assert named.returncode == 1 and "never removes one named with --db" in named.stderr
+
+
+async def test_the_first_jobs_are_added_once_even_after_a_start_killed_before_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QWENTUI_HOME", str(tmp_path / "home"))
+    options = RuntimeOptions(demo=True)
+    db = paths_for(options).db
+    db.parent.mkdir(parents=True)
+    await (await Store.open(db)).close()  # a start killed after creating the database, before adding the jobs
+    for _ in range(2):  # then two starts: the first adds the jobs, the second finds them
+        prepare_demo(options)
+        async with open_context(options, start_engine=True) as ctx:
+            await seed_demo(ctx)
+            assert len(await ctx.store.list_jobs(limit=100)) == len(DEMO_REQUESTS)

@@ -46,6 +46,7 @@ class TaskFile(TaskStore):
         self._lock = threading.Lock()  # the simulator may serve from a server thread
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # survives a killed process; only a power cut loses the last
         self._db.executescript(_SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('secret', ?)", (self.secret.hex(),))
         (secret,) = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 POLL = 1.0  # seconds between two looks at data_version (changes made by other processes)
 PAGE = 5000  # jobs read per query; a larger burst is read in several
+GAP = 0.05  # seconds at least between two reads: a burst of commits (100 jobs a second) is read in a few batches
 
 
 class Subscription:
@@ -98,9 +99,10 @@ class Subscription:
 class ChangeFeed:
     """`start()` it once (the engine does), `subscribe()` as often as wanted, `stop()` at the end."""
 
-    def __init__(self, store: Store, *, poll: float = POLL) -> None:
+    def __init__(self, store: Store, *, poll: float = POLL, gap: float = GAP) -> None:
         self.store = store
         self.poll = poll
+        self.gap = gap
         self._subscriptions: list[Subscription] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one read at a time: the stamp moves in order
@@ -161,6 +163,7 @@ class ChangeFeed:
                     self.looks += 1
                 if self._wake.is_set() or await self.store.data_version() != self._version:
                     await self.flush()
+                    await asyncio.sleep(self.gap)  # what commits meanwhile waits a moment and comes as one batch
             except StoreClosed:
                 return
             except StoreError as exc:  # busy or damaged: look again at the next poll
@@ -171,8 +174,9 @@ class ChangeFeed:
         change committed before the call is in every subscription (a consumer about to stop calls this)."""
         async with self._lock:
             self._wake.clear()
-            # the version first: a commit landing during the read moves it again, so it is read next time
-            self._version = await self.store.data_version()
+            # the version first: a commit landing during the read moves it again, so it is read next time; kept
+            # only once the read succeeded, so a failed read (a busy database) is tried again at the next look
+            version = await self.store.data_version()
             if self._stamp is None:
                 self._stamp = await self.store.latest_stamp()
             total = 0
@@ -187,4 +191,5 @@ class ChangeFeed:
                     sub.offer(jobs)
                 if len(jobs) < PAGE:
                     break
+            self._version = version
             return total

@@ -214,6 +214,8 @@ def test_valid_rows_accept_any_ordinary_prompt(row: Any, prompt: str) -> None:
     data: dict[str, Any] = {"mode": row.mode.value, "model": row.model, "prompt": prompt or "p", "images": images}
     if row.mode is Mode.VACE:
         data["function"] = "image_reference"
+    if row.media:  # wan2.7-i2v: its first frame goes in media[]
+        data["first_frame_url"] = "https://example.com/first.png"
     if not (prompt or "p").strip() and row.prompt_required:
         return
     wire = build(GenerationRequest.from_dict(data))

@@ -61,12 +61,20 @@ async def main_ready(pilot: Pilot[Any]) -> None:
     await pilot.app.workers.wait_for_complete()
 
 
-def test_main_screen(snap_compare: SnapCompare, snapshot_app: QwenApp) -> None:
-    assert snap_compare(snapshot_app, terminal_size=(130, 36), run_before=main_ready)
+def test_main_screen_at_160x48(snap_compare: SnapCompare, snapshot_app: QwenApp) -> None:
+    assert snap_compare(snapshot_app, terminal_size=(160, 48), run_before=main_ready)
 
 
 def test_main_screen_at_80x24(snap_compare: SnapCompare, snapshot_app: QwenApp) -> None:
-    assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=main_ready)
+    """The smallest common terminal: quit and help in the footer, the counts in short form, a toast over the
+    preview side (never over the rows) and above the status bar."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await main_ready(pilot)
+        pilot.app.notify("Job 9 finished — A koi pond seen from above, ukiyo-e style", timeout=60)
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_composer(snap_compare: SnapCompare, snapshot_app: QwenApp) -> None:

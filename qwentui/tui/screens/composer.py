@@ -249,7 +249,8 @@ class ComposerScreen(Screen[int | None]):
     def _validate_soon(self, delay: float) -> None:
         if self._debounce is not None:
             self._debounce.stop()
-        self._debounce = self.set_timer(delay, self._validate_now)
+        # never 0: Textual's timer divides by its delay when it wakes late (a hidden composer's timer does)
+        self._debounce = self.set_timer(max(delay, 0.001), self._validate_now)
 
     def _check(self) -> tuple[GenerationRequest, list[Problem]]:
         """The request the form describes and the problems that need no file read (types, stale URLs)."""

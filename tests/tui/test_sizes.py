@@ -1,0 +1,126 @@
+"""The main screen at every terminal size from 60x20 to 250x70, through every way a job can arrive and every
+change of layout: the app stays up and the new job is in the table, on screen.
+
+One app per size (starting the app and the engine is the slow part), the events in turn inside it: a job added
+by the engine (as the composer, the drop folder and the CLI's own engine do), by the composer's keys, by another
+store connection (another process, as `qwentui submit` while the TUI runs), by a retry; with a filter, with a
+search, with the F1 key panel open, after shrinking the terminal and after growing it back, and with the composer
+opened and closed. The order of the table never depends on which columns the width leaves.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qwentui.core.catalog import Mode
+from qwentui.core.requests import GenerationRequest
+from qwentui.core.store import Store
+from qwentui.runtime import Context
+from qwentui.tui.app import QwenApp
+from qwentui.tui.screens.composer import ComposerScreen
+from qwentui.tui.screens.main import MainScreen
+from qwentui.tui.widgets.job_table import JobTable
+from tests.tui.conftest import choose, focus, main_screen, paste, type_text, wait_until
+
+SIZES = [(60, 20), (80, 24), (110, 30), (130, 40), (160, 48), (250, 70)]
+SMALLEST = SIZES[0]
+
+
+def t2i(prompt: str) -> GenerationRequest:
+    return GenerationRequest(mode=Mode.T2I, prompt=prompt)
+
+
+def on_screen(table: JobTable) -> str:
+    """What the table draws now, line by line (the same lines the compositor asks it for)."""
+    return "\n".join(table.render_line(y).text for y in range(table.scrollable_content_region.height))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+async def test_every_size_survives_every_event(app: QwenApp, context: Context, size: tuple[int, int]) -> None:
+    async with app.run_test(size=size) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
+        screen = main_screen(app)
+        table = screen.table
+
+        def alive() -> bool:
+            return app.is_running and app.return_code is None and app._exception is None
+
+        async def shows(prompt: str, what: str) -> int:
+            """The job with this prompt is a row of the table, and its row is drawn with its prompt."""
+
+            async def in_table() -> bool:
+                assert alive(), f"the app died on: {what}"
+                jobs = await context.store.list_jobs(text=prompt, limit=1)
+                return bool(jobs) and jobs[0].id in table.jobs
+
+            await wait_until(pilot, in_table, what=f"the row of {what}")
+            [job] = await context.store.list_jobs(text=prompt, limit=1)
+            assert table.select_job(job.id)
+            await pilot.pause()
+            if table.size.width >= 40:  # narrower (the key panel open at 60 columns): the prompt is cut off
+                assert prompt in on_screen(table), f"{what}: {on_screen(table)}"
+            assert alive(), f"the app died on: {what}"
+            return job.id
+
+        await context.engine.add(t2i("sz1 engine"))
+        first = await shows("sz1 engine", "a job the engine added")
+
+        await pilot.press("n")  # the composer's keys: open, type, submit
+        await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
+        await focus(pilot, "f-prompt")
+        await paste(pilot, "sz2 composer")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.screen is screen, what="the composer to close")
+        await shows("sz2 composer", "a job the composer submitted")
+
+        other = await Store.open(context.paths.db)  # another process's connection, as the CLI's
+        try:
+            await other.add_job({"mode": "t2i", "model": "wan2.6-t2i", "prompt": "sz3 another process"})
+        finally:
+            await other.close()
+        await shows("sz3 another process", "a job another process added")
+
+        assert table.select_job(first)
+        table.focus()
+        await pilot.press("r")  # retry: a new job, the same request
+        await wait_until(pilot, lambda: len(table.jobs) == 4, what="the retry's row")
+        retry = max(table.jobs)
+        assert table.jobs[retry].parent_id == first
+
+        await choose(pilot, "filter-mode", "t2i")
+        await context.engine.add(t2i("sz4 filtered"))
+        await shows("sz4 filtered", "a job matching the filter")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: table.job_filter.is_empty, what="the filter cleared")
+
+        await pilot.press("slash")
+        await type_text(pilot, "sz5")
+        await wait_until(pilot, lambda: table.job_filter.text == "sz5", what="the search")
+        await context.engine.add(t2i("sz5 searched"))
+        await shows("sz5 searched", "a job matching the search")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: table.job_filter.is_empty, what="the search cleared")
+
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: bool(app.screen.query("HelpPanel")), what="the key panel")
+        await context.engine.add(t2i("sz6 key panel"))
+        await shows("sz6 key panel", "a job while the key panel is open")
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: not app.screen.query("HelpPanel"), what="the key panel closed")
+
+        await pilot.resize_terminal(*SMALLEST)
+        await context.engine.add(t2i("sz7 shrunk"))
+        await shows("sz7 shrunk", "a job after shrinking the terminal")
+        await pilot.resize_terminal(*size)
+        await context.engine.add(t2i("sz8 grown"))
+        await shows("sz8 grown", "a job after growing the terminal back")
+
+        await pilot.press("n")  # the composer open while a job arrives, then closed
+        await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
+        await context.engine.add(t2i("sz9 behind the composer"))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen, what="the composer to close")
+        await shows("sz9 behind the composer", "a job added while the composer was open")
+
+        assert list(table.row_ids) == sorted(table.jobs, reverse=True)  # newest first, whatever the width
+        assert alive()

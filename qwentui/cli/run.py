@@ -54,8 +54,11 @@ async def run(args: argparse.Namespace) -> int:
                 "another qwentui process already runs the engine on this database; waiting to take over",
                 file=sys.stderr,
             )
-        report = Report(ctx, quiet=args.quiet)
+        report = Report(ctx, quiet=args.quiet, tally=args.until_idle)
         with ctx.engine.subscribe() as changes:
+            # what the engine's start-up did before this subscribed (e.g. an interrupted call handed to the user)
+            if ctx.engine.feed.started_at is not None:
+                await report.show(await ctx.store.changed_since(ctx.engine.feed.started_at))
             drops = None if args.no_drop else await start_drop_service(ctx, echo=not args.quiet)
             if not args.quiet:
                 print(f"qwentui engine on {ctx.endpoint}, database {ctx.paths.db}", file=sys.stderr, flush=True)
@@ -103,11 +106,12 @@ async def _idle(ctx: Context, drops: DropFolderService | None) -> bool:
 class Report:
     """One line per job state change, the outcome with what matters (files, the error), and a tally."""
 
-    def __init__(self, ctx: Context, *, quiet: bool) -> None:
+    def __init__(self, ctx: Context, *, quiet: bool, tally: bool = True) -> None:
         self.ctx = ctx
         self.quiet = quiet
+        self.tally = tally  # keep each settled job's last ending (for --until-idle's summary)
         self._shown: OrderedDict[int, tuple[JobState, bool]] = OrderedDict()
-        self.settled: dict[JobState, list[int]] = {}
+        self._settled: dict[int, JobState] = {}  # the last ending counts: needs-you, then resubmitted and done
 
     async def show(self, jobs: list[Job]) -> None:
         for job in jobs:
@@ -120,8 +124,8 @@ class Report:
             if job.deleted:
                 self._print(f"job {job.id}: deleted")
                 continue
-            if job.state in TERMINAL or job.state is JobState.NEEDS_USER:
-                self.settled.setdefault(job.state, []).append(job.id)
+            if self.tally and (job.state in TERMINAL or job.state is JobState.NEEDS_USER):
+                self._settled[job.id] = job.state
             for line in await self._lines(job):
                 self._print(line)
 
@@ -147,15 +151,24 @@ class Report:
             return [f"{head} canceled"]
         return [f"{head}: {state.value}" + (f" task {job.task_id}" if job.task_id else "")]
 
+    @property
+    def settled(self) -> dict[JobState, list[int]]:
+        """The jobs that settled while this ran, by how they ended."""
+        by_state: dict[JobState, list[int]] = {}
+        for job_id, state in self._settled.items():
+            by_state.setdefault(state, []).append(job_id)
+        return by_state
+
     def bad(self) -> list[tuple[JobState, list[int]]]:
-        return [(s, self.settled[s]) for s in BAD_ENDINGS if self.settled.get(s)]
+        settled = self.settled
+        return [(s, settled[s]) for s in BAD_ENDINGS if settled.get(s)]
 
     def summary(self) -> str:
-        total = sum(len(ids) for ids in self.settled.values())
-        if not total:
+        settled = self.settled
+        if not settled:
             return "idle: no job settled"
-        parts = [f"{len(ids)} {state.value}" for state, ids in sorted(self.settled.items()) if ids]
-        text = f"idle: {total} job(s) settled: {', '.join(parts)}"
+        parts = [f"{len(ids)} {state.value}" for state, ids in sorted(settled.items())]
+        text = f"idle: {len(self._settled)} job(s) settled: {', '.join(parts)}"
         bad = self.bad()
         if bad:
             which = "; ".join(f"{state.value}: {_ids(ids)}" for state, ids in bad)

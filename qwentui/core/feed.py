@@ -107,6 +107,7 @@ class ChangeFeed:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one read at a time: the stamp moves in order
         self._stamp: float | None = None
+        self.started_at: float | None = None  # the stamp the feed started from: earlier changes are history
         self._version: int | None = None
         self._task: asyncio.Task[None] | None = None
         self.looks = 0  # how many times the feed asked whether another process wrote (no rows read)
@@ -118,7 +119,7 @@ class ChangeFeed:
         if self._task is not None:
             return
         self._version = await self.store.data_version()
-        self._stamp = await self.store.latest_stamp()
+        self._stamp = self.started_at = await self.store.latest_stamp()
         self.store.add_listener(self._wake.set)
         self._task = asyncio.create_task(self._run(), name="change-feed")
 

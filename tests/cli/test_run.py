@@ -16,6 +16,7 @@ from qwentui.core.config import ApiKey
 from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.schedule import SchedulePolicy
+from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from qwentui.sim import BackgroundServer, SimConfig, running
 
@@ -117,3 +118,19 @@ async def test_submit_wait_follows_the_job_while_another_process_runs_the_engine
     assert "another qwentui process is running the engine" in err
     (path,) = out.strip().splitlines()
     assert Path(path).is_file() and Path(path).parent == env / "tui-out"
+
+
+def test_run_until_idle_tells_a_job_that_needs_the_user(
+    env: Path, server: BackgroundServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def interrupted_sync_call() -> int:  # as a kill during a synchronous generation call leaves it
+        async with await Store.open(env / "jobs.db") as store:
+            request = GenerationRequest(mode=Mode.T2I, model="qwen-image-2.0", prompt="a sync poster")
+            job = await store.add_job(request.to_dict(), source="cli", state=JobState.SUBMITTING, wire={"x": 1})
+            return job.id
+
+    job_id = asyncio.run(interrupted_sync_call())
+    assert qwentui(env, server, "run", "--until-idle", "--no-drop") == 1  # the start-up hands it to the user
+    out, err = capsys.readouterr()
+    assert f"job {job_id} needs you: " in out and f"qwentui resolve {job_id}" in out
+    assert f"needs_user: job {job_id}" in err.strip().splitlines()[-1]

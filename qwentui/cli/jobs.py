@@ -1,4 +1,4 @@
-"""`qwentui jobs` (list and filter) and `qwentui show ID` (one job, its events and files)."""
+"""`qwentui jobs` (list and filter) and `qwentui show ID` (one job, its events and files); `usage` is in usage.py."""
 
 from __future__ import annotations
 
@@ -44,11 +44,6 @@ def add_parser(sub: Any) -> None:
     s.add_argument("job_id", type=int)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_show)
-
-    u = sub.add_parser("usage", help="images and video seconds generated, per model or per day")
-    u.add_argument("--by", choices=["model", "day"], default="model")
-    u.add_argument("--json", action="store_true")
-    u.set_defaults(func=run_usage)
 
 
 async def run_jobs(args: argparse.Namespace) -> int:
@@ -104,23 +99,4 @@ async def run_show(args: argparse.Namespace) -> int:
         for e in events:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at))
             print(safe(f"  {when}  {e.from_state or '-':>11} -> {e.to_state:<11} {redact_url(e.detail or '')}"))
-    return 0
-
-
-async def run_usage(args: argparse.Namespace) -> int:
-    async with open_store(options(args)) as store:
-        rows = await store.usage_totals(by=args.by)
-        if args.json:
-            print_json(rows)
-            return 0
-        if not rows:
-            print("no usage recorded yet")
-            return 0
-        print(f"{args.by.upper():<24} {'JOBS':>6} {'IMAGES':>7} {'VIDEO S':>8}")
-        for row in rows:
-            r = row if isinstance(row, dict) else row.__dict__
-            print(
-                f"{r.get('key', '')!s:<24} {r.get('jobs', 0):>6} {r.get('image_count', 0):>7} "
-                f"{r.get('video_seconds', 0):>8.0f}"
-            )
     return 0

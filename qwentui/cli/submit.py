@@ -147,6 +147,8 @@ async def run(args: argparse.Namespace) -> int:
     async with open_context(options(args)) as ctx:
         job = await ctx.engine.add(request, source="cli")
         print(f"job {job.id} queued: {request.mode.value} with {request.model_name}", file=sys.stderr)
+        if (prices := ctx.engine.config.prices) is not None:
+            print(f"job {job.id}: {prices.estimate(request).text}", file=sys.stderr)
         if not ctx.engine.leader:
             print("another qwentui process is running the engine; it will send this job", file=sys.stderr)
             if not args.wait:

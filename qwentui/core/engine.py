@@ -33,6 +33,7 @@ from qwentui.core.download import make_download_client
 from qwentui.core.errors import ApiError, AuthError, QwentuiError, TransportError, UnsupportedOperation
 from qwentui.core.feed import ChangeFeed, Subscription
 from qwentui.core.fetcher import Fetcher
+from qwentui.core.pricing import Pricing, estimate_fields
 from qwentui.core.reconcile import Reconciler
 from qwentui.core.requests import GenerationRequest, InvalidRequest, validate
 from qwentui.core.results import TaskStatus
@@ -80,6 +81,7 @@ class EngineConfig:
     reconcile_settle: float = 10.0
     batch_tracking: bool = True
     page_size: int = 100
+    prices: Pricing | None = None  # each new job records its estimate with these (None: no estimates)
 
 
 class Engine:
@@ -434,6 +436,7 @@ class Engine:
             parent_id=parent_id,
             output_dir=str(output_dir) if output_dir else None,
             expected_seconds=float(sum(row.typical_seconds)) / 2 * self.config.policy.time_scale,
+            **estimate_fields(self.config.prices, request),
         )
         self.wake()
         return job
@@ -609,6 +612,84 @@ class Engine:
     def expected_seconds(self, job: Job) -> float:
         lo, hi = typical_seconds(job)
         return (lo + hi) / 2 * self.config.policy.time_scale
+
+    # ---- batches (qwentui batch): many jobs queued, canceled or retried as one -----------------------------
+
+    async def add_batch(
+        self,
+        requests: list[GenerationRequest],
+        *,
+        name: str,
+        source: str = "batch",
+        source_path: str | None = None,
+        max_cost: float | None = None,
+        currency: str | None = None,
+    ) -> tuple[int, list[int]]:
+        """Queue validated requests as one batch, in one transaction; (batch id, job ids). Validate first
+        (qwentui.cli.batch does, line by line): nothing here checks the requests again."""
+        scale = self.config.policy.time_scale
+        rows = [
+            {
+                "request": request.to_dict(),
+                "mode": request.row.mode.value,
+                "model": request.row.model,
+                "prompt": request.prompt,
+                "source": source,
+                "source_path": source_path,
+                "expected_seconds": float(sum(request.row.typical_seconds)) / 2 * scale,
+                **estimate_fields(self.config.prices, request),
+            }
+            for request in requests
+        ]
+        batch_id, ids = await self.store.add_jobs(
+            rows, batch_name=name, batch_source=source_path, max_cost=max_cost, currency=currency
+        )
+        assert batch_id is not None
+        self.wake()
+        return batch_id, ids
+
+    async def cancel_batch(self, batch_id: int) -> tuple[list[int], list[str]]:
+        """Cancel what can still be canceled: the jobs not sent yet (at once), then those the service has
+        not started (PENDING). Returns (canceled ids, why the others could not be)."""
+        if await self.store.get_batch(batch_id) is None:
+            raise EngineError(f"there is no batch {batch_id}; `qwentui batch --list` lists them")
+        canceled = await self.store.cancel_waiting(batch_id)
+        refused: list[str] = []
+        for job in await self.store.batch_jobs(batch_id, ACTIVE - {JobState.QUEUED}):
+            try:
+                canceled.append((await self.cancel(job.id)).id)
+            except (EngineError, StaleTransition) as exc:
+                refused.append(str(exc))
+        return canceled, refused
+
+    async def retry_batch(self, batch_id: int) -> list[int]:
+        """New jobs, in the same batch, for every job of it that failed, was refused, canceled or expired (once:
+        a job already retried is not retried again; its retry is, if that ended badly too)."""
+        if await self.store.get_batch(batch_id) is None:
+            raise EngineError(f"there is no batch {batch_id}; `qwentui batch --list` lists them")
+        ended = {JobState.FAILED, JobState.REJECTED, JobState.CANCELED, JobState.EXPIRED}
+        jobs = await self.store.batch_jobs(batch_id)
+        retried = {job.parent_id for job in jobs}
+        rows = []
+        for job in (j for j in jobs if j.state in ended and j.id not in retried):
+            request = GenerationRequest.from_dict(job.request)
+            rows.append(
+                {
+                    "request": job.request,
+                    "mode": job.mode.value,
+                    "model": job.model,
+                    "prompt": job.prompt,
+                    "source": "retry",
+                    "parent_id": job.id,
+                    "output_dir": job.output_dir,
+                    "expected_seconds": job.expected_seconds,
+                    "batch_id": batch_id,
+                    **estimate_fields(self.config.prices, request),
+                }
+            )
+        _, ids = await self.store.add_jobs(rows, detail=f"retry in batch {batch_id}")
+        self.wake()
+        return ids
 
 
 def _process_alive(pid: int) -> bool:

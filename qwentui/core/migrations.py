@@ -277,6 +277,34 @@ V8_DROP_COUNTS = Migration(
     ),
 )
 
+V9_BATCHES_COSTS = Migration(
+    9,
+    "batches, and each job's estimated and actual cost",
+    (
+        # A batch is the jobs made together from one file (qwentui batch): cancel, retry and spend act on it.
+        """CREATE TABLE batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at REAL NOT NULL,
+        name TEXT NOT NULL,
+        source_path TEXT,
+        max_cost REAL,
+        currency TEXT
+    )""",
+        "ALTER TABLE jobs ADD COLUMN batch_id INTEGER REFERENCES batches(id) ON DELETE SET NULL",
+        # The estimate at submit (NULL: no price known), the price per billed unit it used, the currency as
+        # published (never converted); the actual cost once the task's `usage` is known (0 when it failed).
+        "ALTER TABLE jobs ADD COLUMN cost_estimate REAL",
+        "ALTER TABLE jobs ADD COLUMN cost_unit_price REAL",
+        "ALTER TABLE jobs ADD COLUMN cost_currency TEXT",
+        "ALTER TABLE jobs ADD COLUMN cost_actual REAL",
+        "CREATE INDEX jobs_batch ON jobs(batch_id) WHERE batch_id IS NOT NULL",
+        # Spend totals read only this index, as usage totals read jobs_usage: every job estimated since this
+        # step has a currency (even with no price known), the jobs from before have none.
+        """CREATE INDEX jobs_cost ON jobs(model, cost_currency, cost_estimate, cost_actual, finished_at, created_at,
+        batch_id) WHERE cost_currency IS NOT NULL""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     V1_CORE,
     V2_FTS,
@@ -286,6 +314,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     V6_CLOCK_OFFSET,
     V7_LEDGER_RULE,
     V8_DROP_COUNTS,
+    V9_BATCHES_COSTS,
 )
 LATEST = len(MIGRATIONS)
 

@@ -47,6 +47,7 @@ import platformdirs
 from qwentui.core.catalog import Mode
 from qwentui.core.errors import QwentuiError
 from qwentui.core.migrations import CJK, LATEST, cjk_search_text, migrate, user_version
+from qwentui.core.pricing import billed_units
 from qwentui.core.states import ACTIVE, ALLOWED, TERMINAL, JobState
 
 ENV_DB = "QWENTUI_DB"
@@ -148,6 +149,11 @@ class Job:
     priority: int
     deleted: bool
     clock_offset: float | None = None  # the service's clock minus ours when the POST was sent
+    batch_id: int | None = None  # the batch this job was made in (qwentui batch)
+    cost_estimate: float | None = None  # at submit, in cost_currency; None: no price known
+    cost_unit_price: float | None = None  # per billed image or video second, as estimated
+    cost_currency: str | None = None
+    cost_actual: float | None = None  # from the task's usage; 0 when it failed; None until known
 
     # The JSON columns other than the request stay text: lists and the TUI never need them parsed, and
     # parsing a thousand rows per refresh for nothing costs frames.
@@ -228,6 +234,29 @@ class UsageTotal:
     video_seconds: float
 
 
+@dataclass(frozen=True)
+class Batch:
+    id: int
+    created_at: float
+    name: str  # for people: the file it came from, usually
+    source_path: str | None
+    max_cost: float | None  # the per-batch cap it was queued under (in `currency`), if any
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class SpendTotal:
+    """Money per model, local day or batch, in one currency (never converted)."""
+
+    key: str  # the model name, the local day "YYYY-MM-DD", or the batch id
+    currency: str
+    jobs: int
+    estimated: float  # what the jobs were estimated at, when they were queued
+    actual: float  # what the finished ones cost, from their usage (failed: 0)
+    open_estimate: float  # the estimate of the jobs whose cost is not known yet
+    unpriced: int  # jobs with no price known (counted in `jobs`, in neither sum)
+
+
 @dataclass(frozen=True, slots=True)
 class Increment:
     """A field value meaning "add this to the stored value", e.g. `attempts=Increment()`.
@@ -236,6 +265,29 @@ class Increment:
     """
 
     by: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """`cost_actual` = these billed units (images or video seconds) x the job's stored `cost_unit_price`.
+
+    Set wherever a task's `usage` is stored, so every path that records usage records the cost too.
+    """
+
+    units: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Sql:
+    """A column value computed by SQL from the row itself (column names only, no user input)."""
+
+    expr: str
+
+
+# A job that ends without usage was not billed (only output is); one that expired after its usage was stored
+# keeps that cost.
+UNBILLED = frozenset({JobState.REJECTED, JobState.FAILED, JobState.CANCELED, JobState.EXPIRED})
+_UNBILLED_COST = _Sql("CASE WHEN usage_json IS NULL THEN 0 ELSE cost_actual END")
 
 
 # ---- columns and field encoding ---------------------------------------------------------------------------
@@ -274,6 +326,11 @@ JOB_COLUMNS = (
     "priority",
     "deleted",
     "clock_offset",
+    "batch_id",
+    "cost_estimate",
+    "cost_unit_price",
+    "cost_currency",
+    "cost_actual",
 )
 _SELECT_JOB = "SELECT " + ", ".join(f"j.{c}" for c in JOB_COLUMNS)
 _ASSET_COLUMNS = (
@@ -322,6 +379,11 @@ _PLAIN_FIELDS = frozenset(
         "output_dir",
         "priority",
         "clock_offset",
+        "batch_id",
+        "cost_estimate",
+        "cost_unit_price",
+        "cost_currency",
+        "cost_actual",
     }
 )
 _PROTECTED = {
@@ -412,6 +474,8 @@ def _encode_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         images, seconds = usage_figures(json.loads(cols["usage_json"]))
         cols.setdefault("image_count", images)
         cols.setdefault("video_seconds", seconds)
+        if "cost_actual" not in fields:
+            cols["cost_actual"] = Priced(billed_units(json.loads(cols["usage_json"])))
     if cols.get("wire_json") is not None and "body_hash" not in fields:
         cols["body_hash"] = body_hash(json.loads(cols["wire_json"]))
     return cols
@@ -456,6 +520,11 @@ def _job(row: Sequence[Any]) -> Job:
         priority,
         deleted,
         clock_offset,
+        batch_id,
+        cost_estimate,
+        cost_unit_price,
+        cost_currency,
+        cost_actual,
     ) = row
     return Job(
         id_,
@@ -491,6 +560,11 @@ def _job(row: Sequence[Any]) -> Job:
         priority,
         bool(deleted),
         clock_offset,
+        batch_id,
+        cost_estimate,
+        cost_unit_price,
+        cost_currency,
+        cost_actual,
     )
 
 
@@ -890,6 +964,11 @@ class Store:
             if isinstance(value, Increment):
                 sets.append(f"{col} = {col} + ?")
                 values.append(value.by)
+            elif isinstance(value, _Sql):
+                sets.append(f"{col} = {value.expr}")
+            elif isinstance(value, Priced):
+                sets.append(f"{col} = cost_unit_price * ?")  # NULL (no price known) stays NULL
+                values.append(value.units)
             else:
                 sets.append(f"{col} = ?")
                 values.append(value)
@@ -1002,6 +1081,9 @@ class Store:
         )
         cols["state"] = JobState(state).value
         cols["client_token"] = str(uuid.uuid4())
+        if isinstance(priced := cols.get("cost_actual"), Priced):
+            price = cols.get("cost_unit_price")
+            cols["cost_actual"] = None if price is None else priced.units * price
         return cols
 
     async def transition(
@@ -1038,6 +1120,8 @@ class Store:
                 cols.setdefault("finished_at", now)
             if dst not in ACTIVE:
                 cols.setdefault("next_check_at", None)
+            if dst in UNBILLED and "usage_json" not in cols:
+                cols.setdefault("cost_actual", _UNBILLED_COST)  # only output is billed
             cols["state"] = dst.value
             await self._update(conn, job_id, cols, now)
             await self._add_event(conn, job_id, now, src, dst, detail)
@@ -1346,6 +1430,199 @@ class Store:
             t[1] += images or 0
             t[2] += seconds or 0
         return [UsageTotal(k, int(n), int(images), float(seconds)) for k, (n, images, seconds) in totals.items()]
+
+    # -- batches and spend ----------------------------------------------------------------------------------
+
+    async def add_jobs(
+        self,
+        jobs: Sequence[Mapping[str, Any]],
+        *,
+        batch_name: str | None = None,
+        batch_source: str | os.PathLike[str] | None = None,
+        max_cost: float | None = None,
+        currency: str | None = None,
+        detail: str = "",
+    ) -> tuple[int | None, list[int]]:
+        """Queue many jobs, and their batch when `batch_name` is given, in one transaction (all or nothing).
+
+        Each item takes add_job's arguments by name (`request` required, then `mode`, `model`, `source`,
+        `parent_id`, job fields such as `cost_estimate`, ...); `batch_id` may name an existing batch instead.
+        Writes a creation event per job. Returns (batch id, job ids in order). Rows go through a temporary
+        table, so FTS5 indexes them in one go (see bulk_insert_jobs)."""
+        named = ("mode", "model", "prompt", "source", "source_path", "parent_id", "output_dir", "expected_seconds")
+        prepared = []
+        for item in jobs:
+            rest = dict(item)
+            request = rest.pop("request")
+            args = {k: rest.pop(k) for k in named if k in rest}
+            prepared.append(
+                self._new_row(
+                    request,
+                    args.get("mode"),
+                    args.get("model"),
+                    args.get("prompt"),
+                    source=args.get("source", "cli"),
+                    source_path=args.get("source_path"),
+                    parent_id=args.get("parent_id"),
+                    output_dir=args.get("output_dir"),
+                    expected_seconds=args.get("expected_seconds"),
+                    state=JobState.QUEUED,
+                    priority=rest.pop("priority", 0),
+                    fields=rest,
+                )
+            )
+        if not prepared:
+            return None, []
+        names = [c for c in JOB_COLUMNS if c not in ("id", "deleted")] + ["search_cjk"]
+        col_list = ", ".join(names)
+        async with self._write() as conn:
+            now = await self._stamp(conn)
+            batch_id: int | None = None
+            if batch_name is not None:
+                _, batch_id = await self._exec(
+                    conn,
+                    "INSERT INTO batches(created_at, name, source_path, max_cost, currency) VALUES (?, ?, ?, ?, ?)",
+                    (now, batch_name, os.fspath(batch_source) if batch_source else None, max_cost, currency),
+                )
+            values = []
+            for i, cols in enumerate(prepared):
+                # one stamp per row, strictly increasing: a changed_since reader with a limit never splits a tie
+                cols["created_at"] = cols["updated_at"] = now + i * 1e-6
+                if batch_id is not None:
+                    cols.setdefault("batch_id", batch_id)
+                values.append(tuple(cols.get(c, _COLUMN_DEFAULTS.get(c)) for c in names))
+            await conn.execute("DROP TABLE IF EXISTS temp.bulk_jobs")
+            await conn.execute(f"CREATE TEMP TABLE bulk_jobs AS SELECT {col_list} FROM main.jobs WHERE 0")
+            await conn.executemany(
+                f"INSERT INTO temp.bulk_jobs({col_list}) VALUES ({_placeholders(len(names))})", values
+            )
+            _, last = await self._exec(
+                conn, f"INSERT INTO main.jobs({col_list}) SELECT {col_list} FROM temp.bulk_jobs ORDER BY rowid"
+            )
+            await conn.execute("DROP TABLE temp.bulk_jobs")
+            assert last is not None
+            # AUTOINCREMENT under the write lock: one INSERT ... SELECT takes consecutive ids
+            ids = list(range(last - len(prepared) + 1, last + 1))
+            await conn.executemany(
+                "INSERT INTO job_events(job_id, at, from_state, to_state, detail) VALUES (?, ?, NULL, ?, ?)",
+                [
+                    (job_id, now + i * 1e-6, JobState.QUEUED.value, detail or f"created ({cols['source']})")
+                    for i, (job_id, cols) in enumerate(zip(ids, prepared, strict=True))
+                ],
+            )
+            return batch_id, ids
+
+    async def get_batch(self, batch_id: int) -> Batch | None:
+        rows = await self._read(
+            "SELECT id, created_at, name, source_path, max_cost, currency FROM batches WHERE id = ?", (batch_id,)
+        )
+        return Batch(*rows[0]) if rows else None
+
+    async def batches(self, limit: int = 50) -> list[Batch]:
+        """The newest batches first."""
+        rows = await self._read(
+            "SELECT id, created_at, name, source_path, max_cost, currency FROM batches ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [Batch(*r) for r in rows]
+
+    async def batch_jobs(
+        self, batch_id: int, states: JobState | str | Iterable[JobState | str] | None = None
+    ) -> list[Job]:
+        """The jobs of a batch (deleted ones included), oldest first, optionally only in `states`."""
+        sql = f"{_SELECT_JOB} FROM jobs AS j INDEXED BY jobs_batch WHERE j.batch_id = ?"
+        params: list[Any] = [batch_id]
+        if states is not None:
+            wanted = sorted(_states(states) or ())
+            if not wanted:
+                return []
+            sql += f" AND j.state IN ({_placeholders(len(wanted))})"
+            params += wanted
+        return [_job(r) for r in await self._read(sql + " ORDER BY j.id", params)]
+
+    async def batch_counts(self, batch_id: int) -> dict[JobState, int]:
+        """Jobs of a batch per state (only the states it has)."""
+        rows = await self._read(
+            "SELECT state, count(*) FROM jobs INDEXED BY jobs_batch WHERE batch_id = ? GROUP BY state", (batch_id,)
+        )
+        return {JobState(state): n for state, n in rows}
+
+    async def cancel_waiting(self, batch_id: int, detail: str = "canceled by the user") -> list[int]:
+        """Cancel every job of the batch that was not sent yet (QUEUED) or waits for the user, in one
+        transaction; returns their ids. Jobs the service has are the engine's to cancel (Engine.cancel)."""
+        async with self._write() as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT id, state FROM jobs INDEXED BY jobs_batch WHERE batch_id = ? AND state IN (?, ?) "
+                    "ORDER BY id",
+                    (batch_id, JobState.QUEUED.value, JobState.NEEDS_USER.value),
+                )
+            )
+            if not rows:
+                return []
+            now = await self._stamp(conn)
+            await conn.executemany(
+                "UPDATE jobs SET state = ?, finished_at = ?, next_check_at = NULL, updated_at = ?, "
+                f"cost_actual = {_UNBILLED_COST.expr} WHERE id = ? AND state = ?",
+                [
+                    (JobState.CANCELED.value, now, now + i * 1e-6, job_id, state)
+                    for i, (job_id, state) in enumerate(rows)
+                ],
+            )
+            await conn.executemany(
+                "INSERT INTO job_events(job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (job_id, now + i * 1e-6, state, JobState.CANCELED.value, detail)
+                    for i, (job_id, state) in enumerate(rows)
+                ],
+            )
+            return [job_id for job_id, _ in rows]
+
+    async def spend(
+        self,
+        by: Literal["model", "day", "batch"] = "model",
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        batch_id: int | None = None,
+    ) -> list[SpendTotal]:
+        """Estimated and actual cost per model, local day (by finish time) or batch, per currency. Only jobs
+        queued with an estimate count (those from before estimates existed have none); deleted jobs count."""
+        key = {
+            "model": "model",
+            "day": "CAST(coalesce(finished_at, created_at) / 900 AS INTEGER)",  # local days: see usage_totals
+            "batch": "batch_id",
+        }[by]
+        where = ["cost_currency IS NOT NULL"]  # exactly the jobs_cost index's condition
+        params: list[Any] = []
+        if since is not None:
+            where.append("coalesce(finished_at, created_at) >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("coalesce(finished_at, created_at) < ?")
+            params.append(until)
+        if batch_id is not None:
+            where.append("batch_id = ?")
+            params.append(batch_id)
+        if by == "batch":
+            where.append("batch_id IS NOT NULL")
+        rows = await self._read(
+            f"SELECT {key} AS k, cost_currency, count(*), total(cost_estimate), total(cost_actual), "
+            "total(CASE WHEN cost_actual IS NULL THEN cost_estimate END), "
+            "sum(cost_estimate IS NULL AND cost_actual IS NULL) "
+            f"FROM jobs INDEXED BY jobs_cost {_where(where)} GROUP BY k, cost_currency ORDER BY k, cost_currency",
+            params,
+        )
+        totals: dict[tuple[str, str], list[float]] = {}
+        for k, cur, n, estimated, actual, open_estimate, unpriced in rows:
+            name = time.strftime("%Y-%m-%d", time.localtime(k * 900)) if by == "day" else str(k)
+            t = totals.setdefault((name, cur), [0, 0.0, 0.0, 0.0, 0])
+            for i, value in enumerate((n, estimated, actual, open_estimate, unpriced or 0)):
+                t[i] += value
+        return [
+            SpendTotal(k, cur, int(n), round(e, 6), round(a, 6), round(o, 6), int(u))
+            for (k, cur), (n, e, a, o, u) in totals.items()
+        ]
 
     # -- assets ---------------------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from qwentui.core.download import make_download_client
 from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.limiter import RateLimiter
+from qwentui.core.pricing import pricing_for
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.store import Store
 
@@ -129,7 +130,8 @@ async def open_context(options: RuntimeOptions, *, start_engine: bool = True) ->
     store = await Store.open(paths.db)
     try:
         http = make_download_client(transport=transport) if transport is not None else None
-        config = EngineConfig(output_dir=paths.output, policy=_policy(options))
+        prices = pricing_for(paths.settings, options.region, None if options.demo else endpoint)
+        config = EngineConfig(output_dir=paths.output, policy=_policy(options), prices=prices)
         engine = Engine(store, client, config, download_http=http)
         ctx = Context(paths, store, client, engine, options.demo, endpoint)
         if start_engine:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from qwentui.cli import actions, batch, drop, jobs, models, run, sim, submit, usage
+from qwentui.cli import actions, assemble, batch, drop, export, extend, jobs, models, rate, run, sim, submit, usage
 from qwentui.cli.context import add_common_options, options
 from qwentui.cli.output import safe
 from qwentui.core.errors import QwentuiError
@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub)
     drop.add_parser(sub)
     sim.add_parser(sub)
+    rate.add_parser(sub)
+    export.add_parser(sub)
+    extend.add_parser(sub)
+    assemble.add_parser(sub)
     batch.add_parser(sub)
     usage.add_parser(sub)
     models.add_parser(sub)

@@ -11,7 +11,7 @@ from typing import Any
 from qwentui.cli import media_flags
 from qwentui.cli.context import options
 from qwentui.cli.output import print_json
-from qwentui.core.catalog import Mode
+from qwentui.core.catalog import GENERATION_MODES
 from qwentui.core.engine import Engine
 from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import GenerationRequest
@@ -37,7 +37,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("prompt", nargs="?", help="the prompt (or --prompt)")
     p.add_argument("--prompt", dest="prompt_flag")
-    p.add_argument("--mode", choices=[m.value for m in Mode], help="default: detected from the fields, else t2i")
+    p.add_argument(
+        "--mode", choices=[m.value for m in GENERATION_MODES], help="default: detected from the fields, else t2i"
+    )
     p.add_argument("--model", help="default: the recommended model of the mode")
     p.add_argument("--negative-prompt")
     p.add_argument("--size", help="W*H or a named size (1K, 2K) as the model allows")

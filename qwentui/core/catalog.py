@@ -24,17 +24,25 @@ class Mode(StrEnum):
     KF2V = "kf2v"  # first + last frame
     R2V = "r2v"  # reference-to-video
     VACE = "vace"  # VACE video editing
+    ASSEMBLE = "assemble"  # local: clips put together into one film here, never sent to the service
 
     @property
     def is_video(self) -> bool:
         return self in VIDEO_MODES
 
     @property
+    def is_local(self) -> bool:
+        """Made on this machine (no model, no API call): the engine never sends such a job."""
+        return self in LOCAL_MODES
+
+    @property
     def label(self) -> str:
         return MODE_TITLES[self]
 
 
-VIDEO_MODES = frozenset({Mode.T2V, Mode.I2V, Mode.KF2V, Mode.R2V, Mode.VACE})
+VIDEO_MODES = frozenset({Mode.T2V, Mode.I2V, Mode.KF2V, Mode.R2V, Mode.VACE, Mode.ASSEMBLE})
+LOCAL_MODES = frozenset({Mode.ASSEMBLE})
+GENERATION_MODES = tuple(m for m in Mode if m not in LOCAL_MODES)  # the modes a request (and a model) can have
 
 MODE_TITLES: dict[Mode, str] = {
     Mode.T2I: "Text to image",
@@ -46,6 +54,7 @@ MODE_TITLES: dict[Mode, str] = {
     Mode.KF2V: "First + last frame",
     Mode.R2V: "Reference to video",
     Mode.VACE: "VACE video edit",
+    Mode.ASSEMBLE: "Assembled film",
 }
 
 
@@ -916,6 +925,8 @@ def lookup(model: str, mode: Mode | str) -> ModelMode:
 
 def default_row(mode: Mode | str) -> ModelMode:
     mode = Mode(mode)
+    if mode.is_local:
+        raise UnknownModel(f"{mode.value} jobs are made on this machine and have no model")
     return lookup(DEFAULT_MODEL[mode], mode)
 
 

@@ -487,6 +487,8 @@ class Engine:
     async def duplicate(self, job_id: int, *, source: str = "duplicate", **edits: Any) -> Job:
         """A new job from another's request, with `edits` applied (field names of GenerationRequest)."""
         job = await self._job(job_id)
+        if job.mode.is_local:  # an assembled film: nothing to send (issue 16)
+            raise EngineError(f"job {job.id} was made on this machine, not by a model; make it again the same way")
         data = dict(job.request)
         data.update({k: v for k, v in edits.items()})
         request = GenerationRequest.from_dict(data)

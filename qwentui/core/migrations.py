@@ -305,6 +305,32 @@ V9_BATCHES_COSTS = Migration(
     ),
 )
 
+V10_LINEAGE_AND_MARKS = Migration(
+    10,
+    "lineage (where each job came from) and culling marks (rating, star, reject)",
+    (
+        # Many-to-one: an assembled film has several inputs, in order (position); a clip may appear twice.
+        # jobs.parent_id stays the first parent, so older readers of it keep working.
+        """CREATE TABLE job_lineage (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL DEFAULT 0,
+        parent_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        relation TEXT NOT NULL,
+        PRIMARY KEY (job_id, position)
+    ) WITHOUT ROWID""",
+        "CREATE INDEX job_lineage_parent ON job_lineage(parent_id, job_id)",
+        # carried forward: a parent_id came from a retry, a duplicate or an animate, as the job's source says
+        """INSERT INTO job_lineage(job_id, position, parent_id, relation)
+        SELECT id, 0, parent_id, CASE WHEN source IN ('retry', 'animate', 'extend', 'continue') THEN source
+        ELSE 'duplicate' END FROM jobs WHERE parent_id IS NOT NULL""",
+        "ALTER TABLE jobs ADD COLUMN rating INTEGER CHECK (rating BETWEEN 1 AND 5)",
+        "ALTER TABLE jobs ADD COLUMN starred INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0",
+        # "rated 4 or better", "starred": few rows among many; this index finds them newest first
+        "CREATE INDEX jobs_marked ON jobs(id) WHERE rating IS NOT NULL OR starred OR rejected",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     V1_CORE,
     V2_FTS,
@@ -315,6 +341,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     V7_LEDGER_RULE,
     V8_DROP_COUNTS,
     V9_BATCHES_COSTS,
+    V10_LINEAGE_AND_MARKS,
 )
 LATEST = len(MIGRATIONS)
 

@@ -46,6 +46,7 @@ import platformdirs
 
 from qwentui.core.catalog import Mode
 from qwentui.core.errors import QwentuiError
+from qwentui.core.lineage import relation_for_source
 from qwentui.core.migrations import CJK, LATEST, cjk_search_text, migrate, user_version
 from qwentui.core.pricing import billed_units
 from qwentui.core.states import ACTIVE, ALLOWED, TERMINAL, JobState
@@ -154,6 +155,9 @@ class Job:
     cost_unit_price: float | None = None  # per billed image or video second, as estimated
     cost_currency: str | None = None
     cost_actual: float | None = None  # from the task's usage; 0 when it failed; None until known
+    rating: int | None = None  # culling: 1-5 stars given by the user, None: not rated
+    starred: bool = False  # culling: a keeper
+    rejected: bool = False  # culling: not a keeper (starring and rejecting exclude each other)
 
     # The JSON columns other than the request stay text: lists and the TUI never need them parsed, and
     # parsing a thousand rows per refresh for nothing costs frames.
@@ -290,6 +294,50 @@ UNBILLED = frozenset({JobState.REJECTED, JobState.FAILED, JobState.CANCELED, Job
 _UNBILLED_COST = _Sql("CASE WHEN usage_json IS NULL THEN 0 ELSE cost_actual END")
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One step of lineage: `job_id` came from `parent_id` (its `position`-th input) by `relation`."""
+
+    job_id: int
+    parent_id: int
+    relation: str  # lineage.Relation values: retry, duplicate, animate, extend, continue, assemble
+    position: int = 0
+    depth: int = 1  # steps away from the job asked about
+
+
+@dataclass(frozen=True, slots=True)
+class MarkFilter:
+    """Which culling marks `list_jobs(marks=...)` keeps; None means "either"."""
+
+    min_rating: int | None = None  # rated this or better
+    starred: bool | None = None
+    rejected: bool | None = None  # False hides the rejected ones
+
+    @property
+    def needs_mark(self) -> bool:
+        """Only marked jobs can match (so the small index of marked jobs has them all)."""
+        return self.min_rating is not None or bool(self.starred) or bool(self.rejected)
+
+    def conditions(self) -> list[str]:
+        conds = []
+        if self.needs_mark:  # the jobs_marked index's own condition, so the planner may use it
+            conds.append("(j.rating IS NOT NULL OR j.starred OR j.rejected)")
+        if self.min_rating is not None:
+            conds.append("j.rating >= ?")
+        if self.starred is not None:
+            conds.append("j.starred = ?")
+        if self.rejected is not None:
+            conds.append("j.rejected = ?")
+        return conds
+
+    def params(self) -> list[Any]:
+        values: list[Any] = []
+        if self.min_rating is not None:
+            values.append(self.min_rating)
+        values.extend(int(flag) for flag in (self.starred, self.rejected) if flag is not None)
+        return values
+
+
 # ---- columns and field encoding ---------------------------------------------------------------------------
 
 JOB_COLUMNS = (
@@ -332,7 +380,8 @@ JOB_COLUMNS = (
     "cost_currency",
     "cost_actual",
 )
-_SELECT_JOB = "SELECT " + ", ".join(f"j.{c}" for c in JOB_COLUMNS)
+_MARK_COLUMNS = ("rating", "starred", "rejected")  # culling marks (schema v10), read after the others
+_SELECT_JOB = "SELECT " + ", ".join(f"j.{c}" for c in (*JOB_COLUMNS, *_MARK_COLUMNS))
 _ASSET_COLUMNS = (
     "id",
     "job_id",
@@ -525,7 +574,8 @@ def _job(row: Sequence[Any]) -> Job:
         cost_unit_price,
         cost_currency,
         cost_actual,
-    ) = row
+    ) = row[: len(JOB_COLUMNS)]
+    rating, starred, rejected = row[len(JOB_COLUMNS) :]
     return Job(
         id_,
         created_at,
@@ -565,6 +615,9 @@ def _job(row: Sequence[Any]) -> Job:
         cost_unit_price,
         cost_currency,
         cost_actual,
+        rating,
+        bool(starred),
+        bool(rejected),
     )
 
 
@@ -1009,13 +1062,19 @@ class Store:
         state: JobState = JobState.QUEUED,
         priority: int = 0,
         detail: str = "",
+        lineage: Sequence[tuple[int, str]] | None = None,
         **fields: Any,
     ) -> Job:
         """Record a new job (with a fresh client token) and its creation event.
 
         `mode`, `model` and `prompt` default to the request dict's own. Extra `fields` are job fields, e.g.
-        `task_id=` for a task imported from the account.
+        `task_id=` for a task imported from the account. `lineage` is where it came from, [(parent id,
+        relation), ...] in order; by default `parent_id` with the relation its `source` names (lineage.py).
         """
+        if lineage is None:
+            lineage = [] if parent_id is None else [(parent_id, relation_for_source(source))]
+        elif parent_id is None and lineage:
+            parent_id = lineage[0][0]  # the first parent, for readers of parent_id
         row = self._new_row(
             request,
             mode,
@@ -1031,6 +1090,7 @@ class Store:
             fields=fields,
         )
         async with self._write() as conn:
+            await self._parents_exist(conn, lineage)  # a clear "job N does not exist", not a foreign key error
             now = await self._stamp(conn)
             row.setdefault("created_at", now)
             row["updated_at"] = now
@@ -1040,6 +1100,7 @@ class Store:
             )
             assert job_id is not None
             await self._add_event(conn, job_id, now, None, JobState(state), detail or f"created ({source})")
+            await self._link(conn, job_id, lineage)
             return await self._job_in(conn, job_id)
 
     @staticmethod
@@ -1312,6 +1373,7 @@ class Store:
         before_id: int | None = None,
         since_updated: float | None = None,
         include_deleted: bool = False,
+        marks: MarkFilter | None = None,
     ) -> list[Job]:
         """Newest first (by id), filtered; page with `before_id=<last id of the previous page>`.
 
@@ -1348,6 +1410,9 @@ class Store:
             where.append("j.updated_at > ?")
             params.append(since_updated)
         filters = {"state": state_vals, "mode": mode_vals, "model": model_vals}
+        if marks is not None:
+            where.extend(marks.conditions())
+            params.extend(marks.params())
 
         if match is not None:
             conds = [*where, *(f"j.{col} IN ({_placeholders(len(v))})" for col, v in filters.items() if v)]
@@ -1365,6 +1430,8 @@ class Store:
             # Only "changed since" narrows it: those are few, so find them by updated_at and sort them,
             # instead of walking every row newer than the change.
             index = "INDEXED BY jobs_updated" if since_updated is not None else ""
+            if not index and marks is not None and marks.needs_mark:
+                index = "INDEXED BY jobs_marked"  # the few marked jobs, newest first (migrations.V10)
             sql = f"{_SELECT_JOB} FROM jobs AS j {index} {_where(where)} ORDER BY j.id DESC LIMIT ?"
             return [_job(r) for r in await self._read(sql, [*params, limit])]
         others = [f"j.{col} IN ({_placeholders(len(v))})" for col, v in filters.items() if v and col != driver]
@@ -1745,6 +1812,92 @@ class Store:
                 "ON CONFLICT(rule, counter) DO UPDATE SET n = n + excluded.n",
                 rows,
             )
+
+    # -- lineage ---------------------------------------------------------------------------------------------
+
+    async def _link(self, conn: aiosqlite.Connection, job_id: int, parents: Sequence[tuple[int, str]]) -> None:
+        if not parents:
+            return
+        await self._parents_exist(conn, parents)
+        sql = "SELECT coalesce(max(position) + 1, 0) FROM job_lineage WHERE job_id = ?"
+        start = int((await self._one(conn, sql, (job_id,)))[0])
+        await conn.executemany(
+            "INSERT INTO job_lineage(job_id, position, parent_id, relation) VALUES (?, ?, ?, ?)",
+            [(job_id, start + i, parent_id, str(relation)) for i, (parent_id, relation) in enumerate(parents)],
+        )
+
+    async def _parents_exist(self, conn: aiosqlite.Connection, parents: Sequence[tuple[int, str]]) -> None:
+        for parent_id, _ in parents:
+            if await self._one(conn, "SELECT 1 FROM jobs WHERE id = ?", (parent_id,)) is None:
+                raise JobNotFound(parent_id)
+
+    async def add_lineage(self, job_id: int, parents: Sequence[tuple[int, str]]) -> None:
+        """Record that `job_id` also came from these (parent id, relation) pairs, after the ones it has."""
+        async with self._write() as conn:
+            if await self._one(conn, "SELECT 1 FROM jobs WHERE id = ?", (job_id,)) is None:
+                raise JobNotFound(job_id)
+            await self._link(conn, job_id, parents)
+
+    async def parents(self, job_id: int) -> list[Link]:
+        """Where `job_id` came from, in input order (one step up)."""
+        return await self.ancestors(job_id, depth=1)
+
+    async def children(self, job_id: int) -> list[Link]:
+        """What was made from `job_id` (one step down), oldest first."""
+        return await self.descendants(job_id, depth=1)
+
+    async def ancestors(self, job_id: int, depth: int = 64) -> list[Link]:
+        """Every step up from `job_id` (its parents, theirs, ...), nearest first; `depth` bounds the walk."""
+        return await self._walk(job_id, depth, "l.job_id = t.parent_id", "job_id")
+
+    async def descendants(self, job_id: int, depth: int = 64) -> list[Link]:
+        """Every step down from `job_id` (its children, theirs, ...), nearest first."""
+        return await self._walk(job_id, depth, "l.parent_id = t.job_id", "parent_id")
+
+    async def _walk(self, job_id: int, depth: int, join: str, start: str) -> list[Link]:
+        # UNION (not UNION ALL) and the depth bound keep a diamond (one clip assembled twice) finite
+        rows = await self._read(
+            "WITH RECURSIVE t(job_id, position, parent_id, relation, depth) AS ("
+            f"SELECT job_id, position, parent_id, relation, 1 FROM job_lineage WHERE {start} = ? UNION "
+            "SELECT l.job_id, l.position, l.parent_id, l.relation, t.depth + 1 FROM job_lineage AS l "
+            f"JOIN t ON {join} WHERE t.depth < ?) "
+            "SELECT job_id, parent_id, relation, position, min(depth) AS d FROM t GROUP BY job_id, position "
+            "ORDER BY d, job_id, position",
+            (job_id, depth),
+        )
+        return [Link(*r) for r in rows]
+
+    async def family(self, job_id: int) -> list[Job]:
+        """The job, everything it came from and everything made from those: one family, oldest first."""
+        up = await self.ancestors(job_id)
+        parents_of = {link.job_id for link in up}
+        roots = {link.parent_id for link in up if link.parent_id not in parents_of} or {job_id}
+        ids = {job_id} | roots
+        for root in roots:
+            ids.update(link.job_id for link in await self.descendants(root))
+        wanted = sorted(ids)
+        rows = await self._read(f"{_SELECT_JOB} FROM jobs AS j WHERE j.id IN ({_placeholders(len(wanted))})", wanted)
+        return sorted((_job(r) for r in rows), key=lambda j: j.id)
+
+    # -- culling marks ---------------------------------------------------------------------------------------
+
+    async def set_marks(
+        self, job_id: int, *, rating: int | None, starred: bool, rejected: bool, detail: str = ""
+    ) -> Job:
+        """Set a job's culling marks (all three), with an event saying what changed. Bumps `updated_at`, so
+        the change feed and the TUI see it."""
+        if rating is not None and (isinstance(rating, bool) or rating not in range(1, 6)):
+            raise ValueError(f"a rating is 1 to 5, not {rating!r}")
+        async with self._write() as conn:
+            row = await self._one(conn, "SELECT state FROM jobs WHERE id = ?", (job_id,))
+            if row is None:
+                raise JobNotFound(job_id)
+            now = await self._stamp(conn)
+            marks = {"rating": rating, "starred": int(starred), "rejected": int(rejected)}
+            await self._update(conn, job_id, marks, now)
+            state = JobState(row[0])
+            await self._add_event(conn, job_id, now, state, state, detail or "marks changed")
+            return await self._job_in(conn, job_id)
 
     # -- the engine lease -----------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import pytest
 from qwentui.core.catalog import (
     CATALOG,
     DEFAULT_MODEL,
+    GENERATION_MODES,
     MODE_TITLES,
     NAMED_SIZE_PIXELS,
     SEED_MAX,
@@ -104,9 +105,9 @@ def test_defaults_are_allowed_by_the_row(row: ModelMode) -> None:
 
 
 def test_every_mode_has_a_default_model() -> None:
-    assert set(DEFAULT_MODEL) == set(Mode)
+    assert set(DEFAULT_MODEL) == set(GENERATION_MODES)  # local modes (assemble) have no model
     assert set(MODE_TITLES) == set(Mode)
-    for mode in Mode:
+    for mode in GENERATION_MODES:
         row = default_row(mode)
         assert row.mode is mode
         assert row.model == DEFAULT_MODEL[mode]

@@ -4,6 +4,7 @@ queued (in one transaction); `--dry-run` only shows them. `--list`, `--cancel ID
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -186,13 +187,15 @@ def _print_plan(jobs: list[BatchJob], estimates: list[Estimate], total: Total, p
         )
         return
     print(f"{'#':>5} {'LINE':>5} {'MODEL':<20} {'SEED':>10} {'EST.':>12}  PROMPT")
+    prompt_width = max(12, shutil.get_terminal_size((120, 24)).columns - 59)  # the columns before it take 58
     for i, (job, est) in enumerate(zip(jobs, estimates, strict=True), start=1):
         seed = "" if job.request.seed is None else str(job.request.seed)
         price = money(est.amount, est.currency) if est.known else "no price"
-        prompt = one_line(job.request.prompt, 60)
+        prompt = one_line(job.request.prompt, prompt_width)
         print(f"{i:>5} {job.line:>5} {job.request.model_name:<20} {seed:>10} {price:>12}  {prompt}")
     count = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}"
-    print(f"{count}, {total.text}, region {pricing.region}; dry run: nothing was sent")
+    print(f"{count}, {total.text}")
+    print(f"region {pricing.region}; dry run: nothing was sent")
 
 
 async def _list(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """`qwentui models`: every model of the catalog with its modes, limits and defaults; `--json` for scripts.
 
-Everything printed comes from the catalog rows, so a new row shows up here without a change. Prices are not
-shown yet: the catalog has none (they come with the pricing work), and a guessed price would be worse than none.
+Everything printed comes from the catalog rows, so a new row shows up here without a change. Prices come from
+the price table (core/prices.toml with the settings file's overrides) for the region billed.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import textwrap
 from dataclasses import asdict
 from typing import Any
 
+from qwentui.cli.context import options
 from qwentui.cli.output import print_json
 from qwentui.core.catalog import (
     CATALOG,
@@ -23,6 +24,8 @@ from qwentui.core.catalog import (
     models,
 )
 from qwentui.core.errors import QwentuiError
+from qwentui.core.pricing import prices_text, pricing_for, row_prices
+from qwentui.runtime import paths_for
 
 MB = 1024 * 1024
 
@@ -219,12 +222,16 @@ def row_lines(facts: dict[str, Any]) -> list[str]:
         lines.append(f"    audio_url: {_clip_text(facts['audio_url'])}")
     lines.append(f"    options: {', '.join(facts['fields']) or 'none'}")
     lines.append(f"    usually {facts['typical_seconds'][0]}-{facts['typical_seconds'][1]} s")
+    if "price" in facts:
+        lines.append(f"    price: {prices_text(facts['price'])}")
     return lines
 
 
 def run(args: argparse.Namespace) -> int:
     rows = selected(args.model, args.mode)
-    facts = [row_facts(r) for r in rows]
+    opts = options(args)
+    pricing = pricing_for(paths_for(opts).settings, opts.region, None if opts.demo else opts.base_url)
+    facts = [{**row_facts(r), "price": row_prices(r, pricing)} for r in rows]
     if args.json:
         print_json(facts)
         return 0

@@ -464,6 +464,60 @@ class Total:
         return text
 
 
+def row_prices(row: ModelMode, pricing: Pricing) -> dict[str, Any]:
+    """A catalog row's prices in the billed region, per resolution and audio setting (`qwentui models`)."""
+    table, region = pricing.table, pricing.region
+    tiers: list[str | None] = [None]
+    if row.is_video:
+        if row.resolutions:
+            tiers = list(row.resolutions)
+        else:
+            sizes = row.size.choices if row.size else ()
+            found = {video_tier(row, GenerationRequest(mode=row.mode, model=row.model, size=size)) for size in sizes}
+            order = ("480P", "720P", "1080P")
+            tiers = [t for t in order if t in found] or [video_tier(row, GenerationRequest(mode=row.mode))]
+    audios: tuple[bool | None, ...] = (True, False) if row.takes(Field.AUDIO) else (None,)
+    entries = []
+    as_of = table.as_of
+    notes = ["+ up to 5 s of each reference video"] if row.mode is Mode.R2V else []
+    for tier in tiers:
+        for audio in audios:
+            price = table.find(row.model, region, tier, audio)
+            if price is not None:
+                as_of = table._as_of(price)
+                if (note := price.note_for(region)) and note not in notes:
+                    notes.append(note)
+            entries.append({"resolution": tier, "audio": audio, "price": price.per_region[region] if price else None})
+    return {
+        "region": region,
+        "currency": table.currency(region),
+        "unit": "second" if row.is_video else "image",
+        "as_of": as_of.isoformat() if as_of else None,
+        "stale": bool(as_of and (table.today or date.today()) - as_of > STALE_AFTER),
+        "prices": entries,
+        "notes": notes,
+    }
+
+
+def prices_text(facts: Mapping[str, Any]) -> str:
+    """`row_prices` as one line: "720P 0.10 | 1080P 0.15 USD per second (ap-southeast-1, as of 2026-12-01)"."""
+    currency = facts["currency"] or ""
+    parts = []
+    for entry in facts["prices"]:
+        label = " ".join(
+            x
+            for x in (entry["resolution"], {True: "audio", False: "silent", None: None}[entry["audio"]])
+            if x is not None
+        )
+        amount = "no price known" if entry["price"] is None else money(entry["price"], None)
+        parts.append(f"{label} {amount}".strip())
+    when = f", as of {facts['as_of']}" + (" (older than 90 days)" if facts["stale"] else "") if facts["as_of"] else ""
+    if all(entry["price"] is None for entry in facts["prices"]):
+        return f"no price known in {facts['region']}"
+    notes = "".join(f"; {note}" for note in facts.get("notes", ()))
+    return f"{' | '.join(parts)} {currency} per {facts['unit']} ({facts['region']}{when}{notes})"
+
+
 def pricing_for(settings: Path | None, region: str | None = None, endpoint: str | None = None) -> Pricing:
     """Prices (with the user's overrides) for the region billed: the one named, else the endpoint's region,
     else the environment's (QWEN_REGION / QWEN_BASE_URL), else the default."""

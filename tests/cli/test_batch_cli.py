@@ -38,7 +38,7 @@ def test_dry_run_prints_jobs_count_and_cost_and_sends_nothing(
     out = capsys.readouterr().out
     assert code == 0
     assert "a dog at dawn" in out and "an owl" in out and "0.06 USD" in out
-    assert "6 jobs, est. 0.36 USD (prices as of 2026-12-01)" in out and "nothing was sent" in out
+    assert "6 jobs, est. 0.36 USD (prices as of 2026-12-01)\n" in out and "nothing was sent" in out
     assert len(server.sim.submissions) == before and job_count(env / "jobs.db") == 0
     assert qwentui(env, server, "batch", str(batch), "--var", "subject=cat", "--dry-run", "--json") == 0
     plan = json.loads(capsys.readouterr().out)
@@ -120,3 +120,16 @@ def test_submit_prints_its_estimate(
 ) -> None:
     assert qwentui(env, server, "submit", "a red fox", "--n", "3", monkeypatch=monkeypatch) == 0
     assert "est. 0.09 USD (3 images x 0.03 USD; prices as of 2026-12-01)" in capsys.readouterr().err
+
+
+def test_models_show_prices_for_the_region(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert qwentui(env, None, "models", "wan2.6-i2v-flash") == 0
+    text = capsys.readouterr().out
+    assert "price: 720P audio 0.05 | 720P silent 0.025" in " ".join(text.split())
+    assert qwentui(env, None, "--region", "beijing", "models", "qwen-image-max", "--json") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["price"]["currency"] == "CNY" and row["price"]["prices"] == [
+        {"resolution": None, "audio": None, "price": 0.5}
+    ]
+    assert qwentui(env, None, "--region", "us-east-1", "models", "qwen-image-max") == 0
+    assert "price: no price known in us-east-1" in capsys.readouterr().out

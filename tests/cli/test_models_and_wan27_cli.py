@@ -74,7 +74,7 @@ def test_models_json_has_one_entry_per_row(env: Path, capsys: pytest.CaptureFixt
     pro = next(d for d in data if d["model"] == "wan2.7-image-pro" and d["mode"] == "t2i")
     assert "4K" in pro["size"]["choices"] and "4K" not in pro["image_sets"]["size"]["choices"]
     assert pro["image_sets"]["n"] == {"min": 1, "max": 12, "default": 4}
-    assert all("price" not in d for d in data)  # no guessed prices
+    assert all(d["price"]["currency"] == "USD" and d["price"]["prices"] for d in data)  # from core/prices.toml
 
 
 def test_models_filters(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

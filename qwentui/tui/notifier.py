@@ -56,10 +56,11 @@ class Notifier:
         notes = []
         for job in endings:
             word, severity = ANNOUNCED[job.state]
-            detail = (
-                f": {one_line(job.error_message, 120)}"
-                if job.error_message and severity != "information"
-                else f" — {one_line(job.prompt, 60)}"
-            )
+            if job.error_message and severity != "information":
+                detail = f": {one_line(job.error_message, 120)}"
+            elif job.prompt.strip():
+                detail = f" — {one_line(job.prompt, 60)}"
+            else:  # no prompt (an animation, an edit): say what it was rather than leave a dash hanging
+                detail = f" ({job.mode.value}, {job.model})"
             notes.append(Note(f"Job {job.id} {word}{detail}", severity, True))
         return notes

@@ -76,6 +76,18 @@ def short_duration(seconds: float) -> str:
     return f"{s // 86400}d"
 
 
+def human_duration(seconds: float) -> str:
+    """45s, 3m 05s, 59m 49s, 1h 02m, 2d 3h: two units at most, for a wait a person reads (a pause, a retry)."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
 def clock_duration(seconds: float) -> str:
     """0:42, 3:05, 1:02:03: precise, for elapsed times that are watched while they run."""
     s = max(0, int(seconds))

@@ -3,6 +3,8 @@ updated, added and removed by key; never cleared and refilled), against a real s
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from textual.app import App, ComposeResult
 
@@ -133,3 +135,55 @@ async def test_a_flood_of_new_jobs_does_not_grow_the_window_without_bound(
         newest = [await add(store, f"new {i}") for i in range(20)]
         await table.apply(await changes(store))
         assert display_order(table) == newest[::-1][:5]  # one fresh page, newest first
+
+
+class HeldPage:
+    """Holds the table's page reads after they return from the store, until released: a slow disk, on demand."""
+
+    def __init__(self, table: JobTable) -> None:
+        self.read = asyncio.Event()
+        self.release = asyncio.Event()
+        self._page = table._page
+
+        async def held(before_id: int | None) -> list[Job]:
+            jobs = await self._page(before_id)
+            self.read.set()
+            await self.release.wait()
+            return jobs
+
+        table._page = held  # type: ignore[method-assign]
+
+
+async def test_a_change_that_arrives_while_the_window_is_read_is_kept(store: Store) -> None:
+    await add(store, "old")
+    changes = Changes()
+    await changes(store)
+    app = TableApp(store, page=5)
+    async with app.run_test():
+        table = app.query_one(JobTable)
+        await table.reload()
+        held = HeldPage(table)
+        reloading = asyncio.create_task(table.reload())
+        await held.read.wait()  # the page is read: a job added now is not in it
+        new = await add(store, "arrived meanwhile")
+        await table.apply(await changes(store))
+        held.release.set()
+        await reloading
+        assert new in table.jobs and table.row_ids[0] == new
+
+
+async def test_a_slow_older_reload_never_replaces_a_newer_one(store: Store) -> None:
+    for i in range(4):
+        await add(store, f"zebra {i}" if i % 2 else f"horse {i}")
+    app = TableApp(store, page=5)
+    async with app.run_test():
+        table = app.query_one(JobTable)
+        held = HeldPage(table)
+        older = asyncio.create_task(table.reload(JobFilter(text="horse")))
+        await held.read.wait()
+        table._page = held._page  # type: ignore[method-assign]  # the next read is quick
+        await table.reload(JobFilter(text="zebra"))
+        held.release.set()
+        await older
+        assert table.job_filter.text == "zebra"
+        assert table.jobs and all("zebra" in job.prompt for job in table.jobs.values())

@@ -303,3 +303,28 @@ async def test_keys_are_remapped_from_the_settings_file(tmp_path: Path, context:
         assert (await context.store.get_job(job.id)).state is JobState.PENDING  # type: ignore[union-attr]
         await pilot.press("x")
         await wait_for_state(pilot, context.store, job.id, {JobState.CANCELED})
+
+
+async def test_the_preview_follows_the_cursor_once_it_rests(app: QwenApp, context: Context) -> None:
+    """Keys move the cursor at once; the preview catches up with the job the cursor stops on (not one it passed)."""
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        jobs = [
+            await context.store.add_job({"mode": "t2i", "model": "wan2.6-t2i", "prompt": f"row {i}"}) for i in range(6)
+        ]
+        await wait_until(pilot, lambda: len(screen.table.jobs) == 6, what="six rows")
+        screen.table.focus()
+        await pilot.press("home", "down", "down", "down", "up")
+        assert screen.table.selected_id == jobs[-3].id  # the cursor moved with every key, nothing waited
+        await wait_until(
+            pilot,
+            lambda: screen.preview.job is not None and screen.preview.job.id == jobs[-3].id,
+            what="the preview of the row the cursor rests on",
+        )
+        await pilot.press("end")
+        await wait_until(
+            pilot,
+            lambda: screen.preview.job is not None and screen.preview.job.id == jobs[0].id,
+            what="the preview of the last row",
+        )

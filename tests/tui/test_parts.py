@@ -15,7 +15,7 @@ from qwentui.core.states import JobState
 from qwentui.core.store import Job
 from qwentui.tui import image_backend, keymap
 from qwentui.tui.notifier import MAX_SINGLE, Notifier
-from qwentui.tui.presentation import elapsed_text, progress, prompt_text, short_duration, state_text
+from qwentui.tui.presentation import elapsed_text, human_duration, progress, prompt_text, short_duration, state_text
 from qwentui.tui.request_form import field_of, from_request, image_slots, to_request
 from qwentui.tui.settings import load_settings
 from qwentui.tui.widgets.image_view import _half_blocks
@@ -198,3 +198,46 @@ def test_notifications_once_each_and_summarised_in_bursts() -> None:
     burst = [job(id=10 + i, state=JobState.DONE, updated_at=170.0) for i in range(MAX_SINGLE + 1)]
     [summary] = notifier.notes(burst)
     assert summary.message == f"{MAX_SINGLE + 1} jobs: {MAX_SINGLE + 1} finished"
+
+
+def test_a_finished_job_without_a_prompt_says_what_it_was() -> None:
+    notifier = Notifier(since=0.0)
+    [note] = notifier.notes([job(id=15, state=JobState.DONE, updated_at=1.0, prompt="", mode=Mode.I2V, model="m")])
+    assert note.message == "Job 15 finished (i2v, m)"
+    [note] = notifier.notes([job(id=16, state=JobState.DONE, updated_at=1.0, prompt="  ")])
+    assert not note.message.rstrip().endswith("—")
+
+
+def test_waits_read_as_human_durations() -> None:
+    from qwentui.tui.widgets.status_bar import EngineStatus, engine_text
+
+    assert [human_duration(s) for s in (0, 45, 3589, 3600 + 125, 2 * 86400 + 3 * 3600)] == [
+        "0s",
+        "45s",
+        "59m 49s",
+        "1h 02m",
+        "2d 3h",
+    ]
+    paused = engine_text(EngineStatus(leader=True, pause_reason="the account is out of quota", pause_left=3589.2))
+    assert paused.plain.startswith("⏸ paused 59m 49s: ")
+
+
+# ---- the composer's fields: one set of widgets, shown per catalog row -------------------------------------
+
+
+@pytest.mark.parametrize("row", CATALOG, ids=[f"{r.model}-{r.mode.value}" for r in CATALOG])
+def test_every_field_a_row_shows_is_one_the_form_has_and_to_request_reads(row: object) -> None:
+    from qwentui.core.catalog import VACE_FUNCTIONS, ModelMode
+    from qwentui.tui.request_form import FORM_FIELDS, field_specs
+
+    assert isinstance(row, ModelMode)
+    for function in VACE_FUNCTIONS if row.mode is Mode.VACE else (None,):
+        specs = field_specs(row, function)
+        assert set(specs) <= set(FORM_FIELDS)  # the form is built once with every field: nothing is mounted later
+        assert list(specs) == [k for k in FORM_FIELDS if k in specs]  # in the form's order
+        for key, spec in specs.items():
+            if FORM_FIELDS[key] == "select":
+                assert spec.options and spec.placeholder, key
+        values = {key: "" for key in specs} | {"prompt": "p"}
+        request, problems = to_request(row.mode, row.model, values, row)
+        assert problems == [] and request.prompt == "p"

@@ -27,6 +27,15 @@ from qwentui.tui import keymap
 from qwentui.tui.presentation import elapsed_text, redact_urls, short_duration, state_text
 from qwentui.tui.widgets.key_bar import KeyBar
 
+# how a job with a parent came from it, by the job's source (other sources: "made from job N")
+RELATIONS = {
+    "retry": "retry of",
+    "duplicate": "duplicated from",
+    "animate": "animated from",
+    "extend": "extended from",
+    "continue": "continued from",
+}
+
 
 def _json(value: Any) -> Syntax:
     return Syntax(
@@ -95,7 +104,7 @@ class DetailsScreen(Screen[None]):
         if job.source_path:
             head.append(f" ({job.source_path})")
         if job.parent_id:
-            head.append(f" · from job {job.parent_id}")
+            head.append(f" · {RELATIONS.get(job.source, 'made from')} job {job.parent_id}", style="bold")
         head.append(
             f"\ncreated {_when(job.created_at)} ({short_duration(now - job.created_at)} ago)"
             f" · sent {_when(job.submitted_at)} · ended {_when(job.finished_at)}"

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import Input
 
@@ -108,6 +109,8 @@ class MainScreen(JobActions):
             async for batch in changes:
                 for start in range(0, len(batch), CHANGES_PER_REFRESH):
                     await self.refresh_changes(batch[start : start + CHANGES_PER_REFRESH])
+        except NoMatches:
+            pass  # the screen is being taken down (its widgets go before its workers): nothing left to update
         finally:
             changes.close()
 

@@ -3,10 +3,14 @@
 `HalfBlockImage` writes no escape sequences of its own and queries nothing, so it renders the same in any
 terminal and in headless tests (snapshots are stable). The picture is fitted into the widget's content box
 with Lanczos (a cell is about twice as tall as wide, so one cell holds two square pixels) and centred.
+Fitting is the slow part (milliseconds for a large picture), so the preview does it in a thread for the box it
+expects (`fit_picture`, handed over as `fitted`); only a resize fits again here.
 `make_image_widget` picks it or textual-image's widget according to the chosen backend.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from PIL import Image
 from rich.color import Color
@@ -25,9 +29,17 @@ class HalfBlockImage(Widget):
     HalfBlockImage { width: 1fr; height: 1fr; }
     """
 
-    def __init__(self, image: Image.Image | None = None, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        image: Image.Image | None = None,
+        *,
+        fitted: Fitted | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self._image = image
+        self._fitted = fitted  # the picture already fitted to a box (in a thread), used if the box is that size
         self._lines: list[Strip] = []
         self._lines_for: tuple[int, int] | None = None
 
@@ -38,25 +50,46 @@ class HalfBlockImage(Widget):
     @image.setter
     def image(self, value: Image.Image | None) -> None:
         self._image = value
+        self._fitted = None
         self._lines_for = None
         self.refresh()
 
     def render_line(self, y: int) -> Strip:
         width, height = self.content_size.width, self.content_size.height
         if self._lines_for != (width, height):
-            self._lines = _half_blocks(self._image, width, height)
+            fitted = self._fitted
+            if fitted is None or fitted.box != (width, height):
+                fitted = fit_picture(self._image, width, height)
+            self._lines = _half_blocks(fitted)
             self._lines_for = (width, height)
         return self._lines[y] if 0 <= y < len(self._lines) else Strip.blank(width)
 
 
-def _half_blocks(image: Image.Image | None, width: int, height: int) -> list[Strip]:
+@dataclass(frozen=True)
+class Fitted:
+    """A picture scaled to fill a box of cells: `box` (width, height) in cells, `picture` two pixels a cell."""
+
+    box: tuple[int, int]
+    picture: Image.Image | None
+
+
+def fit_picture(image: Image.Image | None, width: int, height: int) -> Fitted:
+    """Scale `image` to fit `width` x `height` cells (thread-safe: Pillow only, no widget)."""
     if image is None or width < 1 or height < 1:
-        return []
+        return Fitted((width, height), None)
     w_px, h_px = image.size
     scale = min(width / w_px, (height * 2) / h_px)
     cols, rows = max(1, round(w_px * scale)), max(2, round(h_px * scale))
     rows += rows % 2  # whole cells
-    rgb = _flatten(image).resize((cols, rows), Image.Resampling.LANCZOS)
+    return Fitted((width, height), _flatten(image).resize((cols, rows), Image.Resampling.LANCZOS))
+
+
+def _half_blocks(fitted: Fitted) -> list[Strip]:
+    width, height = fitted.box
+    rgb = fitted.picture
+    if rgb is None:
+        return []
+    cols, rows = rgb.size
     pixels = rgb.load()
     assert pixels is not None
     left = (width - cols) // 2
@@ -88,8 +121,10 @@ def _flatten(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def make_image_widget(backend: ImageBackend, image: Image.Image, *, classes: str | None = None) -> Widget:
+def make_image_widget(
+    backend: ImageBackend, image: Image.Image, *, fitted: Fitted | None = None, classes: str | None = None
+) -> Widget:
     if backend.graphics_widget is not None:
         # textual-image's widgets take the picture as their first argument (Widget's signature does not say so)
         return backend.graphics_widget(image, classes=classes)  # type: ignore[arg-type]
-    return HalfBlockImage(image, classes=classes)
+    return HalfBlockImage(image, fitted=fitted, classes=classes)

@@ -208,6 +208,7 @@ class JobTable(ScrollView, can_focus=True):
         self._loading_more = False
         self._generation = 0  # bumped by reload(), so a slow older page cannot land in a newer window
         self._last_highlighted: int | None = None
+        self._arrived: list[Job] | None = None  # while reload() reads its page: the changes applied meanwhile
 
     # ---- what the rest of the TUI reads -------------------------------------------------------------------
 
@@ -261,7 +262,17 @@ class JobTable(ScrollView, can_focus=True):
         if job_filter is not None:
             self.job_filter = job_filter
         self._generation += 1
-        jobs = await self._page(before_id=None)
+        generation = self._generation
+        self._arrived = []  # changes applied while the page is read: the new window must have them too
+        try:
+            jobs = await self._page(before_id=None)
+        except BaseException:
+            if generation == self._generation:
+                self._arrived = None
+            raise
+        if generation != self._generation:
+            return  # a newer reload (the next letter of a search) owns the window: this page is stale
+        arrived, self._arrived = self._arrived, None
         keep = self.selected_id
         self.jobs = {job.id: job for job in jobs}
         self._ids = sorted(self.jobs, key=NEWEST_FIRST)  # one page from the store, already newest first
@@ -271,6 +282,8 @@ class JobTable(ScrollView, can_focus=True):
         self._rows_changed()
         self._restore_cursor(keep)
         self.refresh()
+        if arrived:
+            await self.apply(arrived)
         self._announce()
 
     async def _page(self, before_id: int | None) -> list[Job]:
@@ -302,7 +315,10 @@ class JobTable(ScrollView, can_focus=True):
     # ---- applying changes ---------------------------------------------------------------------------------
 
     async def apply(self, changed: Iterable[Job]) -> None:
-        """Bring the window up to date with jobs that changed (from `store.changed_since`)."""
+        """Bring the window up to date with jobs that changed (from the change feed)."""
+        changed = list(changed)
+        if self._arrived is not None:
+            self._arrived.extend(changed)
         f = self.job_filter
         floor = 0 if self._exhausted or not self._ids else self._ids[-1]
         updates: list[Job] = []
@@ -310,6 +326,8 @@ class JobTable(ScrollView, can_focus=True):
         candidates: dict[int, Job] = {}
         for job in changed:
             if job.id in self.jobs:
+                if job.updated_at < self.jobs[job.id].updated_at:
+                    continue  # older news than the row has (a page read after the change)
                 if job.deleted or not f.matches_fields(job):
                     removals.append(job.id)
                 else:

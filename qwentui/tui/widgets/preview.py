@@ -1,8 +1,9 @@
 """The preview of the selected job: its picture(s) or video frame, interleaved text, error, and request.
 
-Decoding (thumbnails, video frames, probes) blocks, so it runs in a thread and the pane mounts the result;
-a newer selection cancels an older load (exclusive worker), so scrolling fast through the table never queues
-work. Prompts, error messages and result text come from users and servers: they are shown with markup off.
+Decoding (thumbnails, video frames, probes) and fitting the picture to the pane block, so they run in a thread
+and the pane mounts the result; a newer selection cancels an older load (exclusive worker), and the screen asks
+for a job only once the cursor rests on it, so scrolling fast through the table never queues work. Prompts,
+error messages and result text come from users and servers: they are shown with markup off.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from qwentui.core.states import TERMINAL, JobState, describe
 from qwentui.core.store import Asset, Job
 from qwentui.tui.image_backend import ImageBackend
 from qwentui.tui.presentation import elapsed_text, redact_urls, short_duration, state_text
-from qwentui.tui.widgets.image_view import make_image_widget
+from qwentui.tui.widgets.image_view import Fitted, fit_picture, make_image_widget
 
 THUMB_PX = 768  # decoded once per file (media caches it); the widget scales it to the pane
 INTERLEAVE_IMAGE_ROWS = 14
@@ -49,6 +50,7 @@ class Loaded:
 
     picture: Image.Image | None
     facts: str
+    fitted: Fitted | None = None  # the picture scaled for the box it will be shown in (half blocks only)
 
 
 def result_items(job: Job, assets: list[Asset]) -> list[Shown]:
@@ -210,7 +212,8 @@ class PreviewPane(Vertical):
             caption.update("")
             return
         if any(i.kind == "text" for i in items):
-            decoded = await asyncio.to_thread(lambda: [_decode(i) if i.kind != "text" else None for i in items])
+            box = (area.scrollable_content_region.width, INTERLEAVE_IMAGE_ROWS)
+            decoded = await asyncio.to_thread(lambda: [_decode(i, box) if i.kind != "text" else None for i in items])
             widgets = self._interleave_widgets(items, decoded)
             await area.remove_children()
             await area.mount_all(widgets)
@@ -222,14 +225,30 @@ class PreviewPane(Vertical):
             return
         shown = pictures[index]
         loaded = await asyncio.to_thread(_decode, shown)
-        await area.remove_children()
-        if loaded.picture is not None and self.backend.enabled:
-            await area.mount(make_image_widget(self.backend, loaded.picture))
-        else:
-            await area.mount(Static(_no_picture_text(shown, loaded, self.backend), classes="placeholder", markup=False))
         where = shown.path or (redact_url(shown.url) if shown.url else "")
         counter = f"{shown.kind} {index + 1}/{len(pictures)}" + (" ([ ] to page)" if len(pictures) > 1 else "")
         caption.update(" · ".join(p for p in (counter, loaded.facts, where) if p))
+        fitted = None
+        if loaded.picture is not None and self.backend.graphics_widget is None:
+            await self._laid_out()  # the header and caption of this job take their room: the picture's box is final
+            box = area.scrollable_content_region.size
+            fitted = await asyncio.to_thread(fit_picture, loaded.picture, box.width, box.height)
+        await area.remove_children()
+        if loaded.picture is not None and self.backend.enabled:
+            await area.mount(make_image_widget(self.backend, loaded.picture, fitted=fitted))
+        else:
+            await area.mount(Static(_no_picture_text(shown, loaded, self.backend), classes="placeholder", markup=False))
+
+    async def _laid_out(self) -> None:
+        """Return once the screen has been laid out again (after text above the picture changed)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def refreshed() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self.call_after_refresh(refreshed)
+        await done
 
     def _interleave_widgets(self, items: list[Shown], decoded: list[Loaded | None]) -> list[Widget]:
         widgets: list[Widget] = []
@@ -238,7 +257,9 @@ class PreviewPane(Vertical):
                 widgets.append(Static(Text(item.text or ""), classes="interleave-text"))
                 continue
             if loaded.picture is not None and self.backend.enabled:
-                widgets.append(make_image_widget(self.backend, loaded.picture, classes="interleave-image"))
+                widgets.append(
+                    make_image_widget(self.backend, loaded.picture, fitted=loaded.fitted, classes="interleave-image")
+                )
             else:
                 widgets.append(
                     Static(_no_picture_text(item, loaded, self.backend), classes="interleave-text", markup=False)
@@ -246,8 +267,8 @@ class PreviewPane(Vertical):
         return widgets
 
 
-def _decode(item: Shown) -> Loaded:
-    """Runs in a thread: a picture and a line of facts for a result (never raises)."""
+def _decode(item: Shown, box: tuple[int, int] | None = None) -> Loaded:
+    """Runs in a thread: a picture and a line of facts for a result (never raises), fitted to `box` cells."""
     from qwentui.core import media  # PyAV loads on the first preview, not before the first screen
 
     if not item.path:
@@ -260,7 +281,8 @@ def _decode(item: Shown) -> Loaded:
         picture = media.thumbnail(path, THUMB_PX, THUMB_PX)
     except (media.MediaError, ValueError, OSError) as exc:
         return Loaded(None, f"cannot preview: {exc}")
-    return Loaded(picture, media.describe(info))
+    fitted = fit_picture(picture, *box) if box is not None else None
+    return Loaded(picture, media.describe(info), fitted)
 
 
 def _no_picture_text(item: Shown, loaded: Loaded, backend: ImageBackend) -> str:

@@ -21,7 +21,7 @@ from textual.widgets import Static
 from qwentui.core.dropfolder.status import DropStatus
 from qwentui.core.engine import Engine
 from qwentui.core.states import JobState
-from qwentui.tui.presentation import STATE_LOOK, STATE_WORDS
+from qwentui.tui.presentation import STATE_LOOK, STATE_WORDS, human_duration
 
 # The order counts are shown in: what needs attention first, then what is moving, then history.
 COUNT_ORDER = (
@@ -85,7 +85,7 @@ def engine_text(status: EngineStatus, short: bool = False) -> Text:
     if status.starting:
         return Text("starting…" if short else "engine starting…", style="dim")
     if status.pause_reason:
-        text = Text(f"⏸ paused {status.pause_left:.0f}s" + ("" if short else ": "), style="bold orange1")
+        text = Text(f"⏸ paused {human_duration(status.pause_left)}" + ("" if short else ": "), style="bold orange1")
         if not short:
             text.append(status.pause_reason)
     elif status.leader:
@@ -95,7 +95,7 @@ def engine_text(status: EngineStatus, short: bool = False) -> Text:
     if status.rate_pauses:
         text.append(f"  429×{status.rate_pauses}", style="orange1")
         if status.rate_paused_for > 0 and not short:
-            text.append(f" (waiting {status.rate_paused_for:.0f}s)", style="orange1")
+            text.append(f" (waiting {human_duration(status.rate_paused_for)})", style="orange1")
     if status.errors:
         text.append(f"  {status.errors} {'err' if short else 'engine error(s)'}", style="red")
     return text

@@ -1577,6 +1577,15 @@ class Store:
                     for i, (job_id, cols) in enumerate(zip(ids, prepared, strict=True))
                 ],
             )
+            # where each came from, as add_job records it (a batch's retries: relation "retry")
+            await conn.executemany(
+                "INSERT INTO job_lineage(job_id, position, parent_id, relation) VALUES (?, 0, ?, ?)",
+                [
+                    (job_id, cols["parent_id"], str(relation_for_source(cols["source"])))
+                    for job_id, cols in zip(ids, prepared, strict=True)
+                    if cols.get("parent_id") is not None
+                ],
+            )
             return batch_id, ids
 
     async def get_batch(self, batch_id: int) -> Batch | None:

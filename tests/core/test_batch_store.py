@@ -203,6 +203,8 @@ async def test_cancel_and_retry_a_whole_batch(tmp_path: Path, store: Store) -> N
         retried = [await store.get_job(i) for i in again]
         assert all(j is not None and j.batch_id == batch_id and j.parent_id in ids for j in retried)
         assert all(j is not None and j.cost_estimate == 0.03 and j.source == "retry" for j in retried)
+        links = [link for i in again for link in await store.parents(i)]
+        assert [(link.relation, link.parent_id) for link in links] == [("retry", i) for i in ids]  # lineage
         assert (await store.batch_counts(batch_id))[JobState.CANCELED] == 4
         assert await engine.retry_batch(batch_id) == []  # nothing else has ended badly
         with pytest.raises(EngineError, match="no batch 999"):

@@ -27,6 +27,7 @@ from qwentui.core.errors import QwentuiError
 from qwentui.core.limiter import RateLimiter
 from qwentui.core.requests import GenerationRequest, WireRequest, build
 from qwentui.core.results import TaskPage, TaskResult
+from tests.helpers import poll_until
 
 KEY = "sk-test0000000000000000000000000000"
 BASE = "http://api.test/api/v1"
@@ -602,10 +603,12 @@ async def test_the_tui_shows_markup_as_text_and_runs_none_of_it(
 
     try:
         async with app.run_test(size=(160, 48)) as pilot:
-            for _ in range(100):
-                if isinstance(app.screen, MainScreen) and done_id in app.screen.table.jobs:
-                    break
-                await pilot.pause(0.05)
+            await poll_until(
+                lambda: isinstance(app.screen, MainScreen) and done_id in app.screen.table.jobs,
+                timeout=60,
+                what="the job in the table",
+                nap=pilot.pause,
+            )
             screen = app.screen
             assert isinstance(screen, MainScreen)
             table = screen.table
@@ -620,40 +623,48 @@ async def test_the_tui_shows_markup_as_text_and_runs_none_of_it(
             # the preview of each job: prompt, error, request and caption are literal and inert
             for job_id, expected in ((done_id, MARKUP_PROMPT), (failed_id, MARKUP_ERROR)):
                 assert table.select_job(job_id)
-                for _ in range(100):
-                    shown = " ".join(_plain(w) for w in screen.preview.query(Static))
-                    if expected in shown:
-                        break
-                    await pilot.pause(0.05)
-                assert expected in shown, shown
+                await poll_until(
+                    lambda: expected in " ".join(_plain(w) for w in screen.preview.query(Static)),  # noqa: B023
+                    timeout=60,
+                    what=f"{expected!r} in the preview",
+                    nap=pilot.pause,
+                )
                 for name in ("#preview-prompt", "#preview-error", "#preview-caption", "#preview-request"):
                     await _click_along(pilot, screen.preview.query_one(name, Static))
                 assert alive(), "a click on untrusted text in the preview ran an action"
                 assert _live_actions(screen) == []
             # an engine pause whose reason came from a server message, in the status bar
             context.engine.pause = Pause(f"API key rejected: {MARKUP_ERROR}", 1e12, everything=True)
-            await pilot.pause(1.2)  # the status bar refreshes its engine part every second
             engine_part = screen.query_one("#status-engine", Static)
-            assert "[@click=app.quit]quit[/]" in _plain(engine_part)
+            await poll_until(  # the status bar refreshes its engine part every second
+                lambda: "[@click=app.quit]quit[/]" in _plain(engine_part),
+                timeout=60,
+                what="the pause reason in the status bar",
+                nap=pilot.pause,
+            )
             await _click_along(pilot, engine_part, width=40, step=4)
             assert alive(), "a click on the pause reason ran an action"
             assert _live_actions(screen) == []
             context.engine.pause = None
             # the details of the job with the markup file name and event details
             await app.push_screen(DetailsScreen(context.store, done_id))
-            for _ in range(100):
-                if app.screen.query("#details-events"):
-                    break
-                await pilot.pause(0.05)
+
+            def details_shown() -> bool:
+                text = " ".join(_plain(w) for w in app.screen.query(Static))
+                return bool(app.screen.query("#details-events")) and MARKUP_PROMPT in text and MARKUP_FILE in text
+
+            await poll_until(details_shown, timeout=60, what="the details with the prompt and file", nap=pilot.pause)
             details = app.screen
-            await pilot.pause(0.2)
-            text = " ".join(_plain(w) for w in details.query(Static))
-            assert MARKUP_PROMPT in text and MARKUP_FILE in text, text
             events = details.query_one("#details-events", DataTable)
-            assert any(
-                "[@click=app.quit]q[/]" in str(getattr(c, "plain", c))
-                for r in range(events.row_count)
-                for c in events.get_row_at(r)
+            await poll_until(
+                lambda: any(
+                    "[@click=app.quit]q[/]" in str(getattr(c, "plain", c))
+                    for r in range(events.row_count)
+                    for c in events.get_row_at(r)
+                ),
+                timeout=60,
+                what="the event with markup in the details",
+                nap=pilot.pause,
             )
             for widget in [*details.query(Static), events]:
                 if "[" in _plain(widget) or widget is events:

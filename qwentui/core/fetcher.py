@@ -16,6 +16,7 @@ from typing import Literal
 
 import httpx
 
+from qwentui.core import provenance
 from qwentui.core.crashpoints import crashpoint
 from qwentui.core.download import DownloadError, choose_ext, download, ensure_private_dir, safe_output_path
 from qwentui.core.schedule import SchedulePolicy
@@ -52,6 +53,7 @@ class Fetcher:
         self.clock = clock
         self.bytes_downloaded = 0
         self.disk_full = False
+        self.sidecars: provenance.Sidecars = "drop"  # `<file>.json` beside outputs: settings [outputs] sidecar
 
     async def fetch(self, job: Job) -> Job:
         job = await self.store.transition(job.id, JobState.DOWNLOADING, expect=JobState.SUCCEEDED, detail="downloading")
@@ -66,9 +68,11 @@ class Fetcher:
                 dest = safe_output_path(out, str(job.id), idx, _ext(item.get("kind"), url))
                 got = await download(self.http, url, dest, chunk=DOWNLOAD_CHUNK, progress=_crash_mid_download)
                 self.bytes_downloaded += got.size
+                # the request goes into the file; the asset records the tagged file (the record, the served one)
+                saved = await provenance.remember(self.store, job, idx, got, sidecars=self.sidecars)
                 kind: Literal["image", "video"] = "video" if item.get("kind") == "video" else "image"
                 await self.store.add_asset(
-                    job.id, idx, kind=kind, url=url, path=str(got.path), size=got.size, sha256=got.sha256
+                    job.id, idx, kind=kind, url=url, path=str(got.path), size=saved.size, sha256=saved.sha256
                 )
             text = _markdown(job, items)
             if text and 0 not in done:

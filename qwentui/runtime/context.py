@@ -29,6 +29,7 @@ from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.limiter import RateLimiter
 from qwentui.core.pricing import pricing_for
+from qwentui.core.provenance import sidecar_setting
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.store import Store
 
@@ -131,8 +132,9 @@ async def open_context(options: RuntimeOptions, *, start_engine: bool = True) ->
     try:
         http = make_download_client(transport=transport) if transport is not None else None
         prices = pricing_for(paths.settings, options.region, None if options.demo else endpoint)
-        config = EngineConfig(output_dir=paths.output, policy=_policy(options), prices=prices)
+        config = EngineConfig(output_dir=paths.output, policy=_policy(options), prices=prices, settings=paths.settings)
         engine = Engine(store, client, config, download_http=http)
+        engine.fetcher.sidecars = sidecar_setting(paths.settings)
         ctx = Context(paths, store, client, engine, options.demo, endpoint)
         if start_engine:
             await engine.start()

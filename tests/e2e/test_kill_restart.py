@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from qwentui.core import provenance
 from qwentui.core.catalog import Mode
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import TERMINAL, JobState
@@ -100,7 +101,8 @@ def check_outcome(jobs: list, server: BackgroundServer, tmp_path: Path) -> None:
             if asset.kind == "text":
                 continue
             data = Path(asset.path).read_bytes()
-            assert hashlib.sha256(data).hexdigest() == asset.sha256 == server.sim.file_sha256(asset.url)
+            assert hashlib.sha256(data).hexdigest() == asset.sha256  # the file as tagged with its request
+            assert provenance.read(Path(asset.path)).source_sha256 == server.sim.file_sha256(asset.url)
     assert server.sim.duplicates() == {}, "no job was submitted twice"
     assert len(server.sim.tasks()) == len(jobs)
     assert not list(tmp_path.rglob("*.part")), "no .part file left behind"

@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image
 
+from qwentui.core import provenance
 from qwentui.core.catalog import Mode
 from qwentui.core.requests import GenerationRequest, validate
 from qwentui.core.states import TERMINAL, JobState
@@ -179,6 +180,15 @@ def integrity(db: Path) -> str:
     return "; ".join(str(r[0]) for r in rows)
 
 
+def _served_sha256(path: Path, local: str) -> str | None:
+    """The sha256 of the bytes as served: the record's, or the file's own when it could not be tagged (the
+    job's history then says why)."""
+    try:
+        return provenance.read(path).source_sha256
+    except provenance.ProvenanceError:
+        return local
+
+
 def check_run(db: Path, sim: Simulator, roots: list[Path]) -> Outcome:
     outcome = Outcome()
     for job, assets in read_jobs_sync(db):
@@ -207,7 +217,7 @@ def check_run(db: Path, sim: Simulator, roots: list[Path]) -> Outcome:
                 continue
             local = hashlib.sha256(data).hexdigest()
             served = sim.file_sha256(asset.url or "")
-            if not (local == asset.sha256 == served):
+            if not (local == asset.sha256 and _served_sha256(Path(asset.path), local) == served):
                 outcome.sha_mismatches.append(f"job {job.id} #{asset.idx}")
     outcome.duplicates = sim.duplicates()
     for prompt in outcome.duplicates:

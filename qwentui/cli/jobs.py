@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from qwentui.cli.context import options
 from qwentui.cli.output import JOB_HEADER, age, job_dict, job_line, print_json, safe
+from qwentui.core import provenance
 from qwentui.core.download import redact_url
 from qwentui.core.engine import EngineError
 from qwentui.core.errors import QwentuiError
 from qwentui.core.states import JobState
+from qwentui.core.store import Job, Store
 from qwentui.runtime import open_store
 
 
@@ -41,7 +44,8 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run_jobs)
 
     s = sub.add_parser("show", help="one job: request, state history, files")
-    s.add_argument("job_id", type=int)
+    s.add_argument("job_id", type=int, nargs="?")
+    s.add_argument("--file", metavar="FILE", help="the job that made this output (or its .json sidecar)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_show)
 
@@ -69,8 +73,10 @@ async def run_jobs(args: argparse.Namespace) -> int:
 
 
 async def run_show(args: argparse.Namespace) -> int:
+    if (args.job_id is None) == (args.file is None):
+        raise QwentuiError("give a job id or --file FILE (one of them)")
     async with open_store(options(args)) as store:
-        job = await store.get_job(args.job_id)
+        job = await (_job_of_file(store, Path(args.file)) if args.file else store.get_job(args.job_id))
         if job is None:
             raise EngineError(f"there is no job {args.job_id}; `qwentui jobs` lists them")
         events = await store.events(job.id)
@@ -86,6 +92,11 @@ async def run_show(args: argparse.Namespace) -> int:
         print(f"prompt: {safe(job.prompt)}")
         if job.task_id:
             print(f"task:   {job.task_id}")
+        seed, chosen_by = provenance.seed_of(job)
+        if seed is None:
+            print("seed:   not known (the service chose it; give --seed to repeat a result)")
+        else:
+            print(f"seed:   {seed}" + (" (reported by the service)" if chosen_by == "service" else ""))
         if job.error_message:
             print(safe(f"error:  {job.error_code or ''} {job.error_message}".rstrip()))
         print("request:")
@@ -100,3 +111,16 @@ async def run_show(args: argparse.Namespace) -> int:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at))
             print(safe(f"  {when}  {e.from_state or '-':>11} -> {e.to_state:<11} {redact_url(e.detail or '')}"))
     return 0
+
+
+async def _job_of_file(store: Store, path: Path) -> Job:
+    """The job whose record `path` carries, if it is this database's job (the same task)."""
+    record = provenance.read(path)
+    job = await store.get_job(record.job_id)
+    if job is None or (record.task_id and job.task_id and record.task_id != job.task_id):
+        task = f" (task {record.task_id})" if record.task_id else ""
+        raise EngineError(
+            f"{path.name} was made by job {record.job_id}{task} of another qwentui database; "
+            f"`qwentui submit --from {path.name}` makes it again"
+        )
+    return job

@@ -11,6 +11,7 @@ from typing import Any
 from qwentui.cli import media_flags
 from qwentui.cli.context import options
 from qwentui.cli.output import print_json
+from qwentui.core import provenance
 from qwentui.core.catalog import GENERATION_MODES
 from qwentui.core.engine import Engine
 from qwentui.core.errors import QwentuiError
@@ -70,6 +71,12 @@ def add_parser(sub: Any) -> None:
         help="VACE field, e.g. video_url=https://... or obj_or_bg='[\"obj\"]'",
     )
     p.add_argument("--json", dest="json_request", metavar="JSON|@FILE|-", help="the whole request as JSON")
+    p.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="the request a qwentui output (or its .json sidecar) was made with; other flags change it",
+    )
     p.add_argument("--wait", action="store_true", help="follow the job to the end, with progress")
     p.add_argument("--timeout", type=float, help="with --wait: give up waiting after this many seconds")
     p.add_argument("--print-json", action="store_true", help="print the job as JSON at the end")
@@ -98,7 +105,11 @@ def _load_json(spec: str) -> dict[str, Any]:
 
 
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
+    if args.json_request and args.from_file:
+        raise QwentuiError("give the request with --json or --from, not both")
     data: dict[str, Any] = _load_json(args.json_request) if args.json_request else {}
+    if args.from_file:
+        data = dict(provenance.read(Path(args.from_file)).request)
     prompt = args.prompt_flag or args.prompt
     if prompt is not None:
         data["prompt"] = prompt

@@ -7,7 +7,8 @@
 The clips are made once with PyAV (a moving gradient, so the encoder has real work), the same for every run.
 Each run assembles them into a new MP4; the figure is the median over the runs. Three cases: clips that
 already share size and rate (decode + encode only), clips of another rate and size mixed in (re-timing and
-scaling too), and the same clips with an audio track looped under them. ffmpeg, when present, runs the
+scaling too), the same clips with an audio track looped under them, and the first case at two other
+libx264 presets (the default is PRESET in core/assemble.py). ffmpeg, when present, runs the
 concat demuxer twice: re-encoding with the same encoder settings (the fair comparison) and stream copy
 (`-c copy`, no re-encode: an upper bound that cannot normalise sizes or rates).
 """
@@ -97,6 +98,8 @@ def main() -> int:
             "same size and rate": lambda: assemble(same, tmp / "a.mp4", clip_audio=False),
             "one clip of another size and rate": lambda: assemble(mixed, tmp / "b.mp4", clip_audio=False),
             "with an audio track (looped)": lambda: assemble(same, tmp / "c.mp4", audio=music),
+            "same, --preset ultrafast": lambda: assemble(same, tmp / "d.mp4", clip_audio=False, preset="ultrafast"),
+            "same, --preset veryfast": lambda: assemble(same, tmp / "e.mp4", clip_audio=False, preset="veryfast"),
         }
         ffmpeg = shutil.which("ffmpeg")
         if ffmpeg:

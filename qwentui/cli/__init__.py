@@ -14,7 +14,22 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from qwentui.cli import actions, assemble, batch, drop, export, extend, jobs, models, rate, run, sim, submit, usage
+from qwentui.cli import (
+    actions,
+    assemble,
+    batch,
+    drop,
+    export,
+    extend,
+    jobs,
+    lineage,
+    models,
+    rate,
+    run,
+    sim,
+    submit,
+    usage,
+)
 from qwentui.cli.context import add_common_options, options
 from qwentui.cli.output import safe
 from qwentui.core.errors import QwentuiError
@@ -49,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(sub)
     extend.add_parser(sub)
     assemble.add_parser(sub)
+    lineage.add_parser(sub)
     batch.add_parser(sub)
     usage.add_parser(sub)
     models.add_parser(sub)

@@ -10,7 +10,7 @@ from typing import Any
 
 from qwentui.cli.context import options
 from qwentui.cli.output import safe
-from qwentui.core.assemble import assemble_jobs
+from qwentui.core.assemble import PRESET, PRESETS, assemble_jobs
 from qwentui.core.errors import QwentuiError
 from qwentui.core.lineage import chain
 from qwentui.runtime import open_store
@@ -53,6 +53,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trim-frames", type=int, default=0, metavar="N", help="drop N frames at each end of each clip")
     p.add_argument("--size", type=_size, metavar="WxH", help="the film's size (default: the first clip's)")
     p.add_argument("--fps", type=_rate, help="the film's frame rate (default: the first clip's)")
+    p.add_argument("--preset", choices=PRESETS, default=PRESET, help=f"encoder speed/size trade (default: {PRESET})")
     p.set_defaults(func=run)
 
 
@@ -74,6 +75,7 @@ async def run(args: argparse.Namespace) -> int:
             size=args.size,
             rate=args.fps,
             clip_audio=not args.silent,
+            preset=args.preset,
         )
     sound = "with sound" if film.audio else "silent"
     print(

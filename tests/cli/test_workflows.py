@@ -116,6 +116,19 @@ def test_image_animate_extend_extend_assemble(
     assert sidecars[0]["task_id"] and sidecars[0]["model"]
     assert qwentui(env, server, "export", str(image), str(film), "-o", str(env / "picked")) == 0
     assert len(list((env / "picked").iterdir())) == 4
+    capsys.readouterr()
+
+    # the tree both ways, from the middle of the chain
+    assert qwentui(env, server, "lineage", str(longer)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"job {longer} (i2v, done)")
+    assert f"  extended from job {clip} (i2v, done)" in lines
+    assert f"    animated from job {image} (t2i, done)" in lines
+    assert f"  extended as job {longest} (i2v, done)" in lines
+    assert f"  part of job {film} (assemble, done)" in lines
+    assert qwentui(env, server, "lineage", str(image), "--family") == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [int(r.split()[0]) for r in rows] == [image, clip, longer, longest, film]
 
 
 def test_errors_are_one_line(env: Path, server: BackgroundServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,6 +141,7 @@ def test_errors_are_one_line(env: Path, server: BackgroundServer, capsys: pytest
         (["assemble", "-o", str(env / "film.mp4")], "give the clips"),
         (["assemble", "1", "-o", str(env / "film.mov")], "something.mp4"),
         (["assemble", str(env / "nothing.mp4"), "-o", str(env / "film.mp4")], "nothing.mp4"),
+        (["lineage", "404"], "job 404 does not exist"),
     ]
     for args, message in cases:
         assert qwentui(env, server, *args) == 1, args

@@ -148,6 +148,8 @@ def test_bad_inputs_are_refused_with_the_file_named(tmp_path: Path) -> None:
         assemble([a], tmp_path / "film.mp4", audio=tmp_path / "missing.wav")
     with pytest.raises(AssembleError, match="at least one clip"):
         assemble([], tmp_path / "film.mp4")
+    with pytest.raises(AssembleError, match="not an encoder preset"):
+        assemble([a], tmp_path / "film.mp4", preset="warp")
     assert not (tmp_path / "film.mp4").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".assemble-")] == []  # no leftovers
 

@@ -10,16 +10,25 @@ opened and closed. The order of the table never depends on which columns the wid
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from textual.app import App, ComposeResult
+from textual.content import Content
+from textual.widgets import Static
+from textual.widgets._footer import FooterKey
 
 from qwentui.core.catalog import Mode
+from qwentui.core.dropfolder.status import DropStatus, RuleStatus
 from qwentui.core.requests import GenerationRequest
+from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from qwentui.runtime import Context
 from qwentui.tui.app import QwenApp
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.main import MainScreen
 from qwentui.tui.widgets.job_table import JobTable
+from qwentui.tui.widgets.status_bar import EngineStatus, StatusBar
 from tests.tui.conftest import choose, focus, main_screen, paste, type_text, wait_until
 
 SIZES = [(60, 20), (80, 24), (110, 30), (130, 40), (160, 48), (250, 70)]
@@ -124,3 +133,48 @@ async def test_every_size_survives_every_event(app: QwenApp, context: Context, s
 
         assert list(table.row_ids) == sorted(table.jobs, reverse=True)  # newest first, whatever the width
         assert alive()
+
+
+class BarApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield StatusBar("ap-southeast-1 (dashscope-intl)", "halfblock", id="status")
+
+
+def drops() -> DropStatus:
+    rules = [
+        RuleStatus("animate", Path("drop/animate"), "i2v", "wan2.6-i2v", in_flight=3, done=12, duplicates=1),
+        RuleStatus("edit", Path("drop/edit"), "edit", "wan2.6-image", state="paused", failed=2),
+    ]
+    return DropStatus(running=True, rules=rules)
+
+
+@pytest.mark.parametrize("width", [60, 80, 110, 160])
+async def test_the_status_bar_shortens_whole_parts_never_cuts_one(width: int) -> None:
+    """At any width each part of the status bar shows one of its forms whole (the least important give way
+    first), never a form cut in the middle ("1 dupli")."""
+    app = BarApp()
+    async with app.run_test(size=(width, 4)) as pilot:
+        bar = app.query_one(StatusBar)
+        bar.show_counts({JobState.NEEDS_USER: 1, JobState.RUNNING: 3, JobState.DONE: 1234, JobState.FAILED: 5})
+        bar.show_engine(EngineStatus(leader=True, rate_pauses=2, errors=1))
+        bar.show_drops(drops())
+        await pilot.pause()
+        line = [s for s in bar.query(Static) if s.id != "status-counts" and s.display]
+        assert sum(s.outer_size.width for s in line) <= width
+        for static in bar.query(Static):
+            if static.display and static.id != "status-endpoint":  # the endpoint takes the room that is left
+                shown = static.visual
+                assert isinstance(shown, Content)
+                assert static.content_size.width >= shown.cell_length, f"{static.id} is cut: {shown.plain!r}"
+        engine = bar.query_one("#status-engine", Static)
+        assert "engine" in str(engine.visual)  # the engine's state is never what gives way
+
+
+async def test_80x24_shows_quit_and_help(app: QwenApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
+        await pilot.pause()
+        keys = {key.action: key for key in app.screen.query(FooterKey)}
+        for action in ("quit", "toggle_help"):
+            region = keys[action].region
+            assert region.width > 0 and region.right <= 80, f"{action} is off screen: {region}"

@@ -1,7 +1,8 @@
 """Export results: copy them to a folder, or into one .zip, each with a JSON sidecar saying how it was made.
 
-The sidecar of `7_0.mp4` is `7_0.mp4.json`: the request, the model, the seed, the task id, the usage, the
-culling marks and where the job came from, so a result keeps its recipe wherever it goes. Files are written
+The sidecar of `7_1.mp4` is `7_1.mp4.json`: the record qwentui writes into every output (provenance.py: the
+request, the model, the seed, the task id; `qwentui submit --from` reads it), plus the usage, the culling
+marks and where the job came from, so a result keeps its recipe wherever it goes. Files are written
 under a temporary name and moved into place (a zip as a whole), so an interrupted export never leaves a
 truncated file under the final name. Everything here blocks on the disk: the async entry point runs the
 copying in a thread.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qwentui.core import provenance
 from qwentui.core.errors import QwentuiError
 from qwentui.core.store import Asset, Job, Link, Store
 
@@ -50,25 +52,15 @@ class ExportReport:
 
 
 def sidecar(job: Job, asset: Asset, parents: Sequence[Link]) -> dict[str, Any]:
-    """How a result was made, as plain JSON (never the API key: the store refuses to keep one)."""
-    request = job.request
-    wire = job.wire or {}
-    params = wire.get("parameters") if isinstance(wire.get("parameters"), dict) else {}
-    seed = request.get("seed", params.get("seed") if params else None)
-    return {
-        "job_id": job.id,
+    """How a result was made, as plain JSON: the record every qwentui output carries (provenance.py, so
+    `qwentui submit --from <file>.json` reads it back), plus what an export adds (never the API key: the store
+    refuses to keep one)."""
+    record = provenance.record_for(job, asset.idx).to_dict()
+    added = {
         "file": Path(asset.path).name if asset.path else None,
         "kind": asset.kind,
-        "index": asset.idx,
-        "mode": job.mode.value,
-        "model": job.model,
-        "prompt": job.prompt,
-        "seed": seed,
-        "request": request,
-        "task_id": job.task_id,
-        "request_id": job.request_id,
         "usage": job.usage,
-        "created_at": job.created_at,
+        "request_id": job.request_id,
         "finished_at": job.finished_at,
         "width": asset.width,
         "height": asset.height,
@@ -81,6 +73,7 @@ def sidecar(job: Job, asset: Asset, parents: Sequence[Link]) -> dict[str, Any]:
         "source": job.source,
         "source_path": job.source_path,
     }
+    return {**record, **{k: v for k, v in added.items() if k not in record}}
 
 
 async def collect(store: Store, job_ids: Sequence[int]) -> tuple[list[Item], list[str]]:

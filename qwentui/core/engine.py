@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from qwentui.core.api import DashScopeClient
+from qwentui.core.budget import Budget, BudgetGuard
 from qwentui.core.catalog import Mode, modes_of
 from qwentui.core.download import make_download_client
 from qwentui.core.errors import ApiError, AuthError, QwentuiError, TransportError, UnsupportedOperation
@@ -82,6 +83,8 @@ class EngineConfig:
     batch_tracking: bool = True
     page_size: int = 100
     prices: Pricing | None = None  # each new job records its estimate with these (None: no estimates)
+    budget: Budget | None = None  # spending caps as given (else the settings file's [budget], read as it changes)
+    settings: Path | None = None  # the settings file
 
 
 class Engine:
@@ -119,6 +122,9 @@ class Engine:
         self._stopping = False
         self.errors: list[str] = []  # unexpected errors of the loops, kept for the status bar
         self._clock_ref: tuple[float, float] | None = None  # (wall, monotonic) at the last look, for jumps
+        currency = config.prices.table.currency(config.prices.region) if config.prices else None
+        self.budget = BudgetGuard(store, config.settings, currency, clock, config.budget)
+        self._held: dict[int, str] = {}  # job id -> why a cap holds it (said once in its history)
 
     # ---- life cycle ---------------------------------------------------------------------------------------
 
@@ -291,6 +297,8 @@ class Engine:
                 await self._idle()
                 continue
             try:
+                if await self._hold(job):
+                    continue
                 after = await self.submitter.submit(job)
                 if after.state in (JobState.SUCCEEDED, JobState.UNCERTAIN):
                     self.wake()
@@ -614,6 +622,22 @@ class Engine:
     def expected_seconds(self, job: Job) -> float:
         lo, hi = typical_seconds(job)
         return (lo + hi) / 2 * self.config.policy.time_scale
+
+    # ---- spending caps (core/budget.py) --------------------------------------------------------------------
+
+    async def _hold(self, job: Job) -> bool:
+        """True when a cap keeps `job` from being sent now: it stays queued, looked at again later, and its
+        history says why (once per reason)."""
+        reason = await self.budget.hold_reason(job)
+        if reason is None:
+            if self._held.pop(job.id, None) is not None:
+                await self.store.note(job.id, "released: within the budget now")
+            return False
+        await self.store.set_next_checks([(job.id, self.budget.next_look())])
+        if self._held.get(job.id) != (which := reason.split(",")[0]):  # the cap, not the amounts
+            self._held[job.id] = which
+            await self.store.note(job.id, reason)
+        return True
 
     # ---- batches (qwentui batch): many jobs queued, canceled or retried as one -----------------------------
 

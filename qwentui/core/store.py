@@ -1654,6 +1654,36 @@ class Store:
             )
             return [job_id for job_id, _ in rows]
 
+    async def committed_cost(self, *, currency: str, since: float | None = None, batch_id: int | None = None) -> float:
+        """What the jobs sent since `since` (or of a batch) cost or may cost, in `currency`: the actual cost
+        of those that ended (failed: 0), the estimate of those still on their way (budget caps, budget.py)."""
+        where = ["cost_currency = ?", "submitted_at IS NOT NULL", "state != ?"]
+        params: list[Any] = [currency, JobState.QUEUED.value]
+        if since is not None:
+            where.append("submitted_at >= ?")
+            params.append(since)
+        if batch_id is not None:
+            where.append("batch_id = ?")
+            params.append(batch_id)
+        index = "INDEXED BY jobs_batch" if batch_id is not None else ""
+        rows = await self._read(
+            f"SELECT total(coalesce(cost_actual, cost_estimate)) FROM jobs {index} {_where(where)}", params
+        )
+        return float(rows[0][0])
+
+    async def sent_among(self, job_ids: Sequence[int]) -> set[int]:
+        """Which of these jobs were sent (committed_cost counts them)."""
+        found: set[int] = set()
+        for i in range(0, len(job_ids), 500):
+            chunk = list(job_ids[i : i + 500])
+            rows = await self._read(
+                f"SELECT id FROM jobs WHERE id IN ({_placeholders(len(chunk))}) "
+                "AND submitted_at IS NOT NULL AND state != ?",
+                [*chunk, JobState.QUEUED.value],
+            )
+            found.update(r[0] for r in rows)
+        return found
+
     async def spend(
         self,
         by: Literal["model", "day", "batch"] = "model",

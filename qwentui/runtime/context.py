@@ -132,7 +132,7 @@ async def open_context(options: RuntimeOptions, *, start_engine: bool = True) ->
     try:
         http = make_download_client(transport=transport) if transport is not None else None
         prices = pricing_for(paths.settings, options.region, None if options.demo else endpoint)
-        config = EngineConfig(output_dir=paths.output, policy=_policy(options), prices=prices)
+        config = EngineConfig(output_dir=paths.output, policy=_policy(options), prices=prices, settings=paths.settings)
         engine = Engine(store, client, config, download_http=http)
         engine.fetcher.sidecars = sidecar_setting(paths.settings)
         ctx = Context(paths, store, client, engine, options.demo, endpoint)

@@ -217,13 +217,11 @@ def read(path: Path) -> Provenance:
     elif kind == "webp":
         text = _xmp_record_text(_webp_chunks(_read_bytes(path), where).get(b"XMP "))
     else:
-        raise ProvenanceError(
-            f"{where} is not a PNG, JPEG, WebP or MP4 file (nor a .json sidecar): it carries no qwentui record"
-        )
+        raise ProvenanceError(f"{where} is not a PNG, JPEG, WebP, MP4 or .json sidecar: no qwentui record")
     if text is None:
         raise ProvenanceError(
-            f"{where} carries no qwentui record: it was not made by qwentui, or its metadata was stripped "
-            "(a sidecar `" + path.name + SIDECAR_SUFFIX + "` would do instead)"
+            f"{where} carries no qwentui record (made elsewhere, or its metadata was stripped; "
+            f"its {SIDECAR_SUFFIX} sidecar would do)"
         )
     return _parse(text, where)
 

@@ -224,7 +224,7 @@ def test_a_foreign_video_says_it_carries_no_record(tmp_path: Path) -> None:
 def test_other_files_are_refused_clearly(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    assert "not a PNG, JPEG, WebP or MP4" in error_of(text)
+    assert "is not a PNG, JPEG, WebP, MP4 or .json sidecar" in error_of(text)
     assert "cannot read" in error_of(tmp_path / "missing.png")
     bad_json = tmp_path / "x.png.json"
     bad_json.write_text("{not json")

@@ -110,20 +110,23 @@ class ChangeFeed:
         self.started_at: float | None = None  # the stamp the feed started from: earlier changes are history
         self._version: int | None = None
         self._task: asyncio.Task[None] | None = None
+        self._started = False
         self.looks = 0  # how many times the feed asked whether another process wrote (no rows read)
         self.reads = 0  # how many times job rows were read (tests: nothing is read while nothing changes)
 
     # ---- life cycle ---------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is not None:
+        if self._started:  # idempotent, also for a second caller while the first is still starting
             return
+        self._started = True
         self._version = await self.store.data_version()
         self._stamp = self.started_at = await self.store.latest_stamp()
         self.store.add_listener(self._wake.set)
         self._task = asyncio.create_task(self._run(), name="change-feed")
 
     async def stop(self) -> None:
+        self._started = False
         self.store.remove_listener(self._wake.set)
         task, self._task = self._task, None
         if task is not None:

@@ -4,6 +4,7 @@ coalesces instead of piling up."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -161,3 +162,16 @@ async def test_flush_delivers_everything_committed_before_it(store: Store) -> No
             ids = {(await store.add_job(T2I.to_dict())).id for _ in range(20)}
             await feed.flush()
             assert {j.id for j in changes.take()} == ids
+
+
+async def test_starting_twice_at_once_makes_one_feed(store: Store) -> None:
+    feed = ChangeFeed(store, poll=NEVER)
+    await asyncio.gather(feed.start(), feed.start())  # the engine and the TUI may both start it
+    try:
+        with feed.subscribe() as changes:
+            job = await store.add_job(T2I.to_dict())
+            assert [j.id for j in await changes.get(timeout=10)] == [job.id]
+            await feed.flush()
+            assert feed.reads <= 2 and changes.take() == []  # one reader, not two
+    finally:
+        await feed.stop()

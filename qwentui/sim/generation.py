@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -20,9 +21,10 @@ from qwentui.sim.errors import (
     json_response,
 )
 from qwentui.sim.gate import Handler, base_url
+from qwentui.sim.media import clip_seconds
 from qwentui.sim.outputs import sync_body
 from qwentui.sim.simulator import Simulator, Submission
-from qwentui.sim.validate import validate
+from qwentui.sim.validate import Job, validate
 
 _NOT_JSON = object()  # a body that did not parse (recorded as its raw bytes)
 
@@ -48,6 +50,13 @@ def submit_handler(route: Route) -> Handler:
     return handle
 
 
+def _measured_clip(job: Job, sim: Simulator) -> Job:
+    """A continuation of an uploaded clip bills the clip's real length (`usage.input_video_duration`)."""
+    upload = sim.uploads.get(job.clip_url) if job.clip_url and job.clip_url.startswith("oss://") else None
+    seconds = clip_seconds(upload.data) if upload is not None and upload.data is not None else None
+    return replace(job, input_video_seconds=round(seconds)) if seconds else job
+
+
 async def _submit(
     request: Request, sim: Simulator, request_id: str, key: str, route: Route, body: Any, record: Submission
 ) -> Response:
@@ -61,6 +70,7 @@ async def _submit(
     oss_header = request.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
     now = sim.now()
     job = validate(route, body, oss_header, lambda url, model: sim.uploads.problem(url, model, now))
+    job = _measured_clip(job, sim)
     base = base_url(request, sim.config)
     if route.is_async:
         task = sim.create_task(job, body, key, request_id)

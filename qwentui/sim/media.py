@@ -160,6 +160,17 @@ def _beeps(seed: int) -> bytes:
     return samples.tobytes()
 
 
+def clip_seconds(data: bytes) -> float | None:
+    """The length of an uploaded clip (MP4/MOV), or None when it cannot be read."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r", format="mov") as container:
+            return container.duration / av.time_base if container.duration is not None else None
+    except (av.error.FFmpegError, OSError):
+        return None
+
+
 # ---- the cache --------------------------------------------------------------------------------------------
 
 

@@ -60,7 +60,8 @@ OssCheck = Callable[[str, str], str | None]  # (oss:// url, model) -> why it doe
 # The aspect ratios the simulated model "chooses" for a named size (1K/2K/4K are pixel budgets, not squares);
 # the last one is the official example's 2985*1405. Picked from the prompt, so a request always gets the same.
 NAMED_SIZE_ASPECTS = (1.0, 4 / 3, 3 / 4, 16 / 9, 9 / 16, 2985 / 1405)
-# A first clip's length is not known from its URL; the official continuation demo fed a 2 s clip.
+# A first clip's length is not known from an https URL (an uploaded one is measured); the official
+# continuation demo fed a 2 s clip.
 CLIP_SECONDS = 2
 
 
@@ -85,6 +86,7 @@ class Job:
     interleave: bool
     function: str | None
     input_video_seconds: int = 0  # wan2.7-i2v continuation: the first clip's length (billed apart)
+    clip_url: str | None = None  # wan2.7-i2v continuation: the first clip's URL
 
     @property
     def is_video(self) -> bool:
@@ -510,4 +512,12 @@ def _job(row: ModelMode, route: Route, p: _Parsed, inp: Mapping[str, Any], param
         interleave=interleave,
         function=_function(inp) if row.mode is Mode.VACE else None,
         input_video_seconds=CLIP_SECONDS if "first_clip" in p.media_types else 0,
+        clip_url=_clip_url(p),
     )
+
+
+def _clip_url(p: _Parsed) -> str | None:
+    if "first_clip" not in p.media_types:
+        return None
+    url = p.media[p.media_types.index("first_clip")][1]
+    return url if isinstance(url, str) else None

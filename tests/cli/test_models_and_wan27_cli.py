@@ -115,6 +115,7 @@ def test_submit_json_continues_a_local_clip(
     body: Any = task.body
     (item,) = body["input"]["media"]
     assert item["type"] == "first_clip" and item["url"].startswith("oss://") and item["url"].endswith("start.mp4")
+    assert task.job.input_video_seconds == 3  # the uploaded clip was measured (usage.input_video_duration)
 
 
 def test_submit_flags_image_pro_edit_with_a_region(

@@ -549,7 +549,7 @@ def _write_mp4(path: Path, record: Provenance) -> Tagged:
 
     tmp = _tmp_for(path)
     try:
-        with av.open(str(path)) as src, av.open(str(tmp), "w", format="mp4") as dst:
+        with av.open(str(path)) as src, av.open(str(tmp), "w", format=_muxer(path)) as dst:
             metadata = {k: v for k, v in src.metadata.items() if k not in _MP4_SKIP}
             metadata["comment"] = record.to_json()
             metadata["description"] = record.prompt
@@ -573,6 +573,13 @@ def _write_mp4(path: Path, record: Provenance) -> Tagged:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _muxer(path: Path) -> str:
+    """ "mov" for a QuickTime file (brand `qt  `), else "mp4": a remux keeps the container it found."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    return "mov" if head[8:12] == b"qt  " else "mp4"
 
 
 def _mp4_record_text(path: Path) -> str | None:

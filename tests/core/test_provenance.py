@@ -343,3 +343,18 @@ async def test_drop_folder_jobs_get_a_sidecar(engine: Engine, store: Store) -> N
     for asset in await store.assets(job.id):
         side = provenance.sidecar_path(Path(asset.path or ""))
         assert provenance.read(side) == provenance.read(Path(asset.path or ""))
+
+
+def test_a_quicktime_file_stays_quicktime(tmp_path: Path) -> None:
+    mp4 = make_mp4(tmp_path / "in.mp4")
+    mov = tmp_path / "out.mov"
+    with av.open(str(mp4)) as src, av.open(str(mov), "w", format="mov") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    before = packets(mov)
+    provenance.write(mov, record())
+    assert mov.read_bytes()[4:12] == b"ftypqt  " and packets(mov) == before
+    assert provenance.read(mov) == record()

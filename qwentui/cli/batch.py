@@ -15,12 +15,15 @@ from qwentui.cli.output import one_line, print_json, safe
 from qwentui.cli.submit import _bool, _load_json
 from qwentui.core.batchfile import FORMATS, BatchError, BatchJob, load, parse_seeds, parse_vars
 from qwentui.core.catalog import Mode
+from qwentui.core.engine import Engine
 from qwentui.core.errors import QwentuiError
 from qwentui.core.pricing import Estimate, Pricing, Total, money, pricing_for
 from qwentui.core.states import TERMINAL, JobState
+from qwentui.core.store import Job
 from qwentui.runtime import open_context, open_store, paths_for
 
 MAX_PROBLEMS_SHOWN = 20
+HOLD_LOOK = 3.0  # seconds between two looks at the jobs a spending cap holds, while --wait waits
 
 
 def add_parser(sub: Any) -> None:
@@ -127,7 +130,7 @@ async def run(args: argparse.Namespace) -> int:
             )
             return 0
         started = time.monotonic()
-        ended = await ctx.engine.wait_for(ids)
+        ended = await _wait(ctx.engine, batch_id, ids)
         counts: dict[str, int] = {}
         for job in ended:
             counts[job.state.value] = counts.get(job.state.value, 0) + 1
@@ -138,6 +141,27 @@ async def run(args: argparse.Namespace) -> int:
         else:
             print(batch_id)
         return 0 if all(job.state is JobState.DONE for job in ended) else 1
+
+
+async def _wait(engine: Engine, batch_id: int, ids: list[int]) -> list[Job]:
+    """Until every job has ended; says when a spending cap holds some of them (they wait, queued)."""
+    wanted, said = set(ids), None
+    while True:
+        try:
+            return await engine.wait_for(ids, timeout=HOLD_LOOK)
+        except TimeoutError:
+            held = {job_id: why for job_id, why in engine.held().items() if job_id in wanted}
+            news = (len(held), sorted(set(held.values())))
+            if held and news != said:
+                reasons = "; ".join(why.removeprefix("held: ") for why in news[1])
+                print(
+                    safe(
+                        f"batch {batch_id}: {len(held)} job(s) held, {reasons}: raise it in the settings file's "
+                        "[budget], or they go when the period turns"
+                    ),
+                    file=sys.stderr,
+                )
+            said = news
 
 
 def _check_cap(max_cost: float | None, total: Total, pricing: Pricing, *, dry_run: bool) -> None:

@@ -62,6 +62,7 @@ class EngineReport:
     rate_pauses: int = 0  # 429 answers that paused the shared limiter
     rate_paused_for: float = 0.0  # seconds the limiter still waits
     errors: tuple[str, ...] = ()  # unexpected errors of the loops, newest last
+    held: int = 0  # queued jobs a spending cap keeps from being sent (core/budget.py)
 
     @property
     def paused(self) -> bool:
@@ -187,6 +188,7 @@ class Engine:
             rate_pauses=limiter.pauses,
             rate_paused_for=limiter.paused_for,
             errors=tuple(self.errors),
+            held=len(self._held),
         )
 
     def _pause(self, pause: Pause) -> None:
@@ -624,6 +626,10 @@ class Engine:
         return (lo + hi) / 2 * self.config.policy.time_scale
 
     # ---- spending caps (core/budget.py) --------------------------------------------------------------------
+
+    def held(self) -> dict[int, str]:
+        """The jobs a spending cap keeps queued now, and which cap ("held: the daily budget is 5.00 USD")."""
+        return dict(self._held)
 
     async def _hold(self, job: Job) -> bool:
         """True when a cap keeps `job` from being sent now: it stays queued, looked at again later, and its

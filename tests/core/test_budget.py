@@ -103,10 +103,12 @@ async def test_the_engine_holds_jobs_over_the_cap_and_sends_them_when_it_is_rais
             notes = [e.detail for e in await store.events(job.id) if e.detail.startswith("held:")]
             assert len(notes) == 1 and "the daily budget is 0.10 USD" in notes[0]  # said once, not every look
         assert len(harness.sim.submissions) == 3
+        assert engine.status().held == 2 and set(engine.held().values()) == {"held: the daily budget is 0.10 USD"}
         time.sleep(0.01)  # a new mtime for the rewritten file on coarse clocks
         settings.write_text("[budget]\ndaily = 1.0\n", encoding="utf-8")
         jobs = await engine.wait_for(ids, timeout=30)
         assert all(j.state is JobState.DONE for j in jobs)
+        assert engine.held() == {} and engine.status().held == 0
         released = [e.detail for e in await store.events(held[0].id)]
         assert "released: within the budget now" in released
 

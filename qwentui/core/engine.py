@@ -660,21 +660,28 @@ class Engine:
         """Queue validated requests as one batch, in one transaction; (batch id, job ids). Validate first
         (qwentui.cli.batch does, line by line): nothing here checks the requests again."""
         scale = self.config.policy.time_scale
-        rows = [
-            {
-                "request": request.to_dict(),
-                "mode": request.row.mode.value,
-                "model": request.row.model,
-                "prompt": request.prompt,
-                "source": source,
-                "source_path": source_path,
-                "expected_seconds": float(sum(request.row.typical_seconds)) / 2 * scale,
-                **estimate_fields(self.config.prices, request),
-            }
-            for request in requests
-        ]
+
+        def rows() -> list[dict[str, Any]]:  # in a worker thread: thousands of requests take a while
+            return [
+                {
+                    "request": request.to_dict(),
+                    "mode": request.row.mode.value,
+                    "model": request.row.model,
+                    "prompt": request.prompt,
+                    "source": source,
+                    "source_path": source_path,
+                    "expected_seconds": float(sum(request.row.typical_seconds)) / 2 * scale,
+                    **estimate_fields(self.config.prices, request),
+                }
+                for request in requests
+            ]
+
         batch_id, ids = await self.store.add_jobs(
-            rows, batch_name=name, batch_source=source_path, max_cost=max_cost, currency=currency
+            await asyncio.to_thread(rows),
+            batch_name=name,
+            batch_source=source_path,
+            max_cost=max_cost,
+            currency=currency,
         )
         assert batch_id is not None
         self.wake()

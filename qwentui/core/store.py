@@ -1500,6 +1500,33 @@ class Store:
 
     # -- batches and spend ----------------------------------------------------------------------------------
 
+    @classmethod
+    def _new_rows(cls, jobs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """add_jobs' items as column values (a pure function: it runs in a worker thread)."""
+        named = ("mode", "model", "prompt", "source", "source_path", "parent_id", "output_dir", "expected_seconds")
+        prepared = []
+        for item in jobs:
+            rest = dict(item)
+            request = rest.pop("request")
+            args = {k: rest.pop(k) for k in named if k in rest}
+            prepared.append(
+                cls._new_row(
+                    request,
+                    args.get("mode"),
+                    args.get("model"),
+                    args.get("prompt"),
+                    source=args.get("source", "cli"),
+                    source_path=args.get("source_path"),
+                    parent_id=args.get("parent_id"),
+                    output_dir=args.get("output_dir"),
+                    expected_seconds=args.get("expected_seconds"),
+                    state=JobState.QUEUED,
+                    priority=rest.pop("priority", 0),
+                    fields=rest,
+                )
+            )
+        return prepared
+
     async def add_jobs(
         self,
         jobs: Sequence[Mapping[str, Any]],
@@ -1516,28 +1543,8 @@ class Store:
         `parent_id`, job fields such as `cost_estimate`, ...); `batch_id` may name an existing batch instead.
         Writes a creation event per job. Returns (batch id, job ids in order). Rows go through a temporary
         table, so FTS5 indexes them in one go (see bulk_insert_jobs)."""
-        named = ("mode", "model", "prompt", "source", "source_path", "parent_id", "output_dir", "expected_seconds")
-        prepared = []
-        for item in jobs:
-            rest = dict(item)
-            request = rest.pop("request")
-            args = {k: rest.pop(k) for k in named if k in rest}
-            prepared.append(
-                self._new_row(
-                    request,
-                    args.get("mode"),
-                    args.get("model"),
-                    args.get("prompt"),
-                    source=args.get("source", "cli"),
-                    source_path=args.get("source_path"),
-                    parent_id=args.get("parent_id"),
-                    output_dir=args.get("output_dir"),
-                    expected_seconds=args.get("expected_seconds"),
-                    state=JobState.QUEUED,
-                    priority=rest.pop("priority", 0),
-                    fields=rest,
-                )
-            )
+        # thousands of rows take a while to encode: off the event loop, so a UI stays responsive meanwhile
+        prepared = await asyncio.to_thread(self._new_rows, jobs)
         if not prepared:
             return None, []
         names = [c for c in JOB_COLUMNS if c not in ("id", "deleted")] + ["search_cjk"]

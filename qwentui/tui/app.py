@@ -24,6 +24,7 @@ from qwentui.runtime import Context
 from qwentui.tui import keymap
 from qwentui.tui.commands import JobCommands
 from qwentui.tui.image_backend import HALFBLOCK, ImageBackend
+from qwentui.tui.key_order import InOrderKeys
 from qwentui.tui.screens.main import MainScreen
 from qwentui.tui.settings import TuiSettings
 from qwentui.tui.widgets.key_bar import KeyBar
@@ -40,7 +41,7 @@ class StartingScreen(Screen[None]):
         yield KeyBar()
 
 
-class QwenApp(App[None]):
+class QwenApp(InOrderKeys):
     TITLE = "qwentui"
     CSS_PATH = "app.tcss"
     BINDINGS = keymap.bindings("app")

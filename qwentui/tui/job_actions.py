@@ -15,7 +15,7 @@ from typing import TypeVar
 from textual import work
 from textual.screen import Screen
 
-from qwentui.core.catalog import Mode
+from qwentui.core.catalog import LOCAL_MODES, Mode
 from qwentui.core.download import redact_url
 from qwentui.core.engine import Engine, EngineError
 from qwentui.core.errors import QwentuiError
@@ -99,6 +99,13 @@ class JobActions(Screen[None]):
             request = GenerationRequest.from_dict(job.request)
         except (InvalidRequest, ValueError, TypeError) as exc:
             self.notify(f"Cannot duplicate job {job.id}: {exc}", severity="error", markup=False)
+            return
+        if request.mode in LOCAL_MODES:
+            self.notify(
+                f"Job {job.id} was put together here ({request.mode.value}), not generated: the composer "
+                "cannot make it again",
+                severity="warning",
+            )
             return
         # an input that was another job's result URL may have expired since: that job's file stands in for it
         sources: list[tuple[Job, list[Asset]]] = []

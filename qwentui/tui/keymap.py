@@ -69,10 +69,6 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         KeySpec("recall-prompt", "f3", "recall_prompt", "Recent prompts"),
         KeySpec("pick-file", "f4", "pick_file", "Pick file"),
         KeySpec("close-composer", "escape", "close", "Close"),
-        # priority: the focus moves the moment the key is read, so the keys typed right after it are delivered
-        # to the field it moved to (a non-priority tab only moves it once the widget it was sent to handled it)
-        KeySpec("composer-next-field", "tab", "app.focus_next", "Next field", show=False, priority=True),
-        KeySpec("composer-prev-field", "shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ),
     "picker": (  # the recent-prompt list and the file picker
         KeySpec("close-picker", "escape", "dismiss_none", "Close"),

@@ -162,6 +162,17 @@ async def test_recent_prompts_are_recalled(app: QwenApp, context: Context) -> No
         assert composer.query_one("#f-prompt", TextArea).text == "an old prompt worth keeping"
 
 
+async def test_the_mode_list_offers_only_what_the_service_generates(app: QwenApp, context: Context) -> None:
+    from textual.widgets import Select
+
+    from qwentui.core.catalog import LOCAL_MODES
+
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await open_composer(app, pilot)
+        offered = [v for _, v in composer.query_one("#pick-mode", Select)._options]
+        assert offered == [m.value for m in Mode if m not in LOCAL_MODES]  # no assembled film: no model makes one
+
+
 async def test_changing_model_keeps_what_was_typed(app: QwenApp, context: Context) -> None:
     async with app.run_test(size=SIZE) as pilot:
         composer = await open_composer(app, pilot)
@@ -216,7 +227,7 @@ async def typist(pilot: Pilot[None], *keys: str, gap: int = 20) -> None:
 
 
 async def open_select(pilot: Pilot[None], widget_id: str, value: str) -> list[str]:
-    """Focus a Select, open its list and move to `value`; returns the keys that would pick it (enter)."""
+    """Focus a Select and open its list; returns the keys that pick `value` in it (arrows, then enter)."""
     from textual.widgets import Select
 
     await focus(pilot, widget_id)
@@ -224,8 +235,7 @@ async def open_select(pilot: Pilot[None], widget_id: str, value: str) -> list[st
     values = [v for _, v in select._options]
     current, target = values.index(select.value), values.index(value)
     await pilot.press("enter")
-    await pilot.press(*(["down" if target > current else "up"] * abs(target - current)))
-    return ["enter"]
+    return ["down" if target > current else "up"] * abs(target - current) + ["enter"]
 
 
 @pytest.mark.parametrize("deliver", ["press", "typist", "burst"])

@@ -29,7 +29,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 
-from qwentui.core.catalog import DEFAULT_MODEL, Mode, lookup, rows_for_mode
+from qwentui.core.catalog import DEFAULT_MODEL, LOCAL_MODES, Mode, lookup, rows_for_mode
 from qwentui.core.engine import Engine
 from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import GenerationRequest, InvalidRequest, Problem, build, validate
@@ -43,6 +43,7 @@ from qwentui.tui.widgets.key_bar import KeyBar
 
 VALIDATE_DEBOUNCE = 0.15  # seconds: validation (which may probe local images) runs once typing pauses
 RECENT_PROMPTS = 200  # jobs read to collect recent distinct prompts
+COMPOSABLE = [m for m in Mode if m not in LOCAL_MODES]  # modes the service runs (a film is assembled elsewhere)
 NARROW = 120  # columns: below this the JSON view starts hidden (it would squeeze the form); F2 shows it
 
 
@@ -71,6 +72,8 @@ class ComposerScreen(Screen[int | None]):
     ComposerScreen #composer-side.-hidden { display: none; }
     ComposerScreen #composer-top { height: auto; }
     ComposerScreen #composer-top Select { width: 1fr; }
+    /* one line per choice, cut with … when the JSON view leaves the form little room (never 4 wrapped lines) */
+    ComposerScreen Select SelectCurrent Static#label { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     ComposerScreen #composer-top Label { padding: 1 1 0 0; }
     ComposerScreen #model-summary { color: $text-muted; padding: 0 0 1 0; }
     ComposerScreen #composer-summary { height: auto; max-height: 6; padding: 0 1; }
@@ -118,7 +121,7 @@ class ComposerScreen(Screen[int | None]):
                 with Horizontal(id="composer-top"):
                     yield Label("mode")
                     yield QuickSelect(
-                        [(f"{m.label} ({m.value})", m.value) for m in Mode],
+                        [(f"{m.label} ({m.value})", m.value) for m in COMPOSABLE],
                         value=self._mode.value,
                         allow_blank=False,
                         id="pick-mode",

@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
-from textual.widgets._select import SelectCurrent, SelectOverlay
+from textual.widgets._select import SelectOverlay
 
 from qwentui.core.catalog import Mode, ModelMode
 from qwentui.core.requests import Problem, is_remote
@@ -49,30 +49,16 @@ class PathSuggester(Suggester):
         return value + names[0][len(stem) :]
 
 
-class _QuickOverlay(SelectOverlay):
-    """The list of a QuickSelect: enter picks even when a key read with it (tab) has moved the focus on (key
-    bindings follow the focus, so Textual's enter binding would no longer reach this list)."""
-
-    async def _on_key(self, event: events.Key) -> None:
-        if event.key == "enter":
-            event.stop()
-            event.prevent_default()
-            self.action_select()
-            return
-        await super()._on_key(event)
-
-
 class QuickSelect(Select[str]):
-    """A Select that keeps every key typed right after a pick: enter picks, then the keys that follow go where
-    the focus went.
+    """A Select that keeps every key typed right after a pick: the keys that follow "enter tab tab" go where the
+    focus went (with `key_order`, which sends on the printable keys that reached a widget after it lost the focus).
 
     Textual's Select commits a pick a few messages after the enter key, then focuses itself; a tab typed right
-    after the enter has by then moved the focus to the next field, and the Select would pull it back, so the
-    keys typed next would land in the Select (and be lost)."""
+    after the enter has by then moved the focus to the next field, and the Select would pull it back. Its list
+    also takes letters to search, which would swallow the text typed after "enter tab tab": no type-to-search."""
 
-    def compose(self) -> ComposeResult:
-        yield SelectCurrent(self.prompt)
-        yield _QuickOverlay(type_to_search=self._type_to_search).data_bind(compact=Select.compact)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, type_to_search=False, **kwargs)
 
     @on(SelectOverlay.UpdateSelection)
     def _commit_pick(self, event: SelectOverlay.UpdateSelection) -> None:

@@ -16,6 +16,7 @@ concat demuxer twice: re-encoding with the same encoder settings (the fair compa
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -124,6 +125,7 @@ def main() -> int:
         "assemble",
         {
             "machine": machine(),
+            "load_average_at_end": os.getloadavg(),  # the figures are only comparable on a quiet machine
             "clips": args.clips,
             "clip_seconds": args.seconds,
             "size": [w, h],

@@ -12,7 +12,7 @@ from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.dropfolder.ledger import ledger_key
 from qwentui.core.migrations import migrate
 from qwentui.core.states import JobState
-from qwentui.core.store import Store
+from qwentui.core.store import LedgerEntry, Store
 from tests.drop.conftest import World
 from tests.drop.helpers import colour, names, submitted_shas, wait_until, write_png
 
@@ -138,3 +138,26 @@ async def test_the_migration_moves_old_ledger_keys_and_counts_what_they_did(tmp_
         assert entry is not None and entry.original_name == "a.png"
         assert await store.ledger_get(sha) is None
         assert (await store.drop_counts())["animate"]["done"] == 1
+
+
+async def test_a_retried_drop_that_fails_again_says_so_in_its_reason(world: World) -> None:
+    rule = world.rule()
+    service = await world.service([rule])
+    fail_tasks(world, True)
+    sha = write_png(rule.folder / "big.png", colour(26))
+    await wait_until(lambda: "big.png.reason.txt" in names(rule.folder / "failed"), what="big.png failed")
+
+    async def recorded(outcome: str) -> LedgerEntry | None:
+        entry = await service.store.ledger_get(ledger_key("animate", [sha]))
+        return entry if entry is not None and entry.outcome == outcome else None
+
+    await wait_until(lambda: recorded("failed"), what="the failure recorded")
+    first = await recorded("failed")
+    assert first is not None and first.job_id is not None
+    retry = await service.engine.retry(first.job_id)  # the service still fails it
+    reason = rule.folder / "failed" / "big.png.reason.txt"
+    await wait_until(lambda: f"job {retry.id}" in reason.read_text(), what="the reason to tell the retry")
+    assert f"retried from job {first.job_id}" in reason.read_text()
+    assert names(rule.folder / "done") == set()
+    entry = await service.store.ledger_get(ledger_key("animate", [sha]))
+    assert entry is not None and entry.job_id == retry.id and entry.outcome == "failed"

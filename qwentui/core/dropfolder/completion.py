@@ -62,7 +62,7 @@ class Completion:
         for job in self.changes.take() if self.changes is not None else []:
             if job.id in self.inflight:
                 await self._check(job.id, job)
-            elif job.state is JobState.DONE and job.parent_id is not None:
+            elif job.state in TERMINAL and job.parent_id is not None and not job.deleted:
                 await self._retried(job)
         fresh, self._fresh = self._fresh, []
         for job_id in fresh:
@@ -116,7 +116,8 @@ class Completion:
         self.board.event(claim.rule.name, text, in_flight=-1, **extra, **({"done": 1} if done else {"failed": 1}))
 
     async def _retried(self, job: Job) -> None:
-        """A done job whose images are a failed drop's, retried from it: move that drop to `done/`."""
+        """A job retried from a failed drop (its images are that drop's, in `failed/`) ended: when it is done, the
+        drop moves to `done/` with its result; when it failed too, the drop's reason says so."""
         images = [Path(p) for p in job.request.get("images") or [] if isinstance(p, str) and "://" not in p]
         rule = next((r for r in self.rules if images and all(p.parent == r.folder / FAILED for p in images)), None)
         if rule is None or not all(p.is_file() for p in images):
@@ -132,7 +133,16 @@ class Completion:
         if entry is None or entry.outcome != OUTCOME_FAILED or entry.job_id is None:
             return
         if not await self._descends(job, entry.job_id):
-            return  # the same bytes, but not a retry of that drop's job
+            return  # the same bytes, but not a retry of that drop's job (or this very one, told already)
+        if job.state is not JobState.DONE:
+            reason = f"{_why(job)} (retried from job {entry.job_id})"
+            try:
+                await asyncio.to_thread(claims.write_reason, claims.reason_path(claim), reason)
+            except OSError as exc:
+                log.warning("cannot write the reason of %s: %s", claim.label, exc)
+            await self.store.ledger_set(key, job_id=job.id, reason=reason)
+            self.board.event(rule.name, f"{claim.label}: the retry failed too: {reason}")
+            return
         claim.job_id = job.id
         outputs = [Path(a.path) for a in await self.store.assets(job.id) if a.path and a.kind != "text"]
         old_reason = claims.reason_path(claim)

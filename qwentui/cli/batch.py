@@ -219,7 +219,7 @@ def _print_plan(jobs: list[BatchJob], estimates: list[Estimate], total: Total, p
         print(f"{i:>5} {job.line:>5} {job.request.model_name:<20} {seed:>10} {price:>12}  {prompt}")
     count = f"{len(jobs)} job{'s' if len(jobs) != 1 else ''}"
     print(f"{count}, {total.text}")
-    print(f"region {pricing.region}; dry run: nothing was sent")
+    print(f"region {pricing.region}; free quota, if any, may make it less; dry run: nothing was sent")
 
 
 async def _list(args: argparse.Namespace) -> int:

@@ -401,7 +401,7 @@ async def assemble_jobs(
     )
     await store.add_asset(
         job.id,
-        0,
+        1,  # results count from 1, as the fetcher numbers them (0 is a job's text)
         "video",
         path=dest,
         size=size_bytes,

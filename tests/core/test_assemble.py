@@ -178,6 +178,7 @@ async def test_the_film_is_a_job_with_its_clips_in_its_lineage(
     ]
     (asset,) = await store.assets(job.id)
     assert asset.path == str(film.path) and Path(asset.path).is_file()
+    assert asset.idx == 1  # numbered like downloaded results, so every view finds it
     assert asset.duration == pytest.approx(1.0 + 2.0 + 1.5)
     # the engine (running on the simulator) leaves the film alone: it is done, and nothing was sent for it
     await engine_rounds(engine, 3)

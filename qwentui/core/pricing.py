@@ -217,6 +217,10 @@ class PriceTable:
 
     def estimate(self, request: GenerationRequest, region: str | None = None) -> Estimate:
         region = normalize_region(region)
+        if request.mode.is_local:  # made on this machine (an assembled film): no model, nothing billed
+            return Estimate(
+                request.model or "", region, 0.0, self.currency(region), "made on this machine", None, False
+            )
         model = request.model_name
         try:
             row = request.row

@@ -88,6 +88,11 @@ def test_no_price_known_is_explicit_never_zero() -> None:
     assert total.unknown == 3 and not total.amounts and "3 jobs with no price known" in total.text
 
 
+def test_local_jobs_cost_nothing() -> None:
+    est = TABLE.estimate(GenerationRequest(mode=Mode.ASSEMBLE), "sg")
+    assert est.amount == 0 and est.known and "made on this machine" in est.text
+
+
 def test_stale_prices_say_so() -> None:
     fresh = replace(TABLE, today=AS_OF + timedelta(days=89))
     old = replace(TABLE, today=AS_OF + timedelta(days=91))

@@ -19,6 +19,7 @@ from typing import Any
 
 from qwentui.core.catalog import (
     CATALOG,
+    LOCAL_MODES,
     SEED_MAX,
     SHOT_TYPES,
     VACE_FUNCTIONS,
@@ -194,6 +195,8 @@ class GenerationRequest:
         chosen = mode or data.pop("mode", None) or detect_mode(data, alias_seen, vace, has_images=bool(images))
         data.pop("mode", None)
         data.pop("enable_interleave", None)  # used by detect_mode: it chooses the interleave mode
+        if any(chosen == m.value for m in LOCAL_MODES):  # said first: its fields are not a request's either
+            raise InvalidRequest([Problem("mode", f"{chosen!r} jobs are made on this machine, not sent to a model")])
         unknown = sorted((k for k in data if k not in known), key=str)
         if unknown:
             raise InvalidRequest([Problem(_key_name(k), "is not a request field") for k in unknown])
@@ -203,8 +206,6 @@ class GenerationRequest:
             raise InvalidRequest(
                 [Problem("mode", f"{chosen!r} is not a mode; use one of: " + ", ".join(m.value for m in Mode))]
             ) from None
-        if parsed_mode.is_local:
-            raise InvalidRequest([Problem("mode", f"{chosen!r} jobs are made on this machine, not sent to a model")])
         return cls(mode=parsed_mode, images=images, vace=vace, **data)
 
 

@@ -15,6 +15,7 @@ from PIL import ImageStat
 from qwentui.core.assemble import LOCAL_MODEL, AssembleError, NoVideo, assemble, assemble_jobs
 from qwentui.core.catalog import Mode
 from qwentui.core.engine import Engine
+from qwentui.core.requests import GenerationRequest, InvalidRequest
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from tests.core.clips import make_wav
@@ -179,6 +180,12 @@ async def test_the_film_is_a_job_with_its_clips_in_its_lineage(
     (asset,) = await store.assets(job.id)
     assert asset.path == str(film.path) and Path(asset.path).is_file()
     assert asset.idx == 1  # numbered like downloaded results, so every view finds it
+    # duplicating it as a request (the TUI's duplicate) gets one clear problem, not a list of odd fields
+    with pytest.raises(InvalidRequest) as refused:
+        GenerationRequest.from_dict(job.request)
+    assert [(p.field, p.message) for p in refused.value.problems] == [
+        ("mode", "'assemble' jobs are made on this machine, not sent to a model")
+    ]
     assert asset.duration == pytest.approx(1.0 + 2.0 + 1.5)
     # the engine (running on the simulator) leaves the film alone: it is done, and nothing was sent for it
     await engine_rounds(engine, 3)

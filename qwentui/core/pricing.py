@@ -245,6 +245,12 @@ class PriceTable:
             if row.mode is Mode.R2V and (videos := _reference_videos(request)):
                 units += videos * REFERENCE_VIDEO_CAP
                 extra = f" + up to {videos * REFERENCE_VIDEO_CAP:g} s of reference video"
+            clip = row.media_slot("first_clip")
+            if clip is not None and clip.clip is not None and any(m.get("type") == "first_clip" for m in request.media):
+                # Wan 2.7 bills the input clip with the new footage (docs/protocol.md §12.4); its length is not
+                # known here, so the estimate takes the longest the model accepts
+                units += clip.clip.max_seconds
+                extra += f" + up to {clip.clip.max_seconds:g} s of first clip"
             basis = f"{seconds} s{extra}{assumed} x {self._unit_text(price, region)}/s ({what})"
         else:
             price = self.find(model, region)

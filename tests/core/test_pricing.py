@@ -69,6 +69,18 @@ def test_every_catalog_row_has_a_price(row: ModelMode, region: str, currency: st
             1.0,
         ),
         (GenerationRequest(mode=Mode.T2V, model="wan2.7-t2v", resolution="720P", duration=15), "sg", 1.5),
+        # wan2.7 bills the input clip too: at most the longest clip the model takes (10 s)
+        (
+            GenerationRequest(
+                mode=Mode.I2V,
+                model="wan2.7-i2v",
+                resolution="720P",
+                duration=5,
+                media=[{"type": "first_clip", "url": "https://x/c.mp4"}],
+            ),
+            "sg",
+            1.5,
+        ),
     ],
 )
 def test_estimates_match_the_published_figures(request_: GenerationRequest, region: str, amount: float) -> None:

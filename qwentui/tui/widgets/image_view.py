@@ -54,6 +54,13 @@ class HalfBlockImage(Widget):
         self._lines_for = None
         self.refresh()
 
+    def show(self, image: Image.Image, fitted: Fitted | None = None) -> None:
+        """Another picture in the same place (fitted beforehand for a box of this widget's size, if known)."""
+        self._image = image
+        self._fitted = fitted
+        self._lines_for = None
+        self.refresh()
+
     def render_line(self, y: int) -> Strip:
         width, height = self.content_size.width, self.content_size.height
         if self._lines_for != (width, height):

@@ -124,7 +124,7 @@ NEWEST_FIRST = int.__neg__  # the row order: ids descending, searched with bisec
 EVEN, ODD, CURSOR = 0, 1, 2
 
 
-class JobTable(ScrollView, can_focus=True):
+class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
     # the keymap's (remappable) keys, and the usual ones of a list
     BINDINGS: ClassVar[list[BindingType]] = [
         *keymap.bindings("table"),
@@ -202,6 +202,7 @@ class JobTable(ScrollView, can_focus=True):
         self._strips: dict[tuple[int, int], Strip] = {}  # (job id, variant) -> its line at the current layout
         self._layout: Layout | None = None
         self._header: Strip | None = None
+        self._styles: dict[str, Style] = {}  # component -> the rich style of its lines
         self._tick = 0  # bumped by tick(): cells made before it may show an old age or elapsed time
         self._cursor = 0
         self._exhausted = False  # the window holds every matching job (no older page)
@@ -544,7 +545,16 @@ class JobTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._styles.clear()
         self._header = None
+
+    def _style(self, component: str) -> Style:
+        """The widget's style under a component's (header, stripe, cursor): looked up once per style change."""
+        style = self._styles.get(component)
+        if style is None:
+            base = self.rich_style
+            style = self._styles[component] = base if not component else base + self.get_component_rich_style(component)
+        return style
 
     def _forget_strips(self, job_id: int) -> None:
         for variant in (EVEN, ODD, CURSOR):
@@ -570,13 +580,13 @@ class JobTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._style("")
         if width <= 0:
             return Strip.blank(0, base)
         layout = self._current_layout(width)
         if y == 0:
             if self._header is None:
-                style = base + self.get_component_rich_style("job-table--header")
+                style = self._style("job-table--header")
                 labels = layout.line(Text(col.label) for col in COLUMNS)
                 self._header = _strip(labels, width, style, None, self)
             return self._header
@@ -589,7 +599,7 @@ class JobTable(ScrollView, can_focus=True):
         strip = self._strips.get((job_id, variant))
         if strip is None:
             stripe = "job-table--even-row" if row % 2 == 0 else "job-table--odd-row"
-            style = base + self.get_component_rich_style(stripe)
+            style = self._style(stripe)
             cursor = self.get_component_rich_style("job-table--cursor") if variant == CURSOR else None
             strip = _strip(layout.line(cells), width, style, cursor, self)
             self._strips[(job_id, variant)] = strip

@@ -28,7 +28,7 @@ from qwentui.core.states import TERMINAL, JobState, describe
 from qwentui.core.store import Asset, Job
 from qwentui.tui.image_backend import ImageBackend
 from qwentui.tui.presentation import elapsed_text, redact_urls, short_duration, state_text
-from qwentui.tui.widgets.image_view import Fitted, fit_picture, make_image_widget
+from qwentui.tui.widgets.image_view import Fitted, HalfBlockImage, fit_picture, make_image_widget
 
 THUMB_PX = 768  # decoded once per file (media caches it); the widget scales it to the pane
 INTERLEAVE_IMAGE_ROWS = 14
@@ -107,6 +107,7 @@ class PreviewPane(Vertical):
         self.items: list[Shown] = []
         self.index = 0
         self._shown_key: tuple[int, JobState, int] | None = None
+        self._texts: dict[Static, Text] = {}  # what each text widget shows, to skip updates that change nothing
 
     def compose(self) -> ComposeResult:
         yield Static("", id="preview-title")
@@ -139,9 +140,8 @@ class PreviewPane(Vertical):
         if job is None:
             self.job, self.items, self._shown_key = None, [], None
             self._header(None)
-            self.query_one("#preview-media", VerticalScroll).remove_children()
-            self.query_one("#preview-media", VerticalScroll).mount(
-                Static("No job selected — press n to create one", classes="placeholder")
+            self.run_worker(
+                self._show_placeholder("No job selected — press n to create one"), group="preview", exclusive=True
             )
             return
         key = (job.id, job.state, len(assets))
@@ -177,7 +177,7 @@ class PreviewPane(Vertical):
         request = self.query_one("#preview-request", Static)
         if job is None:
             for widget in (title, prompt, error, request):
-                widget.update("")
+                self._put(widget, Text(""))
             error.remove_class("-shown")
             self.query_one("#preview-caption", Static).update("")
             return
@@ -192,12 +192,25 @@ class PreviewPane(Vertical):
         spent = elapsed_text(job, now, expected)
         if spent != "—":
             head.append(f" · {spent}", style="dim")
-        title.update(head)
-        prompt.update(job.prompt or "(no prompt)")
+        self._put(title, head)
+        self._put(prompt, Text(job.prompt or "(no prompt)"))
         failure = " ".join(p for p in (job.error_code, job.error_message) if p)
-        error.update(failure)
+        self._put(error, Text(failure))
         error.set_class(bool(failure), "-shown")
-        request.update("request: " + json.dumps(redact_urls(job.request), ensure_ascii=False, sort_keys=True))
+        request_json = json.dumps(redact_urls(job.request), ensure_ascii=False, sort_keys=True)
+        self._put(request, Text("request: " + request_json))
+
+    def _put(self, widget: Static, text: Text) -> None:
+        """Show `text` in `widget`: nothing when it is unchanged, and no new layout of the screen when it takes
+        as many lines as before (the title's elapsed time ticks every second)."""
+        old = self._texts.get(widget)
+        if old == text:
+            return
+        self._texts[widget] = text
+        width = widget.content_size.width
+        console = self.app.console
+        same_height = old is not None and width > 0 and len(old.wrap(console, width)) == len(text.wrap(console, width))
+        widget.update(text, layout=not same_height)
 
     # ---- loading the media --------------------------------------------------------------------------------
 
@@ -207,9 +220,8 @@ class PreviewPane(Vertical):
         caption = self.query_one("#preview-caption", Static)
         pictures = [i for i in items if i.kind in ("image", "video")]
         if not items:
-            await area.remove_children()
-            await area.mount(Static(_waiting_text(job), classes="placeholder", markup=False))
-            caption.update("")
+            await self._show_placeholder(_waiting_text(job))
+            self._put(caption, Text(""))
             return
         if any(i.kind == "text" for i in items):
             box = (area.scrollable_content_region.width, INTERLEAVE_IMAGE_ROWS)
@@ -217,27 +229,46 @@ class PreviewPane(Vertical):
             widgets = self._interleave_widgets(items, decoded)
             await area.remove_children()
             await area.mount_all(widgets)
-            caption.update(f"{len(pictures)} image(s) with text" + _saved_where(items))
+            self._put(caption, Text(f"{len(pictures)} image(s) with text" + _saved_where(items)))
             return
         if not pictures:
             await area.remove_children()
-            caption.update("")
+            self._put(caption, Text(""))
             return
         shown = pictures[index]
         loaded = await asyncio.to_thread(_decode, shown)
         where = shown.path or (redact_url(shown.url) if shown.url else "")
         counter = f"{shown.kind} {index + 1}/{len(pictures)}" + (" ([ ] to page)" if len(pictures) > 1 else "")
-        caption.update(" · ".join(p for p in (counter, loaded.facts, where) if p))
+        self._put(caption, Text(" · ".join(p for p in (counter, loaded.facts, where) if p)))
         fitted = None
         if loaded.picture is not None and self.backend.graphics_widget is None:
             await self._laid_out()  # the header and caption of this job take their room: the picture's box is final
             box = area.scrollable_content_region.size
             fitted = await asyncio.to_thread(fit_picture, loaded.picture, box.width, box.height)
-        await area.remove_children()
         if loaded.picture is not None and self.backend.enabled:
-            await area.mount(make_image_widget(self.backend, loaded.picture, fitted=fitted))
+            await self._show_picture(loaded.picture, fitted)
         else:
-            await area.mount(Static(_no_picture_text(shown, loaded, self.backend), classes="placeholder", markup=False))
+            await self._show_placeholder(_no_picture_text(shown, loaded, self.backend))
+
+    async def _show_placeholder(self, text: str) -> None:
+        """A line of text in the picture's place; the one already there is reused (no new layout)."""
+        area = self.query_one("#preview-media", VerticalScroll)
+        children = list(area.children)
+        if len(children) == 1 and isinstance(children[0], Static) and children[0].has_class("placeholder"):
+            children[0].update(text, layout=False)  # it fills the area whatever it says
+            return
+        await area.remove_children()
+        await area.mount(Static(text, classes="placeholder", markup=False))
+
+    async def _show_picture(self, picture: Image.Image, fitted: Fitted | None) -> None:
+        """The picture, in the half-block widget already there when there is one (no new layout)."""
+        area = self.query_one("#preview-media", VerticalScroll)
+        children = list(area.children)
+        if len(children) == 1 and type(children[0]) is HalfBlockImage and not children[0].classes:
+            children[0].show(picture, fitted)
+            return
+        await area.remove_children()
+        await area.mount(make_image_widget(self.backend, picture, fitted=fitted))
 
     async def _laid_out(self) -> None:
         """Return once the screen has been laid out again (after text above the picture changed)."""

@@ -174,10 +174,12 @@ class StatusBar(Vertical):
             ("status-drop", self._drops[drops]),
             ("status-endpoint", place[where]),
         ):
-            if self._shown.get(widget_id) != text:  # an unchanged part is not repainted
+            old = self._shown.get(widget_id)
+            if old != text:  # an unchanged part is not repainted
                 self._shown[widget_id] = text
                 static = self.query_one(f"#{widget_id}", Static)
-                static.update(text)
+                # one line each: the screen is laid out again only when a part's width changes
+                static.update(text, layout=old is None or old.cell_len != text.cell_len)
                 static.set_class(not text.plain, "-empty")
 
     def show_counts(self, counts: Mapping[JobState, int]) -> None:

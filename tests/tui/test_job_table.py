@@ -187,3 +187,32 @@ async def test_a_slow_older_reload_never_replaces_a_newer_one(store: Store) -> N
         await older
         assert table.job_filter.text == "zebra"
         assert table.jobs and all("zebra" in job.prompt for job in table.jobs.values())
+
+
+def drawn(table: JobTable) -> list[str]:
+    """The table's lines as drawn (header first)."""
+    return [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+
+
+@pytest.mark.parametrize("width", [40, 120])
+async def test_a_change_repaints_its_row_in_place(store: Store, width: int) -> None:
+    """A changed job's line is redrawn where it is: the order, the cursor's job and the other lines stay; with
+    or without the id column (the width decides which columns show, never the order)."""
+    ids = [await add(store, f"job {i}") for i in range(5)]
+    changes = Changes()
+    await changes(store)
+    app = TableApp(store, page=10)
+    async with app.run_test(size=(width, 12)) as pilot:
+        table = app.query_one(JobTable)
+        await table.reload()
+        assert table.select_job(ids[2])
+        await pilot.pause()
+        before = drawn(table)
+        assert "queued" in before[4] and "job 1" in before[4]  # lines: header, ids[4], ids[3], ids[2], ids[1]
+        await store.transition(ids[1], JobState.CANCELED)
+        await table.apply(await changes(store))
+        await pilot.pause()
+        after = drawn(table)
+        assert "canceled" in after[4] and "job 1" in after[4]
+        assert [line for i, line in enumerate(after) if i != 4] == [line for i, line in enumerate(before) if i != 4]
+        assert table.row_ids == tuple(reversed(ids)) and table.selected_id == ids[2]

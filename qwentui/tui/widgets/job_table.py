@@ -411,12 +411,16 @@ class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
         return fresh
 
     def _update(self, job: Job) -> None:
+        """The row shows `job` now: made again at once if it is on screen (and repainted if its text changed),
+        else when it is next drawn (a burst of a thousand changes costs only the rows in view)."""
         self.jobs[job.id] = job
         _, before = self._cells.pop(job.id, (0, ()))
-        if self._cells_of(job.id) != before:
-            row = self.row_index(job.id)
-            if row is not None:
-                self._repaint_row(row)
+        row = self.row_index(job.id)
+        first, last = self._visible_rows()
+        if row is None or not first <= row < last:
+            self._forget_strips(job.id)
+        elif self._cells_of(job.id) != before:
+            self._repaint_row(row)
 
     def _insert(self, jobs: Iterable[Job]) -> None:
         for job in jobs:

@@ -65,6 +65,7 @@ class Draft:
 
 class ComposerScreen(Screen[int | None]):
     BINDINGS = keymap.bindings("composer")
+    AUTO_FOCUS = "#f-prompt"
     DEFAULT_CSS = """
     ComposerScreen #composer-body { height: 1fr; }
     ComposerScreen #composer-form { width: 1fr; padding: 0 1; }
@@ -117,7 +118,9 @@ class ComposerScreen(Screen[int | None]):
     def compose(self) -> ComposeResult:
         yield Static(self._title_text(), id="composer-title")
         with Horizontal(id="composer-body"):
-            with VerticalScroll(id="composer-form"):
+            # not focusable themselves: focusing a container restyles all it holds (every field), and tab would stop
+            # on it on its way to the fields
+            with VerticalScroll(id="composer-form", can_focus=False):
                 with Horizontal(id="composer-top"):
                     yield Label("mode")
                     yield QuickSelect(
@@ -132,7 +135,7 @@ class ComposerScreen(Screen[int | None]):
                     )
                 yield Static(self._summary_of_model(), id="model-summary", markup=False)
                 yield RequestForm(lookup(self._model, self._mode), self._draft.values, id="request-form")
-            with VerticalScroll(id="composer-side"):
+            with VerticalScroll(id="composer-side", can_focus=False):
                 yield Static("", id="composer-json")
         yield Static("", id="composer-summary", markup=False)
         yield KeyBar()

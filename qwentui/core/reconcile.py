@@ -1,26 +1,35 @@
-"""Settle UNCERTAIN jobs: did the POST create a task or not? Ask the account's task list.
+"""Settle UNCERTAIN jobs: did the POST create a task or not? Ask the account's task list, then the tasks.
 
 A job whose submission ended ambiguously (crash, timeout, dropped connection, 5xx) is matched against the
-tasks of its model created around its submit time that no other job owns:
-- exactly one candidate, which no other uncertain job could also claim -> adopt it (follow that task id);
+tasks of its model that no other job owns, created between its send and the next send of that model (POSTs
+of one model go one at a time, so a task created after the next POST began is not this job's):
+- the content of a finished candidate decides first: a task that echoes another prompt (`orig_prompt`) is not
+  this job's; one that echoes this job's prompt is, and jobs with identical requests are interchangeable,
+  so either assignment is right;
+- then elimination: a job left with exactly one candidate, which no other uncertain job could also claim,
+  adopts it (follows that task id) once it has finished, when its answer can no longer contradict that;
 - no candidate, seen in two list reads at least `settle` seconds after the submit -> it never arrived: QUEUED;
-- anything else (several candidates, or one shared by several jobs) -> NEEDS_USER, with the candidate ids.
+- candidates still running -> wait for them to finish (their answers may decide);
+- anything else -> NEEDS_USER, saying for each candidate why nothing could decide it.
 A job is never resubmitted on a guess: a duplicate costs the user money.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, TypeGuard
 
 from qwentui.core.api import SUBMIT_TIMEOUT, DashScopeClient
-from qwentui.core.catalog import Mode, lookup
+from qwentui.core.catalog import Mode, lookup, parse_size
 from qwentui.core.errors import ApiError, AuthError, MalformedResponse, TransportError
-from qwentui.core.results import TaskStatus, TaskSummary
+from qwentui.core.results import TaskResult, TaskStatus, TaskSummary
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
 from qwentui.core.store import Job, Store
@@ -44,6 +53,143 @@ class ReconcileOutcome:
     requeued: int = 0
     needs_user: int = 0
     waiting: int = 0
+
+
+class Fit(Enum):
+    """What a finished task's answer says about one uncertain job."""
+
+    MATCH = "match"  # it echoes the prompt this job sent
+    MISMATCH = "mismatch"  # it echoes another prompt: not this job's task
+    OPEN = "open"  # nothing to compare: still running, failed, or a route whose answer does not echo the prompt
+
+
+def sent_prompt(job: Job) -> str:
+    """The prompt as sent (what the service echoes as `orig_prompt`): the wire body's, else the request's."""
+    wire = job.wire if isinstance(job.wire, dict) else {}
+    given = wire.get("input")
+    if isinstance(given, dict) and isinstance(given.get("prompt"), str):
+        return str(given["prompt"])
+    return job.prompt
+
+
+def content_fit(job: Job, answer: TaskResult | None) -> Fit:
+    """Compare a finished task's echoed prompt with the job's: exact text, so a match is proof, not a guess."""
+    if answer is None or answer.orig_prompt is None:
+        return Fit.OPEN
+    return Fit.MATCH if answer.orig_prompt == sent_prompt(job) else Fit.MISMATCH
+
+
+def params_agree(job: Job, answer: TaskResult) -> bool:
+    """Whether what the answer's `usage` shows (W*H size, video duration, image count) agrees with the job's
+    wire parameters. Only used to choose among jobs that share a prompt; never to rule out a job's own task
+    (a service that rounds a size would then prove an absence that is not real)."""
+    wire = job.wire if isinstance(job.wire, dict) else {}
+    params = wire.get("parameters")
+    if not isinstance(params, dict):
+        return True
+    usage = answer.usage
+    size = params.get("size")
+    wanted = parse_size(size) if isinstance(size, str) else None
+    ratio = usage.get("video_ratio")
+    shown = (answer.width, answer.height) if answer.width and answer.height else None
+    shown = shown or (parse_size(ratio) if isinstance(ratio, str) else None)
+    if wanted and shown and wanted != shown:
+        return False
+    duration, seconds = params.get("duration"), usage.get("video_duration", usage.get("output_video_duration"))
+    if _number(duration) and _number(seconds) and float(duration) != float(seconds):
+        return False
+    n, count = params.get("n"), usage.get("image_count")
+    return not (_number(n) and _number(count) and count > n)
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def request_key(job: Job) -> str:
+    """Jobs with equal keys asked for exactly the same thing: either may take either's task."""
+    return json.dumps([job.model, job.request], sort_keys=True, ensure_ascii=False)
+
+
+def _why_open(task: TaskSummary, answer: TaskResult | None) -> str:
+    """Why one candidate's content cannot settle whose task it is."""
+    if not task.status.is_final:
+        return f"task {task.task_id} is still {task.status.value.lower()}"
+    if answer is None or answer.status is TaskStatus.FAILED or task.status is TaskStatus.FAILED:
+        return f"task {task.task_id} failed, and a failed task does not echo its prompt"
+    if answer.status is TaskStatus.CANCELED:
+        return f"task {task.task_id} was canceled, and a canceled task does not echo its prompt"
+    return f"task {task.task_id} finished, but its answer does not echo the prompt (this route returns only results)"
+
+
+def decide(
+    jobs: Mapping[int, Job], candidates: Mapping[int, list[TaskSummary]], answers: Mapping[str, TaskResult]
+) -> tuple[dict[int, TaskSummary], dict[int, list[TaskSummary]], dict[str, str]]:
+    """Content first, then elimination: (assigned task per job, the candidates left of the other jobs, why a
+    task whose content was known still decided nothing).
+
+    A finished task that echoes a prompt belongs to a job that sent that prompt. The jobs that sent it with
+    identical requests are interchangeable: the earliest sent of them that could have created the task takes
+    it. Jobs that share the prompt but not the request are told apart by the parameters the answer shows, or
+    not at all. Tasks that echo another prompt are dropped from a job's candidates; what is left is settled by
+    elimination (`_eliminate`)."""
+    edges = {
+        job_id: [t for t in found if content_fit(jobs[job_id], answers.get(t.task_id)) is not Fit.MISMATCH]
+        for job_id, found in candidates.items()
+    }
+    assigned: dict[int, TaskSummary] = {}
+    why: dict[str, str] = {}
+    tasks = {t.task_id: t for found in edges.values() for t in found}
+    for task in sorted(tasks.values(), key=lambda t: (t.created_ms or 0, t.task_id)):
+        answer = answers.get(task.task_id)
+        if answer is None or answer.orig_prompt is None:
+            continue
+        claimants = [
+            jobs[job_id]
+            for job_id, found in edges.items()
+            if job_id not in assigned and any(t.task_id == task.task_id for t in found)
+        ]
+        if len({request_key(job) for job in claimants}) > 1:
+            agreeing = [job for job in claimants if params_agree(job, answer)]
+            if not agreeing or len({request_key(job) for job in agreeing}) > 1:
+                ids = ", ".join(str(job.id) for job in claimants)
+                why[task.task_id] = (
+                    f"task {task.task_id} echoes the prompt of jobs {ids}, whose requests differ only in what its "
+                    "answer does not show"
+                )
+                continue
+            claimants = agreeing
+        if not claimants:
+            continue
+        owner = min(claimants, key=lambda job: (job.submitted_at or job.created_at, job.id))
+        assigned[owner.id] = task
+        del edges[owner.id]
+        for found in edges.values():
+            found[:] = [t for t in found if t.task_id != task.task_id]
+    more, left = _eliminate(edges)
+    assigned.update(more)
+    return assigned, left, why
+
+
+def ambiguity_message(
+    job_id: int,
+    found: list[TaskSummary],
+    left: Mapping[int, list[TaskSummary]],
+    answers: Mapping[str, TaskResult],
+    why: Mapping[str, str],
+) -> str:
+    """For the user: each remaining candidate, why its content did not decide, and who else could own it."""
+    parts = []
+    for task in found[:5]:
+        part = why.get(task.task_id) or _why_open(task, answers.get(task.task_id))
+        rivals = sorted(other for other, tasks in left.items() if other != job_id and task in tasks)
+        if rivals:
+            part += f"; jobs {', '.join(map(str, rivals))} were sent in the same seconds and could own it too"
+        parts.append(part)
+    return (
+        "could not tell which task, if any, this submission created: " + "; ".join(parts) + ". Adopt the right "
+        "task id, or resubmit if none of them is this job's"
+    )
 
 
 def _eliminate(candidates: dict[int, list[TaskSummary]]) -> tuple[dict[int, TaskSummary], dict[int, list[TaskSummary]]]:
@@ -97,6 +243,7 @@ class Reconciler:
         # service's clock put a task, so neither an absence nor a lone candidate proves anything any more.
         self.clock_jumped = False
         self._probed = False
+        self._finished: dict[str, TaskResult] = {}  # task id -> its final answer, asked once
 
     async def round(self) -> ReconcileOutcome:
         now = self.clock()
@@ -161,8 +308,12 @@ class Reconciler:
             and self._window(j)[1] >= start
             and self._window(j)[0] <= end
         ]
-        candidates = {job.id: self._candidates(job, orphans, owned) for job in [*jobs, *others]}
-        assigned, left = _eliminate(candidates)
+        everyone = {job.id: job for job in [*jobs, *others]}
+        sent = [job.submitted_at or job.created_at for job in everyone.values()]
+        sends = await self.store.send_times(model, min(sent), max(sent) + SUBMIT_TIMEOUT)
+        candidates = {job.id: self._candidates(job, orphans, owned, sends) for job in everyone.values()}
+        answers = await self._answers([t for found in candidates.values() for t in found])
+        assigned, left, why = decide(everyone, candidates, answers)
         adopted = requeued = needs_user = waiting = 0
         now = self.clock()
         for job in jobs:
@@ -170,9 +321,15 @@ class Reconciler:
             if self.clock_jumped:
                 needs_user += await self._after_clock_jump(job, candidates[job.id])
                 continue
-            if job.id in assigned:
+            if job.id in assigned and assigned[job.id].status.is_final:
                 await self._adopt(job, assigned[job.id])
                 adopted += 1
+            elif job.id in assigned or any(not task.status.is_final for task in found):
+                # a candidate still running may echo another prompt once it finishes: adopt only what has
+                # finished, so a task is never followed on a guess its own answer would have contradicted
+                self._absent_reads.pop(job.id, None)
+                await self.store.update_fields(job.id, next_check_at=now + self.policy.interval)
+                waiting += 1
             elif not found:
                 if now - (job.submitted_at or job.created_at) < self.settle:
                     await self.store.update_fields(job.id, next_check_at=now + self.policy.interval)
@@ -193,18 +350,26 @@ class Reconciler:
                     await self.store.update_fields(job.id, next_check_at=now + self.policy.interval)
                     waiting += 1
             else:
-                ids = ", ".join(t.task_id for t in found[:5])
+                self._absent_reads.pop(job.id, None)
                 await self.store.transition(
                     job.id,
                     JobState.NEEDS_USER,
                     expect=JobState.UNCERTAIN,
                     detail="ambiguous reconcile",
                     error_code="Ambiguous",
-                    error_message=f"the submission may have created one of these tasks: {ids}. Adopt the right "
-                    "task id, or resubmit if none of them is this job",
+                    error_message=ambiguity_message(job.id, found, left, answers, why),
                 )
                 needs_user += 1
         return ReconcileOutcome(adopted, requeued, needs_user, waiting)
+
+    async def _answers(self, tasks: list[TaskSummary]) -> dict[str, TaskResult]:
+        """The answer of every finished candidate: one GET each, once (a finished task does not change)."""
+        if len(self._finished) > 5000:
+            self._finished.clear()
+        for task in {t.task_id: t for t in tasks}.values():
+            if task.status.is_final and task.task_id not in self._finished:
+                self._finished[task.task_id] = await self.client.get_task(task.task_id)
+        return {t.task_id: self._finished[t.task_id] for t in tasks if t.task_id in self._finished}
 
     async def _after_clock_jump(self, job: Job, found: list[TaskSummary]) -> int:
         self._absent_reads[job.id] += 1
@@ -225,12 +390,19 @@ class Reconciler:
         )
         return 1
 
-    def _candidates(self, job: Job, orphans: list[TaskSummary], owned: list[tuple[float, float]]) -> list[TaskSummary]:
+    def _candidates(
+        self,
+        job: Job,
+        orphans: list[TaskSummary],
+        owned: list[tuple[float, float]],
+        sends: list[tuple[float, float | None]],
+    ) -> list[TaskSummary]:
         lo, hi = self._window(job)
         sent = job.submitted_at or job.created_at  # local: only compared with other local send times
-        # POSTs of one model are sent one at a time: a task of a job sent after this one was created after
-        # this job's POST ended, so it bounds this job's window from above
+        # POSTs of one model are sent one at a time: the next POST of the model began after this one ended, so
+        # this job's task, if any, was created before that send (and before any later job's task)
         later = [created for owner_sent, created in owned if owner_sent > sent]
+        later += [self.client.server_clock.to_server(at, offset) for at, offset in sends if at > sent]
         if later:
             hi = min(hi, min(later) + self.skew)
         return [t for t in orphans if t.created_ms is None or lo <= t.created_ms / 1000 <= hi]

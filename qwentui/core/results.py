@@ -61,6 +61,7 @@ class TaskResult:
     code: str | None = None
     message: str | None = None
     actual_prompt: str | None = None
+    orig_prompt: str | None = None  # the prompt as the service received it (results and video routes echo it)
     width: int | None = None
     height: int | None = None
     partial_failures: list[str] = field(default_factory=list)
@@ -159,9 +160,12 @@ def parse_task(payload: Any) -> TaskResult:
     elif isinstance(usage.get("width"), int) and isinstance(usage.get("height"), int):
         width, height = usage["width"], usage["height"]
 
-    actual = output.get("actual_prompt")
-    if actual is None and isinstance(results, list) and results and isinstance(results[0], dict):
-        actual = results[0].get("actual_prompt")
+    actual, orig = output.get("actual_prompt"), output.get("orig_prompt")
+    echoed = [entry for entry in results if isinstance(entry, dict)] if isinstance(results, list) else []
+    if actual is None and echoed:
+        actual = echoed[0].get("actual_prompt")
+    if orig is None:  # a failed item of a partly failed task carries no prompt: take the first that does
+        orig = next((entry["orig_prompt"] for entry in echoed if isinstance(entry.get("orig_prompt"), str)), None)
     metrics = output.get("task_metrics") or output.get("task_metric") or {}
     return TaskResult(
         status=status,
@@ -175,6 +179,7 @@ def parse_task(payload: Any) -> TaskResult:
         code=_str(output.get("code")),
         message=_str(output.get("message")),
         actual_prompt=_str(actual),
+        orig_prompt=orig if isinstance(orig, str) else None,
         width=width,
         height=height,
         partial_failures=partial,

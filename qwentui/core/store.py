@@ -1347,6 +1347,16 @@ class Store:
             params.append(limit)
         return [_job(r) for r in await self._read(sql, params)]
 
+    async def send_times(self, model: str, after: float, until: float) -> list[tuple[float, float | None]]:
+        """(send time, clock offset) of every POST of `model` last sent in (after, until]: the reconciler's bounds
+        (a job's row keeps its latest send; an imported task was never sent, so it has no body hash)."""
+        rows = await self._read(
+            "SELECT submitted_at, clock_offset FROM jobs WHERE model = ? AND submitted_at > ? AND submitted_at <= ? "
+            "AND body_hash IS NOT NULL ORDER BY submitted_at",
+            (model, after, until),
+        )
+        return [(float(r[0]), None if r[1] is None else float(r[1])) for r in rows]
+
     async def due_jobs(
         self, now: float, states: JobState | str | Iterable[JobState | str], limit: int = 100
     ) -> list[Job]:

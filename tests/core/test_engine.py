@@ -16,6 +16,7 @@ from qwentui.core.requests import GenerationRequest, InvalidRequest
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Store
 from tests.conftest import SimHarness, engine_config, fast_sim_config
+from tests.helpers import poll_until
 
 T2I = GenerationRequest(mode=Mode.T2I, prompt="a red fox in snow")
 T2V = GenerationRequest(mode=Mode.T2V, prompt="a paper boat on a rainy street")
@@ -175,17 +176,19 @@ async def test_response_lost_after_task_created_is_adopted_not_resent(tmp_path: 
 
 
 async def test_ambiguous_reconcile_asks_the_user(tmp_path: Path, store: Store) -> None:
-    harness = SimHarness(fast_sim_config(pending_seconds=5, running_seconds=5))
+    # the tasks fail, so their answers echo no prompt: only then can content not tell the two apart
+    harness = SimHarness(fast_sim_config(pending_seconds=0.2, running_seconds=0.2, failure_rate=1.0))
     eng = await make_engine(tmp_path, store, harness, submit_workers=1)
     try:
         harness.sim.config.drop_after_rate = 1.0
         a = await eng.add(T2V)
         b = await eng.add(GenerationRequest(mode=Mode.T2V, prompt="another boat"))
-        for _ in range(500):
-            states = {(await store.get_job(i)).state for i in (a.id, b.id)}
-            if JobState.NEEDS_USER in states:
-                break
-            await asyncio.sleep(0.01)
+
+        async def asks() -> bool:
+            jobs = [await store.get_job(i) for i in (a.id, b.id)]
+            return any(j is not None and j.state is JobState.NEEDS_USER for j in jobs)
+
+        await poll_until(asks, timeout=30, what="a job to need the user")
         harness.sim.config.drop_after_rate = 0.0
         jobs = [await store.get_job(i) for i in (a.id, b.id)]
     finally:

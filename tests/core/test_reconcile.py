@@ -1,0 +1,158 @@
+"""Reconciliation by content, against the real simulator: submissions whose answers were lost are settled by
+what their finished tasks echo (`orig_prompt`), not only by when the tasks were created."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from qwentui.core.catalog import Mode
+from qwentui.core.errors import ServerError
+from qwentui.core.reconcile import Reconciler
+from qwentui.core.requests import GenerationRequest, build
+from qwentui.core.schedule import SchedulePolicy
+from qwentui.core.states import JobState
+from qwentui.core.store import Job, Store
+from tests.helpers import poll_until
+from tests.helpers.sim import SimHarness, fast_sim_config
+
+
+@dataclass
+class Lost:
+    """Jobs whose POSTs reached the simulator but whose answers were lost (HTTP 500 after the work was done)."""
+
+    harness: SimHarness
+    ids: list[int]
+
+    def task_of(self, prompt: str) -> list[str]:
+        return [t.task_id for t in self.harness.sim.find_tasks(prompt=prompt)]
+
+    def finish_all(self) -> None:
+        for task in self.harness.sim.tasks():
+            task.pending_s = task.running_s = 0.0
+
+
+async def lose_answers(store: Store, harness: SimHarness, requests: list[GenerationRequest]) -> Lost:
+    """Send each request as the submitter would (one at a time), lose every answer, and leave each job
+    UNCERTAIN with its send time, as a crash or a 5xx would."""
+    harness.sim.config.error_after_rate = 1.0
+    ids = []
+    async with harness.client() as client:
+        for req in requests:
+            job = await store.add_job(req.to_dict(), mode=req.mode.value, model=req.model_name, prompt=req.prompt)
+            wire = build(req)
+            await store.transition(
+                job.id, JobState.SUBMITTING, submitted_at=time.time(), wire_json=json.dumps(wire.body)
+            )
+            with pytest.raises(ServerError):
+                await client.submit(wire)
+            await store.transition(job.id, JobState.UNCERTAIN, detail="HTTP 500", next_check_at=time.time())
+            ids.append(job.id)
+    harness.sim.config.error_after_rate = 0.0
+    return Lost(harness, ids)
+
+
+async def reconcile_until(store: Store, harness: SimHarness, ids: list[int], settled: set[JobState]) -> list[Job]:
+    """Run reconcile rounds until every job is in one of `settled`; returns the jobs."""
+    async with harness.client() as client:
+        reconciler = Reconciler(store, client, SchedulePolicy(interval=0.01), time.time, settle=0.0)
+
+        async def done() -> bool:
+            await reconciler.round()
+            jobs = [await store.get_job(i) for i in ids]
+            return all(j is not None and j.state in settled for j in jobs)
+
+        await poll_until(done, timeout=30, what=f"jobs {ids} to reach {settled}", interval=0.02)
+    jobs = [await store.get_job(i) for i in ids]
+    assert all(j is not None for j in jobs)
+    return [j for j in jobs if j is not None]
+
+
+FOLLOWED = {JobState.PENDING, JobState.RUNNING}
+
+
+async def test_different_prompts_are_told_apart_by_what_their_tasks_echo(store: Store) -> None:
+    """Two POSTs sent within a second, both answers lost: each window holds both tasks. Before: both jobs went
+    to NEEDS_USER ("ambiguous"). Their finished tasks echo their prompts, which settles whose task is whose."""
+    harness = SimHarness(fast_sim_config(pending_seconds=0.05, running_seconds=0.05))
+    a = GenerationRequest(mode=Mode.T2V, prompt="a paper boat on a rainy street")
+    b = GenerationRequest(mode=Mode.T2V, prompt="a lighthouse at dusk")
+    lost = await lose_answers(store, harness, [a, b])
+    jobs = await reconcile_until(store, harness, lost.ids, FOLLOWED | {JobState.NEEDS_USER})
+    assert [j.state in FOLLOWED for j in jobs] == [True, True], [(j.state, j.error_message) for j in jobs]
+    assert [j.task_id for j in jobs] == [lost.task_of(a.prompt)[0], lost.task_of(b.prompt)[0]]
+    assert len(harness.sim.submissions) == 2, "nothing was sent again"
+
+
+async def test_identical_requests_are_interchangeable(store: Store) -> None:
+    """Two jobs asking for exactly the same thing: either may follow either task, each follows a different one."""
+    harness = SimHarness(fast_sim_config(pending_seconds=0.05, running_seconds=0.05))
+    same = GenerationRequest(mode=Mode.T2I, model="qwen-image-plus", prompt="a red fox in snow", seed=3)
+    lost = await lose_answers(store, harness, [same, same])
+    jobs = await reconcile_until(store, harness, lost.ids, FOLLOWED | {JobState.NEEDS_USER})
+    assert all(j.state in FOLLOWED for j in jobs), [(j.state, j.error_message) for j in jobs]
+    assert sorted(j.task_id or "" for j in jobs) == sorted(lost.task_of(same.prompt))
+    assert len({j.task_id for j in jobs}) == 2
+
+
+async def test_a_candidate_still_running_waits_for_its_answer(store: Store) -> None:
+    """While the candidates run, nothing is adopted and nobody is asked; once they finish, each job takes its own."""
+    harness = SimHarness(fast_sim_config(pending_seconds=600, running_seconds=600))
+    a = GenerationRequest(mode=Mode.T2V, prompt="first: a kite over dunes")
+    b = GenerationRequest(mode=Mode.T2V, prompt="second: a kite over the sea")
+    lost = await lose_answers(store, harness, [a, b])
+    async with harness.client() as client:
+        reconciler = Reconciler(store, client, SchedulePolicy(interval=0.0), time.time, settle=0.0)
+        for _ in range(5):
+            outcome = await reconciler.round()
+            assert outcome.adopted == outcome.needs_user == outcome.requeued == 0
+            assert outcome.waiting == 2
+    waiting = [await store.get_job(i) for i in lost.ids]
+    assert [j.state if j else None for j in waiting] == [JobState.UNCERTAIN, JobState.UNCERTAIN]
+    lost.finish_all()
+    jobs = await reconcile_until(store, harness, lost.ids, FOLLOWED | {JobState.NEEDS_USER})
+    assert [j.task_id for j in jobs] == [lost.task_of(a.prompt)[0], lost.task_of(b.prompt)[0]]
+
+
+async def test_a_task_that_echoes_another_prompt_is_never_adopted(store: Store) -> None:
+    """Job B's POST never arrived (an HTTP 503 before any work). The one unowned task in its window was made by
+    another tool of the account with another prompt. Before: B followed that task as its own. Now its answer
+    rules it out, and B, proved absent, is sent again."""
+    harness = SimHarness(fast_sim_config(pending_seconds=0.02, running_seconds=0.02))
+    stranger = GenerationRequest(mode=Mode.T2V, prompt="someone else's request")
+    mine = GenerationRequest(mode=Mode.T2V, prompt="job b: never arrived")
+    async with harness.client() as client:
+        await client.submit(build(stranger))  # another tool on the same account
+        job = await store.add_job(mine.to_dict(), mode=mine.mode.value, model=mine.model_name, prompt=mine.prompt)
+        await store.transition(
+            job.id, JobState.SUBMITTING, submitted_at=time.time(), wire_json=json.dumps(build(mine).body)
+        )
+        harness.sim.config.storm_rate, harness.sim.config.storm_statuses = 1.0, (503,)
+        with pytest.raises(ServerError):
+            await client.submit(build(mine))
+        harness.sim.config.storm_rate = 0.0
+    await store.transition(job.id, JobState.UNCERTAIN, detail="HTTP 503", next_check_at=time.time())
+    (after,) = await reconcile_until(store, harness, [job.id], FOLLOWED | {JobState.QUEUED, JobState.NEEDS_USER})
+    assert after.state is JobState.QUEUED and after.task_id is None, (after.state, after.task_id)
+
+
+async def test_what_nothing_can_decide_goes_to_the_user_with_the_reason(store: Store) -> None:
+    """Both tasks failed: a failed task echoes no prompt, both were created in the same second, so neither
+    content nor time can say whose is whose. Each job asks the user and says exactly that."""
+    harness = SimHarness(fast_sim_config(pending_seconds=0.02, running_seconds=0.02, failure_rate=1.0))
+    a = GenerationRequest(mode=Mode.T2V, prompt="one: a fox")
+    b = GenerationRequest(mode=Mode.T2V, prompt="two: a hare")
+    lost = await lose_answers(store, harness, [a, b])
+    jobs = await reconcile_until(store, harness, lost.ids, FOLLOWED | {JobState.NEEDS_USER})
+    assert [j.state for j in jobs] == [JobState.NEEDS_USER, JobState.NEEDS_USER]
+    first, second = jobs
+    for job, rival in ((first, second), (second, first)):
+        message = job.error_message or ""
+        for task_id in (*lost.task_of(a.prompt), *lost.task_of(b.prompt)):
+            assert f"task {task_id} failed, and a failed task does not echo its prompt" in message
+        assert f"jobs {rival.id} were sent in the same seconds and could own it too" in message
+        assert "Adopt the right task id, or resubmit" in message
+    assert len(harness.sim.submissions) == 2, "nothing was sent again on a guess"

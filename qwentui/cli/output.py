@@ -8,17 +8,12 @@ import time
 from typing import Any, TextIO
 
 from qwentui.core.store import Job
+from qwentui.core.timefmt import duration
 
 
 def age(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    """How long ago, for a job line: 45s, 3m, 1.5h, 2.0d."""
+    return duration(seconds, "decimal")
 
 
 # C0 and C1 control characters but newline and tab: ESC, BEL, CSI (0x9b)... never reach the user's terminal.

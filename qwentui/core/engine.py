@@ -41,7 +41,7 @@ from qwentui.core.results import TaskStatus
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import ACTIVE, TERMINAL, JobState
 from qwentui.core.store import Job, StaleTransition, Store
-from qwentui.core.submitter import Pause, Submitter
+from qwentui.core.submitter import Pause, Submitter, key_rejected
 from qwentui.core.tracker import Tracker, typical_seconds
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class Engine:
 
     def _key_rejected(self, exc: AuthError) -> None:
         """A status check or reconcile met a rejected key: pause everything, as a refused submission does."""
-        self._pause(Pause(f"API key rejected: {exc.describe()}", self.clock() + 3600, everything=True))
+        self._pause(key_rejected(exc, self.clock()))
 
     def resume(self) -> None:
         """Lift a pause (after the user fixed the key or topped up)."""
@@ -220,41 +220,16 @@ class Engine:
         """The start-up action of every non-terminal state; returns how many jobs each action touched."""
         now = self.clock()
         counts: dict[str, int] = {}
-        for job in await self.store.jobs_in_states({JobState.UPLOADING}):
-            await self.store.transition(
-                job.id, JobState.QUEUED, expect=JobState.UPLOADING, detail="restart: upload again", next_check_at=now
-            )
-            counts["requeued_uploads"] = counts.get("requeued_uploads", 0) + 1
-        for job in await self.store.jobs_in_states({JobState.SUBMITTING}):
-            await self.store.transition(
-                job.id,
-                JobState.UNCERTAIN,
-                expect=JobState.SUBMITTING,
-                detail="restart: the POST may have been sent",
-                next_check_at=now,
-            )
-            counts["uncertain"] = counts.get("uncertain", 0) + 1
-        for job in await self.store.jobs_in_states({JobState.DOWNLOADING}):
-            await self.store.transition(
-                job.id,
-                JobState.SUCCEEDED,
-                expect=JobState.DOWNLOADING,
-                detail="restart: resume download",
-                next_check_at=now,
-            )
-            counts["downloads"] = counts.get("downloads", 0) + 1
+        for job in await self.store.jobs_in_states(set(_TAKEN_UP)):
+            to_state, fields = _take_up(job, "restart")
+            await self.store.transition(job.id, to_state, expect=job.state, next_check_at=now, **fields)
+            counts[to_state.value] = counts.get(to_state.value, 0) + 1
         for job in await self.store.jobs_in_states({JobState.UNCERTAIN}):
-            if job.wire_json and not _is_async_job(job):
+            if job.wire_json and not _is_async_job(job):  # left UNCERTAIN by a version that did not ask at once
                 await self.store.transition(
-                    job.id,
-                    JobState.NEEDS_USER,
-                    expect=JobState.UNCERTAIN,
-                    detail="sync call interrupted",
-                    error_code="Uncertain",
-                    error_message="qwentui stopped during a synchronous call; it may "
-                    "have produced (and billed) a result that was lost — resubmit it if you want it",
+                    job.id, JobState.NEEDS_USER, expect=JobState.UNCERTAIN, **_sync_call_lost("restart")
                 )
-                counts["needs_user"] = counts.get("needs_user", 0) + 1
+                counts[JobState.NEEDS_USER.value] = counts.get(JobState.NEEDS_USER.value, 0) + 1
         following = await self.store.jobs_in_states({JobState.PENDING, JobState.RUNNING})
         counts["following"] = len(following)
         self.wake()
@@ -358,22 +333,10 @@ class Engine:
     async def _sweep_orphans(self) -> None:
         """A step whose last write failed (a full disk, a locked database) leaves its job UPLOADING, SUBMITTING
         or DOWNLOADING with no worker on it: give it that state's start-up action now, not at the next start."""
-        for job in await self.store.jobs_in_states({JobState.UPLOADING, JobState.SUBMITTING, JobState.DOWNLOADING}):
+        for job in await self.store.jobs_in_states(set(_TAKEN_UP)):
             if job.id in self._busy:
                 continue
-            to_state = {
-                JobState.UPLOADING: JobState.QUEUED,
-                JobState.SUBMITTING: JobState.UNCERTAIN,
-                JobState.DOWNLOADING: JobState.SUCCEEDED,
-            }[job.state]
-            fields: dict[str, Any] = {"detail": "its step stopped half-way: taken up again"}
-            if job.state is JobState.SUBMITTING and not _is_async_job(job):
-                to_state = JobState.NEEDS_USER  # a sync call leaves no task to reconcile: never resend it
-                fields.update(
-                    error_code="Uncertain",
-                    error_message="a synchronous call was interrupted; it may "
-                    "have produced (and billed) a result that was lost — resubmit it if you want it",
-                )
+            to_state, fields = _take_up(job, "its step stopped half-way")
             with contextlib.suppress(StaleTransition):  # a worker finished it meanwhile
                 await self.store.transition(job.id, to_state, expect=job.state, next_check_at=self.clock(), **fields)
                 self.wake()
@@ -729,6 +692,32 @@ class Engine:
         _, ids = await self.store.add_jobs(rows, detail=f"retry in batch {batch_id}")
         self.wake()
         return ids
+
+
+# The state a step leaves behind when it stops half-way (a crash, a last write that failed) -> where the job
+# goes on from, and why. Used at start-up and by the sweep for steps whose worker is gone.
+_TAKEN_UP: dict[JobState, tuple[JobState, str]] = {
+    JobState.UPLOADING: (JobState.QUEUED, "upload again (an upload costs nothing)"),
+    JobState.SUBMITTING: (JobState.UNCERTAIN, "the POST may have been sent"),
+    JobState.DOWNLOADING: (JobState.SUCCEEDED, "resume the download"),
+}
+
+
+def _sync_call_lost(why: str) -> dict[str, Any]:
+    return {
+        "detail": f"{why}: sync call interrupted",
+        "error_code": "Uncertain",
+        "error_message": "a synchronous call was interrupted; it may have produced (and billed) a result that was "
+        "lost, and a synchronous call leaves no task to look for — resubmit it if you want it",
+    }
+
+
+def _take_up(job: Job, why: str) -> tuple[JobState, dict[str, Any]]:
+    """The state a half-done step's job goes on from, with the fields of that transition."""
+    to_state, what = _TAKEN_UP[job.state]
+    if to_state is JobState.UNCERTAIN and not _is_async_job(job):
+        return JobState.NEEDS_USER, _sync_call_lost(why)  # no task to reconcile: never resend it on a guess
+    return to_state, {"detail": f"{why}: {what}"}
 
 
 def _process_alive(pid: int) -> bool:

@@ -463,8 +463,10 @@ def _refuse_keys(name: str, text: str | None) -> None:
 
 
 def body_hash(wire: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of a wire body (sorted keys, no spaces)."""
-    return hashlib.sha256(_dumps(wire).encode()).hexdigest()
+    """sha256 of a wire body's canonical JSON: sorted keys, text as is, json's default separators. Every sent
+    job's hash has been stored in this form (the submitter's), so it must not change: hashes in existing
+    databases would stop comparing equal to those of the same body computed now."""
+    return hashlib.sha256(json.dumps(wire, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def usage_figures(usage: Any) -> tuple[int, float]:

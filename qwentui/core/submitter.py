@@ -9,7 +9,6 @@ or was explicitly refused with a retryable answer (429); an ambiguous end (read 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,13 +31,9 @@ from qwentui.core.requests import GenerationRequest, InvalidRequest, WireRequest
 from qwentui.core.results import TaskResult, TaskStatus
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
-from qwentui.core.store import Job, Store
+from qwentui.core.store import Job, Store, body_hash
 
 MAX_TRANSIENT_ATTEMPTS = 8  # connect errors / 429s before a job asks the user instead
-
-
-def body_hash(body: dict[str, object]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def results_to_json(result: TaskResult) -> list[dict[str, str | None]]:
@@ -52,6 +47,12 @@ class Pause:
     reason: str
     until: float
     everything: bool = False  # a rejected key stops status checks too
+
+
+def key_rejected(exc: AuthError, now: float) -> Pause:
+    """A 401 anywhere (a submission, an upload, a status check, a reconcile) stops everything for an hour or
+    until the user resumes: every later request would be refused the same way."""
+    return Pause(f"API key rejected: {exc.describe()}", now + 3600, everything=True)
 
 
 class Submitter:
@@ -124,7 +125,7 @@ class Submitter:
             # the pause holds every submission back; the job itself stays due for when it lifts
             return await self._requeue(job, exc.code, delay=0, count=False)
         except AuthError as exc:
-            self.on_pause(Pause(f"API key rejected: {exc.describe()}", now + 3600, everything=True))
+            self.on_pause(key_rejected(exc, now))
             return await self._requeue(job, exc.code, delay=0, count=False)
         except (ServerError, MalformedResponse) as exc:
             return await self._uncertain(job, wire, str(exc))
@@ -179,7 +180,7 @@ class Submitter:
         except (UploadError, TransportError, ServerError, RateLimited) as exc:
             await self._requeue(job, f"upload failed: {exc}", from_state=JobState.UPLOADING)
         except AuthError as exc:
-            self.on_pause(Pause(f"API key rejected: {exc.describe()}", self.clock() + 3600, everything=True))
+            self.on_pause(key_rejected(exc, self.clock()))
             await self._requeue(job, exc.code, delay=0, count=False, from_state=JobState.UPLOADING)
         except ApiError as exc:
             await self.store.transition(

@@ -15,6 +15,7 @@ from rich.text import Text
 from qwentui.core.download import redact_url
 from qwentui.core.states import JobState
 from qwentui.core.store import Job
+from qwentui.core.timefmt import duration
 from qwentui.core.tracker import TASK_UNKNOWN
 
 # One glyph of width 1 per state (no emoji: their width differs between terminals) and a colour that groups
@@ -66,34 +67,17 @@ def state_text(state: JobState) -> Text:
 
 def short_duration(seconds: float) -> str:
     """5s, 3m, 2h, 4d: coarse on purpose, so the text changes rarely and the table repaints little."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h"
-    return f"{s // 86400}d"
+    return duration(seconds, "coarse")
 
 
 def human_duration(seconds: float) -> str:
     """45s, 3m 05s, 59m 49s, 1h 02m, 2d 3h: two units at most, for a wait a person reads (a pause, a retry)."""
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
+    return duration(seconds, "two_units")
 
 
 def clock_duration(seconds: float) -> str:
     """0:42, 3:05, 1:02:03: precise, for elapsed times that are watched while they run."""
-    s = max(0, int(seconds))
-    h, rest = divmod(s, 3600)
-    m, sec = divmod(rest, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+    return duration(seconds, "clock")
 
 
 def elapsed(job: Job, now: float) -> float | None:

@@ -10,6 +10,7 @@ off takes everything to the end, and `check_run` says what it left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from tests.faults.helpers import (
     queue_requests,
     sample_png,
 )
+from tests.helpers import wait_for
 
 
 @dataclass
@@ -37,6 +39,9 @@ class ChaosPlan:
     kills: int = 6
     seed: int = 7
     run_seconds: tuple[float, float] = (1.5, 5.0)  # how long each engine process lives before its SIGKILL
+    # or, when set, how many requests the simulator serves each engine life before its SIGKILL: the same plan
+    # then does the same on a loaded machine, where seconds could pass before an engine has even started
+    run_requests: tuple[int, int] | None = None
     late_fraction: float = 0.3  # this share of the jobs is added half-way, while the engine is being killed
     final_timeout: float = 150.0
     verbose: bool = False  # engine logs at INFO (-v) in the run logs
@@ -120,11 +125,15 @@ def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambd
                 cmd = engine_cmd(db, out, server.base_url, "run", "--until-idle", verbose=plan.verbose)
                 proc = subprocess.Popen(cmd, env=engine_env(home), stdout=sink, stderr=subprocess.STDOUT)
                 report.runs += 1
-                try:
-                    proc.wait(timeout=rng.uniform(*plan.run_seconds))
-                except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGKILL)
-                    report.kills += 1
+                if plan.run_requests is None:
+                    try:
+                        proc.wait(timeout=rng.uniform(*plan.run_seconds))
+                    except subprocess.TimeoutExpired:
+                        proc.send_signal(signal.SIGKILL)
+                        report.kills += 1
+                else:
+                    _serve_then_kill(server, proc, rng.randint(*plan.run_requests))
+                    report.kills += proc.returncode == -signal.SIGKILL
                 proc.wait(timeout=30)
             say(f"run {k}: {'killed' if proc.returncode == -signal.SIGKILL else f'exit {proc.returncode}'}")
             if k == plan.kills // 2 and second:
@@ -157,6 +166,21 @@ def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambd
                 report.log_problems.append(f"{log.name}: {_around(text, marker)}")
     report.seconds = time.monotonic() - started
     return report
+
+
+def _serve_then_kill(server: BackgroundServer, proc: subprocess.Popen[bytes], requests: int) -> None:
+    """SIGKILL `proc` once the simulator has served it `requests` more requests, unless it ends first."""
+    target = sum(server.sim.requests.values()) + requests
+    with contextlib.suppress(AssertionError):  # stuck for two minutes: killed all the same
+        wait_for(
+            lambda: proc.poll() is not None or sum(server.sim.requests.values()) >= target,
+            timeout=120,
+            what=f"{requests} requests from the engine",
+            interval=0.01,
+        )
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
 
 
 def _vary_faults(server: BackgroundServer, rng: random.Random, k: int) -> None:

@@ -35,7 +35,7 @@ from tests.helpers import SimHarness, engine_config, fast_sim_config, poll_until
 
 @pytest.mark.slow
 def test_chaos_kills_and_faults_lose_nothing_and_send_nothing_twice(tmp_path: Path) -> None:
-    report = run_chaos(tmp_path / "chaos", ChaosPlan(jobs=60, kills=6, seed=7))
+    report = run_chaos(tmp_path / "chaos", ChaosPlan(jobs=60, kills=6, seed=7, run_requests=(10, 60)))
     summary = "\n".join(report.lines())
     assert report.kills >= 4, summary  # most engine lives ended in a SIGKILL, not by running out of work
     assert report.final_ok, summary  # it ran to idle; its exit code says whether a job it settled ended badly

@@ -114,6 +114,7 @@ async def test_disk_full_while_downloading_retries_and_completes_once_space_is_b
             (job,) = await eng.wait_for([job.id], timeout=60)
             assert job.state is JobState.DONE, job.error_message
             (asset,) = await store.assets(job.id)
+            assert asset.path is not None
             assert sha(asset.path) == asset.sha256  # the file as tagged; the record holds the bytes as served
             assert provenance.read(Path(asset.path)).source_sha256 == harness.sim.file_sha256(asset.url or "")
             assert not eng.fetcher.disk_full

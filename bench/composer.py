@@ -73,16 +73,14 @@ def now() -> tuple[float, float]:
 
 async def worker() -> dict[str, Any]:
     from textual import events
+    from textual.css.query import NoMatches
     from textual.widgets import Select
 
-    try:
-        from qwentui.runtime import Context
-    except ImportError:  # before the runtime module existed (to measure the earlier composer)
-        from qwentui.cli.context import Context  # type: ignore[no-redef]
     from qwentui.core.api import DashScopeClient
     from qwentui.core.config import ApiKey, Paths
     from qwentui.core.engine import Engine, EngineConfig
     from qwentui.core.store import Store
+    from qwentui.runtime import Context
     from qwentui.tui.app import QwenApp
     from qwentui.tui.image_backend import HALFBLOCK
     from qwentui.tui.screens.composer import ComposerScreen
@@ -113,7 +111,7 @@ async def worker() -> dict[str, Any]:
                 return None
             try:
                 row = screen.form.row
-            except Exception:  # the old composer had no form while it rebuilt one
+            except NoMatches:  # the composer before 32daf9d had no form while it built the next one
                 return None
             return (row.mode.value, row.model)
 

@@ -6,14 +6,14 @@ import hashlib
 import struct
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from qwentui.sim import Simulator
-from tests.conftest import poll_until
+from tests.helpers import poll_until
 
 
 def png_bytes(colour: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (400, 400)) -> bytes:
@@ -85,6 +85,6 @@ def names(folder: Path) -> set[str]:
         return set()
 
 
-async def wait_until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 30.0, what: str = "") -> None:
+async def wait_until(check: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
     """Poll `check` until true; fail with `what` after a generous timeout (never a timing assertion)."""
     await poll_until(check, timeout=timeout, what=what or str(check))

@@ -124,9 +124,10 @@ def _why_open(task: TaskSummary, answer: TaskResult | None) -> str:
 
 def decide(
     jobs: Mapping[int, Job], candidates: Mapping[int, list[TaskSummary]], answers: Mapping[str, TaskResult]
-) -> tuple[dict[int, TaskSummary], dict[int, list[TaskSummary]], dict[str, str]]:
+) -> tuple[dict[int, TaskSummary], dict[int, list[TaskSummary]], dict[str, str], set[int]]:
     """Content first, then elimination: (assigned task per job, the candidates left of the other jobs, why a
-    task whose content was known still decided nothing).
+    task whose content was known still decided nothing, the jobs given a task picked among interchangeable
+    jobs: right for the user, but not proof of which POST made it, so no bound for other windows).
 
     A finished task that echoes a prompt belongs to a job that sent that prompt. The jobs that sent it with
     identical requests are interchangeable: the earliest sent of them that could have created the task takes
@@ -139,6 +140,7 @@ def decide(
     }
     assigned: dict[int, TaskSummary] = {}
     why: dict[str, str] = {}
+    picked: set[int] = set()
     tasks = {t.task_id: t for found in edges.values() for t in found}
     for task in sorted(tasks.values(), key=lambda t: (t.created_ms or 0, t.task_id)):
         answer = answers.get(task.task_id)
@@ -163,12 +165,14 @@ def decide(
             continue
         owner = min(claimants, key=lambda job: (job.submitted_at or job.created_at, job.id))
         assigned[owner.id] = task
+        if len(claimants) > 1:
+            picked.add(owner.id)
         del edges[owner.id]
         for found in edges.values():
             found[:] = [t for t in found if t.task_id != task.task_id]
     more, left = _eliminate(edges)
     assigned.update(more)
-    return assigned, left, why
+    return assigned, left, why, picked
 
 
 def ambiguity_message(
@@ -311,9 +315,24 @@ class Reconciler:
         everyone = {job.id: job for job in [*jobs, *others]}
         sent = [job.submitted_at or job.created_at for job in everyone.values()]
         sends = await self.store.send_times(model, min(sent), max(sent) + SUBMIT_TIMEOUT)
-        candidates = {job.id: self._candidates(job, orphans, owned, sends) for job in everyone.values()}
-        answers = await self._answers([t for found in candidates.values() for t in found])
-        assigned, left, why = decide(everyone, candidates, answers)
+        # Tasks of one model are created in the order their POSTs were sent: a task settled this round (by its
+        # content, or as a lone candidate) bounds the windows of the jobs sent before and after its job, which
+        # can settle more; a few passes reach what can be settled
+        anchors = list(owned)
+        for _ in range(4):
+            candidates = {job.id: self._candidates(job, orphans, anchors, sends) for job in everyone.values()}
+            answers = await self._answers([t for found in candidates.values() for t in found])
+            assigned, left, why, picked = decide(everyone, candidates, answers)
+            settled = {
+                (sent_at, task.created_ms / 1000)
+                for job_id, task in assigned.items()
+                if job_id not in picked
+                and (sent_at := everyone[job_id].submitted_at) is not None
+                and task.created_ms is not None
+            }
+            if settled <= set(anchors):
+                break
+            anchors = [*owned, *settled]
         adopted = requeued = needs_user = waiting = 0
         now = self.clock()
         for job in jobs:
@@ -394,17 +413,23 @@ class Reconciler:
         self,
         job: Job,
         orphans: list[TaskSummary],
-        owned: list[tuple[float, float]],
+        anchors: list[tuple[float, float]],
         sends: list[tuple[float, float | None]],
     ) -> list[TaskSummary]:
+        """The unowned tasks this job's POST may have created. POSTs of one model go one at a time, so its task
+        was created after its send and after the task of any job sent before it; before the next send of the
+        model and before the task of any job sent after it. Anchors are (owner's send time, task creation)."""
         lo, hi = self._window(job)
         sent = job.submitted_at or job.created_at  # local: only compared with other local send times
-        # POSTs of one model are sent one at a time: the next POST of the model began after this one ended, so
-        # this job's task, if any, was created before that send (and before any later job's task)
-        later = [created for owner_sent, created in owned if owner_sent > sent]
-        later += [self.client.server_clock.to_server(at, offset) for at, offset in sends if at > sent]
+        earlier = [created for owner_sent, created in anchors if owner_sent < sent]
+        if earlier:  # both on the service's clock: no tolerance needed
+            lo = max(lo, max(earlier))
+        later = [created for owner_sent, created in anchors if owner_sent > sent]
         if later:
-            hi = min(hi, min(later) + self.skew)
+            hi = min(hi, min(later))
+        after = [self.client.server_clock.to_server(at, offset) for at, offset in sends if at > sent]
+        if after:
+            hi = min(hi, min(after) + self.skew)
         return [t for t in orphans if t.created_ms is None or lo <= t.created_ms / 1000 <= hi]
 
     async def _list(self, model: str, start: float, end: float) -> list[TaskSummary]:

@@ -243,7 +243,7 @@ class JobActions(Screen[None]):
         self.preview.page(+1)
 
     def action_resume_engine(self) -> None:
-        if self.engine.pause is None:
+        if not self.engine.status().paused:
             self.notify("The engine is not paused")
             return
         self.engine.resume()

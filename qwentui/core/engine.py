@@ -41,7 +41,7 @@ from qwentui.core.results import TaskStatus
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import ACTIVE, TERMINAL, JobState
 from qwentui.core.store import Job, StaleTransition, Store
-from qwentui.core.submitter import Pause, Submitter, key_rejected
+from qwentui.core.submitter import Pause, Submitter, key_rejected, sync_call_lost
 from qwentui.core.tracker import Tracker, typical_seconds
 
 log = logging.getLogger(__name__)
@@ -221,13 +221,13 @@ class Engine:
         now = self.clock()
         counts: dict[str, int] = {}
         for job in await self.store.jobs_in_states(set(_TAKEN_UP)):
-            to_state, fields = _take_up(job, "restart")
+            to_state, fields = _take_up(job, "qwentui restarted")
             await self.store.transition(job.id, to_state, expect=job.state, next_check_at=now, **fields)
             counts[to_state.value] = counts.get(to_state.value, 0) + 1
         for job in await self.store.jobs_in_states({JobState.UNCERTAIN}):
             if job.wire_json and not _is_async_job(job):  # left UNCERTAIN by a version that did not ask at once
                 await self.store.transition(
-                    job.id, JobState.NEEDS_USER, expect=JobState.UNCERTAIN, **_sync_call_lost("restart")
+                    job.id, JobState.NEEDS_USER, expect=JobState.UNCERTAIN, **sync_call_lost("qwentui restarted")
                 )
                 counts[JobState.NEEDS_USER.value] = counts.get(JobState.NEEDS_USER.value, 0) + 1
         following = await self.store.jobs_in_states({JobState.PENDING, JobState.RUNNING})
@@ -703,20 +703,11 @@ _TAKEN_UP: dict[JobState, tuple[JobState, str]] = {
 }
 
 
-def _sync_call_lost(why: str) -> dict[str, Any]:
-    return {
-        "detail": f"{why}: sync call interrupted",
-        "error_code": "Uncertain",
-        "error_message": "a synchronous call was interrupted; it may have produced (and billed) a result that was "
-        "lost, and a synchronous call leaves no task to look for — resubmit it if you want it",
-    }
-
-
 def _take_up(job: Job, why: str) -> tuple[JobState, dict[str, Any]]:
     """The state a half-done step's job goes on from, with the fields of that transition."""
     to_state, what = _TAKEN_UP[job.state]
     if to_state is JobState.UNCERTAIN and not _is_async_job(job):
-        return JobState.NEEDS_USER, _sync_call_lost(why)  # no task to reconcile: never resend it on a guess
+        return JobState.NEEDS_USER, sync_call_lost(why)  # no task to reconcile: never resend it on a guess
     return to_state, {"detail": f"{why}: {what}"}
 
 

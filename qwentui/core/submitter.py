@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qwentui.core.api import DashScopeClient
 from qwentui.core.catalog import Mode, lookup
@@ -34,6 +35,18 @@ from qwentui.core.states import JobState
 from qwentui.core.store import Job, Store, body_hash
 
 MAX_TRANSIENT_ATTEMPTS = 8  # connect errors / 429s before a job asks the user instead
+
+
+def sync_call_lost(cause: str) -> dict[str, Any]:
+    """The fields of a synchronous call that ended without its answer (an error after sending, or a crash). It
+    leaves no task to look for, so only the user can say whether to send it again; it never goes on a guess."""
+    return {
+        "detail": f"sync call interrupted: {cause}",
+        "error_code": "Uncertain",
+        "error_message": f"a synchronous call was interrupted ({cause}); it may have produced (and billed) a result "
+        "that was lost, and it leaves no task to look for. It was not sent again to avoid paying twice — resubmit "
+        "it if no result appeared",
+    }
 
 
 def results_to_json(result: TaskResult) -> list[dict[str, str | None]]:
@@ -220,15 +233,8 @@ class Submitter:
 
     async def _uncertain(self, job: Job, wire: WireRequest, why: str) -> Job:
         if not wire.is_async:
-            # A sync call leaves no task to look for: only the user can say whether to send it again.
             return await self.store.transition(
-                job.id,
-                JobState.NEEDS_USER,
-                expect=JobState.SUBMITTING,
-                detail="sync call interrupted",
-                error_code="Uncertain",
-                error_message=f"the request may or may not have been processed ({why}); it was not sent again "
-                "to avoid paying twice — resubmit it if no result appeared",
+                job.id, JobState.NEEDS_USER, expect=JobState.SUBMITTING, **sync_call_lost(why)
             )
         return await self.store.transition(
             job.id, JobState.UNCERTAIN, expect=JobState.SUBMITTING, detail=why, next_check_at=self.clock()

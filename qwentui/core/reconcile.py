@@ -1,8 +1,9 @@
 """Settle UNCERTAIN jobs: did the POST create a task or not? Ask the account's task list, then the tasks.
 
 A job whose submission ended ambiguously (crash, timeout, dropped connection, 5xx) is matched against the
-tasks of its model that no other job owns, created between its send and the next send of that model (POSTs
-of one model go one at a time, so a task created after the next POST began is not this job's):
+tasks of its model that no other job owns, created between its send and the end of its POST: when it was
+seen to fail, or the restart after a crash, or the next send of that model (POSTs of one model go one at a
+time, so a task created after the next POST began is not this job's), or the task of a job sent later:
 - the content of a finished candidate decides first: a task that echoes another prompt (`orig_prompt`) is not
   this job's; one that echoes this job's prompt is, and jobs with identical requests are interchangeable,
   so either assignment is right;
@@ -248,6 +249,7 @@ class Reconciler:
         self.clock_jumped = False
         self._probed = False
         self._finished: dict[str, TaskResult] = {}  # task id -> its final answer, asked once
+        self._ended: dict[tuple[int, float | None], float | None] = {}  # (job, its send) -> when its POST ended
 
     async def round(self) -> ReconcileOutcome:
         now = self.clock()
@@ -315,12 +317,15 @@ class Reconciler:
         everyone = {job.id: job for job in [*jobs, *others]}
         sent = [job.submitted_at or job.created_at for job in everyone.values()]
         sends = await self.store.send_times(model, min(sent), max(sent) + SUBMIT_TIMEOUT)
+        ended = {job.id: await self._post_ended(job) for job in everyone.values()}
         # Tasks of one model are created in the order their POSTs were sent: a task settled this round (by its
         # content, or as a lone candidate) bounds the windows of the jobs sent before and after its job, which
         # can settle more; a few passes reach what can be settled
         anchors = list(owned)
         for _ in range(4):
-            candidates = {job.id: self._candidates(job, orphans, anchors, sends) for job in everyone.values()}
+            candidates = {
+                job.id: self._candidates(job, orphans, anchors, sends, ended[job.id]) for job in everyone.values()
+            }
             answers = await self._answers([t for found in candidates.values() for t in found])
             assigned, left, why, picked = decide(everyone, candidates, answers)
             settled = {
@@ -381,10 +386,25 @@ class Reconciler:
                 needs_user += 1
         return ReconcileOutcome(adopted, requeued, needs_user, waiting)
 
+    async def _post_ended(self, job: Job) -> float | None:
+        """When the job's last POST was over at the latest (local time): when it was found UNCERTAIN, because
+        its answer failed, or because the process sending it was gone (a restart, a sweep)."""
+        key = (job.id, job.submitted_at)
+        if key not in self._ended:
+            sent = job.submitted_at or job.created_at
+            ends = [
+                e.at
+                for e in await self.store.events(job.id)
+                if e.from_state is JobState.SUBMITTING and e.to_state is JobState.UNCERTAIN and e.at >= sent
+            ]
+            self._ended[key] = ends[-1] if ends else None
+        return self._ended[key]
+
     async def _answers(self, tasks: list[TaskSummary]) -> dict[str, TaskResult]:
         """The answer of every finished candidate: one GET each, once (a finished task does not change)."""
         if len(self._finished) > 5000:
             self._finished.clear()
+            self._ended.clear()
         for task in {t.task_id: t for t in tasks}.values():
             if task.status.is_final and task.task_id not in self._finished:
                 self._finished[task.task_id] = await self.client.get_task(task.task_id)
@@ -415,10 +435,12 @@ class Reconciler:
         orphans: list[TaskSummary],
         anchors: list[tuple[float, float]],
         sends: list[tuple[float, float | None]],
+        ended: float | None = None,
     ) -> list[TaskSummary]:
         """The unowned tasks this job's POST may have created. POSTs of one model go one at a time, so its task
         was created after its send and after the task of any job sent before it; before the next send of the
-        model and before the task of any job sent after it. Anchors are (owner's send time, task creation)."""
+        model and before the task of any job sent after it, and before its POST was seen to end (`ended`, local).
+        Anchors are (owner's send time, task creation)."""
         lo, hi = self._window(job)
         sent = job.submitted_at or job.created_at  # local: only compared with other local send times
         earlier = [created for owner_sent, created in anchors if owner_sent < sent]
@@ -428,6 +450,8 @@ class Reconciler:
         if later:
             hi = min(hi, min(later))
         after = [self.client.server_clock.to_server(at, offset) for at, offset in sends if at > sent]
+        if ended is not None:
+            after.append(self.client.server_clock.to_server(ended, job.clock_offset))
         if after:
             hi = min(hi, min(after) + self.skew)
         return [t for t in orphans if t.created_ms is None or lo <= t.created_ms / 1000 <= hi]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +157,27 @@ async def test_what_nothing_can_decide_goes_to_the_user_with_the_reason(store: S
         assert f"jobs {rival.id} were sent in the same seconds and could own it too" in message
         assert "Adopt the right task id, or resubmit" in message
     assert len(harness.sim.submissions) == 2, "nothing was sent again on a guess"
+
+
+async def test_a_post_cut_short_by_a_restart_cannot_own_a_task_made_after_it(tmp_path: Path, store: Store) -> None:
+    """Job A was killed mid-POST; the restart found it UNCERTAIN twenty seconds before job B was sent. B's answer
+    was lost and its task failed (it echoes no prompt). Before: A's window ran to B's send, both jobs claimed
+    the task and both asked the user. A's POST was over by the restart, so the task is B's, and A, with no task
+    in its window, never arrived: it is sent again."""
+    harness = SimHarness(fast_sim_config(pending_seconds=0.02, running_seconds=0.02, failure_rate=1.0))
+    first = GenerationRequest(mode=Mode.R2V, prompt="a: killed mid-POST", images=["https://example.com/ref.png"])
+    second = GenerationRequest(mode=Mode.R2V, prompt="b: answer lost", images=["https://example.com/ref.png"])
+    earlier = await Store.open(tmp_path / "jobs.db", clock=lambda: time.time() - 20)  # A's rows, 20 s ago
+    try:
+        a = await earlier.add_job(first.to_dict(), mode=first.mode.value, model=first.model_name, prompt=first.prompt)
+        await earlier.transition(
+            a.id, JobState.SUBMITTING, submitted_at=time.time() - 25, wire_json=json.dumps(build(first).body)
+        )
+        await earlier.transition(a.id, JobState.UNCERTAIN, detail="qwentui restarted: the POST may have been sent")
+    finally:
+        await earlier.close()
+    lost = await lose_answers(store, harness, [second])
+    ids = [a.id, *lost.ids]
+    jobs = await reconcile_until(store, harness, ids, FOLLOWED | {JobState.QUEUED, JobState.NEEDS_USER})
+    assert [j.state for j in jobs] == [JobState.QUEUED, JobState.RUNNING], [(j.state, j.error_message) for j in jobs]
+    assert jobs[1].task_id == lost.task_of(second.prompt)[0] and jobs[0].task_id is None

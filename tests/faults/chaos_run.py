@@ -15,11 +15,14 @@ import random
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qwentui.cli.run import BAD_ENDINGS
+from qwentui.core.catalog import lookup
+from qwentui.core.states import JobState
 from qwentui.sim import BackgroundServer, SimConfig, running
 from tests.faults.helpers import (
     Outcome,
@@ -28,6 +31,7 @@ from tests.faults.helpers import (
     engine_env,
     mixed_requests,
     queue_requests,
+    read_jobs_sync,
     sample_png,
 )
 from tests.helpers import wait_for
@@ -58,6 +62,9 @@ class ChaosReport:
     submissions: int = 0
     faults_seen: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # why the jobs that ask the user do: the first words of their reason, counted (a sync call has no task to
+    # look for; an ambiguous reconcile names its candidates)
+    needs_user: Counter[str] = field(default_factory=Counter)
 
     @property
     def final_ok(self) -> bool:
@@ -74,6 +81,7 @@ class ChaosReport:
             f"final run: {self.final_summary or 'no summary line'}",
             f"POSTs seen by the simulator: {self.submissions}; faults served: {self.faults_seen}",
             *self.outcome.lines(),
+            "needs_user by reason: " + (", ".join(f"{why} {n}" for why, n in self.needs_user.most_common()) or "none"),
             f"tracebacks or engine loop errors in the logs: {len(self.log_problems)} {self.log_problems[:3]}",
             f"wall time: {self.seconds:.0f} s",
         ]
@@ -152,6 +160,11 @@ def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambd
         idle = [line for line in (logs / "final.log").read_text(errors="replace").splitlines() if "idle:" in line]
         report.final_summary = idle[-1][idle[-1].index("idle:") :] if idle else ""
         report.outcome = check_run(db, server.sim, [out, workdir])
+        report.needs_user = Counter(
+            f"{job.error_code} ({'task list' if lookup(job.model, job.mode).is_async else 'sync call'})"
+            for job, _ in read_jobs_sync(db)
+            if job.state is JobState.NEEDS_USER
+        )
         report.submissions = len(server.sim.submissions)
         report.faults_seen = {
             "throttled": server.sim.throttled,

@@ -132,9 +132,9 @@ def decide(
 
     A finished task that echoes a prompt belongs to a job that sent that prompt. The jobs that sent it with
     identical requests are interchangeable: the earliest sent of them that could have created the task takes
-    it. Jobs that share the prompt but not the request are told apart by the parameters the answer shows, or
-    not at all. Tasks that echo another prompt are dropped from a job's candidates; what is left is settled by
-    elimination (`_eliminate`)."""
+    it (one still uncertain before one already waiting for the user). Jobs that share the prompt but not the
+    request are told apart by the parameters the answer shows, or not at all. Tasks that echo another prompt
+    are dropped from a job's candidates; what is left is settled by elimination (`_eliminate`)."""
     edges = {
         job_id: [t for t in found if content_fit(jobs[job_id], answers.get(t.task_id)) is not Fit.MISMATCH]
         for job_id, found in candidates.items()
@@ -164,7 +164,12 @@ def decide(
             claimants = agreeing
         if not claimants:
             continue
-        owner = min(claimants, key=lambda job: (job.submitted_at or job.created_at, job.id))
+        # a job already waiting for the user is not acted on: it takes the task only if no uncertain twin can
+        # (else the twin, finding nothing left, would be sent again next to a task made for it)
+        owner = min(
+            claimants,
+            key=lambda job: (job.state is JobState.NEEDS_USER, job.submitted_at or job.created_at, job.id),
+        )
         assigned[owner.id] = task
         if len(claimants) > 1:
             picked.add(owner.id)

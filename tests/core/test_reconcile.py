@@ -181,3 +181,20 @@ async def test_a_post_cut_short_by_a_restart_cannot_own_a_task_made_after_it(tmp
     jobs = await reconcile_until(store, harness, ids, FOLLOWED | {JobState.QUEUED, JobState.NEEDS_USER})
     assert [j.state for j in jobs] == [JobState.QUEUED, JobState.RUNNING], [(j.state, j.error_message) for j in jobs]
     assert jobs[1].task_id == lost.task_of(second.prompt)[0] and jobs[0].task_id is None
+
+
+async def test_a_twin_waiting_for_the_user_does_not_take_the_task_of_an_uncertain_one(store: Store) -> None:
+    """Two jobs with identical requests sent within a second: X already waits for the user, Y is uncertain and
+    its lost answer's task echoes the shared prompt. Before: X, sent first, took the task on paper; Y, left with
+    nothing, was proved absent and sent again next to the task made for it. Now Y, which is acted on, takes it."""
+    harness = SimHarness(fast_sim_config(pending_seconds=0.02, running_seconds=0.02))
+    same = GenerationRequest(mode=Mode.T2V, prompt="twins: a heron in reeds", seed=11)
+    x = await store.add_job(same.to_dict(), mode=same.mode.value, model=same.model_name, prompt=same.prompt)
+    await store.transition(
+        x.id, JobState.SUBMITTING, submitted_at=time.time() - 0.3, wire_json=json.dumps(build(same).body)
+    )
+    await store.transition(x.id, JobState.UNCERTAIN, detail="HTTP 500")
+    await store.transition(x.id, JobState.NEEDS_USER, detail="asked earlier", error_message="asked earlier")
+    lost = await lose_answers(store, harness, [same])
+    (y,) = await reconcile_until(store, harness, lost.ids, FOLLOWED | {JobState.QUEUED, JobState.NEEDS_USER})
+    assert y.state in FOLLOWED and y.task_id == lost.task_of(same.prompt)[0], (y.state, y.error_message)

@@ -216,3 +216,19 @@ async def test_duplicate_swaps_a_parents_stale_url_for_its_file(app: QwenApp, co
         await on_main(app, pilot)
         [dup] = await context.store.list_jobs(limit=1)
         assert (dup.parent_id, dup.source, dup.request["images"]) == (video.id, "duplicate", [path])
+
+
+async def test_the_composer_shown_again_follows_a_theme_change(app: QwenApp, context: Context) -> None:
+    """Showing the composer again skips Textual's restyle of every field unless the theme (or the stylesheet)
+    changed while it was hidden: then its colours follow."""
+    async with app.run_test(size=SIZE) as pilot:
+        await on_main(app, pilot)
+        composer = await press_for(app, pilot, "n", ComposerScreen, "the composer")
+        assert isinstance(composer, ComposerScreen)
+        title = composer.query_one("#composer-title", Static)
+        before = title.styles.background
+        await pilot.press("escape")
+        await on_main(app, pilot)
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await press_for(app, pilot, "n", ComposerScreen, "the composer again")
+        await wait_until(pilot, lambda: title.styles.background != before, what="the new theme's colours")

@@ -93,7 +93,7 @@ async def test_every_mode_composes_submits_and_finishes(app: QwenApp, context: C
                 what=f"the {mode.value} picture",
             )
             if mode is Mode.INTERLEAVE:
-                assert screen.preview.query(".interleave-text")
+                await wait_until(pilot, lambda: bool(screen.preview.query(".interleave-text")), what="its text parts")
             await pilot.press("j")
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from rich.syntax import Syntax
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
@@ -112,6 +112,7 @@ class ComposerScreen(Screen[int | None]):
         self._reveal_all = False
         self._json_shown: tuple[str, str] = ("", "")
         self._generation = 0  # validations started; only the latest one's result is shown
+        self._styled_for: tuple[str, int] | None = None  # (theme, stylesheet sources) when last restyled
 
     # ---- layout -------------------------------------------------------------------------------------------
 
@@ -147,6 +148,15 @@ class ComposerScreen(Screen[int | None]):
         self._baseline = self.form.values(hidden=True)
         if self.app.size.width < NARROW:
             self.query_one("#composer-side").add_class("-hidden")
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Runs before Textual's own handler, which restyles every widget of a screen it shows again (for a theme
+        or stylesheet change while it was hidden): most of the cost of showing the composer again, for nothing
+        when neither changed."""
+        styled_for = (self.app.theme, len(self.app.stylesheet.source))
+        if styled_for == self._styled_for:
+            event.refresh_styles = False
+        self._styled_for = styled_for
 
     def on_screen_resume(self) -> None:
         """Every time the composer is shown: the prompt has the focus, with the cursor at its end (a duplicated

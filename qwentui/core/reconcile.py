@@ -193,7 +193,9 @@ def ambiguity_message(
     for task in found[:5]:
         part = why.get(task.task_id) or _why_open(task, answers.get(task.task_id))
         rivals = sorted(other for other, tasks in left.items() if other != job_id and task in tasks)
-        if rivals:
+        if len(rivals) == 1:
+            part += f"; job {rivals[0]} was sent in the same seconds and could own it too"
+        elif rivals:
             part += f"; jobs {', '.join(map(str, rivals))} were sent in the same seconds and could own it too"
         parts.append(part)
     return (

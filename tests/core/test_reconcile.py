@@ -154,7 +154,7 @@ async def test_what_nothing_can_decide_goes_to_the_user_with_the_reason(store: S
         message = job.error_message or ""
         for task_id in (*lost.task_of(a.prompt), *lost.task_of(b.prompt)):
             assert f"task {task_id} failed, and a failed task does not echo its prompt" in message
-        assert f"jobs {rival.id} were sent in the same seconds and could own it too" in message
+        assert f"job {rival.id} was sent in the same seconds and could own it too" in message
         assert "Adopt the right task id, or resubmit" in message
     assert len(harness.sim.submissions) == 2, "nothing was sent again on a guess"
 

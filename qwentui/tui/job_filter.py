@@ -1,4 +1,5 @@
-"""What the job list shows: states, modes, models and a full-text search, as one immutable value.
+"""What the job list shows: states, modes, models, culling marks, one job's family and a full-text search, as
+one immutable value.
 
 The store does the filtering (SQL and FTS5). `matches_fields` repeats the cheap part in Python, so a changed
 job can be placed in or out of the visible window without a query; the text part never changes for a job
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qwentui.core.states import ACTIVE, JobState
-from qwentui.core.store import Job
+from qwentui.core.store import Job, MarkFilter, Store
 
 # The state choices of the filter bar: a few groups people think in, then every single state.
 STATE_GROUPS: dict[str, frozenset[JobState]] = {
@@ -21,6 +22,14 @@ STATE_GROUPS: dict[str, frozenset[JobState]] = {
     "canceled": frozenset({JobState.CANCELED}),
 }
 
+# The marks choices of the filter bar: value -> (label, the store's filter)
+MARK_CHOICES: dict[str, tuple[str, MarkFilter]] = {
+    "starred": ("★ starred", MarkFilter(starred=True)),
+    **{f"rating:{n}": (f"{'★' * n} {n}+" if n < 5 else "★★★★★ 5", MarkFilter(min_rating=n)) for n in (5, 4, 3, 2, 1)},
+    "kept": ("not rejected", MarkFilter(rejected=False)),
+    "rejected": ("✗ rejected", MarkFilter(rejected=True)),
+}
+
 
 @dataclass(frozen=True)
 class JobFilter:
@@ -28,10 +37,20 @@ class JobFilter:
     modes: frozenset[str] | None = None
     models: frozenset[str] | None = None
     text: str = ""
+    marks: MarkFilter | None = None
+    family_of: int | None = None  # the job whose family `ids` is (for the description)
+    ids: frozenset[int] | None = None  # only these jobs (a family: a few, never a page's worth)
 
     @property
     def is_empty(self) -> bool:
-        return self.states is None and self.modes is None and self.models is None and not self.text.strip()
+        return (
+            self.states is None
+            and self.modes is None
+            and self.models is None
+            and self.marks is None
+            and self.ids is None
+            and not self.text.strip()
+        )
 
     def matches_fields(self, job: Job) -> bool:
         """Every condition but the text search."""
@@ -39,6 +58,35 @@ class JobFilter:
             (self.states is None or job.state in self.states)
             and (self.modes is None or job.mode in self.modes)
             and (self.models is None or job.model in self.models)
+            and (self.ids is None or job.id in self.ids)
+            and (self.marks is None or _marked(job, self.marks))
+        )
+
+    async def query(self, store: Store, *, limit: int, before_id: int | None = None) -> list[Job]:
+        """The matching jobs, newest first, below `before_id`: what the table and the gallery page through."""
+        if self.ids is not None:
+            # a family is small: read its jobs one by one, and search their prompts here
+            found: list[Job] = []
+            words = self.text.strip().casefold().split()
+            for job_id in sorted(self.ids, reverse=True):
+                if before_id is not None and job_id >= before_id:
+                    continue
+                job = await store.get_job(job_id)
+                if job is None or job.deleted or not self.matches_fields(job):
+                    continue
+                if all(w in job.prompt.casefold() for w in words):
+                    found.append(job)
+                if len(found) >= limit:
+                    break
+            return found
+        return await store.list_jobs(
+            states=self.states,
+            modes=self.modes,
+            models=self.models,
+            text=self.text or None,
+            limit=limit,
+            before_id=before_id,
+            marks=self.marks,
         )
 
     def describe(self) -> str:
@@ -49,6 +97,18 @@ class JobFilter:
             parts.append("mode " + "/".join(sorted(self.modes)))
         if self.models is not None:
             parts.append("model " + "/".join(sorted(self.models)))
+        if self.marks is not None:
+            parts.append(next((label for label, m in MARK_CHOICES.values() if m == self.marks), "marked"))
+        if self.family_of is not None:
+            parts.append(f"family of job {self.family_of}")
         if self.text.strip():
             parts.append(f"text {self.text.strip()!r}")
         return ", ".join(parts) or "all jobs"
+
+
+def _marked(job: Job, marks: MarkFilter) -> bool:
+    return (
+        (marks.min_rating is None or (job.rating is not None and job.rating >= marks.min_rating))
+        and (marks.starred is None or job.starred == marks.starred)
+        and (marks.rejected is None or job.rejected == marks.rejected)
+    )

@@ -24,6 +24,18 @@ class KeySpec:
     key_display: str | None = None
 
 
+# Culling and building on results: the same keys over the job table and the gallery (one id each, so a remap
+# applies to both screens).
+RESULT_KEYS: tuple[KeySpec, ...] = (
+    *(KeySpec(f"rate-{n}", str(n), f"mark('{n}')", f"Rate {n}", show=False) for n in range(1, 6)),
+    KeySpec("star-result", "s", "mark('star')", "Star"),
+    KeySpec("reject-result", "x", "mark('reject')", "Reject", show=False),
+    KeySpec("clear-marks", "0", "mark('clear')", "Clear marks", show=False),
+    KeySpec("export-results", "E", "export_results", "Export", show=False),
+    KeySpec("extend-video", "e", "extend_video", "Extend", show=False),
+    KeySpec("assemble-clips", "A", "assemble_clips", "Assemble", show=False),
+)
+
 # Groups: which class takes which bindings. `app` keys work everywhere; `main` on the job list screen;
 # `table` inside the job table; `composer` and `details` on their screens.
 KEYS: dict[str, tuple[KeySpec, ...]] = {
@@ -51,6 +63,26 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         KeySpec("focus-table", "t", "focus_table", "Table", show=False),
         KeySpec("resume-engine", "ctrl+u", "resume_engine", "Resume engine", show=False),
         KeySpec("toggle-drops", "p", "toggle_drops", "Pause drops", show=False),
+        KeySpec("open-gallery", "v", "open_gallery", "Gallery"),
+        KeySpec("show-family", "f", "show_family", "Family", show=False),
+        KeySpec("play-video", "space", "play_video", "Play/pause", show=False, key_display="space"),
+    ),
+    "results": RESULT_KEYS,
+    "gallery": (
+        KeySpec("close-gallery", "escape,q", "close", "Close"),
+        KeySpec("gallery-details", "enter", "show_details", "Details", key_display="⏎"),
+        KeySpec("gallery-search", "slash", "focus_search", "Search", key_display="/"),
+        KeySpec("gallery-open", "o", "open_file", "Open", show=False),
+    ),
+    "thumb-grid": (
+        KeySpec("grid-left", "left,h", "move(0,-1)", "Left", show=False),
+        KeySpec("grid-right", "right,l", "move(0,1)", "Right", show=False),
+        KeySpec("grid-up", "up,k", "move(-1,0)", "Up", show=False),
+        KeySpec("grid-down", "down,j", "move(1,0)", "Down", show=False),
+        KeySpec("grid-page-up", "pageup", "page(-1)", "Page up", show=False),
+        KeySpec("grid-page-down", "pagedown", "page(1)", "Page down", show=False),
+        KeySpec("grid-top", "home,g", "edge(-1)", "First", show=False),
+        KeySpec("grid-bottom", "end,G", "edge(1)", "Last", show=False),
     ),
     "table": (
         KeySpec("table-down", "j", "cursor_down", "Down", show=False),
@@ -86,16 +118,18 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
     "details": (
         KeySpec("close-details", "escape,q", "close", "Close"),
         KeySpec("copy-request", "y", "copy_request", "Copy request"),
+        KeySpec("details-family", "f", "show_family", "Family in the table"),
     ),
 }
 
 ALL_IDS = frozenset(spec.id for group in KEYS.values() for spec in group)
 
 
-def bindings(group: str) -> list[BindingType]:
-    """The Textual bindings of one group, each with its id so the keymap can remap it."""
+def bindings(*groups: str) -> list[BindingType]:
+    """The Textual bindings of these groups, each with its id so the keymap can remap it."""
     return [
         Binding(s.keys, s.action, s.description, show=s.show, priority=s.priority, id=s.id, key_display=s.key_display)
+        for group in groups
         for s in KEYS[group]
     ]
 

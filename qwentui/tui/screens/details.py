@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from qwentui.core.download import redact_url
+from qwentui.core.lineage import lineage_of, origin
 from qwentui.core.media import human_bytes
 from qwentui.core.states import describe
 from qwentui.core.store import Asset, Event, Job, Store
@@ -82,7 +83,12 @@ class DetailsScreen(Screen[None]):
         self.job = job
         events = await self.store.events(job.id)
         assets = await self.store.assets(job.id)
+        family, jobs = await lineage_of(self.store, job.id)
         await body.mount_all(self._sections(job, events, assets))
+        if family.up or family.down or origin(job):
+            # after the head and the prompt: where it came from and what was made from it
+            tree = Static(Text("\n".join(family.lines(jobs))), id="details-lineage")
+            await body.mount(Static("Lineage", classes="section"), tree, after=2)
         table = self.query_one("#details-events", DataTable)
         table.add_columns("when", "from", "to", "detail")
         for event in events:
@@ -145,6 +151,20 @@ class DetailsScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_show_family(self) -> None:
+        """Back to the table, narrowed to this job's family."""
+        if self.job is None:
+            return
+        job_id = self.job_id
+        self.dismiss(None)
+        screen = self.app.screen
+        select = getattr(screen, "select_when_seen", None)
+        if select is not None:
+            select(job_id)
+        show = getattr(screen, "action_show_family", None)
+        if show is not None:
+            self.app.call_later(show)
 
     def action_copy_request(self) -> None:
         if self.job is not None:

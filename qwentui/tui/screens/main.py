@@ -27,6 +27,7 @@ from qwentui.tui.image_backend import ImageBackend
 from qwentui.tui.job_actions import JobActions
 from qwentui.tui.job_filter import JobFilter
 from qwentui.tui.notifier import Notifier
+from qwentui.tui.result_actions import ResultActions
 from qwentui.tui.settings import TuiSettings
 from qwentui.tui.widgets.filters import FilterBar
 from qwentui.tui.widgets.job_table import JobTable
@@ -40,8 +41,8 @@ STORE_TROUBLE_EVERY = 30.0  # seconds between two warnings about the same databa
 PREVIEW_REST = 0.08  # seconds the cursor rests on a job before the preview shows it (holding a key skips them)
 
 
-class MainScreen(JobActions):
-    BINDINGS = keymap.bindings("main")
+class MainScreen(JobActions, ResultActions):
+    BINDINGS = keymap.bindings("main", "results")
     DEFAULT_CSS = """
     MainScreen #main-body { height: 1fr; }
     MainScreen JobTable { width: 2fr; }
@@ -253,3 +254,13 @@ class MainScreen(JobActions):
             self._select_when_seen = job_id
         else:
             self.table.focus()
+
+    # ---- the gallery and the video player (issue 16) -------------------------------------------------------
+
+    def action_open_gallery(self) -> None:
+        from qwentui.tui.screens.gallery import GalleryScreen  # built on first use: start-up stays light
+
+        self.app.push_screen(GalleryScreen(self.context, clock=self.clock, live=self.live))
+
+    def action_play_video(self) -> None:
+        self.preview.toggle_play()

@@ -1,4 +1,5 @@
-"""The filter bar above the job table: state, mode, model, and a full-text search over prompts."""
+"""The filter bar above the job table and the gallery: state, mode, model, culling marks, and a full-text search
+over prompts; "show family" narrows it to one job's family until the filters are cleared."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from textual.widgets import Input, Select
 
 from qwentui.core.catalog import Mode, models
 from qwentui.core.states import JobState
-from qwentui.tui.job_filter import STATE_GROUPS, JobFilter
+from qwentui.tui.job_filter import MARK_CHOICES, STATE_GROUPS, JobFilter
 
 SEARCH_DEBOUNCE = 0.3  # seconds of quiet typing before the search runs
 
@@ -38,12 +39,14 @@ class FilterBar(Horizontal):
         super().__init__(id=id)
         self._debounce: Timer | None = None
         self._last: JobFilter = JobFilter()
+        self._family: tuple[int, frozenset[int]] | None = None
 
     def compose(self) -> ComposeResult:
         # the prompts stand for "no filter"; short, so the bar fits 80 columns
         yield Select(_state_options(), prompt="state", id="filter-state")
         yield Select([(f"{m.value} · {m.label}", m.value) for m in Mode], prompt="mode", id="filter-mode")
         yield Select([(m, m) for m in models()], prompt="model", id="filter-model")
+        yield Select([(label, value) for value, (label, _) in MARK_CHOICES.items()], prompt="marks", id="filter-marks")
         yield Input(placeholder="search prompts (/)", id="filter-text")
 
     @property
@@ -51,6 +54,7 @@ class FilterBar(Horizontal):
         state = self.query_one("#filter-state", Select).value
         mode = self.query_one("#filter-mode", Select).value
         model = self.query_one("#filter-model", Select).value
+        marks = self.query_one("#filter-marks", Select).value
         states: frozenset[JobState] | None = None
         if isinstance(state, str):
             kind, _, name = state.partition(":")
@@ -60,12 +64,21 @@ class FilterBar(Horizontal):
             modes=frozenset({mode}) if isinstance(mode, str) else None,
             models=frozenset({model}) if isinstance(model, str) else None,
             text=self.query_one("#filter-text", Input).value.strip(),
+            marks=MARK_CHOICES[marks][1] if isinstance(marks, str) else None,
+            family_of=self._family[0] if self._family else None,
+            ids=self._family[1] if self._family else None,
         )
+
+    def show_family(self, job_id: int, ids: frozenset[int]) -> None:
+        """Only this job's family, on top of the other filters (clearing the filters ends it)."""
+        self._family = (job_id, ids)
+        self._announce()
 
     def clear(self) -> None:
         """Back to every job."""
         if self.value.is_empty:
             return
+        self._family = None
         for select in self.query(Select):
             select.clear()
         self.query_one("#filter-text", Input).value = ""

@@ -288,10 +288,7 @@ class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._announce()
 
     async def _page(self, before_id: int | None) -> list[Job]:
-        f = self.job_filter
-        return await self.store.list_jobs(
-            states=f.states, modes=f.modes, models=f.models, text=f.text or None, limit=self.page, before_id=before_id
-        )
+        return await self.job_filter.query(self.store, limit=self.page, before_id=before_id)
 
     async def load_more(self) -> int:
         """The next older page (keyset: ids below the oldest shown); returns how many rows came."""
@@ -361,14 +358,8 @@ class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
         Every matching job with an id from the window's oldest up to the newest candidate is either shown or a
         candidate, so a query bounded by their count returns them all, whatever the database size.
         """
-        f = self.job_filter
-        found = await self.store.list_jobs(
-            states=f.states,
-            modes=f.modes,
-            models=f.models,
-            text=f.text,
-            before_id=max(candidates) + 1,
-            limit=len(self.jobs) + len(candidates),
+        found = await self.job_filter.query(
+            self.store, before_id=max(candidates) + 1, limit=len(self.jobs) + len(candidates)
         )
         return {j.id: candidates[j.id] for j in found if j.id in candidates}
 

@@ -23,6 +23,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
+from qwentui.core.culling import describe_marks
 from qwentui.core.download import redact_url
 from qwentui.core.states import TERMINAL, JobState, describe
 from qwentui.core.store import Asset, Job
@@ -170,6 +171,29 @@ class PreviewPane(Vertical):
         self._load_media(self.job, list(self.items), self.index)
         return True
 
+    def toggle_play(self) -> bool:
+        """Space: play the video shown (in the pane, at a low frame rate), or pause/resume it; False when the
+        result shown is not a video on disk."""
+        from qwentui.tui.widgets.video_player import VideoPlayer  # PyAV loads on the first play
+
+        players = self.query(VideoPlayer)
+        if players:
+            players.first().toggle()
+            return True
+        shown = self.current
+        if shown is None or shown.kind != "video" or not shown.path or not self.backend.enabled:
+            self.notify("Space plays a video: select a finished video first", severity="warning")
+            return False
+        self.run_worker(
+            self._start_player(VideoPlayer(Path(shown.path), self.backend)), group="preview", exclusive=True
+        )
+        return True
+
+    async def _start_player(self, player: Widget) -> None:
+        area = self.query_one("#preview-media", VerticalScroll)
+        await area.remove_children()
+        await area.mount(player)
+
     def _header(self, job: Job | None) -> None:
         title = self.query_one("#preview-title", Static)
         prompt = self.query_one("#preview-prompt", Static)
@@ -186,6 +210,8 @@ class PreviewPane(Vertical):
         head.append_text(state_text(job.state))
         head.append(f"  {job.mode.value} · {job.model}", style="")
         head.append(f"\n{describe(job.state)} · created {short_duration(now - job.created_at)} ago", style="dim")
+        if job.rating is not None or job.starred or job.rejected:
+            head.append(f" · {describe_marks(job)}", style="yellow")
         if job.source_path:  # a drop-folder job: which file it came from (plain Text: names are untrusted)
             head.append(f"\nfrom {job.source_path}", style="dim")
         expected = self.expected(job) if job.state not in TERMINAL else None

@@ -1,0 +1,279 @@
+"""A grid of result thumbnails, drawn line by line: only the cells on screen are ever built.
+
+Like the job table it is a Line API widget (a `ScrollView` with `render_line`): the grid holds a list of jobs (a
+window the gallery grows by pages) and a cell's lines are made the first time the cell is drawn, then kept
+until its job or its thumbnail changes. Ten thousand results cost a list of ten thousand jobs and the cells
+of one screen. A cell drawn before its thumbnail is known asks for it (`wanted`); the owner decodes it in a
+worker (thumb_cache.py) and hands it back with `set_thumb`, which repaints that cell alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from qwentui.core.culling import describe_marks
+from qwentui.core.store import Job
+from qwentui.tui import keymap
+from qwentui.tui.thumb_cache import Thumb
+from qwentui.tui.widgets.image_view import _half_blocks
+
+CELL_W = 22  # columns per cell, the gutter included
+PICTURE_H = 8  # rows of picture (16 pixels of half blocks)
+CELL_H = PICTURE_H + 2  # the picture, a caption line, a blank line
+GUTTER = 1  # the cursor's bar on the left of its cell
+MORE_MARGIN = 3  # grid rows from the end at which the next page is asked for
+
+
+def picture_box() -> tuple[int, int]:
+    return CELL_W - GUTTER - 1, PICTURE_H
+
+
+class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("thumb-grid")
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"thumb-grid--cursor", "thumb-grid--caption", "thumb-grid--muted"}
+    DEFAULT_CSS = """
+    ThumbGrid {
+        height: 1fr;
+        background: $surface;
+        overflow-x: hidden;
+        overflow-y: auto;
+        & > .thumb-grid--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+        }
+        &:focus > .thumb-grid--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+        & > .thumb-grid--caption { color: $foreground; }
+        & > .thumb-grid--muted { color: $text-muted; }
+    }
+    """
+
+    class Highlighted(Message):
+        def __init__(self, job: Job | None) -> None:
+            super().__init__()
+            self.job = job
+
+    class Selected(Message):
+        def __init__(self, job: Job) -> None:
+            super().__init__()
+            self.job = job
+
+    class NeedMore(Message):
+        """The cursor or the view is near the last loaded cell: the owner may append the next page."""
+
+    class Wanted(Message):
+        """Cells on screen have no thumbnail yet."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.jobs: list[Job] = []
+        self._index: dict[int, int] = {}  # job id -> position
+        self.thumbs: dict[int, Thumb] = {}  # job id -> its picture (or why none)
+        self._cells: dict[int, list[Strip]] = {}  # job id -> the lines of its cell, as last built
+        self.cells_built = 0  # how many times a cell was built (again after a thumbnail or a mark came)
+        self.built_ids: set[int] = set()  # which results ever had a cell built (the virtualization test reads it)
+        self.wanted: set[int] = set()  # job ids drawn without a thumbnail, not yet asked for
+        self.cursor = 0
+        self._last_highlighted: int | None = None
+
+    # ---- the contents ---------------------------------------------------------------------------------------
+
+    @property
+    def columns(self) -> int:
+        return max(1, self.scrollable_content_region.width // CELL_W)
+
+    @property
+    def selected(self) -> Job | None:
+        return self.jobs[self.cursor] if 0 <= self.cursor < len(self.jobs) else None
+
+    def set_jobs(self, jobs: Iterable[Job], *, keep: int | None = None) -> None:
+        """A new window (a new filter): the thumbnails already known are kept, the cells made again."""
+        self.jobs = list(jobs)
+        self._index = {job.id: i for i, job in enumerate(self.jobs)}
+        self._cells.clear()
+        self.cursor = self._index.get(keep, 0) if keep is not None else 0
+        self._resized()
+        self.refresh()
+        self._announce()
+
+    def extend(self, jobs: Iterable[Job]) -> None:
+        """Older results appended at the end (the next page)."""
+        for job in jobs:
+            if job.id not in self._index:
+                self._index[job.id] = len(self.jobs)
+                self.jobs.append(job)
+        self._resized()
+        self.refresh()
+
+    def update_job(self, job: Job) -> None:
+        """A result changed (its marks): repaint its cell if it is on screen."""
+        i = self._index.get(job.id)
+        if i is None:
+            return
+        self.jobs[i] = job
+        self._cells.pop(job.id, None)
+        self.refresh()
+
+    def set_thumb(self, job_id: int, thumb: Thumb) -> None:
+        self.thumbs[job_id] = thumb
+        self._cells.pop(job_id, None)
+        self.refresh()
+
+    def forget_cell(self, job_id: int) -> None:
+        """Make this cell again when it is next drawn (it was drawn waiting for a thumbnail no one will fetch)."""
+        self._cells.pop(job_id, None)
+
+    def select_job(self, job_id: int) -> bool:
+        i = self._index.get(job_id)
+        if i is None:
+            return False
+        self._move_to(i)
+        return True
+
+    def visible_indexes(self) -> range:
+        """The positions of the cells on screen (whole grid rows)."""
+        cols = self.columns
+        first = int(self.scroll_offset.y) // CELL_H
+        last = (int(self.scroll_offset.y) + self.scrollable_content_region.height) // CELL_H + 1
+        return range(min(first * cols, len(self.jobs)), min(last * cols, len(self.jobs)))
+
+    # ---- movement -------------------------------------------------------------------------------------------
+
+    def action_move(self, rows: int, cols: int) -> None:
+        if not self.jobs:
+            return
+        step = rows * self.columns + cols
+        self._move_to(max(0, min(len(self.jobs) - 1, self.cursor + step)))
+
+    def action_page(self, pages: int) -> None:
+        rows = max(1, self.scrollable_content_region.height // CELL_H)
+        self.action_move(pages * rows, 0)
+
+    def action_edge(self, direction: int) -> None:
+        if self.jobs:
+            self._move_to(0 if direction < 0 else len(self.jobs) - 1)
+
+    def _move_to(self, index: int) -> None:
+        old = self.cursor
+        self.cursor = index
+        for i in (old, index):
+            if 0 <= i < len(self.jobs):
+                self._cells.pop(self.jobs[i].id, None)
+        self._scroll_to_cursor()
+        self.refresh()
+        self._announce()
+        if (len(self.jobs) - 1 - index) // self.columns < MORE_MARGIN:
+            self.post_message(self.NeedMore())
+
+    def _scroll_to_cursor(self) -> None:
+        top = (self.cursor // self.columns) * CELL_H
+        height = self.scrollable_content_region.height
+        y = self.scroll_offset.y
+        if top < y:
+            self.scroll_to(y=top, animate=False)
+        elif top + CELL_H > y + height:
+            self.scroll_to(y=max(0, top + CELL_H - height), animate=False)
+
+    def _announce(self) -> None:
+        job = self.selected
+        job_id = job.id if job else None
+        if job_id != self._last_highlighted:
+            self._last_highlighted = job_id
+            self.post_message(self.Highlighted(job))
+
+    def on_click(self, event: events.Click) -> None:
+        col = (event.x - self.scrollable_content_region.x) // CELL_W
+        row = (event.y + int(self.scroll_offset.y)) // CELL_H
+        index = row * self.columns + col
+        if 0 <= col < self.columns and 0 <= index < len(self.jobs):
+            if index == self.cursor and event.chain > 1 and self.selected is not None:
+                self.post_message(self.Selected(self.selected))
+            self._move_to(index)
+
+    def key_enter(self) -> None:
+        if self.selected is not None:
+            self.post_message(self.Selected(self.selected))
+
+    def on_resize(self) -> None:
+        self._resized()
+
+    def _resized(self) -> None:
+        rows = -(-len(self.jobs) // self.columns)
+        self.virtual_size = Size(self.scrollable_content_region.width, rows * CELL_H)
+        self._cells.clear()
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if self.jobs and self.visible_indexes().stop >= len(self.jobs) - MORE_MARGIN * self.columns:
+            self.post_message(self.NeedMore())
+
+    # ---- drawing ----------------------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        absolute = y + int(self.scroll_offset.y)
+        row, line = divmod(absolute, CELL_H)
+        cols = self.columns
+        strips: list[Strip] = []
+        for col in range(cols):
+            index = row * cols + col
+            if index >= len(self.jobs):
+                break
+            strips.append(self._cell(index)[line])
+        if not strips:
+            return Strip.blank(width, self.rich_style)
+        joined = Strip.join(strips)
+        return joined.extend_cell_length(width, self.rich_style).crop(0, width)
+
+    def _cell(self, index: int) -> list[Strip]:
+        job = self.jobs[index]
+        lines = self._cells.get(job.id)
+        if lines is None:
+            lines = self._build_cell(job, index == self.cursor)
+            self._cells[job.id] = lines
+            self.cells_built += 1
+            self.built_ids.add(job.id)
+        return lines
+
+    def _build_cell(self, job: Job, is_cursor: bool) -> list[Strip]:
+        base = self.rich_style
+        cursor = self.get_component_rich_style("thumb-grid--cursor")
+        muted = self.get_component_rich_style("thumb-grid--muted")
+        box_w, box_h = picture_box()
+        gutter = Segment("▌" if is_cursor else " ", Style(color=cursor.bgcolor) if is_cursor else base)
+        thumb = self.thumbs.get(job.id)
+        if thumb is not None and thumb.fitted is not None and thumb.fitted.picture is not None:
+            picture = _half_blocks(thumb.fitted)
+        else:
+            if thumb is None:
+                self.wanted.add(job.id)
+                self.call_after_refresh(self.post_message, self.Wanted())
+            words = "…" if thumb is None else (thumb.problem or "no picture")
+            text = Text(words[: box_w * 2], style=muted, justify="center", overflow="ellipsis", end="")
+            middle = [Strip(list(text.render(self.app.console))).adjust_cell_length(box_w)]
+            blank = Strip.blank(box_w, base)
+            picture = [blank] * (box_h // 2) + middle + [blank] * (box_h - box_h // 2 - 1)
+        end = Segment(" ", base)
+        lines = [Strip([gutter, *strip, end]).adjust_cell_length(CELL_W, base) for strip in picture[:box_h]]
+        lines += [Strip([gutter, end]).adjust_cell_length(CELL_W, base)] * (box_h - len(lines))
+        caption = Text(no_wrap=True, overflow="ellipsis", end="")
+        caption.append(f"#{job.id} ", style=cursor if is_cursor else base + Style(bold=True))
+        marks = describe_marks(job)
+        if marks != "unmarked":
+            caption.append(marks.replace(" starred", " ✓").replace("starred", "✓").replace("rejected", "✗"))
+        caption.append(f" {job.mode.value}", style=muted)
+        caption.truncate(CELL_W - GUTTER - 1, overflow="ellipsis", pad=True)
+        segments = [gutter, *caption.render(self.app.console), end]
+        lines.append(Strip(segments).adjust_cell_length(CELL_W, base))
+        lines.append(Strip.blank(CELL_W, base))
+        return lines

@@ -27,12 +27,20 @@ JOB_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("open-folder", "Open the folder of job {job}", "in the system file manager"),
     ("copy-url", "Copy the result URL of job {job}", "OSC 52 clipboard; valid 24 h"),
     ("copy-path", "Copy the local path of job {job}", "OSC 52 clipboard"),
+    ("star-result", "Star job {job}", "a keeper (culling); 1-5 rate, x rejects"),
+    ("reject-result", "Reject job {job}", "not a keeper (culling)"),
+    ("show-family", "Show the family of job {job}", "what it came from and what was made from it"),
+    ("extend-video", "Extend the video of job {job}", "a new clip from its last frame, in the composer"),
+    ("assemble-clips", "Assemble the clips of job {job} into one film", "its chain of extends, in order"),
+    ("play-video", "Play or pause the video of job {job}", "in the preview, at a low frame rate"),
 )
 GLOBAL_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("new-job", "New job", "open the composer"),
     ("focus-search", "Search prompts", "full-text search over every job"),
     ("clear-filters", "Clear filters", "show every job"),
     ("resume-engine", "Resume the engine", "lift a pause after fixing the key or the account"),
+    ("open-gallery", "Gallery of results", "finished results as thumbnails"),
+    ("export-results", "Export the starred results", "copies with a JSON sidecar each (or the selected one)"),
 )
 
 

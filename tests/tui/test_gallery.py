@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image
+from textual.pilot import Pilot
 
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
@@ -28,7 +29,7 @@ async def finished(store: Store, count: int, prompt: str = "result") -> None:
     await store.bulk_insert_jobs(rows)
 
 
-async def open_gallery(pilot, app: QwenApp) -> GalleryScreen:  # type: ignore[no-untyped-def]
+async def open_gallery(pilot: Pilot[None], app: QwenApp) -> GalleryScreen:
     await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the main screen")
     await pilot.press("v")
     await wait_until(pilot, lambda: isinstance(app.screen, GalleryScreen), what="the gallery")
@@ -102,7 +103,8 @@ async def test_thumbnails_are_decoded_and_cached_on_disk(app: QwenApp, context: 
         )
         thumb = grid.thumbs[grid.jobs[0].id]
         assert thumb.fitted is not None and thumb.fitted.picture is not None
-        assert thumb.fitted.picture.getpixel((5, 5))[0] > 150  # the red of the picture, not a placeholder
+        pixel = thumb.fitted.picture.getpixel((5, 5))
+        assert isinstance(pixel, tuple) and pixel[0] > 150  # the red of the picture, not a placeholder
         assert gallery.cache.misses == 3 and gallery.cache.hits == 0
     cached = list(cache_folder(context.paths.db).rglob("*.png"))
     assert len(cached) == 3

@@ -48,6 +48,14 @@ log = logging.getLogger(__name__)
 
 LEASE_TTL = 15.0
 CLOCK_JUMP = 5.0  # the wall clock moving this much more or less than the monotonic clock is a jump
+# What each kind of loop works on. A loop with nothing due sleeps until the earliest next check among its states,
+# or until a change of a job in them (the change feed: this process or another) or `wake()` says there is more.
+_WORK: dict[str, frozenset[JobState]] = {
+    "submit": frozenset({JobState.QUEUED}),
+    "download": frozenset({JobState.SUCCEEDED}),
+    "track": frozenset({JobState.PENDING, JobState.RUNNING}),
+    "reconcile": frozenset({JobState.UNCERTAIN}),
+}
 HOST = socket.gethostname()
 
 
@@ -79,7 +87,8 @@ class EngineConfig:
     policy: SchedulePolicy = field(default_factory=SchedulePolicy)
     submit_workers: int = 4
     download_workers: int = 4
-    tick: float = 0.25  # how often the loops look for due work when nothing wakes them
+    tick: float = 0.25  # the least time between two tracking rounds (and a loop's first breath after an error)
+    idle_look: float = 5.0  # the longest a loop sleeps with nothing due (a safety net; wake-ups do the work)
     reconcile_settle: float = 10.0
     batch_tracking: bool = True
     page_size: int = 100
@@ -117,7 +126,10 @@ class Engine:
         self.pause: Pause | None = None
         self.leader = False
         self._tasks: list[asyncio.Task[Any]] = []
-        self._wake = asyncio.Event()
+        self._wakes = {kind: asyncio.Event() for kind in _WORK}
+        self._until = dict.fromkeys(_WORK, 0.0)  # kind -> the wall time its loops sleep until
+        self.looks = 0  # how many times a loop looked for due work (tests: none while nothing changes)
+        self._orphan_hint = False  # the feed showed a job in a half-done step that no worker holds
         self._busy: set[int] = set()  # jobs a worker is handling right now
         self.feed = ChangeFeed(store)
         self._stopping = False
@@ -141,6 +153,7 @@ class Engine:
 
     def _start_workers(self) -> None:
         loops: list[tuple[str, Callable[[], Any]]] = [("track", self._track_loop), ("reconcile", self._reconcile_loop)]
+        loops += [("work-feed", self._watch_feed)]
         loops += [(f"submit{i}", self._submit_loop) for i in range(self.config.submit_workers)]
         loops += [(f"download{i}", self._download_loop) for i in range(self.config.download_workers)]
         for name, loop in loops:
@@ -170,7 +183,9 @@ class Engine:
         await self.stop()
 
     def wake(self) -> None:
-        self._wake.set()
+        """Every loop looks for due work now (new jobs, a lifted pause, a recovery)."""
+        for event in self._wakes.values():
+            event.set()
 
     def subscribe(self) -> Subscription:
         """Batches of every job changed from now on, whoever changed it (see feed.py); `close()` it after."""
@@ -250,12 +265,53 @@ class Engine:
                 del self.errors[:-20]
                 await asyncio.sleep(1.0)
 
-    async def _idle(self) -> None:
-        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation and keep a loop alive
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.config.tick):
-                await self._wake.wait()
-        self._wake.clear()
+    async def _idle(self, kind: str, least: float = 0.0, *, paused: bool = False) -> None:
+        """Sleep until this kind of loop may have work: woken (see _watch_feed, wake()), or the earliest next
+        check of its states comes (not while `paused`: then the pause's end), at least `least`, at most
+        `idle_look` seconds."""
+        event = self._wakes[kind]
+        # Cleared before the look: a wake-up set until now is for a commit the look below sees.
+        event.clear()
+        now = self.clock()
+        until = now + self.config.idle_look
+        if self.leader and not (paused and self.pause is not None):  # a pause lifted meanwhile counts as none
+            first = await self._next_check(_WORK[kind])
+            if first is not None:
+                until = min(until, first)
+            if kind == "reconcile" and self._orphan_hint:
+                until = now
+        if self.pause is not None:
+            until = min(until, self.pause.until)
+        self._until[kind] = until
+        if least:
+            await asyncio.sleep(least)
+        delay = until - self.clock()
+        if delay > 0:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation and keep a loop alive
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await event.wait()
+
+    async def _next_check(self, states: frozenset[JobState]) -> float | None:
+        """When the earliest job in `states` that no worker holds is due (now when it has no next check)."""
+        self.looks += 1
+        for job in await self.store.due_jobs(float("inf"), set(states), len(self._busy) + 1):
+            if job.id not in self._busy:
+                return job.next_check_at if job.next_check_at is not None else self.clock()
+        return None
+
+    async def _watch_feed(self) -> None:
+        """Wake the loops a changed job concerns: one in their states, not held by a worker, due before they
+        planned to look (a new job from the TUI, a CLI in another process, a retry scheduled sooner)."""
+        with self.feed.subscribe() as changes:
+            async for batch in changes:
+                for kind, states in _WORK.items():
+                    until, event = self._until[kind], self._wakes[kind]
+                    if not event.is_set() and any(_due_before(job, states, until, self._busy) for job in batch):
+                        event.set()
+                if any(job.state in _TAKEN_UP and job.id not in self._busy for job in batch):
+                    self._orphan_hint = True  # a step that may have stopped half-way: the orphan sweep
+                    self._wakes["reconcile"].set()
 
     async def _claim(self, states: set[JobState], limit: int = 20) -> Job | None:
         for job in await self.store.due_jobs(self.clock(), states, limit):
@@ -267,11 +323,11 @@ class Engine:
     async def _submit_loop(self) -> None:
         while not self._stopping:
             if not self.leader or self._paused():
-                await self._idle()
+                await self._idle("submit", paused=True)
                 continue
             job = await self._claim({JobState.QUEUED})
             if job is None:
-                await self._idle()
+                await self._idle("submit")
                 continue
             try:
                 if await self._hold(job):
@@ -286,7 +342,7 @@ class Engine:
         while not self._stopping:
             job = await self._claim({JobState.SUCCEEDED}) if self.leader else None
             if job is None:
-                await self._idle()
+                await self._idle("download")
                 continue
             try:
                 await self.fetcher.fetch(job)
@@ -320,19 +376,21 @@ class Engine:
     async def _track_loop(self) -> None:
         while not self._stopping:
             await self._watch_clock()
-            if self.leader and not self._paused(everything=True):
+            paused = self._paused(everything=True)
+            if self.leader and not paused:
                 try:
                     checked = await self.tracker.round()
                 except AuthError as exc:
                     self._key_rejected(exc)
                     checked = 0
                 if checked:
-                    self.wake()  # finished tasks are waiting for a downloader
-            await asyncio.sleep(self.config.tick)
+                    self._wakes["download"].set()  # finished tasks may be waiting for a downloader
+            await self._idle("track", least=self.config.tick, paused=paused)
 
     async def _sweep_orphans(self) -> None:
         """A step whose last write failed (a full disk, a locked database) leaves its job UPLOADING, SUBMITTING
         or DOWNLOADING with no worker on it: give it that state's start-up action now, not at the next start."""
+        self._orphan_hint = False
         for job in await self.store.jobs_in_states(set(_TAKEN_UP)):
             if job.id in self._busy:
                 continue
@@ -343,7 +401,9 @@ class Engine:
 
     async def _reconcile_loop(self) -> None:
         while not self._stopping:
-            if self.leader and not self._paused(everything=True):
+            await self._watch_clock()  # a jump must be known before a list's time window settles anything
+            paused = self._paused(everything=True)
+            if self.leader and not paused:
                 await self._sweep_orphans()
                 try:
                     outcome = await self.reconciler.round()
@@ -352,7 +412,7 @@ class Engine:
                 else:
                     if outcome.adopted or outcome.requeued:
                         self.wake()
-            await asyncio.sleep(max(self.config.tick, 1.0))
+            await self._idle("reconcile", least=max(self.config.tick, 1.0), paused=paused)
 
     async def _lease_loop(self) -> None:
         while not self._stopping:
@@ -701,6 +761,10 @@ _TAKEN_UP: dict[JobState, tuple[JobState, str]] = {
     JobState.SUBMITTING: (JobState.UNCERTAIN, "the POST may have been sent"),
     JobState.DOWNLOADING: (JobState.SUCCEEDED, "resume the download"),
 }
+
+
+def _due_before(job: Job, states: frozenset[JobState], until: float, busy: set[int]) -> bool:
+    return job.state in states and job.id not in busy and (job.next_check_at is None or job.next_check_at < until)
 
 
 def _take_up(job: Job, why: str) -> tuple[JobState, dict[str, Any]]:

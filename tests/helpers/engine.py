@@ -18,6 +18,7 @@ def engine_config(tmp_path: Path, **overrides: object) -> EngineConfig:
         "output_dir": tmp_path / "out",
         "policy": SchedulePolicy(interval=0.05, max_interval=0.5, time_scale=0.001),
         "tick": 0.02,
+        "idle_look": 0.2,  # paused loops come round often enough for engine_rounds(); wake-ups: test_engine_wakes
         "reconcile_settle": 0.3,
     }
     base.update(overrides)

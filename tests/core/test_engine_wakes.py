@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from qwentui.core.catalog import Mode
 from qwentui.core.engine import Engine
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import JobState
-from qwentui.core.store import Store
+from qwentui.core.store import Job, Store
 from tests.helpers import SimHarness, poll_until, running_engine
 
 LONG = 120.0  # the engine's safety-net look: far beyond every wait here, so only a wake-up can do the work
@@ -20,11 +21,11 @@ def _request(prompt: str) -> GenerationRequest:
     return GenerationRequest(mode=Mode.T2I, prompt=prompt)
 
 
-async def _add_directly(store: Store, prompt: str, **fields: object) -> int:
+async def _add_directly(store: Store, prompt: str, next_check_at: float | None = None) -> int:
     """A job written to the database without telling the engine (what the TUI, a CLI or a drop folder in
     another process does)."""
     request = _request(prompt)
-    job = await store.add_job(request.to_dict(), Mode.T2I.value, request.row.model, prompt, **fields)
+    job = await store.add_job(request.to_dict(), Mode.T2I.value, request.row.model, prompt, next_check_at=next_check_at)
     return job.id
 
 
@@ -45,10 +46,10 @@ async def test_an_idle_engine_reads_nothing_while_nothing_changes(
     due_reads = 0
     due_jobs = store.due_jobs
 
-    async def counted(*args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+    async def counted(*args: Any, **kwargs: Any) -> list[Job]:
         nonlocal due_reads
         due_reads += 1
-        return await due_jobs(*args, **kwargs)  # type: ignore[arg-type]
+        return await due_jobs(*args, **kwargs)
 
     store.due_jobs = counted  # type: ignore[method-assign]
     async with running_engine(tmp_path, store, sim, idle_look=LONG) as eng:

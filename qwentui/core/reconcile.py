@@ -23,7 +23,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeGuard
 
@@ -34,6 +33,7 @@ from qwentui.core.results import TaskResult, TaskStatus, TaskSummary
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
 from qwentui.core.store import Job, Store
+from qwentui.core.tracker import list_window
 
 log = logging.getLogger(__name__)
 
@@ -299,10 +299,10 @@ class Reconciler:
         start = min(self._window(j)[0] for j in jobs)
         end = max(self._window(j)[1] for j in jobs)
         server_now = self.client.server_clock.to_server(self.clock())
-        listed = await self._list(model, start, min(end, server_now + self.skew))
+        listed, _ = await list_window(self.client, start, min(end, server_now + self.skew), model)
         orphans: list[TaskSummary] = []
         owned: list[tuple[float, float]] = []  # (owner's send time, task creation time)
-        for task in listed:
+        for task in listed.values():
             owner = await self.store.get_by_task_id(task.task_id)
             if owner is None:
                 orphans.append(task)
@@ -462,22 +462,6 @@ class Reconciler:
         if after:
             hi = min(hi, min(after) + self.skew)
         return [t for t in orphans if t.created_ms is None or lo <= t.created_ms / 1000 <= hi]
-
-    async def _list(self, model: str, start: float, end: float) -> list[TaskSummary]:
-        out: list[TaskSummary] = []
-        page_no = 1
-        while True:
-            page = await self.client.list_tasks(
-                page_no=page_no,
-                page_size=100,
-                model=model,
-                start=datetime.fromtimestamp(start, UTC),
-                end=datetime.fromtimestamp(end + 1, UTC),
-            )
-            out.extend(page.tasks)
-            if page_no >= page.total_page or not page.tasks:
-                return out
-            page_no += 1
 
     async def _adopt(self, job: Job, task: TaskSummary) -> None:
         row = lookup(job.model, Mode(job.mode))

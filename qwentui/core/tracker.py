@@ -45,6 +45,29 @@ def typical_seconds(job: Job) -> tuple[int, int]:
         return rows[0].typical_seconds if rows else (5, 300)
 
 
+async def list_window(
+    client: DashScopeClient, start: float, end: float, model: str | None, page_size: int = 100
+) -> tuple[dict[str, TaskSummary], int]:
+    """Every task of the account (of `model`, if given) created in [start, end] on the service's clock, by task
+    id (a task that moves between pages while they are read is counted once), and how many pages that took.
+    The filter has whole seconds: the end is widened by one."""
+    seen: dict[str, TaskSummary] = {}
+    page_no = 1
+    while True:
+        page = await client.list_tasks(
+            page_no=page_no,
+            page_size=page_size,
+            model=model,
+            start=datetime.fromtimestamp(start, UTC),
+            end=datetime.fromtimestamp(end + 1, UTC),
+        )
+        for task in page.tasks:
+            seen[task.task_id] = task
+        if page_no >= page.total_page or not page.tasks:
+            return seen, page_no
+        page_no += 1
+
+
 @dataclass
 class TrackerStats:
     rounds: int = 0
@@ -143,22 +166,9 @@ class Tracker:
         return left
 
     async def _list_window(self, start: float, end: float, model: str | None) -> dict[str, TaskSummary]:
-        seen: dict[str, TaskSummary] = {}
-        page_no = 1
-        while True:
-            page = await self.client.list_tasks(
-                page_no=page_no,
-                page_size=self.page_size,
-                model=model,
-                start=datetime.fromtimestamp(start, UTC),
-                end=datetime.fromtimestamp(end + 1, UTC),
-            )
-            self.stats.list_requests += 1
-            for task in page.tasks:
-                seen[task.task_id] = task
-            if page_no >= page.total_page or not page.tasks:
-                return seen
-            page_no += 1
+        seen, pages = await list_window(self.client, start, end, model, self.page_size)
+        self.stats.list_requests += pages
+        return seen
 
     async def _apply_list(self, seen: dict[str, TaskSummary], due_ids: set[int]) -> None:
         owners = await self.store.jobs_by_task_ids(seen)  # one read per page, not one per task

@@ -28,7 +28,7 @@ class KeySpec:
 # applies to both screens).
 RESULT_KEYS: tuple[KeySpec, ...] = (
     *(KeySpec(f"rate-{n}", str(n), f"mark('{n}')", f"Rate {n}", show=False) for n in range(1, 6)),
-    KeySpec("star-result", "s", "mark('star')", "Star"),
+    KeySpec("star-result", "s", "mark('star')", "Star", show=False),
     KeySpec("reject-result", "x", "mark('reject')", "Reject", show=False),
     KeySpec("clear-marks", "0", "mark('clear')", "Clear marks", show=False),
     KeySpec("export-results", "E", "export_results", "Export", show=False),
@@ -100,6 +100,7 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         KeySpec("toggle-json", "f2", "toggle_json", "JSON"),
         KeySpec("recall-prompt", "f3", "recall_prompt", "Recent prompts"),
         KeySpec("pick-file", "f4", "pick_file", "Pick file"),
+        KeySpec("toggle-batch", "f5", "toggle_batch", "Several prompts"),
         KeySpec("close-composer", "escape", "close", "Close"),
     ),
     "picker": (  # the recent-prompt list and the file picker
@@ -118,7 +119,7 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
     "details": (
         KeySpec("close-details", "escape,q", "close", "Close"),
         KeySpec("copy-request", "y", "copy_request", "Copy request"),
-        KeySpec("details-family", "f", "show_family", "Family in the table"),
+        KeySpec("details-family", "f", "show_family", "Family in the table", show=False),
     ),
 }
 

@@ -1,4 +1,5 @@
-"""Open a file or folder in the system's viewer (xdg-open on Linux and BSD, open on macOS, start on Windows)."""
+"""Open a file or folder in the system's viewer (xdg-open on Linux and BSD, open on macOS, start on Windows);
+a video in mpv when it is installed (it plays at once, whatever the desktop's file associations say)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".webm", ".mkv"})
 
 
 def opener_command() -> list[str] | None:
@@ -23,6 +26,8 @@ def open_in_system(path: Path) -> str | None:
     if not path.exists():
         return f"{path} does not exist (any more)"
     command = opener_command()
+    if path.suffix.lower() in VIDEO_SUFFIXES and (mpv := shutil.which("mpv")):
+        command = [mpv, "--really-quiet"]
     if command is None:
         return f"no system viewer found (install xdg-utils for xdg-open); the file is at {path}"
     try:

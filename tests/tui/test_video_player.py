@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from qwentui.core.states import JobState
 from qwentui.runtime import Context
+from qwentui.tui import opener
 from qwentui.tui.app import QwenApp
 from qwentui.tui.widgets.image_view import HalfBlockImage
 from qwentui.tui.widgets.video_player import VideoPlayer, sampled_frames
@@ -56,3 +59,14 @@ async def test_space_plays_the_video_and_pauses_it(app: QwenApp, context: Contex
         await pilot.press("space")
         await wait_until(pilot, lambda: player.frames_shown > shown, what="playing again")
         assert player.position > paused_at  # it goes on, not from the start
+
+
+def test_a_video_opens_in_mpv_when_it_is_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clip = make_clip(tmp_path / "c.mp4", 2, fps=10)
+    started: list[list[str]] = []
+    monkeypatch.setattr(opener.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(opener.sys, "platform", "linux")
+    monkeypatch.setattr(opener.subprocess, "Popen", lambda args, **kw: started.append(args))
+    assert opener.open_in_system(clip) is None
+    assert opener.open_in_system(tmp_path) is None  # a folder: the file manager
+    assert started == [["/usr/bin/mpv", "--really-quiet", str(clip)], ["/usr/bin/xdg-open", str(tmp_path)]]

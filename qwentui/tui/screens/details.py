@@ -35,6 +35,7 @@ RELATIONS = {
     "animate": "animated from",
     "extend": "extended from",
     "continue": "continued from",
+    "assemble": "assembled from",
 }
 
 

@@ -32,11 +32,12 @@ from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 from qwentui.core.catalog import DEFAULT_MODEL, LOCAL_MODES, Mode, lookup, rows_for_mode
 from qwentui.core.engine import Engine
 from qwentui.core.errors import QwentuiError
+from qwentui.core.pricing import Estimate, Pricing, Total, money, shipped_table
 from qwentui.core.requests import GenerationRequest, InvalidRequest, Problem, build, validate
 from qwentui.core.reuse import expired_references
 from qwentui.core.store import Store
 from qwentui.tui import keymap
-from qwentui.tui.request_form import from_request, to_request
+from qwentui.tui.request_form import from_request, to_batch, to_request
 from qwentui.tui.screens.pickers import DraftChoice, FilePicker, PromptPicker
 from qwentui.tui.widgets.composer_fields import QuickSelect, RequestForm
 from qwentui.tui.widgets.key_bar import KeyBar
@@ -78,6 +79,8 @@ class ComposerScreen(Screen[int | None]):
     ComposerScreen #composer-top Label { padding: 1 1 0 0; }
     ComposerScreen #model-summary { color: $text-muted; padding: 0 0 1 0; }
     ComposerScreen #composer-summary { height: auto; max-height: 6; padding: 0 1; }
+    ComposerScreen #composer-cost { height: 1; padding: 0 1; color: $text-muted; }
+    ComposerScreen #composer-cost { text-wrap: nowrap; text-overflow: ellipsis; }
     ComposerScreen #composer-summary.-ok { color: $success; }
     ComposerScreen #composer-summary.-bad { color: $error; }
     ComposerScreen #composer-title { background: $primary; color: $text; padding: 0 1; height: 1; }
@@ -105,6 +108,11 @@ class ComposerScreen(Screen[int | None]):
         self._debounce: Timer | None = None
         self._problems: list[Problem] = []
         self._request: GenerationRequest | None = None
+        self._batch: list[GenerationRequest] = []  # several prompts: every job they make (when valid)
+        self._cost_text = ""
+        # what the estimate is made with: the engine's prices (the billed region, the user's overrides), else the
+        # shipped table, so the cost is shown even where jobs record no estimate
+        self.pricing: Pricing = engine.config.prices or Pricing(shipped_table())
         self._summary_text = ""
         # A field shows its problem once the user has been there (or filled it, or tried to submit): a new form
         # that greets the user with "is required" under every empty field is noise, not guidance.
@@ -138,6 +146,7 @@ class ComposerScreen(Screen[int | None]):
                 yield RequestForm(lookup(self._model, self._mode), self._draft.values, id="request-form")
             with VerticalScroll(id="composer-side", can_focus=False):
                 yield Static("", id="composer-json")
+        yield Static("", id="composer-cost", markup=False)
         yield Static("", id="composer-summary", markup=False)
         yield KeyBar()
 
@@ -246,6 +255,22 @@ class ComposerScreen(Screen[int | None]):
         if self.form.chosen_function() != self.form.function:
             self.form.show(self.form.row, self.form.chosen_function())
 
+    @on(Checkbox.Changed, "#f-enable_sequential, #f-batch")
+    def _switch_changed(self, event: Checkbox.Changed) -> None:
+        """An image set and several prompts show other fields (n up to 12, no palette; the variables)."""
+        self.form.show(self.form.row, self.form.function)
+
+    def action_toggle_batch(self) -> None:
+        """Several prompts on or off, from wherever the focus is (it stays there)."""
+        box = self.query_one("#f-batch", Checkbox)
+        box.value = not box.value
+        self.notify(
+            "Several prompts: one per line, {name} takes each value of its variable"
+            if box.value
+            else "One prompt (the whole box)",
+            markup=False,
+        )
+
     # ---- validation as you type --------------------------------------------------------------------------
 
     @on(Input.Changed)
@@ -285,17 +310,28 @@ class ComposerScreen(Screen[int | None]):
         self._generation += 1
         generation = self._generation
         request, problems = self._check()
-        # validate() probes local images with Pillow: off the event loop, so typing never stutters on a big file
-        problems += await asyncio.to_thread(validate, request)
+        batch: list[GenerationRequest] = []
+        if self.form.several_prompts:
+            form = self.form
+            values = form.values()
+            # every line times every value: expanded and validated off the event loop (files are probed)
+            batch, batch_problems = await asyncio.to_thread(to_batch, self._mode, self._model, values, form.row)
+            problems = [p for p in problems if p.field != "prompt"] + batch_problems
+            if batch:
+                request = batch[0]
+        else:
+            # validate() probes local images with Pillow: off the event loop, so typing never stutters on a big file
+            problems += await asyncio.to_thread(validate, request)
         if generation != self._generation or not self.is_mounted:
             return  # a newer edit has been validated (or is being): its result is the one to show
-        self._request, self._problems = request, problems
+        self._request, self._problems, self._batch = request, problems, batch
+        self._show_cost(request, batch)
         orphans = self.form.show_problems(problems, reveal=self._reveal)
         if problems:
             lines = [f"✗ not ready ({len(problems)}): {problems[0]}"]
             text = "\n".join(lines + [f"  {o}" for o in orphans if o != str(problems[0])])
         else:
-            text = "✓ ready to submit"
+            text = f"✓ ready to submit {len(batch)} jobs as one batch" if batch else "✓ ready to submit"
         if text != self._summary_text:  # every update re-lays the screen out: only when it changed
             self._summary_text = text
             summary = self.query_one("#composer-summary", Static)
@@ -303,6 +339,20 @@ class ComposerScreen(Screen[int | None]):
             summary.set_class(bool(problems), "-bad")
             summary.set_class(not problems, "-ok")
         self._show_json(request, problems)
+
+    def _show_cost(self, request: GenerationRequest, batch: list[GenerationRequest]) -> None:
+        """What it will cost: the estimate of the one request, or "N jobs, est. COST" of the batch."""
+        if self.form.several_prompts:
+            if batch:
+                total = Total.of(self.pricing.estimate(req) for req in batch)
+                text = f"{len(batch)} job{'s' if len(batch) != 1 else ''}, {total.text}"
+            else:
+                text = "several prompts: the job count and cost show once every line is valid"
+        else:
+            text = cost_text(self.pricing.estimate(request))
+        if text != self._cost_text:
+            self._cost_text = text
+            self.query_one("#composer-cost", Static).update(text)
 
     def _show_json(self, request: GenerationRequest, problems: list[Problem]) -> None:
         view = self.query_one("#composer-json", Static)
@@ -313,6 +363,8 @@ class ComposerScreen(Screen[int | None]):
             wire = build(request, check_files=False)  # just validated, files included
             body = json.dumps(wire.body, indent=2, ensure_ascii=False)
             header = f"POST {wire.route.value}\n"
+            if len(self._batch) > 1:
+                header = f"job 1 of {len(self._batch)}: {header}"
             if wire.local_files:
                 header += f"{len(wire.local_files)} local file(s) are uploaded first and replaced by oss:// URLs\n"
         if (header, body) != self._json_shown:
@@ -338,6 +390,9 @@ class ComposerScreen(Screen[int | None]):
             )
             return
         draft = self._draft
+        if self._batch:
+            await self._submit_batch(self._batch)
+            return
         try:
             job = await self.engine.add(self._request, source=draft.source, parent_id=draft.parent_id)
         except InvalidRequest as exc:
@@ -351,6 +406,24 @@ class ComposerScreen(Screen[int | None]):
             self._kept = None  # sent: nothing left to keep
         self.notify(f"Job {job.id} queued: {self._request.model_name}", markup=False)
         self.dismiss(job.id)
+
+    async def _submit_batch(self, requests: list[GenerationRequest]) -> None:
+        """Queue every job of the several prompts as one batch, in one transaction (all or nothing)."""
+        first = requests[0].prompt.strip().splitlines()[0] if requests[0].prompt.strip() else requests[0].model_name
+        name = f"composer: {first[:40]}{'…' if len(first) > 40 else ''} ({len(requests)} jobs)"
+        total = Total.of(self.pricing.estimate(req) for req in requests)
+        currency = self.pricing.table.currency(self.pricing.region)
+        try:
+            batch_id, ids = await self.engine.add_batch(
+                requests, name=name, source=self._draft.source, currency=currency
+            )
+        except QwentuiError as exc:
+            self.notify(f"Not sent: {exc}", severity="error", markup=False)
+            return
+        if self._draft is self._kept:
+            self._kept = None
+        self.notify(f"Batch {batch_id}: {len(ids)} jobs queued, {total.text}", markup=False)
+        self.dismiss(ids[0])
 
     @work(exclusive=True, group="close")
     async def action_close(self) -> None:
@@ -403,15 +476,19 @@ class ComposerScreen(Screen[int | None]):
 
     def _path_input(self) -> Input | None:
         focused = self.focused
-        if (
-            isinstance(focused, Input)
-            and focused.id
-            and (focused.id.startswith("f-image_") or focused.id.endswith("_url"))
-        ):
+        if isinstance(focused, Input) and self.form.is_path_input(focused):
             return focused
-        inputs = self.form.image_inputs()
+        inputs = self.form.path_inputs()
         empty = [i for i in inputs if not i.value.strip()]
         return (empty or inputs)[0] if inputs else None
+
+
+def cost_text(estimate: Estimate) -> str:
+    """One line: "est. 0.75 USD · 5 s x 0.15 USD/s (wan2.7-i2v 1080P) · prices as of 2026-12-01"."""
+    if not estimate.known:
+        return f"est.: no price known ({estimate.basis})"
+    parts = [f"est. {money(estimate.amount, estimate.currency)}", estimate.basis, estimate.note, estimate.dated]
+    return " · ".join(part for part in parts if part)
 
 
 def _json_view(header: str, body: str) -> Text:

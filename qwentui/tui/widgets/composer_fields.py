@@ -22,7 +22,17 @@ from textual.widgets._select import SelectOverlay
 
 from qwentui.core.catalog import Mode, ModelMode
 from qwentui.core.requests import Problem, is_remote
-from qwentui.tui.request_form import CHECK_LABELS, FORM_FIELDS, FieldSpec, Kind, blank_values, field_of, field_specs
+from qwentui.tui.request_form import (
+    CHECK_LABELS,
+    FORM_FIELDS,
+    MAX_IMAGE_SLOTS,
+    MEDIA_TYPES,
+    FieldSpec,
+    Kind,
+    blank_values,
+    field_of,
+    field_specs,
+)
 
 
 class PathSuggester(Suggester):
@@ -173,7 +183,10 @@ class RequestForm(Vertical):
         self._rows: dict[str, FieldRow] = {}
 
     def compose(self) -> ComposeResult:
-        specs = field_specs(self.row, self.function)
+        initial = self._initial
+        specs = field_specs(
+            self.row, self.function, sets=bool(initial.get("enable_sequential")), batch=bool(initial.get("batch"))
+        )
         for key, kind in FORM_FIELDS.items():
             spec = specs.get(key)
             field_row = FieldRow(key, _widget(key, kind, self._initial.get(key), spec), spec)
@@ -183,10 +196,11 @@ class RequestForm(Vertical):
     # ---- showing a row ----------------------------------------------------------------------------------
 
     def show(self, row: ModelMode, function: str | None = None) -> None:
-        """Show exactly the fields `row` takes (with VACE `function`), labelled for it; hide the others."""
+        """Show exactly the fields `row` takes (with VACE `function`, and as the image-set and several-prompts
+        switches say), labelled for it; hide the others."""
         self.row = row
         self.function = function if row.mode is Mode.VACE else None
-        specs = field_specs(row, self.function)
+        specs = field_specs(row, self.function, sets=self.switched_on("enable_sequential"), batch=self.several_prompts)
         for key, field_row in self._rows.items():
             spec = specs.get(key)
             if spec is not None:
@@ -226,6 +240,18 @@ class RequestForm(Vertical):
 
     # ---- reading and marking --------------------------------------------------------------------------
 
+    def switched_on(self, key: str) -> bool:
+        """Whether the check box `key` is ticked (before the form is composed: in the values it was made with)."""
+        field_row = self._rows.get(key)
+        if field_row is None:
+            return bool(self._initial.get(key))
+        return isinstance(field_row.widget, Checkbox) and field_row.widget.value
+
+    @property
+    def several_prompts(self) -> bool:
+        """Whether the prompt box holds several prompts (one per line)."""
+        return self.switched_on("batch")
+
     def _shown_rows(self) -> dict[str, FieldRow]:
         return {key: r for key, r in self._rows.items() if r.display}
 
@@ -250,9 +276,10 @@ class RequestForm(Vertical):
         can show (for the summary)."""
         by_key: dict[str, list[str]] = {}
         values = self.values()
-        filled = [i for i in range(1, 6) if str(values.get(f"image_{i}") or "").strip()]
+        filled = [i for i in range(1, MAX_IMAGE_SLOTS + 1) if str(values.get(f"image_{i}") or "").strip()]
+        media = [kind for kind in MEDIA_TYPES if str(values.get(f"media_{kind}") or "").strip()]
         for problem in problems:
-            key = field_of(problem, filled)
+            key = field_of(problem, filled, media)
             if key == "size" and str(values.get("size_custom") or "").strip():
                 key = "size_custom"  # the free W*H overrides the list, so its value is the one at fault
             by_key.setdefault(key, []).append(problem.message)
@@ -271,13 +298,17 @@ class RequestForm(Vertical):
         value = self._rows["function"].widget
         return value.value if isinstance(value, Select) and isinstance(value.value, str) else None
 
-    def image_inputs(self) -> list[Input]:
-        """The image fields the current row shows, in order."""
+    def path_inputs(self) -> list[Input]:
+        """The file fields (images, media, audio, VACE videos) the current row shows, in order."""
         return [
             r.widget
             for key, r in self._shown_rows().items()
-            if key.startswith("image_") and isinstance(r.widget, Input)
+            if FORM_FIELDS[key] == "path" and isinstance(r.widget, Input)
         ]
+
+    def is_path_input(self, widget: Widget | None) -> bool:
+        """Whether `widget` is one of the form's file fields (F4 fills it)."""
+        return any(r.widget is widget and FORM_FIELDS[key] == "path" for key, r in self._rows.items())
 
     def first_invalid(self) -> Widget | None:
         for field_row in self._shown_rows().values():

@@ -24,10 +24,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import av
-from av.audio.resampler import AudioResampler
 from PIL import Image
 
 from qwentui.core.catalog import Mode
@@ -36,6 +34,9 @@ from qwentui.core.lineage import Relation
 from qwentui.core.media import VIDEO_DEMUXERS, MediaError, probe
 from qwentui.core.states import JobState
 from qwentui.core.store import Job, Store
+
+if TYPE_CHECKING:  # PyAV (FFmpeg) is imported by the functions that use it: loading it slows every start-up
+    import av
 
 AUDIO_RATE = 48_000
 AUDIO_FRAME = 1024  # samples per AAC frame
@@ -77,6 +78,8 @@ class Film:
 
 def _count(path: Path) -> tuple[int, Fraction, int, int, bool]:
     """(frames, frame rate, width, height, has audio) from the container, without decoding."""
+    import av
+
     with av.open(str(path), format=VIDEO_DEMUXERS.get(path.suffix.lower(), "mov")) as inp:
         stream = inp.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
@@ -96,6 +99,8 @@ def plan(
     rate: Fraction | None = None,
 ) -> tuple[list[ClipPlan], int, int, Fraction]:
     """Check every clip and work out the film: (clips with their frame counts, width, height, rate)."""
+    import av
+
     if not clips:
         raise AssembleError("give at least one clip to assemble")
     if trim_frames < 0:
@@ -126,6 +131,8 @@ def plan(
 
 def _fit(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
     """The frame at the film's size: scaled directly when the shape matches, else fitted on black."""
+    import av
+
     if frame.width == width and frame.height == height:
         return frame.reformat(format="yuv420p") if frame.format.name != "yuv420p" else frame
     if abs(frame.width / frame.height - width / height) < 0.01:
@@ -139,6 +146,8 @@ def _fit(frame: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
 
 def _kept_frames(clip: ClipPlan, trim: int) -> Iterator[av.VideoFrame]:
     """The clip's decoded frames without `trim` at each end (the end found by holding `trim` back)."""
+    import av
+
     held: deque[av.VideoFrame] = deque()
     with av.open(str(clip.path), format=VIDEO_DEMUXERS.get(clip.path.suffix.lower(), "mov")) as inp:
         stream = inp.streams.video[0]
@@ -154,6 +163,9 @@ def _kept_frames(clip: ClipPlan, trim: int) -> Iterator[av.VideoFrame]:
 def decode_audio(path: Path, start: float = 0.0, seconds: float | None = None) -> bytes:
     """The sound of a file from `start` for `seconds` (all of it by default), as packed s16 stereo at 48 kHz.
     A file without sound gives no bytes."""
+    import av
+    from av.audio.resampler import AudioResampler
+
     chunks: list[bytes] = []
     try:
         with av.open(str(path)) as inp:
@@ -198,6 +210,8 @@ class _AudioOut:
 
     def until(self, samples: int, flush: bool = False) -> None:
         """Encode the pending sound up to film sample `samples` (all of it when flushing)."""
+        import av
+
         while len(self.pending) >= AUDIO_FRAME * SAMPLE_BYTES or (flush and self.pending):
             if not flush and self.pts + AUDIO_FRAME > samples:
                 break
@@ -228,6 +242,8 @@ def assemble(
 ) -> Film:
     """Write the film of `clips` to `dest` (an .mp4) and describe it. Raises AssembleError. `preset` is
     libx264's speed/size trade (PRESETS)."""
+    import av
+
     if preset not in PRESETS:
         raise AssembleError(f"{preset!r} is not an encoder preset; use one of: {', '.join(PRESETS)}")
     plans, width, height, film_rate = plan(clips, trim_frames=trim_frames, size=size, rate=rate)
@@ -268,6 +284,8 @@ def _encode(
     with_sound: bool,
     preset: str,
 ) -> None:
+    import av
+
     with av.open(str(tmp), "w", format="mp4") as out:
         video = out.add_stream("libx264", rate=film_rate)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"

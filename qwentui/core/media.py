@@ -15,14 +15,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import av
-from av.container import InputContainer
-from av.video.stream import VideoStream
 from PIL import Image
 
 from qwentui.core.imagecheck import MAX_PIXELS, probe_image
+
+if TYPE_CHECKING:  # PyAV (FFmpeg) is imported where a video is opened: loading it costs the TUI's start-up
+    import av
+    from av.container import InputContainer
+    from av.video.stream import VideoStream
 
 Kind = Literal["image", "video", "text"]
 
@@ -133,7 +135,7 @@ def _duration(container: InputContainer, stream: VideoStream) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
-        return container.duration / av.time_base
+        return container.duration / 1_000_000  # av.time_base: container durations are in microseconds
     return None
 
 
@@ -231,6 +233,8 @@ def human_bytes(size: int) -> str:
 def _open(path: Path, demuxer: str) -> Iterator[InputContainer]:
     """`av.open` for reading with a forced demuxer and local-file I/O only; every FFmpeg failure, at open or
     while decoding, becomes a MediaError."""
+    import av
+
     try:
         container = av.open(str(path), mode="r", format=demuxer, options={"protocol_whitelist": "file"})
     except av.error.FFmpegError as exc:
@@ -251,6 +255,8 @@ def _video_stream(container: InputContainer) -> VideoStream:
 
 
 def _ffmpeg_reason(exc: av.error.FFmpegError) -> str:
+    import av
+
     if isinstance(exc, av.error.InvalidDataError | av.error.EOFError):
         return NOT_A_VIDEO
     if isinstance(exc, FileNotFoundError):

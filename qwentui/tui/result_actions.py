@@ -23,7 +23,6 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label
 
 from qwentui.core import culling, lineage
-from qwentui.core.assemble import AssembleError, NoVideo, assemble_jobs
 from qwentui.core.engine import Engine
 from qwentui.core.errors import QwentuiError
 from qwentui.core.export import ExportError, export
@@ -173,6 +172,8 @@ class ResultActions(Screen[None]):
             return
         dest = self.engine.config.output_dir / f"film_{ids[0]}-{ids[-1]}_{int(time.time())}.mp4"
         self.notify(f"Assembling {len(ids)} clips into {dest.name}…", markup=False)
+        from qwentui.core.assemble import AssembleError, NoVideo, assemble_jobs  # PyAV loads when first needed
+
         try:
             film_job, film = await assemble_jobs(self.store, ids, dest, clock=self.clock)
         except (AssembleError, NoVideo, StoreError, QwentuiError, OSError) as exc:

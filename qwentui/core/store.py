@@ -1386,6 +1386,7 @@ class Store:
         since_updated: float | None = None,
         include_deleted: bool = False,
         marks: MarkFilter | None = None,
+        batch_id: int | None = None,
     ) -> list[Job]:
         """Newest first (by id), filtered; page with `before_id=<last id of the previous page>`.
 
@@ -1422,6 +1423,9 @@ class Store:
             where.append("j.updated_at > ?")
             params.append(since_updated)
         filters = {"state": state_vals, "mode": mode_vals, "model": model_vals}
+        if batch_id is not None:
+            where.append("j.batch_id = ?")
+            params.append(batch_id)
         if marks is not None:
             where.extend(marks.conditions())
             params.extend(marks.params())
@@ -1442,6 +1446,8 @@ class Store:
             # Only "changed since" narrows it: those are few, so find them by updated_at and sort them,
             # instead of walking every row newer than the change.
             index = "INDEXED BY jobs_updated" if since_updated is not None else ""
+            if not index and batch_id is not None:
+                index = "INDEXED BY jobs_batch"  # a batch's jobs, walked newest first (the index ends in the id)
             if not index and marks is not None and marks.needs_mark:
                 index = "INDEXED BY jobs_marked"  # the few marked jobs, newest first (migrations.V10)
             sql = f"{_SELECT_JOB} FROM jobs AS j {index} {_where(where)} ORDER BY j.id DESC LIMIT ?"

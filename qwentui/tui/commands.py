@@ -1,4 +1,5 @@
-"""The command palette (ctrl+p): every job action by name, for the selected job, plus a few global ones.
+"""The command palette (ctrl+p): every job action by name, for the selected job, plus a few global ones, and
+the batch commands (show, cancel, retry) for the selected job's batch or the batch the table shows.
 
 Each command runs the same screen action as its key, so the palette and the keys can never disagree; the
 palette shows the key next to it, as remapped by the user's keymap.
@@ -58,6 +59,21 @@ class JobCommands(Provider):
             keys = screen.settings.keymap.get(binding_id) or spec.key_display or spec.keys  # as remapped, if so
             text = title.format(job=selected)
             commands.append((text, f"{help_text} · key {keys}", partial(screen.run_action, spec.action)))
+        batch = screen.selected_batch()
+        if batch is not None:
+            commands += [
+                (
+                    f"Show only batch {batch}",
+                    "its jobs in the table; escape shows every job",
+                    partial(screen.show_batch, batch),
+                ),
+                (f"Cancel batch {batch}", "every job of it not run yet", partial(screen.cancel_batch, batch)),
+                (
+                    f"Retry batch {batch}",
+                    "a new job for each of it that failed, was refused, canceled or expired",
+                    partial(screen.retry_batch, batch),
+                ),
+            ]
         drops = screen.context.drops
         for rule in drops.status().rules if drops is not None else []:
             if rule.state == "disabled":

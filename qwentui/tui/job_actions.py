@@ -27,6 +27,7 @@ from qwentui.tui.opener import open_in_system
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.screens.pickers import Confirm
+from qwentui.tui.widgets.filters import FilterBar
 from qwentui.tui.widgets.job_table import JobTable
 from qwentui.tui.widgets.preview import PreviewPane, Shown
 
@@ -274,3 +275,41 @@ class JobActions(Screen[None]):
     def select_when_seen(self, job_id: int) -> None:
         """Put the cursor on a job as soon as the table shows it (it arrives with the next refresh)."""
         raise NotImplementedError
+
+    # ---- batches (qwentui batch): the palette acts on the selected job's batch -----------------------------
+
+    def selected_batch(self) -> int | None:
+        """The batch the palette's batch commands act on: the one shown by the filter, else the selected job's."""
+        shown = self.table.job_filter.batch_id
+        if shown is not None:
+            return shown
+        job = self.table.selected
+        return job.batch_id if job is not None else None
+
+    def show_batch(self, batch_id: int) -> None:
+        self.query_one(FilterBar).show_batch(batch_id)
+        self.table.focus()
+
+    @work(exclusive=True, group="batch")
+    async def cancel_batch(self, batch_id: int) -> None:
+        question = f"Cancel every job of batch {batch_id} that has not run yet? The finished ones stay."
+        if not await self.app.push_screen_wait(Confirm(question)):
+            return
+        _, result = await self._engine_call(f"cancel batch {batch_id}", lambda: self.engine.cancel_batch(batch_id))
+        if result is None:
+            return
+        canceled, refused = result
+        message = f"Batch {batch_id}: {len(canceled)} job(s) canceled"
+        if refused:  # running ones cannot be stopped: say how many, and the first reason
+            message += f"; {len(refused)} could not be ({refused[0]})"
+        self.notify(message, severity="warning" if refused else "information", markup=False)
+
+    @work(exclusive=True, group="batch")
+    async def retry_batch(self, batch_id: int) -> None:
+        _, ids = await self._engine_call(f"retry batch {batch_id}", lambda: self.engine.retry_batch(batch_id))
+        if ids is None:
+            return
+        if ids:
+            self.notify(f"Batch {batch_id}: {len(ids)} job(s) queued again (retries of those that did not finish)")
+        else:
+            self.notify(f"Batch {batch_id}: nothing to retry (no job failed, was refused, canceled or expired)")

@@ -1,5 +1,5 @@
-"""What the job list shows: states, modes, models, culling marks, one job's family and a full-text search, as
-one immutable value.
+"""What the job list shows: states, modes, models, culling marks, one batch, one job's family and a full-text
+search, as one immutable value.
 
 The store does the filtering (SQL and FTS5). `matches_fields` repeats the cheap part in Python, so a changed
 job can be placed in or out of the visible window without a query; the text part never changes for a job
@@ -38,6 +38,7 @@ class JobFilter:
     models: frozenset[str] | None = None
     text: str = ""
     marks: MarkFilter | None = None
+    batch_id: int | None = None  # only the jobs of this batch (qwentui batch)
     family_of: int | None = None  # the job whose family `ids` is (for the description)
     ids: frozenset[int] | None = None  # only these jobs (a family: a few, never a page's worth)
 
@@ -49,6 +50,7 @@ class JobFilter:
             and self.models is None
             and self.marks is None
             and self.ids is None
+            and self.batch_id is None
             and not self.text.strip()
         )
 
@@ -59,6 +61,7 @@ class JobFilter:
             and (self.modes is None or job.mode in self.modes)
             and (self.models is None or job.model in self.models)
             and (self.ids is None or job.id in self.ids)
+            and (self.batch_id is None or job.batch_id == self.batch_id)
             and (self.marks is None or _marked(job, self.marks))
         )
 
@@ -87,6 +90,7 @@ class JobFilter:
             limit=limit,
             before_id=before_id,
             marks=self.marks,
+            batch_id=self.batch_id,
         )
 
     def describe(self) -> str:
@@ -99,6 +103,8 @@ class JobFilter:
             parts.append("model " + "/".join(sorted(self.models)))
         if self.marks is not None:
             parts.append(next((label for label, m in MARK_CHOICES.values() if m == self.marks), "marked"))
+        if self.batch_id is not None:
+            parts.append(f"batch {self.batch_id}")
         if self.family_of is not None:
             parts.append(f"family of job {self.family_of}")
         if self.text.strip():

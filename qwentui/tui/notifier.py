@@ -2,12 +2,17 @@
 
 A thousand jobs may finish in one refresh; a thousand toasts would bury the screen, so more than a few at once
 become one summary. Only endings seen while the app runs are announced (not history at start-up), and each
-(job, state) only once even if the job changes again later (a download retry, a deletion).
+(job, state) only once even if the job changes again later (a download retry, a deletion). A whole batch that
+ends is one more note, with its tally; where the settings allow, it also rings the bell and goes to the desktop
+(`notify-send`, where it exists).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+import shutil
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from qwentui.core.states import JobState
@@ -64,3 +69,36 @@ class Notifier:
                 detail = f" ({job.mode.value}, {job.model})"
             notes.append(Note(f"Job {job.id} {word}{detail}", severity, True))
         return notes
+
+    def batch_note(self, batch_id: int, counts: Mapping[JobState, int]) -> Note:
+        """A whole batch ended: how many of its jobs finished, and how many did not (and how)."""
+        total = sum(counts.values())
+        others = [
+            f"{n} {ANNOUNCED[state][0] if state in ANNOUNCED else state.value.lower()}"
+            for state, n in sorted(counts.items(), key=lambda item: -item[1])
+            if n and state is not JobState.DONE
+        ]
+        done = counts.get(JobState.DONE, 0)
+        message = f"Batch {batch_id} is done: {done} of {total} job{'s' if total != 1 else ''} finished"
+        if others:
+            message += f" ({', '.join(others)})"
+        return Note(message, "information" if not others else "warning", True)
+
+
+async def desktop_notify(title: str, message: str) -> bool:
+    """Show a desktop notification with `notify-send` when the system has it; False when it could not."""
+    program = shutil.which("notify-send")
+    if program is None:
+        return False
+    with contextlib.suppress(OSError):
+        process = await asyncio.create_subprocess_exec(
+            program,
+            "--app-name=qwentui",
+            title,
+            message,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return await process.wait() == 0
+    return False

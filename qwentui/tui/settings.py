@@ -3,6 +3,7 @@
     [tui]
     image_renderer = "auto"   # auto | halfblock | none  (env QWENTUI_IMAGE_RENDERER wins)
     bell = false              # ring the terminal bell when a job finishes or fails
+    desktop_notify = false    # a desktop notification (notify-send) when a whole batch is done
     theme = "textual-dark"
 
     [keys]                    # binding id -> keys (see qwentui/tui/keymap.py)
@@ -30,6 +31,7 @@ RENDERER_ENV = "QWENTUI_IMAGE_RENDERER"
 class TuiSettings:
     image_renderer: str = "auto"
     bell: bool = False
+    desktop_notify: bool = False
     theme: str | None = None
     keymap: dict[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
@@ -66,10 +68,15 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Tu
     if not isinstance(bell, bool):
         problems.append("[tui] bell must be true or false")
         bell = False
+    desktop = tui.get("desktop_notify", False)
+    if not isinstance(desktop, bool):
+        problems.append("[tui] desktop_notify must be true or false")
+        desktop = False
     theme = tui.get("theme")
     return TuiSettings(
         image_renderer=renderer,
         bell=bell,
+        desktop_notify=desktop,
         theme=theme if isinstance(theme, str) else None,
         keymap=keymap,
         problems=tuple(problems),

@@ -26,9 +26,10 @@ from qwentui.tui import keymap
 from qwentui.tui.image_backend import ImageBackend
 from qwentui.tui.job_actions import JobActions
 from qwentui.tui.job_filter import JobFilter
-from qwentui.tui.notifier import Notifier
+from qwentui.tui.notifier import Notifier, desktop_notify
 from qwentui.tui.result_actions import ResultActions
 from qwentui.tui.settings import TuiSettings
+from qwentui.tui.status_sources import FinishedBatch, StatusSources
 from qwentui.tui.widgets.filters import FilterBar
 from qwentui.tui.widgets.job_table import JobTable
 from qwentui.tui.widgets.key_bar import KeyBar
@@ -69,6 +70,7 @@ class MainScreen(JobActions, ResultActions):
         # Stamps come from the store's wall clock; only changes after this moment are news (and notified).
         self._last_seen = time.time()
         self.notifier = Notifier(since=self._last_seen)
+        self.status_sources = StatusSources(self.store, self.engine, clock)
         self._select_when_seen: int | None = None
         self._trouble_told_at = -STORE_TROUBLE_EVERY
         self._preview_timer: Timer | None = None
@@ -96,6 +98,9 @@ class MainScreen(JobActions, ResultActions):
         try:
             await self.table.reload()
             await self._refresh_status()
+            bar = self.query_one(StatusBar)
+            bar.show_batches(await self.status_sources.load_batches())
+            bar.show_spend(await self.status_sources.spend())
         except StoreError as exc:
             self._store_trouble(exc)
         if changes is not None:
@@ -124,6 +129,7 @@ class MainScreen(JobActions, ResultActions):
             self._follow_selection(changed)
             self._notify(changed)
             await self._refresh_status()
+            await self._refresh_batches_and_spend(changed)
             return len(changed)
         except StoreError as exc:  # busy (another writer) or damaged: say so, keep the screen, the feed goes on
             self._store_trouble(exc)
@@ -155,6 +161,32 @@ class MainScreen(JobActions, ResultActions):
         if notes and self.settings.bell:
             self.app.bell()
 
+    async def _refresh_batches_and_spend(self, changed: list[Job]) -> None:
+        """The batch progress and the spend, read again only when these changes touch them."""
+        bar = self.query_one(StatusBar)
+        moved, finished = await self.status_sources.batch_changes(changed)
+        if moved or finished:
+            bar.show_batches(self.status_sources.batches())
+        for batch in finished:
+            self._batch_done(batch)
+        if self.status_sources.cost_changed(changed):
+            bar.show_spend(await self.status_sources.spend())
+
+    def _batch_done(self, batch: FinishedBatch) -> None:
+        note = self.notifier.batch_note(batch.batch_id, batch.counts)
+        self.notify(note.message, severity=note.severity, markup=False)  # type: ignore[arg-type]
+        if self.settings.bell:
+            self.app.bell()
+        if self.settings.desktop_notify:
+            self.run_worker(desktop_notify("qwentui", note.message), group="desktop-notify")
+
+    async def _refresh_spend_if_stale(self) -> None:
+        if self.status_sources.period_or_caps_changed():
+            try:
+                self.query_one(StatusBar).show_spend(await self.status_sources.spend())
+            except StoreError as exc:
+                self._store_trouble(exc)
+
     async def _refresh_status(self) -> None:
         bar = self.query_one(StatusBar)
         bar.show_counts(await self.store.count_by_state())
@@ -168,6 +200,8 @@ class MainScreen(JobActions, ResultActions):
         drops = self.context.drops
         if drops is not None:
             bar.show_drops(drops.status())
+        if self.status_sources.period_or_caps_changed():  # a new day or new caps: no query otherwise
+            self.run_worker(self._refresh_spend_if_stale(), group="spend", exclusive=True)
 
     def action_toggle_drops(self) -> None:
         """Pause every drop-folder rule, or resume them all when they are paused."""

@@ -1,5 +1,6 @@
 """The filter bar above the job table and the gallery: state, mode, model, culling marks, and a full-text search
-over prompts; "show family" narrows it to one job's family until the filters are cleared."""
+over prompts; "show family" narrows it to one job's family, and "show batch" to one batch, until the filters
+are cleared."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class FilterBar(Horizontal):
         self._debounce: Timer | None = None
         self._last: JobFilter = JobFilter()
         self._family: tuple[int, frozenset[int]] | None = None
+        self._batch: int | None = None
 
     def compose(self) -> ComposeResult:
         # the prompts stand for "no filter"; short, so the bar fits 80 columns
@@ -67,6 +69,7 @@ class FilterBar(Horizontal):
             marks=MARK_CHOICES[marks][1] if isinstance(marks, str) else None,
             family_of=self._family[0] if self._family else None,
             ids=self._family[1] if self._family else None,
+            batch_id=self._batch,
         )
 
     def show_family(self, job_id: int, ids: frozenset[int]) -> None:
@@ -74,11 +77,17 @@ class FilterBar(Horizontal):
         self._family = (job_id, ids)
         self._announce()
 
+    def show_batch(self, batch_id: int) -> None:
+        """Only this batch's jobs, on top of the other filters (clearing the filters ends it)."""
+        self._batch = batch_id
+        self._announce()
+
     def clear(self) -> None:
         """Back to every job."""
         if self.value.is_empty:
             return
         self._family = None
+        self._batch = None
         for select in self.query(Select):
             select.clear()
         self.query_one("#filter-text", Input).value = ""

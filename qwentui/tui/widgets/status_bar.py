@@ -1,15 +1,18 @@
-"""Two lines under the table: jobs per state; what the engine is doing, the drop folder, the endpoint.
+"""Two lines under the table: jobs per state; what the engine is doing, the jobs a spending cap holds, a running
+batch's progress, the money spent today and this month, the drop folder, the endpoint.
 
-The bar only displays what it is given (`show_counts`, `show_engine`, `show_drops`), so the screen decides
-how often to ask the store and the engine, and tests can feed it fixed values. Every part has a long and a
-short form; when the terminal is narrow the least important parts shorten first (the endpoint, then the drop
-folder, then the engine), so what matters stays whole instead of being cut mid-word ("1 dupli").
+The bar only displays what it is given (`show_counts`, `show_engine`, `show_batches`, `show_spend`,
+`show_drops`), so the screen decides how often to ask the store and the engine, and tests can feed it fixed
+values. Every part has a long and a short form; when the terminal is narrow the least important parts shorten
+first (the endpoint, the drop folder, the spend, the batches, the held jobs, then the engine), so what matters
+stays whole instead of being cut mid-word ("1 dupli").
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -20,6 +23,7 @@ from textual.widgets import Static
 
 from qwentui.core.dropfolder.status import DropStatus
 from qwentui.core.engine import Engine
+from qwentui.core.pricing import money
 from qwentui.core.states import JobState
 from qwentui.tui.presentation import STATE_LOOK, STATE_WORDS, human_duration
 
@@ -42,6 +46,9 @@ COUNT_ORDER = (
 )
 
 
+Variants = tuple[Text, ...]  # one part of a line, from its longest form to its shortest (which may be empty)
+
+
 @dataclass(frozen=True)
 class EngineStatus:
     leader: bool
@@ -51,6 +58,8 @@ class EngineStatus:
     rate_pauses: int = 0
     rate_paused_for: float = 0.0
     errors: int = 0
+    held: int = 0  # queued jobs a spending cap keeps from being sent
+    held_by: str = ""  # the cap holding most of them ("the daily budget is 2.50 USD")
 
     @classmethod
     def of(cls, engine: Engine, clock: Callable[[], float] = time.time) -> EngineStatus:
@@ -63,7 +72,35 @@ class EngineStatus:
             rate_pauses=report.rate_pauses,
             rate_paused_for=report.rate_paused_for,
             errors=len(report.errors),
+            held=report.held,
+            held_by=_main_cap(engine.held().values()) if report.held else "",
         )
+
+
+def _main_cap(reasons: Iterable[str]) -> str:
+    """The cap named most often among the held jobs' reasons ("held: the daily budget is 2.50 USD")."""
+    tally = Counter(reason.removeprefix("held: ") for reason in reasons)
+    return tally.most_common(1)[0][0] if tally else ""
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """A batch with jobs still to run: how many of its jobs have ended, of how many."""
+
+    batch_id: int
+    ended: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Money spent (actual cost of finished jobs) per currency, today and this calendar month, and the caps."""
+
+    today: Mapping[str, float]
+    month: Mapping[str, float]
+    daily_cap: float | None = None
+    monthly_cap: float | None = None
+    currency: str | None = None  # the caps' currency (the billed region's)
 
 
 def counts_text(counts: Mapping[JobState, int], words: bool = True) -> Text:
@@ -101,23 +138,80 @@ def engine_text(status: EngineStatus, short: bool = False) -> Text:
     return text
 
 
-Variants = tuple[Text, ...]  # one part of a line, from its longest form to its shortest (which may be empty)
+def held_text(status: EngineStatus) -> Variants:
+    """`⏸ 25 held: the daily budget is 2.50 USD` / `⏸ 25 held`; nothing when no job is held."""
+    if not status.held:
+        return (Text(""),)
+    short = Text(f"⏸ {status.held:,} held", style="bold orange1")
+    full = short.copy()
+    if status.held_by:
+        full.append(f": {status.held_by}", style="orange1")
+    return full, short
 
 
-def fit(parts: list[Variants], width: int, gap: int = 0) -> list[int]:
-    """Which form of each part to show so the line fits `width` cells: the last parts give way first.
+def batches_text(batches: list[BatchProgress]) -> Variants:
+    """`batch 3: 12/50 · +1 batch` / `b3 12/50 +1`: the newest running batch first."""
+    if not batches:
+        return (Text(""),)
+    first, more = batches[0], len(batches) - 1
+    full = Text(f"batch {first.batch_id}: {first.ended:,}/{first.total:,}", style="cyan")
+    short = Text(f"b{first.batch_id} {first.ended:,}/{first.total:,}", style="cyan")
+    if more:
+        full.append(f" · +{more} batch{'es' if more > 1 else ''}", style="dim")
+        short.append(f" +{more}", style="dim")
+    return full, short
+
+
+def _amounts(spent: Mapping[str, float], cap: float | None, currency: str | None) -> str:
+    shown = {cur: amount for cur, amount in spent.items() if amount or cur == currency}
+    if cap is not None and currency:
+        shown.setdefault(currency, 0.0)
+    if not shown:
+        return money(0.0, currency)
+    parts = []
+    for cur, amount in sorted(shown.items()):
+        text = money(amount, cur)
+        if cap is not None and cur == currency:
+            text = f"{money(amount, None)}/{money(cap, cur)}"
+        parts.append(text)
+    return " + ".join(parts)
+
+
+def spend_text(spend: Spend | None) -> Variants:
+    """`today 2.40/2.50 USD · month 7.10 USD` / `today 2.40/2.50 USD` / nothing."""
+    if spend is None or not (spend.today or spend.month or spend.daily_cap is not None):
+        return (Text(""),)
+    today = Text(f"today {_amounts(spend.today, spend.daily_cap, spend.currency)}")
+    full = today.copy()
+    full.append(f" · month {_amounts(spend.month, spend.monthly_cap, spend.currency)}", style="dim")
+    return full, today, Text("")
+
+
+def fit(parts: list[Variants], width: int, gap: int = 0, steps: Sequence[int] = ()) -> list[int]:
+    """Which form of each part to show so the line fits `width` cells. `steps` names the part that gives way
+    next, one form at a time (a part may appear several times); after them, the last parts give way first.
     `gap` cells go around each shown part (padding)."""
     choice = [0] * len(parts)
 
     def length() -> int:
         return sum(p[c].cell_len + gap for p, c in zip(parts, choice, strict=True) if p[c].cell_len)
 
+    planned = iter(steps)
     while length() > width:
-        shorter = next((i for i in reversed(range(len(parts))) if choice[i] < len(parts[i]) - 1), None)
+        shorter = next((i for i in planned if choice[i] < len(parts[i]) - 1), None)
+        if shorter is None:
+            shorter = next((i for i in reversed(range(len(parts))) if choice[i] < len(parts[i]) - 1), None)
         if shorter is None:
             break  # the shortest forms still overflow: the widgets cut the end with an ellipsis
         choice[shorter] += 1
     return choice
+
+
+# The second line's parts: engine, held, batches, spend, drop folder, endpoint. The endpoint and the drop folder
+# give way first; then the details of the held jobs, the month, the batch words, the engine's words; the spend
+# and the batch vanish only when nothing else is left to shorten.
+ENGINE, HELD, BATCHES, SPEND, DROPS, PLACE = range(6)
+LINE_STEPS = (PLACE, PLACE, DROPS, HELD, SPEND, BATCHES, ENGINE, SPEND, BATCHES)
 
 
 class StatusBar(Vertical):
@@ -141,12 +235,18 @@ class StatusBar(Vertical):
         self._counts: Variants = (counts_text({}), counts_text({}, words=False))
         self._engine: Variants = tuple(engine_text(EngineStatus(leader=False, starting=True), s) for s in (False, True))
         self._drops: Variants = (Text("drop folder: off", style="dim"), Text(""))
+        self._held: Variants = (Text(""),)
+        self._batches: Variants = (Text(""),)
+        self._spend: Variants = (Text(""),)
         self._shown: dict[str, Text] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(self._counts[0], id="status-counts")
         with Horizontal():
             yield Static(self._engine[0], id="status-engine")
+            yield Static(self._held[0], id="status-held", classes="-empty")
+            yield Static(self._batches[0], id="status-batch", classes="-empty")
+            yield Static(self._spend[0], id="status-spend", classes="-empty")
             yield Static(self._drops[0], id="status-drop")
             yield Static(self._place()[0], id="status-endpoint")
 
@@ -167,10 +267,15 @@ class StatusBar(Vertical):
         width = self.size.width
         [counts] = fit([self._counts], width, gap=2)
         place = self._place()
-        engine, drops, where = fit([self._engine, self._drops, place], width, gap=2)
+        engine, held, batches, spend, drops, where = fit(
+            [self._engine, self._held, self._batches, self._spend, self._drops, place], width, gap=2, steps=LINE_STEPS
+        )
         for widget_id, text in (
             ("status-counts", self._counts[counts]),
             ("status-engine", self._engine[engine]),
+            ("status-held", self._held[held]),
+            ("status-batch", self._batches[batches]),
+            ("status-spend", self._spend[spend]),
             ("status-drop", self._drops[drops]),
             ("status-endpoint", place[where]),
         ):
@@ -188,6 +293,16 @@ class StatusBar(Vertical):
 
     def show_engine(self, status: EngineStatus) -> None:
         self._engine = (engine_text(status), engine_text(status, short=True))
+        self._held = held_text(status)
+        self._fit()
+
+    def show_batches(self, batches: list[BatchProgress]) -> None:
+        """The running batches, newest first (none: the part is hidden)."""
+        self._batches = batches_text(batches)
+        self._fit()
+
+    def show_spend(self, spend: Spend | None) -> None:
+        self._spend = spend_text(spend)
         self._fit()
 
     def show_drops(self, status: DropStatus) -> None:

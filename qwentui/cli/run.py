@@ -3,8 +3,9 @@
 Every job's progress and outcome is printed as it happens, from the engine's change feed (so a job finished by
 the tracker, canceled from the TUI or added by another process is told as well as one this process sent):
 done with its files, failed or rejected with the service's code and message, needing the user with the
-reason, canceled, expired. With `--until-idle` it exits once nothing is in flight, with a summary line, and
-non-zero when a job it saw settle failed, was rejected, expired or needs the user.
+reason, canceled, expired. Jobs a spending cap keeps from being sent are told too (how many, which cap), each
+time that changes. With `--until-idle` it exits once nothing is in flight but what a cap holds, with a summary
+line, and non-zero when a job it saw settle failed, was rejected, expired or needs the user, or jobs are held.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from qwentui.runtime import Context, open_context, start_drop_service
 BAD_ENDINGS = (JobState.FAILED, JobState.REJECTED, JobState.EXPIRED, JobState.NEEDS_USER)
 REMEMBERED = 100_000  # jobs whose last printed state is kept (a long run must not grow without limit)
 IDLE_CHECK = 0.5  # with --until-idle: seconds between looks at whether anything is still in flight
+HELD_CHECK = 1.0  # seconds between looks at the jobs a spending cap holds (the engine's memory: no query)
 
 
 def add_parser(sub: Any) -> None:
@@ -35,7 +37,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--until-idle",
         action="store_true",
-        help="exit once no job is in flight (non-zero if a job failed, was rejected or needs you)",
+        help="exit once no job is in flight (non-zero if a job failed, was rejected, needs you or is held)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     p.add_argument("--no-drop", action="store_true", help="do not watch the drop folders")
@@ -72,7 +74,7 @@ async def run(args: argparse.Namespace) -> int:
                     await drops.stop()
     if args.until_idle:
         print(report.summary(), file=sys.stderr, flush=True)
-        return 1 if report.bad() else 0
+        return 1 if report.bad() or report.held else 0
     return 0
 
 
@@ -88,19 +90,31 @@ async def _follow(
     while not stop.is_set():
         if args.until_idle:
             await report.show(await changes.get(timeout=IDLE_CHECK))
+            await report.show_held()
             if ctx.engine.leader and await _idle(ctx, drops):
                 await ctx.engine.feed.flush()  # the last outcomes are printed before the summary
                 await report.show(changes.take())
                 return
         else:
-            await changes.wait(stop)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HELD_CHECK):  # a cap holding jobs changes no job: look now and then
+                    await changes.wait(stop)
             await report.show(changes.take())
+            await report.show_held()
 
 
 async def _idle(ctx: Context, drops: DropFolderService | None) -> bool:
+    """Nothing in flight but the queued jobs a spending cap holds (they wait for the cap or the period)."""
     counts = await ctx.store.count_by_state()
     busy_drops = drops is not None and any(r.waiting or r.in_flight for r in drops.status().rules)
-    return not any(counts.get(s, 0) for s in ACTIVE) and not busy_drops
+    if busy_drops or any(counts.get(s, 0) for s in ACTIVE - {JobState.QUEUED}):
+        return False
+    queued = counts.get(JobState.QUEUED, 0)
+    held = ctx.engine.held()
+    if queued > len(held):
+        return False
+    still = [job for job in [await ctx.store.get_job(i) for i in held] if job and job.state is JobState.QUEUED]
+    return len(still) == queued
 
 
 class Report:
@@ -112,6 +126,7 @@ class Report:
         self.tally = tally  # keep each settled job's last ending (for --until-idle's summary)
         self._shown: OrderedDict[int, tuple[JobState, bool]] = OrderedDict()
         self._settled: dict[int, JobState] = {}  # the last ending counts: needs-you, then resubmitted and done
+        self.held: dict[int, str] = {}  # the jobs a spending cap holds, as last told
 
     async def show(self, jobs: list[Job]) -> None:
         for job in jobs:
@@ -128,6 +143,25 @@ class Report:
                 self._settled[job.id] = job.state
             for line in await self._lines(job):
                 self._print(line)
+
+    async def show_held(self) -> None:
+        """One line when the jobs a spending cap holds change: how many, which caps, how to release them."""
+        held = self.ctx.engine.held()
+        if held == self.held:
+            return
+        released = [i for i in self.held if i not in held]
+        self.held = held
+        if held:
+            by_cap: dict[str, list[int]] = {}
+            for job_id, reason in held.items():
+                by_cap.setdefault(reason.removeprefix("held: "), []).append(job_id)
+            for cap, ids in by_cap.items():
+                self._print(
+                    f"held: {len(ids)} job(s) not sent, {cap} ({_ids(ids)}); raise [budget] in "
+                    f"{self.ctx.paths.settings}, or they are sent when the period turns"
+                )
+        elif released:
+            self._print(f"released: {len(released)} held job(s) are within the budget now")
 
     def _print(self, line: str) -> None:
         if not self.quiet:
@@ -166,14 +200,19 @@ class Report:
     def summary(self) -> str:
         settled = self.settled
         if not settled:
-            return "idle: no job settled"
+            return "idle: no job settled" + self._held_words()
         parts = [f"{len(ids)} {state.value}" for state, ids in sorted(settled.items())]
         text = f"idle: {len(self._settled)} job(s) settled: {', '.join(parts)}"
         bad = self.bad()
         if bad:
             which = "; ".join(f"{state.value}: {_ids(ids)}" for state, ids in bad)
             text += f" — not all went well ({which}); `qwentui show N` tells why"
-        return text
+        return text + self._held_words()
+
+    def _held_words(self) -> str:
+        if not self.held:
+            return ""
+        return f"; {len(self.held)} job(s) held by a spending cap, not sent ({_ids(list(self.held))})"
 
 
 def _ids(ids: list[int]) -> str:

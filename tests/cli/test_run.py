@@ -134,3 +134,29 @@ def test_run_until_idle_tells_a_job_that_needs_the_user(
     out, err = capsys.readouterr()
     assert f"job {job_id} needs you: " in out and f"qwentui resolve {job_id}" in out
     assert f"needs_user: job {job_id}" in err.strip().splitlines()[-1]
+
+
+def test_run_until_idle_tells_the_jobs_a_spending_cap_holds_and_stops_with_them(
+    env: Path, server: BackgroundServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = env / "home"
+    home.mkdir(exist_ok=True)
+    (home / "settings.toml").write_text("[budget]\ndaily = 0.0601\n", encoding="utf-8")  # two 0.03 USD jobs
+    batch = env / "four.txt"
+    batch.write_text("one\ntwo\nthree\nfour\n", encoding="utf-8")
+    assert qwentui(env, server, "batch", str(batch)) == 0
+    capsys.readouterr()
+
+    assert qwentui(env, server, "run", "--until-idle", "--no-drop") == 1  # jobs are held: not all done
+    captured = capsys.readouterr()
+    assert "job 1 done" in captured.out and "job 2 done" in captured.out
+    assert "job 3 done" not in captured.out
+    *_, held = [line for line in captured.out.splitlines() if line.startswith("held:")]  # as it was at the end
+    assert "2 job(s) not sent, the daily budget is 0.0601 USD (jobs 3, 4)" in held
+    assert "raise [budget] in" in held and "settings.toml" in held
+    assert "2 done" in captured.err and "2 job(s) held by a spending cap, not sent (jobs 3, 4)" in captured.err
+
+    (home / "settings.toml").write_text("[budget]\ndaily = 1\n", encoding="utf-8")
+    assert qwentui(env, server, "run", "--until-idle", "--no-drop") == 0  # the cap raised: they go
+    captured = capsys.readouterr()
+    assert "job 3 done" in captured.out and "job 4 done" in captured.out and "held" not in captured.err

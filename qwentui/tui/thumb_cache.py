@@ -95,7 +95,7 @@ class ThumbCache:
             return
         try:
             with os.fdopen(fd, "wb") as out:
-                picture.save(out, format="PNG")
+                picture.save(out, format="PNG", compress_level=1)
             os.replace(tmp, dest)
         except OSError:
             Path(tmp).unlink(missing_ok=True)

@@ -140,7 +140,8 @@ class GalleryScreen(JobActions, ResultActions):
         count = f"{len(grid.jobs)}{'' if self._exhausted else '+'} results"
         where = f" · {grid.cursor + 1}/{count}" if grid.jobs else " · no results"
         what = self.job_filter.describe() if self.job_filter is not None else "no finished jobs in this state"
-        self.query_one("#gallery-status", Static).update(f"Gallery{where} · {what}")
+        # one line whatever it says: no new layout of the screen for it
+        self.query_one("#gallery-status", Static).update(f"Gallery{where} · {what}", layout=False)
 
     # ---- thumbnails ---------------------------------------------------------------------------------------------
 
@@ -151,8 +152,8 @@ class GalleryScreen(JobActions, ResultActions):
             self.run_worker(self._load_thumbs(), group="thumbs")
 
     async def _load_thumbs(self) -> None:
-        """Decode the thumbnails of the cells on screen, one by one, until none is missing (the view may move
-        meanwhile: cells scrolled away are forgotten, and asked for again when they come back)."""
+        """Decode the thumbnails of the cells on screen, a grid row at a time, until none is missing (the view may
+        move meanwhile: cells scrolled away are forgotten, and asked for again when they come back)."""
         grid = self.grid
         try:
             while grid.wanted:
@@ -160,28 +161,37 @@ class GalleryScreen(JobActions, ResultActions):
                 for job_id in grid.wanted - on_screen:
                     grid.forget_cell(job_id)
                 grid.wanted &= on_screen
-                if not grid.wanted:
+                batch = sorted(grid.wanted, reverse=True)[: grid.columns]  # newest first, as the grid reads
+                if not batch:
                     break
-                job_id = max(grid.wanted)  # newest first, as the grid reads
-                grid.wanted.discard(job_id)
-                grid.set_thumb(job_id, await self._thumb(job_id))
+                grid.wanted.difference_update(batch)
+                grid.set_thumbs(await self._thumbs(batch))
         except NoMatches:
             pass
         finally:
             self._loading_thumbs = False
 
-    async def _thumb(self, job_id: int) -> Thumb:
-        try:
-            assets = await self.store.assets(job_id)
-        except StoreError as exc:
-            return Thumb(None, str(exc)[:40])
-        pictures = [a for a in assets if a.kind in ("image", "video") and a.path and a.idx > 0]
-        if not pictures:
-            return Thumb(None, "no file")
-        asset = pictures[0]
-        path = Path(asset.path or "")
-        self._paths[job_id] = Shown(asset.kind, asset.url, asset.path)
-        return await asyncio.to_thread(self.cache.thumb, path, asset.sha256, picture_box())
+    async def _thumbs(self, job_ids: list[int]) -> dict[int, Thumb]:
+        """The thumbnails of these results: their files looked up, then decoded (or read from the cache) in one
+        thread."""
+        found: dict[int, Thumb] = {}
+        todo: list[tuple[int, Path, str | None]] = []
+        for job_id in job_ids:
+            try:
+                assets = await self.store.assets(job_id)
+            except StoreError as exc:
+                found[job_id] = Thumb(None, str(exc)[:40])
+                continue
+            pictures = [a for a in assets if a.kind in ("image", "video") and a.path and a.idx > 0]
+            if not pictures:
+                found[job_id] = Thumb(None, "no file")
+                continue
+            asset = pictures[0]
+            self._paths[job_id] = Shown(asset.kind, asset.url, asset.path)
+            todo.append((job_id, Path(asset.path or ""), asset.sha256))
+        box = picture_box()
+        decoded = await asyncio.to_thread(lambda: {i: self.cache.thumb(path, sha, box) for i, path, sha in todo})
+        return {**found, **decoded}
 
     # ---- the change feed -------------------------------------------------------------------------------------
 

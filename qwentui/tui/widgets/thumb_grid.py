@@ -17,7 +17,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -85,6 +85,7 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self.wanted: set[int] = set()  # job ids drawn without a thumbnail, not yet asked for
         self.cursor = 0
         self._last_highlighted: int | None = None
+        self._styles: dict[str, Style] = {}  # component -> its rich style, until the styles change
 
     # ---- the contents ---------------------------------------------------------------------------------------
 
@@ -122,12 +123,23 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
             return
         self.jobs[i] = job
         self._cells.pop(job.id, None)
-        self.refresh()
+        self._refresh_cell(i)
 
-    def set_thumb(self, job_id: int, thumb: Thumb) -> None:
-        self.thumbs[job_id] = thumb
-        self._cells.pop(job_id, None)
-        self.refresh()
+    def set_thumbs(self, thumbs: dict[int, Thumb]) -> None:
+        """Thumbnails decoded: their cells (those still on screen) are repainted, nothing else."""
+        for job_id, thumb in thumbs.items():
+            self.thumbs[job_id] = thumb
+            self._cells.pop(job_id, None)
+            i = self._index.get(job_id)
+            if i is not None:
+                self._refresh_cell(i)
+
+    def _refresh_cell(self, index: int) -> None:
+        cols = self.columns
+        row, col = divmod(index, cols)
+        y = row * CELL_H - int(self.scroll_offset.y)
+        if -CELL_H < y < self.scrollable_content_region.height:
+            self.refresh(Region(col * CELL_W, y, CELL_W, CELL_H))
 
     def forget_cell(self, job_id: int) -> None:
         """Make this cell again when it is next drawn (it was drawn waiting for a thumbnail no one will fetch)."""
@@ -169,13 +181,15 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         for i in (old, index):
             if 0 <= i < len(self.jobs):
                 self._cells.pop(self.jobs[i].id, None)
-        self._scroll_to_cursor()
-        self.refresh()
+        if not self._scroll_to_cursor():
+            for i in (old, index):
+                self._refresh_cell(i)  # the view stays: only the two cells change
         self._announce()
         if (len(self.jobs) - 1 - index) // self.columns < MORE_MARGIN:
             self.post_message(self.NeedMore())
 
-    def _scroll_to_cursor(self) -> None:
+    def _scroll_to_cursor(self) -> bool:
+        """Scroll so the cursor's cell is in view; True when the view moved (it is all drawn again)."""
         top = (self.cursor // self.columns) * CELL_H
         height = self.scrollable_content_region.height
         y = self.scroll_offset.y
@@ -183,6 +197,9 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
             self.scroll_to(y=top, animate=False)
         elif top + CELL_H > y + height:
             self.scroll_to(y=max(0, top + CELL_H - height), animate=False)
+        else:
+            return False
+        return True
 
     def _announce(self) -> None:
         job = self.selected
@@ -219,6 +236,18 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
 
     # ---- drawing ----------------------------------------------------------------------------------------------
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._cells.clear()
+
+    def _style(self, component: str) -> Style:
+        style = self._styles.get(component)
+        if style is None:
+            style = self.rich_style if component == "base" else self.get_component_rich_style(component)
+            self._styles[component] = style
+        return style
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         absolute = y + int(self.scroll_offset.y)
@@ -230,10 +259,10 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
             if index >= len(self.jobs):
                 break
             strips.append(self._cell(index)[line])
+        base = self._style("base")
         if not strips:
-            return Strip.blank(width, self.rich_style)
-        joined = Strip.join(strips)
-        return joined.extend_cell_length(width, self.rich_style).crop(0, width)
+            return Strip.blank(width, base)
+        return Strip.join(strips).extend_cell_length(width, base).crop(0, width)
 
     def _cell(self, index: int) -> list[Strip]:
         job = self.jobs[index]
@@ -246,9 +275,9 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         return lines
 
     def _build_cell(self, job: Job, is_cursor: bool) -> list[Strip]:
-        base = self.rich_style
-        cursor = self.get_component_rich_style("thumb-grid--cursor")
-        muted = self.get_component_rich_style("thumb-grid--muted")
+        base = self._style("base")
+        cursor = self._style("thumb-grid--cursor")
+        muted = self._style("thumb-grid--muted")
         box_w, box_h = picture_box()
         gutter = Segment("▌" if is_cursor else " ", Style(color=cursor.bgcolor) if is_cursor else base)
         thumb = self.thumbs.get(job.id)

@@ -87,15 +87,13 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     return path
 
 
-def run_worker(script: Path, args: list[str], timeout: float = 900.0) -> dict[str, Any]:
-    """Run `script --worker args...` in a fresh interpreter (clean CPU and memory figures); its last stdout
-    line is a JSON object."""
-    proc = subprocess.run(
-        [PY, str(script), "--worker", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
+def run_worker(script: Path, args: list[str], timeout: float = 900.0, flag: str = "--worker") -> dict[str, Any]:
+    """Run `script --worker args...` (or another `flag`) in a fresh interpreter (clean CPU and memory figures);
+    its last stdout line is a JSON object."""
+    proc = subprocess.run([PY, str(script), flag, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
-        raise RuntimeError(f"worker {script.name} {' '.join(args)} failed with exit code {proc.returncode}")
+        raise RuntimeError(f"worker {script.name} {flag} {' '.join(args)} failed with exit code {proc.returncode}")
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     result: dict[str, Any] = json.loads(lines[-1])
     return result

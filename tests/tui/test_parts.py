@@ -241,3 +241,127 @@ def test_every_field_a_row_shows_is_one_the_form_has_and_to_request_reads(row: o
         values = {key: "" for key in specs} | {"prompt": "p"}
         request, problems = to_request(row.mode, row.model, values, row)
         assert problems == [] and request.prompt == "p"
+
+
+# ---- the composer's Wan 2.7 fields, its estimate and its several prompts ------------------------------------
+
+
+def test_wan27_requests_round_trip_through_the_form() -> None:
+    """Media slots, aspect ratio, image sets, thinking mode, palettes and region boxes: form -> request -> form."""
+    requests = [
+        GenerationRequest(
+            mode=Mode.I2V,
+            model="wan2.7-i2v",
+            prompt="go on",
+            resolution="720P",
+            duration=4,
+            media=[
+                {"type": "first_clip", "url": "/clips/a.mp4"},
+                {"type": "last_frame", "url": "https://example.com/end.png"},
+            ],
+        ),
+        GenerationRequest(mode=Mode.T2V, model="wan2.7-t2v", prompt="rain", ratio="9:16", resolution="720P"),
+        GenerationRequest(
+            mode=Mode.T2I,
+            model="wan2.7-image-pro",
+            prompt="a poster",
+            size="4K",
+            thinking_mode=False,
+            color_palette=[
+                {"hex": "#C2D1E6", "ratio": "40.00%"},
+                {"hex": "#2B3A55", "ratio": "35.00%"},
+                {"hex": "#F2A541", "ratio": "25.00%"},
+            ],
+        ),
+        GenerationRequest(mode=Mode.T2I, model="wan2.7-image", prompt="a story", enable_sequential=True, n=8),
+        GenerationRequest(
+            mode=Mode.EDIT,
+            model="wan2.7-image-pro",
+            prompt="swap the hats",
+            images=["https://example.com/a.png", "https://example.com/b.png"],
+            bbox_list=[[], [[10, 10, 300, 200], [0, 0, 5, 5]]],
+        ),
+    ]
+    for request in requests:
+        row = request.row
+        values = from_request(request)
+        again, problems = to_request(row.mode, row.model, values, row)
+        assert problems == [], request
+        assert again.to_dict() == request.to_dict()
+
+
+def test_wan27_form_text_fields_and_what_an_image_set_hides() -> None:
+    from qwentui.tui.request_form import field_specs, parse_boxes, parse_palette
+
+    edit = lookup("wan2.7-image-pro", Mode.EDIT)
+    values = {"prompt": "p", "image_1": "https://e.com/a.png", "image_2": "https://e.com/b.png"}
+    request, problems = to_request(Mode.EDIT, edit.model, values | {"bbox_list": "| 1,2,30,40"}, edit)
+    assert problems == [] and request.bbox_list == [[], [[1, 2, 30, 40]]]  # image 1 left out: no regions
+    assert parse_boxes("1,2,3", 1)[1] == "'1,2,3' must be x1,y1,x2,y2 in whole pixels (no spaces inside a box)"
+    assert parse_palette("#C2D1E6 forty")[1] == "'#C2D1E6 forty' must be a colour and its share, like '#C2D1E6 40%'"
+    _, problems = to_request(Mode.EDIT, edit.model, values | {"color_palette": "#C2D1E6"}, edit)
+    assert [p.field for p in problems] == ["color_palette"]
+    # an image set: n goes to 12, and what cannot act on a set (palette, boxes, thinking mode) is not offered
+    t2i = lookup("wan2.7-image-pro", Mode.T2I)
+    single, sets = field_specs(t2i), field_specs(t2i, sets=True)
+    assert {"thinking_mode", "color_palette"} <= set(single) and not {"thinking_mode", "color_palette"} & set(sets)
+    assert single["n"].options[-1] == ("4", "4") and sets["n"].options[-1] == ("12", "12")
+    assert ("4K", "4K") in single["size"].options and ("4K", "4K") not in sets["size"].options
+    assert "bbox_list" in field_specs(edit) and "bbox_list" not in field_specs(edit, sets=True)
+    i2v = field_specs(lookup("wan2.7-i2v", Mode.I2V))
+    assert [i2v[k].label for k in i2v if k.startswith("media_")] == [
+        "first frame",
+        "first clip",
+        "last frame",
+        "driving audio",
+    ]
+    assert "image_1" not in i2v and "size" not in i2v
+    t2v = field_specs(lookup("wan2.7-t2v", Mode.T2V))
+    assert "ratio" in t2v and "resolution" in t2v and "size" not in t2v
+    assert field_of(Problem("media[2] (last frame)", "bad"), [], ["first_clip", "last_frame"]) == "media_last_frame"
+    assert field_of(Problem("media", "needs a first frame"), [], []) == "media_first_frame"
+
+
+def test_several_prompts_expand_with_batchfile_templates() -> None:
+    from qwentui.tui.request_form import to_batch
+
+    row = lookup("wan2.6-t2i", Mode.T2I)
+    form = {"prompt": "a {subject}\n\na {subject} in snow\nthe {subject} sleeps", "variables": "subject=cat,dog"}
+    requests, problems = to_batch(Mode.T2I, row.model, form | {"n": "2"}, row)
+    assert problems == []
+    assert [r.prompt for r in requests] == [
+        "a cat",
+        "a dog",
+        "a cat in snow",
+        "a dog in snow",
+        "the cat sleeps",
+        "the dog sleeps",
+    ]
+    assert {r.n for r in requests} == {2}  # the form's other fields go with every line
+    _, problems = to_batch(Mode.T2I, row.model, {"prompt": "a {subject}"}, row)
+    assert problems == [Problem("prompt", "line 1: {subject} has no values: list its values in variables: subject=a,b")]
+    _, problems = to_batch(Mode.T2I, row.model, {"prompt": "ok\n" + "x" * 3000}, row)
+    assert problems == [Problem("prompt", "line 2: is 3000 characters; wan2.6-t2i takes at most 2100")]
+    _, problems = to_batch(Mode.T2I, row.model, {"prompt": "a", "variables": "subject"}, row)
+    assert problems == [Problem("variables", "'subject' must look like NAME=value1,value2")]
+
+
+def test_cost_line_says_the_price_date_and_when_none_is_known() -> None:
+    from dataclasses import replace
+    from datetime import date
+
+    from qwentui.core.pricing import Pricing, shipped_table
+    from qwentui.tui.screens.composer import cost_text
+
+    table = shipped_table()
+    request = GenerationRequest(
+        mode=Mode.I2V, model="wan2.7-i2v", duration=5, media=[{"type": "first_frame", "url": "u"}]
+    )
+    fresh = replace(table, today=table.as_of)
+    assert cost_text(Pricing(fresh).estimate(request)) == (
+        f"est. 0.75 USD · 5 s x 0.15 USD/s (wan2.7-i2v 1080P) · prices as of {table.as_of}"
+    )
+    stale = Pricing(replace(table, today=date(2099, 1, 1))).estimate(request)
+    assert cost_text(stale).endswith("(older than 90 days: check them)")
+    unknown = Pricing(replace(table, prices=())).estimate(request)
+    assert cost_text(unknown) == "est.: no price known for wan2.7-i2v 1080P in ap-southeast-1"

@@ -486,7 +486,8 @@ class ComposerScreen(Screen[int | None]):
 def cost_text(estimate: Estimate) -> str:
     """One line: "est. 0.75 USD · 5 s x 0.15 USD/s (wan2.7-i2v 1080P) · prices as of 2026-12-01"."""
     if not estimate.known:
-        return f"est.: no price known ({estimate.basis})"
+        basis = estimate.basis
+        return f"est.: {basis}" if basis.startswith("no price known") else f"est.: no price known ({basis})"
     parts = [f"est. {money(estimate.amount, estimate.currency)}", estimate.basis, estimate.note, estimate.dated]
     return " · ".join(part for part in parts if part)
 

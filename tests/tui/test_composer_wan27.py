@@ -128,13 +128,13 @@ async def test_every_wan27_mode_composes_submits_and_finishes(
             await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the composer to close")
             [job] = await context.store.list_jobs(limit=1)
             assert (job.mode, job.model, job.prompt) == (case.mode, case.model, case.prompt)
-            for key, value in case.sent.items():
+            for key, expected in case.sent.items():
                 if key == "media":
-                    assert [item["type"] for item in job.request["media"]] == value
+                    assert [item["type"] for item in job.request["media"]] == expected
                 elif key == "color_palette":
-                    assert job.request[key][:1] == value
+                    assert job.request[key][:1] == expected
                 else:
-                    assert job.request[key] == value, key
+                    assert job.request[key] == expected, key
             submitted[index] = job.id
 
         screen = main_screen(app)

@@ -9,6 +9,10 @@ First + last frame (kf2v) rules take a *pair* of files named `NAME_first.<ext>` 
 pair is submitted once both halves are complete. (Suffixes were chosen over `NAME.1.png` because they say
 which frame is which, and a half on its own is easy to spot in the folder.)
 
+Wan 2.7 (`wan2.7-i2v`) takes its frames as `media[]` instead of `images`: an i2v rule with that model sends the
+dropped file as the first frame, and a kf2v rule with that model (mode = "kf2v", model = "wan2.7-i2v") sends
+the pair as first + last frame, in one i2v request (`rule_request` builds either shape).
+
     [drop]
     root = "~/Pictures/qwentui"  # default: the `drop` folder in the data folder (env QWENTUI_DROP)
     quiet = 1.0            # seconds a file must stay unchanged before it is taken
@@ -35,7 +39,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from qwentui.core.catalog import DEFAULT_MODEL, Mode, UnknownModel, lookup
+from qwentui.core.catalog import DEFAULT_MODEL, ImageRule, Mode, ModelMode, UnknownModel, lookup
 from qwentui.core.errors import QwentuiError
 from qwentui.core.requests import GenerationRequest, validate
 
@@ -44,7 +48,8 @@ OUTPUTS = ("link", "copy", "none")
 Outputs = Literal["link", "copy", "none"]
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Fields a rule cannot set in `parameters`: the rule itself decides them (images are the dropped files).
-RESERVED = frozenset({"mode", "images", "model", "prompt"})
+RESERVED = frozenset({"mode", "images", "media", "model", "prompt"})
+FRAME_TYPES = ("first_frame", "last_frame")  # media[] types of a dropped file, or of a pair's two halves
 PARAMETER_FIELDS = frozenset(f.name for f in fields(GenerationRequest)) - RESERVED - {"vace", "function"}
 
 DEFAULT_I2V_PROMPT = "The scene comes to life with gentle, natural motion and a slow camera push-in."
@@ -72,6 +77,42 @@ class Rule:
     @property
     def images_per_job(self) -> int:
         return 2 if self.mode is Mode.KF2V else 1
+
+    @property
+    def media_row(self) -> ModelMode | None:
+        """The catalog row when this rule's files go as `media[]` frames (wan2.7-i2v), else None."""
+        return media_row(self.model) if self.mode in (Mode.I2V, Mode.KF2V) else None
+
+
+def media_row(model: str) -> ModelMode | None:
+    """The i2v row of a model that takes its frames as `media[]` (first and last frame), or None."""
+    try:
+        row = lookup(model, Mode.I2V)
+    except UnknownModel:
+        return None
+    return row if all(row.media_slot(kind) is not None for kind in FRAME_TYPES) else None
+
+
+def frame_rule(rule: Rule) -> ImageRule:
+    """The limits a dropped image must meet for this rule's model (a media model's: its first frame's)."""
+    row = rule.media_row
+    if row is not None:
+        slot = row.media_slot(FRAME_TYPES[0])
+        assert slot is not None and slot.image is not None
+        return slot.image
+    return lookup(rule.model, rule.mode).images
+
+
+def rule_request(
+    rule: Rule, images: list[str], *, prompt: str, params: Mapping[str, Any], model: str | None = None
+) -> GenerationRequest:
+    """The request for these dropped files: `images`, or for a media model (wan2.7-i2v) `media[]` frames,
+    the first file the first frame and a pair's second the last frame, sent as i2v."""
+    model = model or rule.model
+    if rule.mode in (Mode.I2V, Mode.KF2V) and media_row(model) is not None:
+        media = [{"type": kind, "url": url} for kind, url in zip(FRAME_TYPES, images, strict=False)]
+        return GenerationRequest(mode=Mode.I2V, model=model, prompt=prompt, media=media, **dict(params))
+    return GenerationRequest(mode=rule.mode, model=model, prompt=prompt, images=list(images), **dict(params))
 
 
 @dataclass(frozen=True)
@@ -157,7 +198,10 @@ def parse_rule(item: Mapping[str, Any], root: Path, label: str = "rule") -> Rule
     try:
         row = lookup(model, mode) if model else None
     except UnknownModel as exc:
-        raise RuleError(f"{label}: {exc}") from None
+        # first + last frame through media[]: a kf2v pair rule may name a media model (wan2.7-i2v)
+        row = media_row(model) if model and mode is Mode.KF2V else None
+        if row is None:
+            raise RuleError(f"{label}: {exc}") from None
     prompt = item.get("prompt", "")
     if not isinstance(prompt, str):
         raise RuleError(f"{label}: prompt must be a string")
@@ -201,9 +245,7 @@ def check_parameters(rule: Rule, params: Mapping[str, Any] | None = None, prompt
     text = rule.prompt if prompt is None else prompt
     placeholders = [f"oss://placeholder/{i}.png" for i in range(rule.images_per_job)]
     try:
-        req = GenerationRequest(
-            mode=rule.mode, model=rule.model, prompt=text or "placeholder", images=placeholders, **dict(params)
-        )
+        req = rule_request(rule, placeholders, prompt=text or "placeholder", params=params)
     except (TypeError, ValueError) as exc:
         return [str(exc)]
     return [str(p) for p in validate(req, check_files=False)]

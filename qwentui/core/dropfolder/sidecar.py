@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qwentui.core.dropfolder.rules import PARAMETER_FIELDS, Rule
+from qwentui.core.dropfolder.rules import PARAMETER_FIELDS, Rule, rule_request
 from qwentui.core.requests import GenerationRequest
 
 MAX_SIDECAR_BYTES = 64 * 1024
@@ -56,9 +56,7 @@ def read_overrides(paths: list[Path]) -> Overrides:
 def build_request(rule: Rule, images: list[str], overrides: Overrides) -> GenerationRequest:
     params = {**rule.parameters, **overrides.parameters}
     prompt = overrides.prompt if overrides.prompt is not None else rule.prompt
-    return GenerationRequest(
-        mode=rule.mode, model=overrides.model or rule.model, prompt=prompt, images=list(images), **params
-    )
+    return rule_request(rule, list(images), prompt=prompt, params=params, model=overrides.model)
 
 
 def _read(path: Path) -> str:

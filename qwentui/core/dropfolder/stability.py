@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from qwentui.core.catalog import ImageRule, lookup
-from qwentui.core.dropfolder.rules import Rule
+from qwentui.core.catalog import ImageRule
+from qwentui.core.dropfolder.rules import Rule, frame_rule
 from qwentui.core.imagecheck import probe_image
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -136,7 +136,7 @@ class Verdict:
 
 
 def image_rule(rule: Rule) -> ImageRule:
-    return lookup(rule.model, rule.mode).images
+    return frame_rule(rule)
 
 
 def check_link(path: Path, folder: Path) -> str | None:

@@ -1,4 +1,5 @@
-"""`qwentui drop`: the drop-folder rules, their folders and what is in them; `--init` creates the folders.
+"""`qwentui drop`: the drop-folder rules, their folders, what is in them and what each dropped file (or kf2v pair)
+is estimated to cost with the rule's parameters; `--init` creates the folders.
 
 The folders are watched by the process that runs the engine (`qwentui run`, or the TUI) through
 `qwentui.runtime.start_drop_service`. Listing needs no API key: it reads the settings file and the folders, and the
@@ -16,7 +17,9 @@ from qwentui.cli.context import options
 from qwentui.cli.output import print_json
 from qwentui.core.dropfolder import Rule, load_settings
 from qwentui.core.dropfolder.claims import DONE, DUPLICATES, FAILED, PROCESSING, ensure_folders, original_name
+from qwentui.core.dropfolder.rules import rule_request
 from qwentui.core.dropfolder.stability import Kind, classify
+from qwentui.core.pricing import Estimate, Pricing, money, pricing_for
 from qwentui.core.store import Store, StoreError
 from qwentui.runtime import paths_for
 from qwentui.runtime.drops import plain
@@ -30,13 +33,15 @@ def add_parser(sub: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    paths = paths_for(options(args))
+    opts = options(args)
+    paths = paths_for(opts)
     settings = load_settings(paths.settings, paths.drop)
+    pricing = pricing_for(paths.settings, opts.region, None if opts.demo else opts.base_url)
     if args.init:
         for rule in settings.rules:
             if rule.enabled:
                 ensure_folders(rule)
-    rows = [_row(rule) for rule in settings.rules]
+    rows = [_row(rule, pricing) for rule in settings.rules]
     watcher = await _watcher(paths.db)
     if args.json:
         print_json(
@@ -73,12 +78,42 @@ async def run(args: argparse.Namespace) -> int:
         )
         if r["prompt"]:
             print(f"{'':<12} prompt: {plain(r['prompt'])[:100]}")
+        print(f"{'':<12} {_estimate_line(r['estimate'])}")
     if any(not r["exists"] for r in rows) and not args.init:
         print("some folders do not exist yet: `qwentui drop --init` creates them (so does `qwentui run`)")
     return 0
 
 
-def _row(rule: Rule) -> dict[str, Any]:
+def _estimate(rule: Rule, pricing: Pricing) -> dict[str, Any]:
+    """What one job of this rule is estimated to cost: one dropped file, or one pair for a kf2v rule."""
+    per = "pair" if rule.images_per_job == 2 else "file"
+    placeholders = [f"oss://placeholder/{i}.png" for i in range(rule.images_per_job)]
+    request = rule_request(rule, placeholders, prompt=rule.prompt or "placeholder", params=rule.parameters)
+    estimate: Estimate = pricing.estimate(request)
+    return {
+        "per": per,
+        "region": pricing.region,
+        "amount": estimate.amount,
+        "currency": estimate.currency,
+        "basis": estimate.basis,
+        "as_of": estimate.as_of.isoformat() if estimate.as_of else None,
+        "stale": estimate.stale,
+        "text": estimate.text,
+    }
+
+
+def _estimate_line(estimate: dict[str, Any]) -> str:
+    """`est. 0.50 USD per file (5 s x 0.10 USD/s; prices as of 2026-12-01; a sidecar may change it)`."""
+    if estimate["amount"] is None:
+        return f"est. per {estimate['per']}: unknown ({estimate['basis']})"
+    dated = f"prices as of {estimate['as_of']}" if estimate["as_of"] else ""
+    if dated and estimate["stale"]:
+        dated += " (older than 90 days: check them)"
+    detail = "; ".join(part for part in (estimate["basis"], dated) if part)
+    return f"est. {money(estimate['amount'], estimate['currency'])} per {estimate['per']} ({detail})"
+
+
+def _row(rule: Rule, pricing: Pricing) -> dict[str, Any]:
     return {
         "name": rule.name,
         "folder": str(rule.folder),
@@ -89,6 +124,7 @@ def _row(rule: Rule) -> dict[str, Any]:
         "prompt": rule.prompt,
         "parameters": rule.parameters,
         "outputs": rule.outputs,
+        "estimate": _estimate(rule, pricing),
         "counts": {
             "waiting": _images(rule.folder),
             "processing": _images(rule.folder / PROCESSING),

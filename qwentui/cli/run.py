@@ -106,7 +106,7 @@ async def _follow(
 async def _idle(ctx: Context, drops: DropFolderService | None) -> bool:
     """Nothing in flight but the queued jobs a spending cap holds (they wait for the cap or the period)."""
     counts = await ctx.store.count_by_state()
-    busy_drops = drops is not None and any(r.waiting or r.in_flight for r in drops.status().rules)
+    busy_drops = drops is not None and any(r.waiting or r.in_flight > r.held for r in drops.status().rules)
     if busy_drops or any(counts.get(s, 0) for s in ACTIVE - {JobState.QUEUED}):
         return False
     queued = counts.get(JobState.QUEUED, 0)

@@ -184,6 +184,13 @@ class DropFolderService:
                 else "waiting"
             )
             self.board.set(rule.name, state=state)
+        held = self.engine.held()  # jobs a spending cap keeps queued: their drops say so
+        per_rule = dict.fromkeys((rule.name for rule in self.rules), 0)
+        for job_id, claim in list(self.completion.inflight.items()) if held else []:
+            if job_id in held:
+                per_rule[claim.rule.name] = per_rule.get(claim.rule.name, 0) + 1
+        for name, count in per_rule.items():
+            self.board.set(name, held=count)
         self.board.status.polling = self.watcher.polling
         self.board.status.watcher_error = self.watcher.error
         return self.board.snapshot()

@@ -23,6 +23,7 @@ class RuleStatus:
     waiting: int = 0  # files seen but not complete yet (or waiting for their kf2v partner)
     in_flight: int = 0  # claimed, their job not finished
     needs_user: int = 0  # in flight, but their job waits for the user's decision
+    held: int = 0  # in flight, but a spending cap keeps their job from being sent (core/budget.py)
     taken: int = 0
     done: int = 0
     failed: int = 0

@@ -320,6 +320,7 @@ class StatusBar(Vertical):
 DROP_COUNTS = (
     ("waiting", "waiting", "○"),
     ("in_flight", "in flight", "◑"),
+    ("held", "held by the budget", "⏸"),
     ("done", "done", "✓"),
     ("failed", "failed", "✗"),
     ("duplicates", "duplicates", "="),

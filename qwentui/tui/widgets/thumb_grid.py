@@ -86,6 +86,7 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self.cursor = 0
         self._last_highlighted: int | None = None
         self._styles: dict[str, Style] = {}  # component -> its rich style, until the styles change
+        self._pictures: dict[int, list[Strip]] = {}  # job id -> its thumbnail as half-block lines (kept: costly)
 
     # ---- the contents ---------------------------------------------------------------------------------------
 
@@ -130,6 +131,7 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         for job_id, thumb in thumbs.items():
             self.thumbs[job_id] = thumb
             self._cells.pop(job_id, None)
+            self._pictures.pop(job_id, None)
             i = self._index.get(job_id)
             if i is not None:
                 self._refresh_cell(i)
@@ -225,6 +227,8 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._resized()
 
     def _resized(self) -> None:
+        if len(self._pictures) > 2000:
+            self._pictures.clear()  # bounded: pictures of cells long gone are made again if they come back
         rows = -(-len(self.jobs) // self.columns)
         self.virtual_size = Size(self.scrollable_content_region.width, rows * CELL_H)
         self._cells.clear()
@@ -282,7 +286,9 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         gutter = Segment("▌" if is_cursor else " ", Style(color=cursor.bgcolor) if is_cursor else base)
         thumb = self.thumbs.get(job.id)
         if thumb is not None and thumb.fitted is not None and thumb.fitted.picture is not None:
-            picture = _half_blocks(thumb.fitted)
+            picture = self._pictures.get(job.id) or []
+            if not picture:
+                picture = self._pictures[job.id] = _half_blocks(thumb.fitted)
         else:
             if thumb is None:
                 self.wanted.add(job.id)

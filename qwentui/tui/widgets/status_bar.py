@@ -208,10 +208,10 @@ def fit(parts: list[Variants], width: int, gap: int = 0, steps: Sequence[int] = 
 
 
 # The second line's parts: engine, held, batches, spend, drop folder, endpoint. The endpoint and the drop folder
-# give way first; then the details of the held jobs, the month, the batch words, the engine's words; the spend
-# and the batch vanish only when nothing else is left to shorten.
+# give way first; then the details of the held jobs, the month, the batch words, the drop folder's short form,
+# the engine's words; the spend and the batch vanish only when nothing else is left to shorten.
 ENGINE, HELD, BATCHES, SPEND, DROPS, PLACE = range(6)
-LINE_STEPS = (PLACE, PLACE, DROPS, HELD, SPEND, BATCHES, ENGINE, SPEND, BATCHES)
+LINE_STEPS = (PLACE, PLACE, DROPS, HELD, SPEND, BATCHES, DROPS, ENGINE, SPEND, BATCHES)
 
 
 class StatusBar(Vertical):
@@ -307,7 +307,11 @@ class StatusBar(Vertical):
 
     def show_drops(self, status: DropStatus) -> None:
         """The drop folder's part, long and short (the long one is also `drop_state`)."""
-        self._drops = (Text(drop_summary(status), style="dim"), Text(drop_summary(status, short=True), style="dim"))
+        self._drops = (
+            Text(drop_summary(status), style="dim"),
+            Text(drop_summary(status, short=True), style="dim"),
+            Text(""),  # when the line is full, the drop folder gives way before the engine's words
+        )
         self.drop_state = self._drops[0].plain
 
     def watch_drop_state(self, value: str) -> None:

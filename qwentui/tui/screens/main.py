@@ -249,7 +249,10 @@ class MainScreen(JobActions, ResultActions):
         except StoreError as exc:
             self._store_trouble(exc)
             assets = []
-        self.preview.show(job, assets)
+        try:
+            self.preview.show(job, assets)
+        except NoMatches:
+            pass  # the screen is being taken down (its widgets go before its workers): nothing left to show
 
     @on(JobTable.Selected)
     def _row_selected(self, event: JobTable.Selected) -> None:

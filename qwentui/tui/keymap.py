@@ -100,7 +100,7 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         KeySpec("toggle-json", "f2", "toggle_json", "JSON"),
         KeySpec("recall-prompt", "f3", "recall_prompt", "Recent prompts"),
         KeySpec("pick-file", "f4", "pick_file", "Pick file"),
-        KeySpec("toggle-batch", "f5", "toggle_batch", "Several prompts"),
+        KeySpec("toggle-batch", "f5", "toggle_batch", "Batch"),
         KeySpec("close-composer", "escape", "close", "Close"),
     ),
     "picker": (  # the recent-prompt list and the file picker

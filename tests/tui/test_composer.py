@@ -261,3 +261,19 @@ async def test_keys_typed_right_after_a_mode_or_model_change_all_land(
         assert composer.query_one(f"#{picker}").value == value  # type: ignore[attr-defined]
         assert app.focused is composer.query_one("#f-prompt")
         assert composer.form.values().get("negative_prompt", "") == ""
+
+
+async def test_reopened_composer_has_the_prompt_focused(app: QwenApp, context: Context) -> None:
+    """Shown again after the focus was elsewhere (seed), the composer puts it back in the prompt: keys typed
+    right after `n` land there, not in the field last used."""
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await open_composer(app, pilot)
+        await focus(pilot, "f-seed")
+        await pilot.press("escape")  # nothing typed: closes at once
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the main screen")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.screen is composer, what="the composer again")
+        await type_text(pilot, "abc")
+        prompt = composer.query_one("#f-prompt", TextArea)
+        await wait_until(pilot, lambda: prompt.text == "abc", what=f"the prompt to hold abc, not {prompt.text!r}")
+        assert app.focused is prompt

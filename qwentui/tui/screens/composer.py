@@ -166,8 +166,11 @@ class ComposerScreen(Screen[int | None]):
         if styled_for == self._styled_for:
             event.refresh_styles = False
         self._styled_for = styled_for
+        # Textual calls one handler per class, `_on_screen_resume` before `on_screen_resume`: defining this one
+        # hid that one, so the prompt lost the focus on every showing after the first. Called from here.
+        self._resumed()
 
-    def on_screen_resume(self) -> None:
+    def _resumed(self) -> None:
         """Every time the composer is shown: the prompt has the focus, with the cursor at its end (a duplicated
         prompt is edited at its end, not its start)."""
         prompt = self.query_one("#f-prompt", TextArea)
@@ -316,7 +319,8 @@ class ComposerScreen(Screen[int | None]):
             values = form.values()
             # every line times every value: expanded and validated off the event loop (files are probed)
             batch, batch_problems = await asyncio.to_thread(to_batch, self._mode, self._model, values, form.row)
-            problems = [p for p in problems if p.field != "prompt"] + batch_problems
+            # to_batch reads the form too: its type problems are already in `problems` (said once)
+            problems = list(dict.fromkeys([p for p in problems if p.field != "prompt"] + batch_problems))
             if batch:
                 request = batch[0]
         else:
@@ -462,10 +466,12 @@ class ComposerScreen(Screen[int | None]):
             self.notify("This model takes no files", severity="warning")
             return
         typed = target.value.strip()
+        # a frame or a clip to continue is most often a result: those start in the output folder
+        results = self.engine.config.output_dir if target.id and target.id.startswith("f-media_") else None
         start = (
             Path(typed).expanduser().parent
             if typed and not typed.startswith(("http://", "https://", "oss://"))
-            else self.last_folder or Path.cwd()
+            else self.last_folder or (results if results is not None and results.is_dir() else Path.cwd())
         )
         picker = FilePicker(start if start.is_dir() else Path.cwd())
         chosen = await self.app.push_screen_wait(picker)

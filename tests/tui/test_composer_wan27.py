@@ -273,3 +273,23 @@ async def test_keys_typed_after_toggling_several_prompts_land(app: QwenApp, cont
         await pilot.press("tab", "space", "shift+tab", "g")
         await wait_until(pilot, lambda: prompt.text == "abcdefg", what=f"the last key, not {prompt.text!r}")
         assert not composer.query_one("#f-batch", Checkbox).value and not variables.display
+
+
+async def test_f4_on_a_media_slot_starts_in_the_output_folder(app: QwenApp, context: Context) -> None:
+    """A clip to continue is most often a result: the file picker opens where results are saved."""
+    from qwentui.tui.screens.pickers import FilePicker
+
+    output = context.paths.output
+    output.mkdir(parents=True, exist_ok=True)
+    make_mp4(output / "7_1.mp4", 3)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await open_composer(app, pilot)
+        await choose(pilot, "pick-mode", Mode.I2V.value)
+        await choose(pilot, "pick-model", "wan2.7-i2v")
+        await focus(pilot, "f-media_first_clip")
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, FilePicker), what="the file picker")
+        assert isinstance(app.screen, FilePicker) and app.screen.folder == output
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is composer, what="back in the composer")
+        assert composer.form.values()["media_first_clip"] == ""

@@ -29,6 +29,8 @@ from qwentui.runtime import Context
 from qwentui.sim import SimConfig, create_app
 from qwentui.tui.app import QwenApp
 from qwentui.tui.image_backend import HALFBLOCK
+from qwentui.tui.notifier import Notifier, desktop_notify
+from qwentui.tui.settings import load_settings
 from qwentui.tui.widgets.status_bar import BatchProgress, EngineStatus, Spend, StatusBar
 from tests.tui.conftest import main_screen, make_paths, quiet, type_text, wait_until
 
@@ -185,7 +187,7 @@ async def test_the_palette_shows_cancels_and_retries_a_whole_batch(priced: Conte
 
         await palette(pilot, "show only batch")
         await wait_until(pilot, lambda: set(screen.table.jobs) == set(ids), what="only the batch's rows")
-        assert f"batch {batch_id}" in screen.sub_title
+        assert f"batch {batch_id}" in (screen.sub_title or "")
 
         await palette(pilot, f"cancel batch {batch_id}")
         await wait_until(pilot, lambda: app.screen.__class__.__name__ == "Confirm", what="the question")
@@ -205,3 +207,24 @@ async def test_the_palette_shows_cancels_and_retries_a_whole_batch(priced: Conte
 
         await pilot.press("escape")  # the filters cleared: every job again
         await wait_until(pilot, lambda: lone.id in screen.table.jobs, what="the lone job back")
+
+
+async def test_a_finished_batch_goes_to_the_desktop_where_notify_send_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert await desktop_notify("qwentui", "Batch 3 is done") is False  # no notify-send: nothing, no error
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    said = tmp_path / "said.txt"
+    script = bin_dir / "notify-send"
+    script.write_text(f'#!/bin/sh\nprintf "%s|" "$@" > {said}\n', encoding="utf-8")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    note = Notifier(since=0).batch_note(3, {JobState.DONE: 48, JobState.FAILED: 2})
+    assert note.message == "Batch 3 is done: 48 of 50 jobs finished (2 failed)" and note.severity == "warning"
+    assert await desktop_notify("qwentui", note.message) is True
+    assert said.read_text(encoding="utf-8") == f"--app-name=qwentui|qwentui|{note.message}|"
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[tui]\ndesktop_notify = true\n", encoding="utf-8")
+    assert load_settings(settings, env={}).desktop_notify is True

@@ -103,7 +103,7 @@ def md_follow(rows: list[dict[str, Any]], time_scale: float | None, n_runs: int)
 
 
 def md_tui() -> None:
-    docs = load("tui*.json")
+    docs = load("tui.json")  # tui-before.json is the earlier run that bench/tui.py prints beside
     runs = [r for d in docs for r in d["runs"]]
     if not runs:
         return

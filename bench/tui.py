@@ -669,7 +669,10 @@ def report(
     before: dict[str, Any],
 ) -> None:
     """The issue's table: each figure now, the earlier run's beside it, and the goal."""
-    old = {s["jobs"]: s for s in before.get("summary", [])}
+    old = {s["jobs"]: dict(s) for s in before.get("summary", [])}
+    for n, was in old.items():  # runs of an older bench/tui.py: their summary lacks the idle key figure
+        idle_p95 = [r["key_idle_ms"]["p95"] for r in before.get("runs", []) if r["jobs"] == n and "key_idle_ms" in r]
+        was.setdefault("key_idle_p95_ms", median(idle_p95))
     old_idle = before.get("idle", {})
 
     def row(name: str, now: float | None, was: float | None, goal: str, unit: str = "ms", digits: int = 0) -> None:

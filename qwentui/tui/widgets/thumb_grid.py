@@ -302,10 +302,10 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         lines = [Strip([gutter, *strip, end]).adjust_cell_length(CELL_W, base) for strip in picture[:box_h]]
         lines += [Strip([gutter, end]).adjust_cell_length(CELL_W, base)] * (box_h - len(lines))
         caption = Text(no_wrap=True, overflow="ellipsis", end="")
-        caption.append(f"#{job.id} ", style=cursor if is_cursor else base + Style(bold=True))
+        caption.append(f"#{job.id}", style=cursor if is_cursor else base + Style(bold=True))
         marks = describe_marks(job)
-        if marks != "unmarked":
-            caption.append(marks.replace(" starred", " ✓").replace("starred", "✓").replace("rejected", "✗"))
+        if marks != "unmarked":  # ★★★★☆ ✓ (starred) or ✗ (rejected), short enough for the cell
+            caption.append(" " + marks.replace("starred", "✓").replace("rejected", "✗"))
         caption.append(f" {job.mode.value}", style=muted)
         caption.truncate(CELL_W - GUTTER - 1, overflow="ellipsis", pad=True)
         segments = [gutter, *caption.render(self.app.console), end]

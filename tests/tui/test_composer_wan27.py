@@ -160,15 +160,22 @@ async def test_duplicating_a_wan27_job_keeps_its_media_and_ratio(app: QwenApp, c
         ],
     )
     wide = GenerationRequest(mode=Mode.T2V, model="wan2.7-t2v", prompt="tall rain", ratio="9:16", duration=7)
-    for request in (clip, wide):
+    story = GenerationRequest(mode=Mode.T2I, model="wan2.7-image", prompt="a story", enable_sequential=True, n=8)
+    for request in (clip, wide, story):
         await context.engine.add(request)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the main screen")
         screen = main_screen(app)
-        await wait_until(pilot, lambda: len(screen.table.jobs) == 2, what="both jobs in the table")
+        await wait_until(pilot, lambda: len(screen.table.jobs) == 3, what="the jobs in the table")
         await focus(pilot, "jobs")
-        await pilot.press("g")  # the newest: the t2v job
-        for request in (wide, clip):
+        await pilot.press("g")  # the newest first
+        await pilot.press("n")  # a composer left with several prompts on: a duplicate is one job again
+        await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
+        await pilot.press("f5", "escape")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "DraftChoice", what="keep the draft?")
+        await pilot.press("d")  # discard: the form keeps its switches until the next job is loaded
+        await wait_until(pilot, lambda: app.screen is screen, what="back in the table")
+        for request in (story, wide, clip):
             await pilot.press("d")
             await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
             composer = app.screen
@@ -178,7 +185,10 @@ async def test_duplicating_a_wan27_job_keeps_its_media_and_ratio(app: QwenApp, c
             assert problems == []
             assert again.to_dict() == request.to_dict()
             values = composer.form.values()
-            if request is clip:
+            assert not composer.form.several_prompts and not composer.query_one("#row-variables").display
+            if request is story:
+                assert values["n"] == "8" and values["enable_sequential"] is True
+            elif request is clip:
                 assert values["media_first_clip"] == "https://example.com/clip.mp4"
                 assert values["media_last_frame"] == "https://example.com/end.png"
             else:

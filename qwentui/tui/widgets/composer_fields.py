@@ -223,6 +223,9 @@ class RequestForm(Vertical):
                     widget.value = bool(value)
                 elif isinstance(widget, Input):
                     widget.value = str(value or "")
+            # the switches just set (image set, several prompts) show other fields and other choices (n up to
+            # 12): shown before the selects are set, so a set's n of 8 finds its choice
+            self.show(self.row, self.function)
             self._set_selects(full)
             for field_row in self._rows.values():
                 field_row.show_problem(None)

@@ -125,6 +125,16 @@ async def test_filters_search_and_the_feed(app: QwenApp, context: Context) -> No
         await wait_until(pilot, lambda: len(grid.jobs) == 5, what="the search")
         assert all("zebra" in j.prompt for j in grid.jobs)
         assert app.focused is grid
+        # culling keys act on the cell under the cursor, stored at once and shown in its caption
+        await pilot.press("3", "s")
+        rated = grid.jobs[0].id
+
+        async def marked() -> bool:
+            job = await store.get_job(rated)
+            return job is not None and (job.rating, job.starred) == (3, True)
+
+        await wait_until(pilot, marked, what="the marks stored")
+        await wait_until(pilot, lambda: (grid.jobs[0].rating, grid.jobs[0].starred) == (3, True), what="the cell")
         # a result finishing elsewhere appears, through the change feed
         job = await store.add_job(
             {**T2I, "prompt": "zebra new"}, mode="t2i", model="wan2.6-t2i", prompt="zebra new", state=JobState.DONE

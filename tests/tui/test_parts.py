@@ -18,7 +18,7 @@ from qwentui.tui.notifier import MAX_SINGLE, Notifier
 from qwentui.tui.presentation import elapsed_text, human_duration, progress, prompt_text, short_duration, state_text
 from qwentui.tui.request_form import field_of, from_request, image_slots, to_request
 from qwentui.tui.settings import load_settings
-from qwentui.tui.widgets.image_view import _half_blocks
+from qwentui.tui.widgets.image_view import _half_blocks, fit_picture
 from qwentui.tui.widgets.job_table import COLUMNS, MIN_PROMPT, fit_columns
 
 
@@ -153,12 +153,12 @@ def test_renderer_choice_never_probes_outside_a_terminal() -> None:
 
 def test_half_blocks_fit_and_centre_the_picture() -> None:
     picture = Image.new("RGB", (200, 100), (255, 0, 0))
-    lines = _half_blocks(picture, 40, 20)
+    lines = _half_blocks(fit_picture(picture, 40, 20))
     assert len(lines) == 20
     assert all(line.cell_length == 40 for line in lines)
     drawn = [line for line in lines if "▀" in line.text]
     assert len(drawn) == 10  # 40 columns wide -> 20 pixel rows -> 10 cell rows, centred vertically
-    assert _half_blocks(None, 40, 20) == []
+    assert _half_blocks(fit_picture(None, 40, 20)) == []
 
 
 # ---- presentation -----------------------------------------------------------------------------------------

@@ -421,7 +421,7 @@ def parse_boxes(text: str, images: int) -> tuple[list[Any], str | None]:
 
 def boxes_text(boxes: list[Any]) -> str:
     try:
-        return " | ".join(" ".join(",".join(str(int(v)) for v in box) for box in group) for group in boxes)
+        return " | ".join(" ".join(",".join(str(int(v)) for v in box) for box in group) for group in boxes).strip()
     except (TypeError, ValueError):
         return json.dumps(boxes)
 

@@ -99,13 +99,16 @@ async def test_quota_exhausted_pauses_submissions_without_failing_jobs(tmp_path:
     eng = await make_engine(tmp_path, store, harness)
     try:
         job = await eng.add(T2I)
-        for _ in range(200):
-            if eng.pause is not None:
-                break
-            await asyncio.sleep(0.02)
+        await poll_until(lambda: eng.pause is not None, timeout=10, what="the engine to pause")
         assert eng.pause is not None and "quota" in eng.pause.reason.lower()
-        job = await store.get_job(job.id)
-        assert job.state is JobState.QUEUED
+
+        async def back_in_queue() -> bool:
+            # the pause is set when the refusal is read, the job's way back to QUEUED is the write after it
+            current = await store.get_job(job.id)
+            assert current.state in (JobState.SUBMITTING, JobState.QUEUED), current.state  # never failed
+            return current.state is JobState.QUEUED
+
+        await poll_until(back_in_queue, timeout=10, what="the refused job back in the queue")
         harness.sim.config.quota_exhausted = False
         eng.resume()
         (job,) = await settle(eng, [job.id])

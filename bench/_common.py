@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import math
 import os
@@ -11,7 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -173,3 +175,35 @@ def kinds(requests: dict[str, int]) -> dict[str, int]:
         else:
             out["other"] += n
     return out
+
+
+def main_in_processes(
+    doc: str | None,
+    script: Path,
+    name: str,
+    worker: Callable[[], Coroutine[Any, Any, dict[str, Any]]],
+    line: Callable[[dict[str, Any]], str],
+    *,
+    timeout: float = 600.0,
+    goal: str = "",
+) -> int:
+    """The usual `main()`: `--runs` fresh processes (each runs `worker` once, `--worker`), one line per run, the
+    medians, `results/<name>.json`."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3, help="fresh processes (medians of the runs are printed)")
+    ap.add_argument("--out", default=name, help="results/<out>.json")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(asyncio.run(worker())))
+        return 0
+    runs = []
+    for i in range(args.runs):
+        r = run_worker(script, [], timeout=timeout)
+        runs.append(r)
+        print(f"  run {i + 1}: {line(r)}", flush=True)
+    summary = {key: median([r[key] for r in runs]) for key in runs[0]}
+    print(f"median of {len(runs)} runs: {line(summary)}{f' ({goal})' if goal else ''}")
+    path = write_result(args.out, {"machine": machine(), "runs": runs, "summary": summary})
+    print(f"results: {path}")
+    return 0

@@ -20,15 +20,13 @@ wait for a core, the CPU time does not.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import BENCH_KEY, fmt, machine, median, run_worker, write_result
+from _common import BENCH_KEY, fmt, main_in_processes, median
 
 OPENS = 6
 MODES = ("i2v", "t2v", "edit", "vace", "kf2v", "t2i", "r2v", "i2i", "t2i")
@@ -181,24 +179,7 @@ def line(r: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=3, help="fresh processes (medians of the runs are printed)")
-    ap.add_argument("--out", default="composer", help="results/<out>.json")
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.worker:
-        print(json.dumps(asyncio.run(worker())))
-        return 0
-    runs = []
-    for i in range(args.runs):
-        r = run_worker(Path(__file__), [], timeout=300)
-        runs.append(r)
-        print(f"  run {i + 1}: {line(r)}", flush=True)
-    summary = {key: median([r[key] for r in runs]) for key in runs[0]}
-    print(f"median of {len(runs)} runs: {line(summary)} (goal: each ≤ 100 ms)")
-    path = write_result(args.out, {"machine": machine(), "runs": runs, "summary": summary})
-    print(f"results: {path}")
-    return 0
+    return main_in_processes(__doc__, Path(__file__), "composer", worker, line, timeout=300, goal="goal: each ≤ 100 ms")
 
 
 if __name__ == "__main__":

@@ -19,16 +19,14 @@ Medians per run, then the median of the runs; results/gallery.json, with wall an
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import BENCH_KEY, fmt, machine, median, run_worker, write_result
+from _common import BENCH_KEY, fmt, main_in_processes
 
 RESULTS = 10_000
 PICTURES = 300
@@ -152,24 +150,7 @@ def line(r: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=3, help="fresh processes (medians of the runs are printed)")
-    ap.add_argument("--out", default="gallery", help="results/<out>.json")
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.worker:
-        print(json.dumps(asyncio.run(worker())))
-        return 0
-    runs = []
-    for i in range(args.runs):
-        r = run_worker(Path(__file__), [], timeout=600)
-        runs.append(r)
-        print(f"  run {i + 1}: {line(r)}", flush=True)
-    summary = {key: median([r[key] for r in runs]) for key in runs[0]}
-    print(f"median of {len(runs)} runs: {line(summary)}")
-    path = write_result(args.out, {"machine": machine(), "runs": runs, "summary": summary})
-    print(f"results: {path}")
-    return 0
+    return main_in_processes(__doc__, Path(__file__), "gallery", worker, line, timeout=600)
 
 
 if __name__ == "__main__":

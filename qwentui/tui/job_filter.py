@@ -8,7 +8,8 @@ job can be placed in or out of the visible window without a query; the text part
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from qwentui.core.states import ACTIVE, JobState
 from qwentui.core.store import Job, MarkFilter, Store
@@ -93,6 +94,32 @@ class JobFilter:
             batch_id=self.batch_id,
         )
 
+    async def window_changes(
+        self, store: Store, changed: Iterable[Job], shown: Mapping[int, Job], floor: int
+    ) -> WindowChanges:
+        """How jobs that changed meet a window of `shown` jobs that holds every match with an id above `floor`
+        (0: every match): which shown ones to update or remove, which new ones arrive.
+
+        The text part is asked of the store (FTS5): every matching job from the window's oldest up to the newest
+        arrival is either shown or arriving, so a query bounded by their count returns them all."""
+        out = WindowChanges()
+        for job in changed:
+            old = shown.get(job.id)
+            if old is not None:
+                if job.updated_at < old.updated_at:
+                    continue  # older news than the window has (a page read after the change)
+                if job.deleted or not self.matches_fields(job):
+                    out.removals.append(job.id)
+                else:
+                    out.updates.append(job)
+            elif not job.deleted and job.id > floor and self.matches_fields(job):
+                out.arrivals[job.id] = job
+        if out.arrivals and self.text:
+            arrivals = out.arrivals
+            found = await self.query(store, before_id=max(arrivals) + 1, limit=len(shown) + len(arrivals))
+            out.arrivals = {j.id: arrivals[j.id] for j in found if j.id in arrivals}
+        return out
+
     def describe(self) -> str:
         parts = []
         if self.states is not None:
@@ -118,3 +145,12 @@ def _marked(job: Job, marks: MarkFilter) -> bool:
         and (marks.starred is None or job.starred == marks.starred)
         and (marks.rejected is None or job.rejected == marks.rejected)
     )
+
+
+@dataclass
+class WindowChanges:
+    """What `JobFilter.window_changes` found: rows to update, ids to remove, jobs that now belong."""
+
+    updates: list[Job] = field(default_factory=list)
+    removals: list[int] = field(default_factory=list)
+    arrivals: dict[int, Job] = field(default_factory=dict)

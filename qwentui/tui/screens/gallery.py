@@ -210,21 +210,11 @@ class GalleryScreen(JobActions, ResultActions):
         if f is None:
             return
         grid = self.grid
-        ids = {j.id for j in grid.jobs}
         floor = 0 if self._exhausted or not grid.jobs else grid.jobs[-1].id
-        gone: set[int] = set()
-        new: dict[int, Job] = {}
-        for job in changed:
-            if job.id in ids:
-                if job.deleted or not f.matches_fields(job):
-                    gone.add(job.id)
-                else:
-                    grid.update_job(job)
-            elif not job.deleted and job.id > floor and f.matches_fields(job):
-                new[job.id] = job
-        if new and f.text:
-            found = await f.query(self.store, before_id=max(new) + 1, limit=len(ids) + len(new))
-            new = {j.id: new[j.id] for j in found if j.id in new}
+        news = await f.window_changes(self.store, changed, {j.id: j for j in grid.jobs}, floor)
+        for job in news.updates:
+            grid.update_job(job)
+        gone, new = set(news.removals), news.arrivals
         if gone or new:
             keep = grid.selected
             jobs = [j for j in grid.jobs if j.id not in gone] + list(new.values())

@@ -317,23 +317,9 @@ class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
         changed = list(changed)
         if self._arrived is not None:
             self._arrived.extend(changed)
-        f = self.job_filter
         floor = 0 if self._exhausted or not self._ids else self._ids[-1]
-        updates: list[Job] = []
-        removals: list[int] = []
-        candidates: dict[int, Job] = {}
-        for job in changed:
-            if job.id in self.jobs:
-                if job.updated_at < self.jobs[job.id].updated_at:
-                    continue  # older news than the row has (a page read after the change)
-                if job.deleted or not f.matches_fields(job):
-                    removals.append(job.id)
-                else:
-                    updates.append(job)
-            elif not job.deleted and job.id > floor and f.matches_fields(job):
-                candidates[job.id] = job
-        if candidates and f.text:
-            candidates = await self._matching_text(candidates)
+        news = await self.job_filter.window_changes(self.store, changed, self.jobs, floor)
+        updates, removals, candidates = news.updates, news.removals, news.arrivals
         keep, keep_row = self.selected_id, self._cursor
         for job in updates:
             self._update(job)
@@ -351,17 +337,6 @@ class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
             await self.reload()
             return
         self._announce()
-
-    async def _matching_text(self, candidates: dict[int, Job]) -> dict[int, Job]:
-        """The candidates whose prompt matches the search (FTS5 in the store, not a guess here).
-
-        Every matching job with an id from the window's oldest up to the newest candidate is either shown or a
-        candidate, so a query bounded by their count returns them all, whatever the database size.
-        """
-        found = await self.job_filter.query(
-            self.store, before_id=max(candidates) + 1, limit=len(self.jobs) + len(candidates)
-        )
-        return {j.id: candidates[j.id] for j in found if j.id in candidates}
 
     def tick(self) -> None:
         """Time moved on: re-make the cells of the rows on screen and repaint those whose text changed.

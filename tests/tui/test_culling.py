@@ -16,9 +16,9 @@ from qwentui.core.states import JobState
 from qwentui.core.store import Link, Store
 from qwentui.runtime import Context
 from qwentui.tui.app import QwenApp
-from qwentui.tui.result_actions import PathPrompt
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.details import DetailsScreen
+from qwentui.tui.screens.main.result_actions import PathPrompt
 from qwentui.tui.screens.pickers import Confirm
 from tests.core.test_assemble import make_clip
 from tests.tui.conftest import choose, main_screen, wait_terminal, wait_until

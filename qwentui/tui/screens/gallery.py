@@ -23,10 +23,10 @@ from qwentui.core.states import JobState
 from qwentui.core.store import Job, StoreError
 from qwentui.runtime import Context
 from qwentui.tui import keymap
-from qwentui.tui.job_actions import JobActions
 from qwentui.tui.job_filter import JobFilter
-from qwentui.tui.result_actions import ResultActions
 from qwentui.tui.screens.details import DetailsScreen
+from qwentui.tui.screens.main.job_actions import JobActions
+from qwentui.tui.screens.main.result_actions import ResultActions
 from qwentui.tui.thumb_cache import Thumb, ThumbCache, cache_folder
 from qwentui.tui.widgets.filters import FilterBar
 from qwentui.tui.widgets.key_bar import KeyBar

@@ -24,10 +24,10 @@ from qwentui.core.store import Job, StoreError
 from qwentui.runtime import Context
 from qwentui.tui import keymap
 from qwentui.tui.image_backend import ImageBackend
-from qwentui.tui.job_actions import JobActions
 from qwentui.tui.job_filter import JobFilter
 from qwentui.tui.notifier import Notifier, desktop_notify
-from qwentui.tui.result_actions import ResultActions
+from qwentui.tui.screens.main.job_actions import JobActions
+from qwentui.tui.screens.main.result_actions import ResultActions
 from qwentui.tui.settings import TuiSettings
 from qwentui.tui.status_sources import FinishedBatch, StatusSources
 from qwentui.tui.widgets.filters import FilterBar

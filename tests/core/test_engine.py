@@ -14,7 +14,7 @@ from qwentui.core.catalog import Mode
 from qwentui.core.engine import Engine, EngineError
 from qwentui.core.requests import GenerationRequest, InvalidRequest
 from qwentui.core.states import TERMINAL, JobState
-from qwentui.core.store import Store
+from qwentui.core.store import Job, Store
 from tests.conftest import SimHarness, engine_config, fast_sim_config
 from tests.helpers import poll_until
 
@@ -22,8 +22,15 @@ T2I = GenerationRequest(mode=Mode.T2I, prompt="a red fox in snow")
 T2V = GenerationRequest(mode=Mode.T2V, prompt="a paper boat on a rainy street")
 
 
-async def settle(engine: Engine, job_ids: list[int], timeout: float = 20) -> list:
+async def settle(engine: Engine, job_ids: list[int], timeout: float = 20) -> list[Job]:
     return await engine.wait_for(job_ids, timeout=timeout)
+
+
+async def stored(store: Store, job_id: int) -> Job:
+    """The job as the database has it now; it must exist."""
+    job = await store.get_job(job_id)
+    assert job is not None, f"no job {job_id} in the store"
+    return job
 
 
 async def make_engine(tmp_path: Path, store: Store, harness: SimHarness, **overrides: object) -> Engine:
@@ -38,6 +45,7 @@ async def test_image_job_goes_all_the_way_to_done(engine: Engine, store: Store, 
     assert job.state is JobState.DONE, job.error_message
     assets = await store.assets(job.id)
     assert len(assets) == 1
+    assert assets[0].path is not None
     path = Path(assets[0].path)
     assert path.name == f"{job.id}_1.png"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == assets[0].sha256
@@ -104,7 +112,7 @@ async def test_quota_exhausted_pauses_submissions_without_failing_jobs(tmp_path:
 
         async def back_in_queue() -> bool:
             # the pause is set when the refusal is read, the job's way back to QUEUED is the write after it
-            current = await store.get_job(job.id)
+            current = await stored(store, job.id)
             assert current.state in (JobState.SUBMITTING, JobState.QUEUED), current.state  # never failed
             return current.state is JobState.QUEUED
 
@@ -131,7 +139,7 @@ async def test_revoked_key_pauses_everything_once(tmp_path: Path, store: Store) 
         await asyncio.sleep(0.2)
         # one refused submission paused the rest: they were never sent
         assert len(harness.sim.submissions) <= 2
-        states = {(await store.get_job(j.id)).state for j in jobs}
+        states = {(await stored(store, j.id)).state for j in jobs}
         assert states == {JobState.QUEUED}
     finally:
         await eng.stop()
@@ -144,7 +152,7 @@ async def test_connection_dropped_before_processing_is_reconciled_and_resent(tmp
         harness.sim.config.drop_before_rate = 1.0
         job = await eng.add(T2I)
         for _ in range(300):
-            if (await store.get_job(job.id)).state is JobState.UNCERTAIN:
+            if (await stored(store, job.id)).state is JobState.UNCERTAIN:
                 break
             await asyncio.sleep(0.01)
         harness.sim.config.drop_before_rate = 0.0
@@ -164,7 +172,7 @@ async def test_response_lost_after_task_created_is_adopted_not_resent(tmp_path: 
         harness.sim.config.drop_after_rate = 1.0
         job = await eng.add(T2V)
         for _ in range(300):
-            if (await store.get_job(job.id)).state is JobState.UNCERTAIN:
+            if (await stored(store, job.id)).state is JobState.UNCERTAIN:
                 break
             await asyncio.sleep(0.01)
         harness.sim.config.drop_after_rate = 0.0
@@ -188,12 +196,12 @@ async def test_ambiguous_reconcile_asks_the_user(tmp_path: Path, store: Store) -
         b = await eng.add(GenerationRequest(mode=Mode.T2V, prompt="another boat"))
 
         async def asks() -> bool:
-            jobs = [await store.get_job(i) for i in (a.id, b.id)]
-            return any(j is not None and j.state is JobState.NEEDS_USER for j in jobs)
+            jobs = [await stored(store, i) for i in (a.id, b.id)]
+            return any(j.state is JobState.NEEDS_USER for j in jobs)
 
         await poll_until(asks, timeout=30, what="a job to need the user")
         harness.sim.config.drop_after_rate = 0.0
-        jobs = [await store.get_job(i) for i in (a.id, b.id)]
+        jobs = [await stored(store, i) for i in (a.id, b.id)]
     finally:
         await eng.stop()
     assert any(j.state is JobState.NEEDS_USER for j in jobs)
@@ -208,7 +216,7 @@ async def test_cancel_pending_and_refuse_running(tmp_path: Path, store: Store) -
     try:
         job = await eng.add(T2V)
         for _ in range(300):
-            if (await store.get_job(job.id)).state is JobState.PENDING:
+            if (await stored(store, job.id)).state is JobState.PENDING:
                 break
             await asyncio.sleep(0.01)
         job = await eng.cancel(job.id)
@@ -218,7 +226,7 @@ async def test_cancel_pending_and_refuse_running(tmp_path: Path, store: Store) -
         harness.sim.config.pending_seconds = 0.0
         running = await eng.add(GenerationRequest(mode=Mode.T2V, prompt="running one"))
         for _ in range(300):
-            if (await store.get_job(running.id)).state is JobState.RUNNING:
+            if (await stored(store, running.id)).state is JobState.RUNNING:
                 break
             await asyncio.sleep(0.01)
         with pytest.raises(EngineError, match="no longer be canceled"):
@@ -319,8 +327,8 @@ async def test_every_start_up_action(tmp_path: Path, store: Store) -> None:
     submissions_before = len(harness.sim.submissions)
     eng = await make_engine(tmp_path, store, harness)
     try:
-        final = {
-            name: (await settle(eng, [i]))[0] if name != "needs_user" else await store.get_job(i)
+        final: dict[str, Job] = {
+            name: (await settle(eng, [i]))[0] if name != "needs_user" else await stored(store, i)
             for name, i in ids.items()
         }
     finally:

@@ -213,8 +213,10 @@ async def test_kf2v_pairs_wait_for_both_frames(world: World) -> None:
     )
     assert submitted_shas(world.sim) == {first: 1, last: 1}
     body = world.sim.submissions[0].body["input"]
-    assert world.sim.uploads.get(body["first_frame_url"]).sha256 == first
-    assert world.sim.uploads.get(body["last_frame_url"]).sha256 == last
+    first_upload = world.sim.uploads.get(body["first_frame_url"])
+    last_upload = world.sim.uploads.get(body["last_frame_url"])
+    assert first_upload is not None and first_upload.sha256 == first
+    assert last_upload is not None and last_upload.sha256 == last
     assert "NAME_first" in (rule.folder / "failed" / "lonely.png.reason.txt").read_text()
 
 

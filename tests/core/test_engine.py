@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -16,7 +15,7 @@ from qwentui.core.requests import GenerationRequest, InvalidRequest
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Job, Store
 from tests.conftest import SimHarness, engine_config, fast_sim_config
-from tests.helpers import poll_until
+from tests.helpers import engine_rounds, poll_until
 
 T2I = GenerationRequest(mode=Mode.T2I, prompt="a red fox in snow")
 T2V = GenerationRequest(mode=Mode.T2V, prompt="a paper boat on a rainy street")
@@ -31,6 +30,15 @@ async def stored(store: Store, job_id: int) -> Job:
     job = await store.get_job(job_id)
     assert job is not None, f"no job {job_id} in the store"
     return job
+
+
+async def is_in(store: Store, job_id: int, state: JobState) -> bool:
+    return (await stored(store, job_id)).state is state
+
+
+async def went_through(store: Store, job_id: int, state: JobState) -> bool:
+    """The job has been in `state`, even if only for a moment: its events say so."""
+    return state in [e.to_state for e in await store.events(job_id)]
 
 
 async def make_engine(tmp_path: Path, store: Store, harness: SimHarness, **overrides: object) -> Engine:
@@ -130,13 +138,15 @@ async def test_revoked_key_pauses_everything_once(tmp_path: Path, store: Store) 
     eng = await make_engine(tmp_path, store, harness)
     try:
         jobs = [await eng.add(T2I) for _ in range(5)]
-        for _ in range(200):
-            if eng.pause is not None:
-                break
-            await asyncio.sleep(0.02)
+        await poll_until(lambda: eng.pause is not None, timeout=30, what="the engine to pause")
         assert eng.pause is not None and eng.pause.everything
         assert "key" in eng.pause.reason.lower()
-        await asyncio.sleep(0.2)
+
+        async def all_queued() -> bool:  # the refused job's way back to QUEUED is the write after the pause
+            return {(await stored(store, j.id)).state for j in jobs} == {JobState.QUEUED}
+
+        await poll_until(all_queued, timeout=30, what="every job queued")
+        await engine_rounds(eng, 25)  # the loops came round many times while paused: none sent anything
         # one refused submission paused the rest: they were never sent
         assert len(harness.sim.submissions) <= 2
         states = {(await stored(store, j.id)).state for j in jobs}
@@ -151,10 +161,7 @@ async def test_connection_dropped_before_processing_is_reconciled_and_resent(tmp
     try:
         harness.sim.config.drop_before_rate = 1.0
         job = await eng.add(T2I)
-        for _ in range(300):
-            if (await stored(store, job.id)).state is JobState.UNCERTAIN:
-                break
-            await asyncio.sleep(0.01)
+        await poll_until(lambda: went_through(store, job.id, JobState.UNCERTAIN), timeout=30, what="an uncertain send")
         harness.sim.config.drop_before_rate = 0.0
         (job,) = await settle(eng, [job.id])
     finally:
@@ -171,10 +178,7 @@ async def test_response_lost_after_task_created_is_adopted_not_resent(tmp_path: 
     try:
         harness.sim.config.drop_after_rate = 1.0
         job = await eng.add(T2V)
-        for _ in range(300):
-            if (await stored(store, job.id)).state is JobState.UNCERTAIN:
-                break
-            await asyncio.sleep(0.01)
+        await poll_until(lambda: went_through(store, job.id, JobState.UNCERTAIN), timeout=30, what="an uncertain send")
         harness.sim.config.drop_after_rate = 0.0
         (job,) = await settle(eng, [job.id])
     finally:
@@ -215,20 +219,14 @@ async def test_cancel_pending_and_refuse_running(tmp_path: Path, store: Store) -
     eng = await make_engine(tmp_path, store, harness)
     try:
         job = await eng.add(T2V)
-        for _ in range(300):
-            if (await stored(store, job.id)).state is JobState.PENDING:
-                break
-            await asyncio.sleep(0.01)
+        await poll_until(lambda: is_in(store, job.id, JobState.PENDING), timeout=30, what="the job pending")
         job = await eng.cancel(job.id)
         assert job.state is JobState.CANCELED
         with pytest.raises(EngineError, match="already canceled"):
             await eng.cancel(job.id)
         harness.sim.config.pending_seconds = 0.0
         running = await eng.add(GenerationRequest(mode=Mode.T2V, prompt="running one"))
-        for _ in range(300):
-            if (await stored(store, running.id)).state is JobState.RUNNING:
-                break
-            await asyncio.sleep(0.01)
+        await poll_until(lambda: is_in(store, running.id, JobState.RUNNING), timeout=30, what="the job running")
         with pytest.raises(EngineError, match="no longer be canceled"):
             await eng.cancel(running.id)
         with pytest.raises(EngineError, match="no job 9999"):
@@ -291,10 +289,11 @@ async def test_every_start_up_action(tmp_path: Path, store: Store) -> None:
         landed = await client.submit(build(T2V))  # a POST that reached the server before the "crash"
         following = await client.submit(build(GenerationRequest(mode=Mode.T2V, prompt="followed")))
         finished = await client.submit(build(T2I))
-        for _ in range(100):
-            if (await client.get_task(finished.task_id or "")).status.value == "SUCCEEDED":
-                break
-            await asyncio.sleep(0.02)
+
+        async def succeeded() -> bool:
+            return (await client.get_task(finished.task_id or "")).status.value == "SUCCEEDED"
+
+        await poll_until(succeeded, timeout=30, what="the finished task to succeed")
         result = await client.get_task(finished.task_id or "")
     now = __import__("time").time()
     ids = {

@@ -6,9 +6,11 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from qwentui.core.catalog import Mode
+from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.dropfolder.ledger import ledger_key
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
@@ -23,6 +25,7 @@ from tests.drop.helpers import (
     wait_until,
     write_png,
 )
+from tests.helpers import wait_for
 
 
 async def test_a_dropped_image_becomes_a_job_and_ends_in_done_with_its_result(world: World) -> None:
@@ -50,13 +53,13 @@ async def test_slow_write_is_submitted_once_after_it_is_complete(world: World) -
     target = rule.folder / "slow.png"
     last_write: list[float] = []
 
-    def writer() -> None:  # a copy that trickles in over about three seconds
+    def writer() -> None:  # a copy that trickles in, each piece after the service has looked at the last one
         with open(target, "wb") as fh:
             step = len(data) // 15 + 1
             for i in range(0, len(data), step):
-                time.sleep(0.2)
                 fh.write(data[i : i + step])
                 fh.flush()
+                wait_for(intake_looked(service), timeout=30, what="the intake to look at the piece")
         last_write.append(time.time())
 
     thread = threading.Thread(target=writer)
@@ -74,13 +77,15 @@ async def test_temp_name_then_rename_is_submitted_once(world: World) -> None:
     data = png_bytes((1, 2, 3))
     for temp in ("photo.png.part", "photo.png.crdownload", ".photo.png.tmp", "~$photo.png", "photo.tmp"):
         (rule.folder / temp).write_bytes(data[: len(data) // 2])
-    await asyncio.sleep(1.0)  # well past the quiet period: temp names are never taken
+    await looked_again(service)  # temp names are never taken: not even tracked as waiting
+    assert service.status().rules[0].waiting == 0
     assert names(rule.folder / ".processing") == set() and submitted_shas(world.sim) == {}
     (rule.folder / "photo.png.part").write_bytes(data)
     os.replace(rule.folder / "photo.png.part", rule.folder / "photo.png")
     await wait_until(lambda: "photo.png" in names(rule.folder / "done"), what="photo.png in done/")
     os.utime(rule.folder / "done" / "photo.png")  # a metadata touch after the claim changes nothing
-    await asyncio.sleep(0.8)
+    await looked_again(service)
+    assert service.status().rules[0].waiting == 0
     assert submitted_shas(world.sim) == {file_sha(rule.folder / "done" / "photo.png"): 1}
     assert len(await service.store.list_jobs()) == 1
     assert {"photo.png.crdownload", ".photo.png.tmp", "~$photo.png", "photo.tmp"} <= names(rule.folder)
@@ -204,10 +209,14 @@ async def test_kf2v_pairs_wait_for_both_frames(world: World) -> None:
     rule = world.rule("frames", Mode.KF2V, "wan2.2-kf2v-flash", "morph")
     service = await world.service([rule])
     first = write_png(rule.folder / "walk_first.png", (1, 100, 1))
-    await asyncio.sleep(1.0)
-    assert submitted_shas(world.sim) == {} and service.status().rules[0].waiting == 1
-    last = write_png(rule.folder / "walk_last.png", (1, 1, 100))
+    await wait_until(lambda: service.status().rules[0].waiting == 1, what="walk_first.png seen")
+    # lonely.png, seen after it, is refused once still for the quiet period; the half has had as many looks,
+    # so had a half been taken alone it would be gone by now
     write_png(rule.folder / "lonely.png", (2, 2, 2))
+    await wait_until(lambda: "lonely.png.reason.txt" in names(rule.folder / "failed"), what="lonely.png refused")
+    assert submitted_shas(world.sim) == {} and service.status().rules[0].waiting == 1
+    assert await service.store.list_jobs() == []
+    last = write_png(rule.folder / "walk_last.png", (1, 1, 100))
     await wait_until(
         lambda: {"walk_first.png", "walk_last.png", "walk.result.mp4"} <= names(rule.folder / "done"), what="pair done"
     )
@@ -230,13 +239,17 @@ async def test_edit_rule_with_copied_outputs(world: World) -> None:
 
 
 async def test_pause_keeps_files_in_place_until_resume(world: World) -> None:
-    rule = world.rule()
-    service = await world.service([rule])
+    rule, other = world.rule(), world.rule("other")
+    service = await world.service([rule, other])
     service.pause("animate")
     assert service.status().rules[0].state == "paused"
     write_png(rule.folder / "later.png", (6, 6, 6))
-    await asyncio.sleep(1.0)
-    assert "later.png" in names(rule.folder) and submitted_shas(world.sim) == {}
+    await wait_until(lambda: service.status().rules[0].waiting == 1, what="later.png seen")
+    # witness.png, seen after it in a rule that is not paused, is taken; later.png has been there as long,
+    # so had the pause not held it, it would be gone by now
+    witness = write_png(other.folder / "witness.png", (7, 7, 7))
+    await wait_until(lambda: "witness.png" in names(other.folder / "done"), what="witness.png done")
+    assert "later.png" in names(rule.folder) and submitted_shas(world.sim) == {witness: 1}
     service.resume("animate")
     await wait_until(lambda: "later.png" in names(rule.folder / "done"), what="later done after resume")
 
@@ -298,6 +311,22 @@ async def test_names_with_double_underscores_survive(world: World) -> None:
     await world.service([rule])
     write_png(rule.folder / "my__cat.png", (41, 42, 43))
     await wait_until(lambda: "my__cat.png" in names(rule.folder / "done"), what="my__cat.png done")
+
+
+async def looked_again(service: DropFolderService) -> None:
+    """Until a full rescan that began now has been handed over and a whole intake round has come after it:
+    every file in the folders by now has been listed and looked at, so what was not taken was left on purpose."""
+    now = time.monotonic()
+    service.rescan()
+    await wait_until(lambda: service.watcher.last_scan >= now, what="a rescan")
+    await wait_until(intake_looked(service), what="an intake round after the rescan")
+
+
+def intake_looked(service: DropFolderService) -> Callable[[], bool]:
+    """A check that holds once the intake has finished two more rounds: the second began after this call, so
+    it looked at every path tracked by now."""
+    target = service.intake.rounds + 2
+    return lambda: service.intake.rounds >= target
 
 
 async def _state(store: Store, job_id: int, state: JobState) -> bool:

@@ -74,6 +74,7 @@ class Intake:
         self._deferred: dict[Path, Signature] = {}  # looked unfinished with this signature: not re-checked
         self._limit = asyncio.Semaphore(PARALLEL)
         self.wake = asyncio.Event()
+        self.rounds = 0  # rounds finished: two more mean a whole round looked at what was tracked before
 
     def rule_for(self, path: Path) -> Rule | None:
         return self._by_folder.get(path.parent)
@@ -117,6 +118,7 @@ class Intake:
         self._count_waiting(exclude={p for d in drops for p in d.images} | {p for _, p, _ in refused})
         await asyncio.gather(*jobs)
         self._count_waiting()
+        self.rounds += 1
 
     def _held(self, path: Path, sig: Signature) -> bool:
         """Still deferred: it looked unfinished and has not changed, nor been still for the give-up time."""

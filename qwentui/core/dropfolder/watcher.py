@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,6 +93,9 @@ class FolderWatcher:
         self.step_ms = step_ms
         self.polling = poll > 0
         self.error: str | None = None  # the last watcher error, for the status panel
+        # When the last full scan handed to `on_paths` began (monotonic): every file in the folders by then was
+        # listed. Lets a caller (a test) know that files written before some moment have been looked for.
+        self.last_scan = -math.inf
         self._parents = {f.resolve() for f in self.folders} | set(self.folders)
         self._kick = asyncio.Event()
 
@@ -106,7 +111,8 @@ class FolderWatcher:
                     log.info("drop folder %s is on %s: polling every %ss", folder, fstype, DEFAULT_POLL)
                     poll = DEFAULT_POLL
         self.polling = poll > 0
-        self.on_paths(scan(self.folders))
+        began = time.monotonic()
+        self._scanned(began, scan(self.folders))
         rescans = asyncio.create_task(self._rescan_loop(), name="drop-rescan")
         try:
             await self._watch_loop(poll)
@@ -120,7 +126,12 @@ class FolderWatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.rescan or None)
             self._kick.clear()
-            self.on_paths(await asyncio.to_thread(scan, self.folders))
+            began = time.monotonic()
+            self._scanned(began, await asyncio.to_thread(scan, self.folders))
+
+    def _scanned(self, began: float, paths: set[Path]) -> None:
+        self.on_paths(paths)
+        self.last_scan = began
 
     async def _watch_loop(self, poll: float) -> None:
         while True:

@@ -14,8 +14,7 @@ from qwentui.core.engine import Engine, EngineError
 from qwentui.core.requests import GenerationRequest, InvalidRequest
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Job, Store
-from tests.conftest import SimHarness, engine_config, fast_sim_config
-from tests.helpers import engine_rounds, poll_until
+from tests.helpers import SimHarness, engine_config, engine_rounds, fast_sim_config, poll_until
 
 T2I = GenerationRequest(mode=Mode.T2I, prompt="a red fox in snow")
 T2V = GenerationRequest(mode=Mode.T2V, prompt="a paper boat on a rainy street")

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import textual.app
+import textual.pilot
 
 from qwentui.core.engine import Engine
 from qwentui.core.store import Store
@@ -23,6 +25,7 @@ from tests.helpers import (
     running_engine,
     wait_for,
 )
+from tests.helpers.settle import settle, settled_screen
 
 __all__ = [
     "SIM_BASE",
@@ -34,6 +37,20 @@ __all__ = [
     "running_engine",
     "wait_for",
 ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked slow run first: with work stealing the long ones start at once and the short ones fill
+    the gaps at the end, instead of one long test starting last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True)
+def _pilot_waits_for_the_app_to_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pilot's key presses and pauses wait until the app has handled what was queued, not for a quiet CPU."""
+    monkeypatch.setattr(textual.app, "wait_for_idle", settle)
+    monkeypatch.setattr(textual.pilot, "wait_for_idle", settle)
+    monkeypatch.setattr(textual.pilot.Pilot, "_wait_for_screen", settled_screen)
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ async def open_composer(app: QwenApp, pilot: object) -> ComposerScreen:
     return app.screen
 
 
+@pytest.mark.slow
 async def test_every_mode_composes_submits_and_finishes(app: QwenApp, context: Context, png: Path) -> None:
     """One app session: a job of each mode through the composer, then each one's result in the preview."""
     async with app.run_test(size=SIZE) as pilot:

@@ -95,6 +95,7 @@ def cost(composer: ComposerScreen) -> str:
     return str(composer.query_one("#composer-cost", Static).render())
 
 
+@pytest.mark.slow
 async def test_every_wan27_mode_composes_submits_and_finishes(
     app: QwenApp, context: Context, png: Path, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from qwentui.core.states import JobState
 from qwentui.core.store import Job, Store
 from qwentui.tui.job_filter import JobFilter
 from qwentui.tui.widgets.job_table import JobTable
+from tests.tui.conftest import wait_until
 
 
 class TableApp(App[None]):
@@ -75,9 +76,10 @@ async def test_window_updates_adds_and_removes_by_key(store: Store) -> None:
         assert first[11] not in table.jobs
 
         table.move_cursor(row=table.row_count - 1)  # near the end: the next page by keyset
-        await pilot.pause()
-        await table.load_more()
-        assert display_order(table)[-1] < first[6] and table.row_count > 4
+        await table.load_more()  # the cursor may have asked for it already: then this one finds it loading
+        await wait_until(
+            pilot, lambda: display_order(table)[-1] < first[6] and table.row_count > 4, what="the next page"
+        )
 
 
 async def test_search_window_admits_only_matching_new_jobs(store: Store) -> None:

@@ -44,7 +44,11 @@ def on_screen(table: JobTable) -> str:
     return "\n".join(table.render_line(y).text for y in range(table.scrollable_content_region.height))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize(
+    "size",
+    # the smallest and 80x24 are in the fast subset; the others are the same walk at more room
+    [pytest.param(s, marks=() if s in (SMALLEST, (80, 24)) else pytest.mark.slow, id=f"{s[0]}x{s[1]}") for s in SIZES],
+)
 async def test_every_size_survives_every_event(app: QwenApp, context: Context, size: tuple[int, int]) -> None:
     async with app.run_test(size=size) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")

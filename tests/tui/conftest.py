@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
@@ -28,7 +29,7 @@ from qwentui.sim import SimConfig, create_app
 from qwentui.tui.app import QwenApp
 from qwentui.tui.image_backend import HALFBLOCK
 from qwentui.tui.screens.main import MainScreen
-from tests.conftest import poll_until
+from tests.helpers.wait import NOT_YET, poll_until
 
 SIZE = (160, 48)
 
@@ -95,8 +96,9 @@ def main_screen(app: QwenApp) -> MainScreen:
 async def wait_until(
     pilot: Pilot[None], condition: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0, what: str = "condition"
 ) -> None:
-    """Let the app run until `condition` holds (no fixed sleeps: only the outcome is asserted, never a time)."""
-    await poll_until(condition, timeout=timeout, what=what, nap=pilot.pause)
+    """Let the app run until `condition` holds (no fixed sleeps: only the outcome is asserted, never a time). A
+    widget not on screen yet (`NoMatches`) is "not yet", as a row not there yet is."""
+    await poll_until(condition, timeout=timeout, what=what, nap=pilot.pause, not_yet=(*NOT_YET, NoMatches))
 
 
 async def wait_for_state(

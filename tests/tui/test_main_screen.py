@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from qwentui.core.catalog import Mode
 from qwentui.core.requests import GenerationRequest
@@ -239,9 +239,9 @@ async def test_delete_details_and_palette(app: QwenApp, context: Context) -> Non
 
         await pilot.press("enter")  # details: request, response, history
         await wait_until(pilot, lambda: isinstance(app.screen, DetailsScreen), what="the details")
-        await wait_until(pilot, lambda: bool(app.screen.query("#details-events")), what="the history")
-        history = app.screen.query_one("#details-events")
-        assert history.row_count >= 5  # type: ignore[attr-defined]  # queued ... done
+        await wait_until(  # the history is read after the screen shows: queued ... done
+            pilot, lambda: app.screen.query_one("#details-events", DataTable).row_count >= 5, what="the history"
+        )
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen, what="back")
 

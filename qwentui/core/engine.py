@@ -245,6 +245,12 @@ class Engine:
                     job.id, JobState.NEEDS_USER, expect=JobState.UNCERTAIN, **sync_call_lost("qwentui restarted")
                 )
                 counts[JobState.NEEDS_USER.value] = counts.get(JobState.NEEDS_USER.value, 0) + 1
+        # A queued job waits only for a spending cap's next look (`_hold`): the cap may have been raised while no
+        # engine ran, so a new one looks at once rather than when the last one planned to.
+        waiting = [
+            (j.id, now) for j in await self.store.jobs_in_states({JobState.QUEUED}) if (j.next_check_at or 0) > now
+        ]
+        await self.store.set_next_checks(waiting)
         following = await self.store.jobs_in_states({JobState.PENDING, JobState.RUNNING})
         counts["following"] = len(following)
         self.wake()

@@ -4,7 +4,24 @@ It sits below both front ends: it imports the core (and the simulator, for `--de
 The CLI turns its arguments into `RuntimeOptions`; the TUI receives them ready-made.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from qwentui.runtime.context import Context, RuntimeOptions, open_context, open_store, paths_for
-from qwentui.runtime.drops import start_drop_service
+
+if TYPE_CHECKING:
+    from qwentui.runtime.drops import start_drop_service
+
+
+def __getattr__(name: str) -> Any:
+    """`start_drop_service` is loaded on first use: the drop-folder service (watchfiles, the intake pipeline) is
+    start-up time that commands which never watch a folder should not pay."""
+    if name == "start_drop_service":
+        from qwentui.runtime.drops import start_drop_service
+
+        return start_drop_service
+    raise AttributeError(f"module 'qwentui.runtime' has no attribute {name!r}")
+
 
 __all__ = ["Context", "RuntimeOptions", "open_context", "open_store", "paths_for", "start_drop_service"]

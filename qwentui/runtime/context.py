@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -25,13 +26,15 @@ from qwentui.core.config import (
     resolve_base_url,
 )
 from qwentui.core.download import make_download_client
-from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.limiter import RateLimiter
 from qwentui.core.pricing import pricing_for
 from qwentui.core.provenance import sidecar_setting
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.store import Store
+
+if TYPE_CHECKING:  # the drop-folder service is imported by what starts it (`runtime.drops`), not by every command
+    from qwentui.core.dropfolder import DropFolderService
 
 DEMO_KEY = "demo-key-not-secret"
 DEMO_TIME_SCALE = 0.05  # demo tasks take 5 % of real time: images in about a second, videos in a few

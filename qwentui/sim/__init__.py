@@ -9,12 +9,41 @@
 it with uvicorn; `running(config)` runs it on a free loopback port in a background thread.
 """
 
-from qwentui.sim.app import create_app
-from qwentui.sim.clock import FakeClock
-from qwentui.sim.config import SimConfig
-from qwentui.sim.server import BackgroundServer, running, serve
-from qwentui.sim.simulator import Simulator, Submission
-from qwentui.sim.tasks import Status, Task
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qwentui.sim.app import create_app
+    from qwentui.sim.clock import FakeClock
+    from qwentui.sim.config import SimConfig
+    from qwentui.sim.server import BackgroundServer, running, serve
+    from qwentui.sim.simulator import Simulator, Submission
+    from qwentui.sim.tasks import Status, Task
+
+# Loaded on first use: every `qwentui` command builds its parser with the `sim` subcommand, which needs only
+# `qwentui.sim.config`; the ASGI app and its web framework cost ~0.3 s of start-up for nothing.
+_HOME = {
+    "create_app": "app",
+    "FakeClock": "clock",
+    "SimConfig": "config",
+    "BackgroundServer": "server",
+    "running": "server",
+    "serve": "server",
+    "Simulator": "simulator",
+    "Submission": "simulator",
+    "Status": "tasks",
+    "Task": "tasks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qwentui.sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"qwentui.sim.{module}"), name)
+
 
 __all__ = [
     "BackgroundServer",

@@ -136,7 +136,6 @@ def test_run_until_idle_tells_a_job_that_needs_the_user(
     assert f"needs_user: job {job_id}" in err.strip().splitlines()[-1]
 
 
-@pytest.mark.slow
 def test_run_until_idle_tells_the_jobs_a_spending_cap_holds_and_stops_with_them(
     env: Path, server: BackgroundServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

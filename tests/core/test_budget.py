@@ -124,3 +124,17 @@ async def test_a_zero_cap_sends_nothing_priced(tmp_path: Path, store: Store) -> 
 
         await poll_until(noted, timeout=30, what="the hold noted")
         assert len(harness.sim.submissions) == 0 and (await store.get_job(job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
+
+
+async def test_a_new_engine_looks_at_once_at_jobs_a_cap_held_before_it_started(tmp_path: Path, store: Store) -> None:
+    """`qwentui run` after the cap was raised: the last engine planned its next look at the held job half a minute
+    ahead; the new one must not wait for it."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[budget]\ndaily = 1.0\n", encoding="utf-8")
+    request = GenerationRequest.from_dict({"prompt": "a fox", "model": "wan2.6-t2i"})
+    job = await store.add_job(request.to_dict(), cost_estimate=0.03, cost_currency="USD")
+    await store.set_next_checks([(job.id, time.time() + 3600)])  # what a hold by the last engine leaves
+    harness = SimHarness(fast_sim_config())
+    async with running_engine(tmp_path, store, harness, prices=PRICES, settings=settings) as engine:
+        [done] = await engine.wait_for([job.id], timeout=10)
+        assert done.state is JobState.DONE

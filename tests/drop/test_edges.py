@@ -35,8 +35,14 @@ async def test_dropping_again_an_image_whose_job_failed_sends_it_again(world: Wo
     fail_tasks(world, True)
     sha = write_png(rule.folder / "big.png", colour(21))
     await wait_until(lambda: "big.png.reason.txt" in names(rule.folder / "failed"), what="big.png failed")
+
+    async def recorded_failed() -> bool:  # the files move first, the ledger follows (completion._finish)
+        entry = await service.store.ledger_get(ledger_key("animate", [sha]))
+        return entry is not None and entry.outcome == "failed"
+
+    await wait_until(recorded_failed, what="the failure recorded")
     failed = await service.store.ledger_get(ledger_key("animate", [sha]))
-    assert failed is not None and failed.outcome == "failed"
+    assert failed is not None
 
     fail_tasks(world, False)
     write_png(rule.folder / "big.png", colour(21))  # the same bytes, dropped again
@@ -159,5 +165,9 @@ async def test_a_retried_drop_that_fails_again_says_so_in_its_reason(world: Worl
     await wait_until(lambda: f"job {retry.id}" in reason.read_text(), what="the reason to tell the retry")
     assert f"retried from job {first.job_id}" in reason.read_text()
     assert names(rule.folder / "done") == set()
-    entry = await service.store.ledger_get(ledger_key("animate", [sha]))
-    assert entry is not None and entry.job_id == retry.id and entry.outcome == "failed"
+
+    async def recorded_retry() -> bool:  # the reason file is written first, the ledger follows
+        entry = await recorded("failed")
+        return entry is not None and entry.job_id == retry.id
+
+    await wait_until(recorded_retry, what="the retry's failure recorded")

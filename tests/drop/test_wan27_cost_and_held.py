@@ -72,6 +72,8 @@ async def test_the_drop_status_counts_drops_held_by_a_spending_cap(world: World)
         write_png(rule.folder / f"house{i}.png", (120, 90 + i * 40, 60))
     await wait_until(lambda: service.status().rules[0].held == 2, what="two drops held")
     await wait_until(lambda: len([n for n in names(rule.folder / "done") if ".result" in n]) == 1, what="one done")
+    await wait_until(  # the result moves first, the board counts it after (completion._finish)
+        lambda: (service.status().rules[0].in_flight, service.status().rules[0].done) == (2, 1), what="counted"
+    )
     status = service.status()
-    assert status.rules[0].in_flight == 2 and status.rules[0].done == 1
     assert "2 held by the budget" in drop_summary(status) and "2⏸" in drop_summary(status, short=True)

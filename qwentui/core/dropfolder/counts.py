@@ -9,6 +9,7 @@ after, and once more when the service stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from qwentui.core.dropfolder.status import StatusBoard
@@ -25,6 +26,7 @@ class CountKeeper:
         self.board = board
         self._unsaved: dict[tuple[str, str], int] = {}
         self._dirty = asyncio.Event()
+        self._saving: asyncio.Future[None] | None = None
         board.count_listeners.append(self._counted)
 
     async def load(self) -> None:
@@ -45,7 +47,17 @@ class CountKeeper:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            await self.save()
+            # Shielded: the service stops this loop by cancelling it, and a save cut half-way would lose the
+            # increments it had taken out of `_unsaved`. `flush` waits for it instead.
+            self._saving = asyncio.ensure_future(self.save())
+            await asyncio.shield(self._saving)
+
+    async def flush(self) -> None:
+        """Write every increment: after the save in progress (if any), the ones counted since."""
+        if self._saving is not None and not self._saving.done():
+            with contextlib.suppress(Exception):  # it logged its own failure and kept its increments
+                await self._saving
+        await self.save()
 
     async def save(self) -> None:
         unsaved, self._unsaved = self._unsaved, {}

@@ -107,7 +107,7 @@ class DropFolderService:
         if self.completion.changes is not None:
             self.completion.changes.close()
             with contextlib.suppress(Exception):  # the last counts; a closed store just loses them
-                await self.counts.save()
+                await self.counts.flush()
         self.board.status.running = False
 
     async def __aenter__(self) -> DropFolderService:

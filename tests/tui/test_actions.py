@@ -210,8 +210,11 @@ async def test_duplicate_swaps_a_parents_stale_url_for_its_file(app: QwenApp, co
         await context.store.update_fields(image.id, results_expire_at=1.0)  # the image's URLs are stale now
         await wait_until(pilot, lambda: screen.table.select_job(video.id), what="the video's row")
         await press_for(app, pilot, "d", ComposerScreen, "the duplicate composer")
+        await wait_until(  # the form is filled after the parent's file is looked up for its stale URL
+            pilot, lambda: composer.current()[0].prompt == "the fox runs", what="the duplicate's prompt"
+        )
         request, problems = composer.current()
-        assert request.images == [path] and request.prompt == "the fox runs" and problems == []
+        assert request.images == [path] and problems == []
         await pilot.press("ctrl+s")
         await on_main(app, pilot)
         [dup] = await context.store.list_jobs(limit=1)

@@ -43,6 +43,14 @@ def _busy(pump: MessagePump) -> bool:
     return bool(queue.values or pump._next_callbacks or not queue.ready_event._waiters)
 
 
+def _layout_due(app: App[object]) -> bool:
+    try:
+        screen = app.screen
+    except Exception:
+        return False
+    return bool(screen.is_current and (screen._layout_required or screen._scroll_required))
+
+
 async def settle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
     """Stands in for `textual._wait.wait_for_idle` (same signature): returns once no pump of the app and its
     screen has had anything queued or in hand for `QUIET_TURNS` turns of the event loop."""
@@ -61,11 +69,19 @@ async def settle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
             quiet = 0
             continue
         quiet += 1
-        if quiet >= QUIET_TURNS:
-            confirmed = _pumps(app)
-            if len(confirmed) == len(pumps) and not any(_busy(pump) for pump in confirmed):
-                return
-            pumps, quiet = confirmed, 0
+        if quiet < QUIET_TURNS:
+            continue
+        if _layout_due(app):
+            # Keys typed at a person's pace have a frame between them (Textual lays out and draws at most every
+            # 1/60 s, and the old nap let that timer run): a layout the last key asked for is done now, so the
+            # next key meets it. (Mere repaints wait for the timer: they change nothing a key acts on.)
+            app.screen._on_timer_update()
+            quiet = 0
+            continue
+        confirmed = _pumps(app)
+        if len(confirmed) == len(pumps) and not any(_busy(pump) for pump in confirmed):
+            return
+        pumps, quiet = confirmed, 0
 
 
 async def settled_screen(pilot: Pilot[object], timeout: float = 30.0) -> bool:

@@ -106,7 +106,8 @@ async def test_every_size_survives_every_event(app: QwenApp, context: Context, s
         await pilot.press("escape")
         await wait_until(pilot, lambda: table.job_filter.is_empty, what="the filter cleared")
 
-        await pilot.press("slash")
+        await pilot.press("slash")  # a person sees the cursor in the box before typing (bursts: test_composer)
+        await wait_until(pilot, lambda: getattr(app.focused, "id", None) == "filter-text", what="the search box")
         await type_text(pilot, "sz5")
         await wait_until(pilot, lambda: table.job_filter.text == "sz5", what="the search")
         await context.engine.add(t2i("sz5 searched"))

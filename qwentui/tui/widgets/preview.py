@@ -20,6 +20,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -242,8 +243,11 @@ class PreviewPane(Vertical):
 
     @work(exclusive=True, group="preview")
     async def _load_media(self, job: Job, items: list[Shown], index: int) -> None:
-        area = self.query_one("#preview-media", VerticalScroll)
-        caption = self.query_one("#preview-caption", Static)
+        try:
+            area = self.query_one("#preview-media", VerticalScroll)
+            caption = self.query_one("#preview-caption", Static)
+        except NoMatches:  # the pane is being taken down (the app quits): nothing to show anything in
+            return
         pictures = [i for i in items if i.kind in ("image", "video")]
         if not items:
             await self._show_placeholder(_waiting_text(job))

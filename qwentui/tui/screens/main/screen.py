@@ -152,7 +152,7 @@ class MainScreen(JobActions, ResultActions):
         selected = self.table.selected_id
         latest = next((job for job in reversed(changed) if job.id == selected), None)
         if latest is not None and self._preview_timer is None:
-            self.run_worker(self._show_in_preview(latest), group="preview-fetch", exclusive=True)
+            self._load_preview(latest)
 
     def _notify(self, changed: list[Job]) -> None:
         notes = self.notifier.notes(changed)
@@ -241,7 +241,18 @@ class MainScreen(JobActions, ResultActions):
 
     def _preview_selected(self) -> None:
         self._preview_timer = None
-        self.run_worker(self._show_in_preview(self.table.selected), group="preview-fetch", exclusive=True)
+        self._load_preview(self.table.selected)
+
+    def _load_preview(self, job: Job | None) -> None:
+        """Load `job` into the preview in a worker (the newest load wins). The worker is given a function, not a
+        coroutine: a newer load may cancel it before it starts, and a coroutine made for it would be dropped
+        unawaited (a RuntimeWarning)."""
+
+        async def load() -> None:
+            await self._show_in_preview(job)
+
+        # Textual types a worker function through an overload that infers Never for one returning None
+        self.run_worker(load, group="preview-fetch", exclusive=True)  # type: ignore[arg-type]
 
     async def _show_in_preview(self, job: Job | None) -> None:
         try:

@@ -43,12 +43,14 @@ def _busy(pump: MessagePump) -> bool:
     return bool(queue.values or pump._next_callbacks or not queue.ready_event._waiters)
 
 
-def _layout_due(app: App[object]) -> bool:
+def _frame_due(app: App[object]) -> bool:
+    """A layout the last key asked for, or callbacks waiting for the next frame (`call_after_refresh`: a Select
+    opening its list sets the highlight that way)."""
     try:
         screen = app.screen
     except Exception:
         return False
-    return bool(screen.is_current and (screen._layout_required or screen._scroll_required))
+    return bool(screen.is_current and (screen._layout_required or screen._scroll_required or screen._callbacks))
 
 
 async def settle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
@@ -71,11 +73,14 @@ async def settle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
         quiet += 1
         if quiet < QUIET_TURNS:
             continue
-        if _layout_due(app):
+        if _frame_due(app):
             # Keys typed at a person's pace have a frame between them (Textual lays out and draws at most every
-            # 1/60 s, and the old nap let that timer run): a layout the last key asked for is done now, so the
-            # next key meets it. (Mere repaints wait for the timer: they change nothing a key acts on.)
-            app.screen._on_timer_update()
+            # 1/60 s, and the old nap let that timer run): the layout and the after-refresh callbacks the last
+            # key asked for run now, so the next key meets them. (Mere repaints wait for the timer: they change
+            # nothing a key acts on.)
+            screen = app.screen
+            screen._on_timer_update()
+            await screen._invoke_and_clear_callbacks()
             quiet = 0
             continue
         confirmed = _pumps(app)

@@ -31,7 +31,12 @@ async def on_main(app: QwenApp, pilot: object) -> MainScreen:
 
 async def press_for(app: QwenApp, pilot: object, key: str, screen_type: type, what: str) -> object:
     await pilot.press(key)  # type: ignore[attr-defined]
-    await wait_until(pilot, lambda: isinstance(app.screen, screen_type), what=what)  # type: ignore[arg-type]
+    # the screen is current as soon as it is pushed; its fields hold what it was given once it is mounted
+    await wait_until(
+        pilot,  # type: ignore[arg-type]
+        lambda: isinstance(app.screen, screen_type) and app.screen.is_mounted,
+        what=what,
+    )
     return app.screen
 
 

@@ -38,7 +38,11 @@ CASES: dict[Mode, tuple[str, list[str], str | None]] = {
 async def open_composer(app: QwenApp, pilot: object) -> ComposerScreen:
     await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the main screen")  # type: ignore[arg-type]
     await pilot.press("n")  # type: ignore[attr-defined]
-    await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")  # type: ignore[arg-type]
+    await wait_until(
+        pilot,  # type: ignore[arg-type]
+        lambda: isinstance(app.screen, ComposerScreen) and app.screen.is_mounted,  # pushed, then mounted
+        what="the composer",
+    )
     assert isinstance(app.screen, ComposerScreen)
     return app.screen
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.css.query import NoMatches
@@ -142,9 +141,7 @@ class PreviewPane(Vertical):
         if job is None:
             self.job, self.items, self._shown_key = None, [], None
             self._header(None)
-            self.run_worker(
-                self._show_placeholder("No job selected — press n to create one"), group="preview", exclusive=True
-            )
+            self._media_work(lambda: self._show_placeholder("No job selected — press n to create one"))
             return
         key = (job.id, job.state, len(assets))
         same_job = self.job is not None and self.job.id == job.id
@@ -157,7 +154,8 @@ class PreviewPane(Vertical):
         if not same_job:
             self.index = 0
         self.index = min(self.index, max(0, len(self.pictures) - 1))
-        self._load_media(job, list(self.items), self.index)
+        items, index = list(self.items), self.index
+        self._media_work(lambda: self._load_media(job, items, index))
 
     def refresh_times(self) -> None:
         if self.job is not None:
@@ -169,7 +167,8 @@ class PreviewPane(Vertical):
         if count < 2 or self.interleaved or self.job is None:
             return False
         self.index = (self.index + step) % count
-        self._load_media(self.job, list(self.items), self.index)
+        job, items, index = self.job, list(self.items), self.index
+        self._media_work(lambda: self._load_media(job, items, index))
         return True
 
     def toggle_play(self) -> bool:
@@ -185,9 +184,8 @@ class PreviewPane(Vertical):
         if shown is None or shown.kind != "video" or not shown.path or not self.backend.enabled:
             self.notify("Space plays a video: select a finished video first", severity="warning")
             return False
-        self.run_worker(
-            self._start_player(VideoPlayer(Path(shown.path), self.backend)), group="preview", exclusive=True
-        )
+        path = Path(shown.path)
+        self._media_work(lambda: self._start_player(VideoPlayer(path, self.backend)))
         return True
 
     async def _start_player(self, player: Widget) -> None:
@@ -241,13 +239,23 @@ class PreviewPane(Vertical):
 
     # ---- loading the media --------------------------------------------------------------------------------
 
-    @work(exclusive=True, group="preview")
+    def _media_work(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` as the pane's one media worker (a newer one cancels it). Only while the pane is taken down
+        (the app quits) can its parts be gone mid-way: then there is nothing left to show anything in."""
+
+        async def run() -> None:
+            try:
+                await work()
+            except NoMatches:
+                if self.query("#preview-media"):
+                    raise
+
+        # Textual types a worker function through an overload that infers Never for one returning None
+        self.run_worker(run, group="preview", exclusive=True)  # type: ignore[arg-type]
+
     async def _load_media(self, job: Job, items: list[Shown], index: int) -> None:
-        try:
-            area = self.query_one("#preview-media", VerticalScroll)
-            caption = self.query_one("#preview-caption", Static)
-        except NoMatches:  # the pane is being taken down (the app quits): nothing to show anything in
-            return
+        area = self.query_one("#preview-media", VerticalScroll)
+        caption = self.query_one("#preview-caption", Static)
         pictures = [i for i in items if i.kind in ("image", "video")]
         if not items:
             await self._show_placeholder(_waiting_text(job))

@@ -22,7 +22,6 @@ def test_the_launcher_imports_no_video_or_graphics_library() -> None:
 
 
 async def test_the_idle_main_screen_reads_no_job_rows_while_nothing_changes(app: QwenApp, context: Context) -> None:
-    context.engine.config.idle_look = 0.5  # the loops' safety-net sleep, waited out twice below: short here
     job = await context.engine.add(GenerationRequest.from_dict({"mode": "t2i", "prompt": "a quiet lake"}))
     await context.engine.wait_for([job.id], timeout=30)
     store = context.store

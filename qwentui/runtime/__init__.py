@@ -6,22 +6,18 @@ The CLI turns its arguments into `RuntimeOptions`; the TUI receives them ready-m
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from qwentui.core.lazy import lazy_attributes
 from qwentui.runtime.context import Context, RuntimeOptions, open_context, open_store, paths_for
 
 if TYPE_CHECKING:
     from qwentui.runtime.drops import start_drop_service
 
 
-def __getattr__(name: str) -> Any:
-    """`start_drop_service` is loaded on first use: the drop-folder service (watchfiles, the intake pipeline) is
-    start-up time that commands which never watch a folder should not pay."""
-    if name == "start_drop_service":
-        from qwentui.runtime.drops import start_drop_service
-
-        return start_drop_service
-    raise AttributeError(f"module 'qwentui.runtime' has no attribute {name!r}")
+# `start_drop_service` is loaded on first use: the drop-folder service (watchfiles, the intake pipeline) is
+# start-up time that commands which never watch a folder should not pay.
+__getattr__ = lazy_attributes(__name__, {"start_drop_service": "drops"})
 
 
 __all__ = ["Context", "RuntimeOptions", "open_context", "open_store", "paths_for", "start_drop_service"]

@@ -11,8 +11,9 @@ it with uvicorn; `running(config)` runs it on a free loopback port in a backgrou
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from qwentui.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from qwentui.sim.app import create_app
@@ -24,25 +25,21 @@ if TYPE_CHECKING:
 
 # Loaded on first use: every `qwentui` command builds its parser with the `sim` subcommand, which needs only
 # `qwentui.sim.config`; the ASGI app and its web framework cost ~0.3 s of start-up for nothing.
-_HOME = {
-    "create_app": "app",
-    "FakeClock": "clock",
-    "SimConfig": "config",
-    "BackgroundServer": "server",
-    "running": "server",
-    "serve": "server",
-    "Simulator": "simulator",
-    "Submission": "simulator",
-    "Status": "tasks",
-    "Task": "tasks",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'qwentui.sim' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"qwentui.sim.{module}"), name)
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "create_app": "app",
+        "FakeClock": "clock",
+        "SimConfig": "config",
+        "BackgroundServer": "server",
+        "running": "server",
+        "serve": "server",
+        "Simulator": "simulator",
+        "Submission": "simulator",
+        "Status": "tasks",
+        "Task": "tasks",
+    },
+)
 
 
 __all__ = [

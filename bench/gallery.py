@@ -83,10 +83,7 @@ async def worker() -> dict[str, Any]:
 
             def thumbs_on_screen() -> bool:
                 screen = app.screen
-                if not isinstance(screen, GalleryScreen) or not screen.grid.jobs:
-                    return False
-                grid = screen.grid
-                return all(grid.jobs[i].id in grid.thumbs for i in grid.visible_indexes())
+                return isinstance(screen, GalleryScreen) and screen.grid.thumbs_shown
 
             opens = []
             caches = []

@@ -24,10 +24,7 @@ async def gallery_ready(pilot: Pilot[Any]) -> None:
 
     def thumbs_done() -> bool:
         screen = app.screen
-        if not isinstance(screen, GalleryScreen) or not screen.grid.jobs:
-            return False
-        grid = screen.grid
-        return all(grid.jobs[i].id in grid.thumbs for i in grid.visible_indexes())
+        return isinstance(screen, GalleryScreen) and screen.grid.thumbs_shown
 
     await until(pilot, thumbs_done)
     await pilot.press("l")  # the cursor on the second result

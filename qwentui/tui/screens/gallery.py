@@ -157,7 +157,7 @@ class GalleryScreen(JobActions, ResultActions):
         grid = self.grid
         try:
             while grid.wanted:
-                on_screen = {grid.jobs[i].id for i in grid.visible_indexes()}
+                on_screen = grid.on_screen_ids()
                 for job_id in grid.wanted - on_screen:
                     grid.forget_cell(job_id)
                 grid.wanted &= on_screen

@@ -161,6 +161,15 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         last = (int(self.scroll_offset.y) + self.scrollable_content_region.height) // CELL_H + 1
         return range(min(first * cols, len(self.jobs)), min(last * cols, len(self.jobs)))
 
+    def on_screen_ids(self) -> set[int]:
+        """The jobs whose cells are on screen."""
+        return {self.jobs[i].id for i in self.visible_indexes()}
+
+    @property
+    def thumbs_shown(self) -> bool:
+        """Every cell on screen has its picture (or the reason it has none)."""
+        return bool(self.jobs) and all(job_id in self.thumbs for job_id in self.on_screen_ids())
+
     # ---- movement -------------------------------------------------------------------------------------------
 
     def action_move(self, rows: int, cols: int) -> None:

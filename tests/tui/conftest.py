@@ -8,7 +8,9 @@ probes the terminal, and cursors do not blink, so snapshots are stable.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,9 +56,10 @@ def sim_config() -> SimConfig:
     return SimConfig(seed=3, pending_seconds=0.2, running_seconds=0.3, public_url="http://sim.local")
 
 
-@pytest.fixture
-async def context(tmp_path: Path, sim_config: SimConfig) -> AsyncIterator[Context]:
-    """A store, a client on the in-process simulator and a started engine: what `open_context` gives."""
+@asynccontextmanager
+async def sim_context(tmp_path: Path, sim_config: SimConfig, **config: Any) -> AsyncIterator[Context]:
+    """A store, a client on the in-process simulator and a started engine: what `open_context` gives. `config`:
+    more `EngineConfig` fields (prices, settings, ...)."""
     transport = httpx.ASGITransport(app=create_app(sim_config))
     client = DashScopeClient(ApiKey("test", "test"), "http://sim.local/api/v1", transport=transport)
     paths = make_paths(tmp_path)
@@ -64,7 +67,7 @@ async def context(tmp_path: Path, sim_config: SimConfig) -> AsyncIterator[Contex
     engine = Engine(
         store,
         client,
-        EngineConfig(output_dir=paths.output, policy=SchedulePolicy(interval=0.05, time_scale=0.01)),
+        EngineConfig(output_dir=paths.output, policy=SchedulePolicy(interval=0.05, time_scale=0.01), **config),
         download_http=make_download_client(transport=transport),
     )
     await engine.start()
@@ -74,6 +77,12 @@ async def context(tmp_path: Path, sim_config: SimConfig) -> AsyncIterator[Contex
         await engine.stop()
         await client.aclose()
         await store.close()
+
+
+@pytest.fixture
+async def context(tmp_path: Path, sim_config: SimConfig) -> AsyncIterator[Context]:
+    async with sim_context(tmp_path, sim_config) as ctx:
+        yield ctx
 
 
 def quiet(app: QwenApp) -> QwenApp:

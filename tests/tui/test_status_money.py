@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from textual.app import App, ComposeResult
 from textual.command import CommandList
@@ -15,24 +14,18 @@ from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from qwentui.core.api import DashScopeClient
 from qwentui.core.catalog import Mode
-from qwentui.core.config import ApiKey
-from qwentui.core.download import make_download_client
-from qwentui.core.engine import Engine, EngineConfig
 from qwentui.core.pricing import Pricing, shipped_table
 from qwentui.core.requests import GenerationRequest
-from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
-from qwentui.core.store import Store
 from qwentui.runtime import Context
-from qwentui.sim import SimConfig, create_app
+from qwentui.sim import SimConfig
 from qwentui.tui.app import QwenApp
 from qwentui.tui.image_backend import HALFBLOCK
 from qwentui.tui.notifier import Notifier, desktop_notify
 from qwentui.tui.settings import load_settings
 from qwentui.tui.widgets.status_bar import BatchProgress, EngineStatus, Spend, StatusBar
-from tests.tui.conftest import main_screen, make_paths, quiet, type_text, wait_until
+from tests.tui.conftest import main_screen, make_paths, quiet, sim_context, type_text, wait_until
 
 PRICES = Pricing(shipped_table(), "ap-southeast-1")
 
@@ -50,30 +43,11 @@ def each_job() -> float:
 @pytest.fixture
 async def priced(tmp_path: Path, sim_config: SimConfig) -> AsyncIterator[Context]:
     """A context whose engine estimates with the shipped prices and reads [budget] from its settings file."""
-    transport = httpx.ASGITransport(app=create_app(sim_config))
-    client = DashScopeClient(ApiKey("test", "test"), "http://sim.local/api/v1", transport=transport)
-    paths = make_paths(tmp_path)
-    paths.settings.write_text(f"[budget]\ndaily = {each_job() * 3 + 0.0001:.4f}\n", encoding="utf-8")
-    store = await Store.open(paths.db)
-    engine = Engine(
-        store,
-        client,
-        EngineConfig(
-            output_dir=paths.output,
-            policy=SchedulePolicy(interval=0.05, time_scale=0.01),
-            prices=PRICES,
-            settings=paths.settings,
-        ),
-        download_http=make_download_client(transport=transport),
-    )
-    engine.budget.recheck = 0.2  # a raised cap is noticed at once, not after 30 s
-    await engine.start()
-    try:
-        yield Context(paths, store, client, engine, demo=False, endpoint="simulator (tests)")
-    finally:
-        await engine.stop()
-        await client.aclose()
-        await store.close()
+    settings = make_paths(tmp_path).settings
+    settings.write_text(f"[budget]\ndaily = {each_job() * 3 + 0.0001:.4f}\n", encoding="utf-8")
+    async with sim_context(tmp_path, sim_config, prices=PRICES, settings=settings) as ctx:
+        ctx.engine.budget.recheck = 0.2  # a raised cap is noticed at once, not after 30 s (no job is queued yet)
+        yield ctx
 
 
 def shown(bar: StatusBar, part: str) -> str:

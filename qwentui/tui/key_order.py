@@ -1,51 +1,130 @@
 """Keys typed faster than the app settles still land, in order, where the focus is.
 
-Textual sends each key to the widget that has the focus when the key is read, but a tab (or an enter that picks
-in a list) only moves the focus once that key has travelled up to the app, which checks the bindings. Keys read
-in the same burst (a fast typist, a terminal's key repeat, `tmux send-keys`) were all sent to the widget focused
-before the burst, so the text typed after "tab tab" reached a list or a select and was lost. Here a printable key
-that no widget used and no binding wants, arriving at the app after the focus moved away from the widget it was
-sent to, is sent on to the widget that has the focus now. Keys travel up in the order they were read, so the
-text keeps its order.
+Textual sends each key to the widget focused when the app reads it from the terminal, but what a key does (move
+the focus: tab, `/`, escape; open a screen: `n`; pick in a list: enter) happens later, when the key has travelled
+up to the app and its binding runs, and often a message after that (`focus()` is deferred). Keys read in one burst
+(a fast typist, key repeat, `tmux send-keys`) all went to the widget focused before the burst: "/dragon" duplicated
+a job (the `d` reached the main screen's bindings before the search box had the focus), `n` and a prompt lost the
+first letters, "escape n" typed an n into the search box.
+
+So keys go one at a time. The next key is sent when the one before it is done (a widget used it, or it came back
+to the app and its binding ran) and the current screen has worked through what that key queued for it (a screen
+opened or shown again, a focus moved): the release goes through the screen's queue, then the app's, behind those
+messages. A key lost on its way (its widget removed before reading it) holds the others back at most `STALL`.
+
+What is left, a widget that moves the focus some messages after it used a key (Textual's Select commits a pick
+that way), is caught at the app: a printable key that no widget used and no binding wants, arriving after the
+focus moved away from the widget it was sent to, is sent on to the widget that has the focus now.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import asyncio
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from textual import events
-from textual.app import App
+from textual.app import App, ScreenStackError
+from textual.message import Message
 from textual.widget import Widget
 
-MAX_TRACKED = 256  # keys in flight remembered (a priority binding consumes a key that never comes back)
+STALL = 0.5  # seconds a key may stay out before the next one goes anyway (its widget went away with it)
+
+
+class TrackedKey(events.Key):
+    """A key from the terminal as `InOrderKeys` sends it on: knows where it was sent and says when it was used."""
+
+    __slots__ = ("_on_used", "sent_to")
+
+    def __init__(self, key: events.Key, sent_to: Widget | None, on_used: Callable[[TrackedKey], None]) -> None:
+        super().__init__(key.key, key.character)
+        self.time = key.time
+        # No sender: a key sent by the app would be stopped by the screen on its way back up (Textual stops a
+        # message at the sender's child), which would read here as a widget having used it.
+        self._sender = None
+        self.sent_to = sent_to
+        self._on_used = on_used
+
+    def stop(self, stop: bool = True) -> Message:
+        super().stop(stop)
+        if stop:  # a widget used the key: it goes no further
+            self._on_used(self)
+        return self
+
+
+TrackedKey.handler_name = events.Key.handler_name  # handled as a Key: `on_key`, `key_…` methods, bindings
 
 
 class InOrderKeys(App[None]):
-    """App mixin: remembers where each key was sent and re-sends stray printable keys to the focused widget."""
+    """App mixin: sends the terminal's keys on one at a time, each once the last one is done (module docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._sent_to: OrderedDict[int, Widget | None] = OrderedDict()
+        self._keys_waiting: deque[events.Key] = deque()
+        self._key_out: TrackedKey | None = None  # sent, and not yet released
+        self._key_done = False  # the key out is done; its release is on its way through the queues
+        self._stall: asyncio.TimerHandle | None = None
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded:
-            self._sent_to[id(event)] = self.focused
-            while len(self._sent_to) > MAX_TRACKED:
-                self._sent_to.popitem(last=False)
+        if isinstance(event, events.Key) and not event.is_forwarded and not isinstance(event, TrackedKey):
+            self._keys_waiting.append(event)
+            if self._key_out is None:
+                await self._send_next_key()
+            return
         await super().on_event(event)
 
+    async def _send_next_key(self) -> None:
+        if self._key_out is not None or not self._keys_waiting:
+            return
+        key = TrackedKey(self._keys_waiting.popleft(), self.focused, self._used)
+        self._key_out, self._key_done = key, False
+        self._stall = asyncio.get_running_loop().call_later(STALL, self.call_later, self._release, key)
+        await super().on_event(key)  # a priority binding takes it here, or it goes on to the focused widget
+        if not key.is_forwarded:
+            self._finished(key)
+
+    def _used(self, key: TrackedKey) -> None:
+        self._finished(key)
+
+    def _finished(self, key: TrackedKey) -> None:
+        """The key is done: release the next one behind what it queued for the screen and the app."""
+        if key is not self._key_out or self._key_done:
+            return
+        self._key_done = True
+        try:
+            screen = self.screen
+        except ScreenStackError:  # quitting
+            return
+        if not screen.call_later(self._release_via_app, key):
+            self.call_later(self._release, key)
+
+    def _release_via_app(self, key: TrackedKey) -> None:
+        self.call_later(self._release, key)  # behind the focus changes the screen asked the app for
+
+    async def _release(self, key: TrackedKey) -> None:
+        if key is not self._key_out:  # released already (by the stall timer, or the other way round)
+            return
+        if self._stall is not None:
+            self._stall.cancel()
+        self._key_out = None
+        await self._send_next_key()
+
     async def _on_key(self, event: events.Key) -> None:
-        sent_to = self._sent_to.pop(id(event), None)
+        event.prevent_default()  # App._on_key is called here, so the key is known to be done after its binding ran
         focused = self.focused
         if (
-            event.is_printable
-            and sent_to is not None
+            isinstance(event, TrackedKey)
+            and event.is_printable
+            and event.sent_to is not None
             and focused is not None
-            and focused is not sent_to
+            and focused is not event.sent_to
             and not self.screen.active_bindings.get(event.key)
         ):
-            event.prevent_default()  # not Textual's own handler: the key is not lost at the app
             stray = events.Key(event.key, event.character)
             stray.set_sender(self)
             focused._forward_event(stray)
+        else:
+            await super()._on_key(event)
+        if isinstance(event, TrackedKey):
+            self._finished(event)

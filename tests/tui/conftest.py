@@ -7,6 +7,7 @@ probes the terminal, and cursors do not blink, so snapshots are stable.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,14 +16,17 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from textual import events
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
 from qwentui.core.api import DashScopeClient
+from qwentui.core.catalog import Mode
 from qwentui.core.config import ApiKey, Paths
 from qwentui.core.download import make_download_client
 from qwentui.core.engine import Engine, EngineConfig
+from qwentui.core.requests import GenerationRequest
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Job, Store
@@ -43,6 +47,10 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A blinking cursor would make two renders of the same screen differ.
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None, raising=False)
     monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None, raising=False)
+
+
+def t2i(prompt: str, **fields: object) -> GenerationRequest:
+    return GenerationRequest(mode=Mode.T2I, prompt=prompt, **fields)  # type: ignore[arg-type]
 
 
 def make_paths(tmp_path: Path) -> Paths:
@@ -158,6 +166,21 @@ async def focus(pilot: Pilot[None], widget_id: str) -> None:
 
 async def type_text(pilot: Pilot[None], text: str) -> None:
     await pilot.press(*[{" ": "space"}.get(ch, ch) for ch in text])
+
+
+async def typist(pilot: Pilot[None], *keys: str, gap: int = 20) -> None:
+    """Keys as a fast typist delivers them: each one `gap` turns of the event loop after the last, whether or
+    not the app has settled (pilot.press waits for the app to go idle after every key, which hides a slow
+    handler that a real typist runs into)."""
+    app = pilot.app
+    for key in keys:
+        char = {"space": " "}.get(key, key if len(key) == 1 else None)
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)  # type: ignore[union-attr]
+        for _ in range(gap):
+            await asyncio.sleep(0)
+    await pilot.pause()
 
 
 async def choose(pilot: Pilot[None], widget_id: str, value: str) -> None:

@@ -16,7 +16,7 @@ from qwentui.tui.app import QwenApp
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.widgets.composer_fields import FieldRow
 from qwentui.tui.widgets.image_view import HalfBlockImage
-from tests.tui.conftest import SIZE, choose, focus, main_screen, paste, type_text, wait_terminal, wait_until
+from tests.tui.conftest import SIZE, choose, focus, main_screen, paste, type_text, typist, wait_terminal, wait_until
 
 URL = "https://example.com/cat.png"
 URL2 = "https://example.com/dog.png"
@@ -210,25 +210,6 @@ async def test_file_picker_and_path_completion(
         await pilot.press(*["down"] * (names.index("input.png") + 1), "enter")
         await wait_until(pilot, lambda: app.screen is composer, what="back in the composer")
         assert composer.form.values()["image_1"] == str(png)
-
-
-async def typist(pilot: Pilot[None], *keys: str, gap: int = 20) -> None:
-    """Keys as a fast typist delivers them: each one `gap` turns of the event loop after the last, whether or
-    not the app has settled (pilot.press waits for the app to go idle after every key, which hides a slow
-    handler that a real typist runs into)."""
-    import asyncio
-
-    from textual import events
-
-    app = pilot.app
-    for key in keys:
-        char = {"space": " "}.get(key, key if len(key) == 1 else None)
-        event = events.Key(key, char)
-        event.set_sender(app)
-        app._driver.send_message(event)  # type: ignore[union-attr]
-        for _ in range(gap):
-            await asyncio.sleep(0)
-    await pilot.pause()
 
 
 async def open_select(pilot: Pilot[None], widget_id: str, value: str) -> list[str]:

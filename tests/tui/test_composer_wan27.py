@@ -18,8 +18,8 @@ from qwentui.tui.app import QwenApp
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.widgets.composer_fields import FieldRow
 from tests.core.clips import make_mp4, make_wav
-from tests.tui.conftest import SIZE, choose, focus, main_screen, paste, type_text, wait_terminal, wait_until
-from tests.tui.test_composer import open_composer, typist
+from tests.tui.conftest import SIZE, choose, focus, main_screen, paste, type_text, typist, wait_terminal, wait_until
+from tests.tui.test_composer import open_composer
 
 URL = "https://example.com/cat.png"
 PALETTE = "#C2D1E6 40%, #2B3A55 35%, #F2A541 25%"

@@ -25,15 +25,12 @@ from tests.tui.conftest import (
     main_screen,
     paste,
     quiet,
+    t2i,
     type_text,
     wait_for_state,
     wait_terminal,
     wait_until,
 )
-
-
-def t2i(prompt: str, **fields: object) -> GenerationRequest:
-    return GenerationRequest(mode=Mode.T2I, prompt=prompt, **fields)  # type: ignore[arg-type]
 
 
 async def started(app: QwenApp, pilot: object) -> None:

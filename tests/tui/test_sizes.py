@@ -18,9 +18,7 @@ from textual.content import Content
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
-from qwentui.core.catalog import Mode
 from qwentui.core.dropfolder.status import DropStatus, RuleStatus
-from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from qwentui.runtime import Context
@@ -29,14 +27,10 @@ from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.main import MainScreen
 from qwentui.tui.widgets.job_table import JobTable
 from qwentui.tui.widgets.status_bar import EngineStatus, StatusBar
-from tests.tui.conftest import choose, focus, main_screen, paste, type_text, wait_until
+from tests.tui.conftest import choose, focus, main_screen, paste, t2i, type_text, wait_until
 
 SIZES = [(60, 20), (80, 24), (110, 30), (130, 40), (160, 48), (250, 70)]
 SMALLEST = SIZES[0]
-
-
-def t2i(prompt: str) -> GenerationRequest:
-    return GenerationRequest(mode=Mode.T2I, prompt=prompt)
 
 
 def on_screen(table: JobTable) -> str:

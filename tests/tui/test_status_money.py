@@ -14,9 +14,7 @@ from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from qwentui.core.catalog import Mode
 from qwentui.core.pricing import Pricing, shipped_table
-from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import JobState
 from qwentui.runtime import Context
 from qwentui.sim import SimConfig
@@ -25,13 +23,9 @@ from qwentui.tui.image_backend import HALFBLOCK
 from qwentui.tui.notifier import Notifier, desktop_notify
 from qwentui.tui.settings import load_settings
 from qwentui.tui.widgets.status_bar import BatchProgress, EngineStatus, Spend, StatusBar
-from tests.tui.conftest import main_screen, make_paths, quiet, sim_context, type_text, wait_until
+from tests.tui.conftest import main_screen, make_paths, quiet, sim_context, t2i, type_text, wait_until
 
 PRICES = Pricing(shipped_table(), "ap-southeast-1")
-
-
-def t2i(prompt: str) -> GenerationRequest:
-    return GenerationRequest(mode=Mode.T2I, prompt=prompt)
 
 
 def each_job() -> float:

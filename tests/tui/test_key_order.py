@@ -1,0 +1,74 @@
+"""Keys that arrive in one burst (a fast typist, key repeat, `tmux send-keys`) each do what they would do typed
+slowly: the ones after a key that moves the focus or opens a screen land where that key sent the focus. Each
+sequence is sent in one read, with no turn of the event loop between keys, at 80x24 and 160x48."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from qwentui.runtime import Context
+from qwentui.tui.app import QwenApp
+from qwentui.tui.screens.composer import ComposerScreen
+from tests.tui.conftest import main_screen, t2i, typist, wait_until
+
+SIZES = [(80, 24), (160, 48)]
+
+
+def keys_for(text: str) -> list[str]:
+    return [{" ": "space"}.get(ch, ch) for ch in text]
+
+
+async def ready(app: QwenApp, context: Context, pilot: object) -> None:
+    """Two jobs in the table, and the table focused: the letters typed next are job keys unless sent on."""
+    for prompt in ("a fox", "a cat"):
+        await context.engine.add(t2i(prompt))
+    await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the main screen")  # type: ignore[arg-type]
+    table = main_screen(app).table
+    await wait_until(pilot, lambda: table.row_count == 2 and app.focused is table, what="the demo rows")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_slash_then_text_searches_and_runs_no_job_key(
+    app: QwenApp, context: Context, size: tuple[int, int]
+) -> None:
+    """`/dragon`: every letter goes to the search box; none reaches the job keys (d = duplicate, r = retry, a =
+    animate, n = new, o = open)."""
+    async with app.run_test(size=size) as pilot:
+        await ready(app, context, pilot)
+        await typist(pilot, "slash", *keys_for("dragon"), gap=0)
+        search = app.screen.query_one("#filter-text", Input)
+        await wait_until(pilot, lambda: search.value == "dragon", what=f"dragon searched, not {search.value!r}")
+        assert app.screen.__class__.__name__ == "MainScreen"
+        assert app.focused is search
+        await wait_until(pilot, lambda: main_screen(app).table.job_filter.text == "dragon", what="the search applied")
+        counts = await context.store.count_by_state()
+        assert sum(counts.values()) == 2  # no job duplicated, retried or animated
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_n_then_a_prompt_lands_whole_in_the_composer(
+    app: QwenApp, context: Context, size: tuple[int, int]
+) -> None:
+    async with app.run_test(size=size) as pilot:
+        await ready(app, context, pilot)
+        await typist(pilot, "n", *keys_for("a red fox"), gap=0)
+        await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
+        prompt = app.screen.query_one("#f-prompt", TextArea)
+        await wait_until(pilot, lambda: prompt.text == "a red fox", what=f"the whole prompt, not {prompt.text!r}")
+        assert app.focused is prompt
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_escape_leaves_the_search_box_before_the_next_key(
+    app: QwenApp, context: Context, size: tuple[int, int]
+) -> None:
+    """In the search box, `escape n`: escape clears and leaves the box, so the n is the New key, not a letter."""
+    async with app.run_test(size=size) as pilot:
+        await ready(app, context, pilot)
+        await typist(pilot, "slash", *keys_for("fox"), gap=0)
+        search = app.screen.query_one("#filter-text", Input)
+        await wait_until(pilot, lambda: search.value == "fox", what="fox in the search box")
+        await typist(pilot, "escape", "n", gap=0)
+        await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer, opened by n")
+        assert search.value == ""

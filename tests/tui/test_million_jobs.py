@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from qwentui.core.api import DashScopeClient
 from qwentui.core.config import ApiKey
@@ -110,6 +111,10 @@ async def test_a_million_jobs(million_context: Context) -> None:
         await wait_until(pilot, lambda: table.job_filter.is_empty and table.row_count == PAGE, what="all jobs")
         await pilot.press("slash")
         await type_text(pilot, "dragon lighthouse number 9999")
+        search = app.screen.query_one("#filter-text", Input)
+        await wait_until(  # every key in the box (a CI run once timed out below, with nothing to tell which step)
+            pilot, lambda: search.value == "dragon lighthouse number 9999", what="the typed search"
+        )
         expected = await million_context.store.list_jobs(text="dragon lighthouse number 9999", limit=PAGE)
         assert expected and all(
             {"dragon", "lighthouse", "number"} <= set(j.prompt.split()) and j.prompt.split()[-1].startswith("9999")

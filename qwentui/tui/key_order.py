@@ -8,9 +8,9 @@ a job (the `d` reached the main screen's bindings before the search box had the 
 first letters, "escape n" typed an n into the search box.
 
 So keys go one at a time. The next key is sent when the one before it is done (a widget used it, or it came back
-to the app and its binding ran) and the current screen has worked through what that key queued for it (a screen
-opened or shown again, a focus moved): the release goes through the screen's queue, then the app's, behind those
-messages. A key lost on its way (its widget removed before reading it) holds the others back at most `STALL`.
+to the app and its binding ran), behind the focus changes it asked the app for; when it opened a screen (or went
+back to one), also behind that screen's mount and resume, which set its focus. A key lost on its way (its widget
+removed before reading it) holds the others back at most `STALL`.
 
 What is left, a widget that moves the focus some messages after it used a key (Textual's Select commits a pick
 that way), is caught at the app: a printable key that no widget used and no binding wants, arriving after the
@@ -27,6 +27,7 @@ from typing import Any
 from textual import events
 from textual.app import App, ScreenStackError
 from textual.message import Message
+from textual.screen import Screen
 from textual.widget import Widget
 
 STALL = 0.5  # seconds a key may stay out before the next one goes anyway (its widget went away with it)
@@ -35,14 +36,17 @@ STALL = 0.5  # seconds a key may stay out before the next one goes anyway (its w
 class TrackedKey(events.Key):
     """A key from the terminal as `InOrderKeys` sends it on: knows where it was sent and says when it was used."""
 
-    __slots__ = ("_on_used", "sent_to")
+    __slots__ = ("_on_used", "screen", "sent_to")
 
-    def __init__(self, key: events.Key, sent_to: Widget | None, on_used: Callable[[TrackedKey], None]) -> None:
+    def __init__(
+        self, key: events.Key, screen: Screen[Any], sent_to: Widget | None, on_used: Callable[[TrackedKey], None]
+    ) -> None:
         super().__init__(key.key, key.character)
         self.time = key.time
         # No sender: a key sent by the app would be stopped by the screen on its way back up (Textual stops a
         # message at the sender's child), which would read here as a widget having used it.
         self._sender = None
+        self.screen = screen
         self.sent_to = sent_to
         self._on_used = on_used
 
@@ -65,6 +69,7 @@ class InOrderKeys(App[None]):
         self._key_out: TrackedKey | None = None  # sent, and not yet released
         self._key_done = False  # the key out is done; its release is on its way through the queues
         self._stall: asyncio.TimerHandle | None = None
+        self.keys_stalled = 0  # keys sent on by the stall timer: each one a key whose end was never seen
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded and not isinstance(event, TrackedKey):
@@ -77,12 +82,22 @@ class InOrderKeys(App[None]):
     async def _send_next_key(self) -> None:
         if self._key_out is not None or not self._keys_waiting:
             return
-        key = TrackedKey(self._keys_waiting.popleft(), self.focused, self._used)
+        key = TrackedKey(self._keys_waiting.popleft(), self.screen, self.focused, self._used)
         self._key_out, self._key_done = key, False
-        self._stall = asyncio.get_running_loop().call_later(STALL, self.call_later, self._release, key)
+        self._stall = asyncio.get_running_loop().call_later(STALL, self._stalled, key)
         await super().on_event(key)  # a priority binding takes it here, or it goes on to the focused widget
         if not key.is_forwarded:
             self._finished(key)
+
+    def _stalled(self, key: TrackedKey) -> None:
+        if key is self._key_out:
+            self.keys_stalled += 1
+            self.call_later(self._release, key)
+
+    @property
+    def keys_pending(self) -> bool:
+        """A key is out, or waiting for the one out: what it will do has not happened yet."""
+        return self._key_out is not None or bool(self._keys_waiting)
 
     def _used(self, key: TrackedKey) -> None:
         self._finished(key)
@@ -96,7 +111,10 @@ class InOrderKeys(App[None]):
             screen = self.screen
         except ScreenStackError:  # quitting
             return
-        if not screen.call_later(self._release_via_app, key):
+        # A screen the key opened (or went back to) takes the focus when it has mounted and resumed: the release
+        # waits behind that in its queue. On the same screen it only waits behind the focus changes the key's
+        # binding asked the app for (not behind the screen's own work, such as a page read from the store).
+        if screen is key.screen or not screen.call_later(self._release_via_app, key):
             self.call_later(self._release, key)
 
     def _release_via_app(self, key: TrackedKey) -> None:

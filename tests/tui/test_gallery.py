@@ -82,6 +82,7 @@ async def test_ten_thousand_results_build_only_the_cells_on_screen(app: QwenApp,
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, DetailsScreen), what="the details")
         assert isinstance(app.screen, DetailsScreen) and app.screen.job_id == chosen
+        assert [type(s) for s in app.screen_stack[-2:]] == [GalleryScreen, DetailsScreen]  # opened once
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, GalleryScreen), what="the gallery again")
 

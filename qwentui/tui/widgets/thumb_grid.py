@@ -64,6 +64,8 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
             self.job = job
 
     class Selected(Message):
+        """A double click on the cell under the cursor (enter is the gallery's own key: not sent from here too)."""
+
         def __init__(self, job: Job) -> None:
             super().__init__()
             self.job = job
@@ -227,10 +229,6 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
             if index == self.cursor and event.chain > 1 and self.selected is not None:
                 self.post_message(self.Selected(self.selected))
             self._move_to(index)
-
-    def key_enter(self) -> None:
-        if self.selected is not None:
-            self.post_message(self.Selected(self.selected))
 
     def on_resize(self) -> None:
         self._resized()

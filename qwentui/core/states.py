@@ -36,7 +36,9 @@ REMOTE_ACTIVE: frozenset[JobState] = frozenset({S.PENDING, S.RUNNING})
 ACTIVE: frozenset[JobState] = frozenset(JobState) - TERMINAL - {S.NEEDS_USER}
 
 ALLOWED: dict[JobState, frozenset[JobState]] = {
-    S.QUEUED: frozenset({S.UPLOADING, S.SUBMITTING, S.CANCELED}),
+    # REJECTED: a stored request that no longer passes validation (written by hand or by an older version):
+    # refused before anything is sent, or the submit loop would meet it again on every pass
+    S.QUEUED: frozenset({S.UPLOADING, S.SUBMITTING, S.REJECTED, S.CANCELED}),
     # back to QUEUED when an upload fails for a reason that may go away (network, 5xx); NEEDS_USER after
     # too many such tries
     S.UPLOADING: frozenset({S.SUBMITTING, S.QUEUED, S.REJECTED, S.CANCELED, S.NEEDS_USER}),

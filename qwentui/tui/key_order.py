@@ -10,7 +10,7 @@ first letters, "escape n" typed an n into the search box.
 So keys go one at a time. The next key is sent when the one before it is done (a widget used it, or it came back
 to the app and its binding ran), behind the focus changes it asked the app for; when it opened a screen (or went
 back to one), also behind that screen's mount and resume, which set its focus. A key lost on its way (its widget
-removed before reading it) holds the others back at most `STALL`.
+removed before reading it) holds the others back at most `STALL` (`SCREEN_STALL` behind a screen it opened).
 
 What is left, a widget that moves the focus some messages after it used a key (Textual's Select commits a pick
 that way), is caught at the app: a printable key that no widget used and no binding wants, arriving after the
@@ -31,6 +31,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 STALL = 0.5  # seconds a key may stay out before the next one goes anyway (its widget went away with it)
+SCREEN_STALL = 3.0  # the same once the key is done and its release waits on a screen it opened (mounting under load)
 
 
 class TrackedKey(events.Key):
@@ -116,6 +117,9 @@ class InOrderKeys(App[None]):
         # binding asked the app for (not behind the screen's own work, such as a page read from the store).
         if screen is key.screen or not screen.call_later(self._release_via_app, key):
             self.call_later(self._release, key)
+        elif self._stall is not None:  # not lost: the screen is there, mounting; guard only against its removal
+            self._stall.cancel()
+            self._stall = asyncio.get_running_loop().call_later(SCREEN_STALL, self._stalled, key)
 
     def _release_via_app(self, key: TrackedKey) -> None:
         self.call_later(self._release, key)  # behind the focus changes the screen asked the app for

@@ -97,6 +97,27 @@ async def test_invalid_request_is_refused_before_anything_is_sent(engine: Engine
     assert len(sim.sim.submissions) == 0
 
 
+async def test_a_stored_request_that_fails_validation_is_rejected_and_the_queue_goes_on(
+    tmp_path: Path, store: Store
+) -> None:
+    """A queued row whose request no longer validates (hand-written, or from an older version) is refused with
+    its reason, once, before anything is sent; the jobs behind it are sent as usual."""
+    bad = await store.add_job(
+        {"mode": "t2i", "model": "wan2.6-t2i", "prompt": ""}, mode="t2i", model="wan2.6-t2i", prompt=""
+    )
+    harness = SimHarness(fast_sim_config())
+    eng = await make_engine(tmp_path, store, harness)
+    try:
+        good = await eng.add(T2I)
+        bad, good = await settle(eng, [bad.id, good.id])
+    finally:
+        await eng.stop()
+    assert bad.state is JobState.REJECTED and bad.error_code == "InvalidRequest"
+    assert bad.error_message and "prompt" in bad.error_message
+    assert good.state is JobState.DONE
+    assert len(harness.sim.submissions) == 1
+
+
 async def test_failed_task_keeps_its_reason(tmp_path: Path, store: Store) -> None:
     harness = SimHarness(fast_sim_config(failure_rate=1.0, failure_code="DataInspectionFailed"))
     eng = await make_engine(tmp_path, store, harness)

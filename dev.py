@@ -40,9 +40,18 @@ def ensure_env(groups: tuple[str, ...]) -> None:
     wanted = sorted(set(groups) | (installed or set()))
     print(f"dev.py: installing qwentui with {', '.join(wanted) or 'no tool groups'} into .venv ...", flush=True)
     pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-c", str(CONSTRAINTS)]
+    project = ["-e", str(ROOT), *(f"--group={g}" for g in wanted)]
+    # uv installs the same pinned set in ~5 s where pip takes ~35 s (a third of a fresh clone's set-up); pip
+    # stays the way when uv cannot be had (no wheel for this platform, no index)
+    if subprocess.run([*pip, "uv"], check=False).returncode == 0:
+        uv = [str(BIN / "uv"), "pip", "install", "-q", "--python", str(PY), "-c", str(CONSTRAINTS)]
+        if subprocess.run([*uv, *project], check=False, cwd=ROOT).returncode == 0:
+            STAMP.write_text(json.dumps({"digest": digest, "groups": wanted}))
+            return
+        print("dev.py: uv could not install; trying pip", flush=True)
     # the pip a new venv starts with is too old for --group (pip >= 25.1); constraints.txt pins the one we use
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", str(ROOT), *(f"--group={g}" for g in wanted)], check=True, cwd=ROOT)
+    subprocess.run([*pip, *project], check=True, cwd=ROOT)
     STAMP.write_text(json.dumps({"digest": digest, "groups": wanted}))
 
 

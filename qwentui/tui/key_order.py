@@ -10,7 +10,8 @@ first letters, "escape n" typed an n into the search box.
 So keys go one at a time. The next key is sent when the one before it is done (a widget used it, or it came back
 to the app and its binding ran), behind the focus changes it asked the app for; when it opened a screen (or went
 back to one), also behind that screen's mount and resume, which set its focus. A key lost on its way (its widget
-removed before reading it) holds the others back at most `STALL` (`SCREEN_STALL` behind a screen it opened).
+removed before reading it) holds the others back at most `STALL`; one waiting behind a screen it opened waits as
+long as that screen takes to mount, unless the screen goes away.
 
 What is left, a widget that moves the focus some messages after it used a key (Textual's Select commits a pick
 that way), is caught at the app: a printable key that no widget used and no binding wants, arriving after the
@@ -31,7 +32,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 STALL = 0.5  # seconds a key may stay out before the next one goes anyway (its widget went away with it)
-SCREEN_STALL = 3.0  # the same once the key is done and its release waits on a screen it opened (mounting under load)
+SCREEN_CHECK = 1.0  # how often a release waiting on a screen the key opened checks that the screen is still there
 
 
 class TrackedKey(events.Key):
@@ -70,6 +71,7 @@ class InOrderKeys(App[None]):
         self._key_out: TrackedKey | None = None  # sent, and not yet released
         self._key_done = False  # the key out is done; its release is on its way through the queues
         self._stall: asyncio.TimerHandle | None = None
+        self._hop_screen: Screen[Any] | None = None  # the screen whose queue the key out's release waits in
         self.keys_stalled = 0  # keys sent on by the stall timer: each one a key whose end was never seen
 
     async def on_event(self, event: events.Event) -> None:
@@ -83,14 +85,25 @@ class InOrderKeys(App[None]):
     async def _send_next_key(self) -> None:
         if self._key_out is not None or not self._keys_waiting:
             return
-        key = TrackedKey(self._keys_waiting.popleft(), self.screen, self.focused, self._used)
-        self._key_out, self._key_done = key, False
-        self._stall = asyncio.get_running_loop().call_later(STALL, self._stalled, key)
+        key = self._out(self._keys_waiting.popleft())
         await super().on_event(key)  # a priority binding takes it here, or it goes on to the focused widget
         if not key.is_forwarded:
             self._finished(key)
 
+    def _out(self, key: events.Key) -> TrackedKey:
+        """`key` becomes the key out, tracked and guarded by the stall timer."""
+        if self._stall is not None:
+            self._stall.cancel()
+        out = TrackedKey(key, self.screen, self.focused, self._used)
+        self._key_out, self._key_done, self._hop_screen = out, False, None
+        self._stall = asyncio.get_running_loop().call_later(STALL, self._stalled, out)
+        return out
+
     def _stalled(self, key: TrackedKey) -> None:
+        screen = self._hop_screen
+        if key is self._key_out and self._key_done and screen is not None and screen.is_running:
+            self._stall = asyncio.get_running_loop().call_later(SCREEN_CHECK, self._stalled, key)
+            return
         if key is self._key_out:
             self.keys_stalled += 1
             self.call_later(self._release, key)
@@ -117,9 +130,11 @@ class InOrderKeys(App[None]):
         # binding asked the app for (not behind the screen's own work, such as a page read from the store).
         if screen is key.screen or not screen.call_later(self._release_via_app, key):
             self.call_later(self._release, key)
-        elif self._stall is not None:  # not lost: the screen is there, mounting; guard only against its removal
-            self._stall.cancel()
-            self._stall = asyncio.get_running_loop().call_later(SCREEN_STALL, self._stalled, key)
+        else:  # not lost: the screen is mounting (a second or two under load); only its removal would lose it
+            self._hop_screen = screen
+            if self._stall is not None:
+                self._stall.cancel()
+            self._stall = asyncio.get_running_loop().call_later(SCREEN_CHECK, self._stalled, key)
 
     def _release_via_app(self, key: TrackedKey) -> None:
         self.call_later(self._release, key)  # behind the focus changes the screen asked the app for
@@ -143,10 +158,15 @@ class InOrderKeys(App[None]):
             and focused is not event.sent_to
             and not self.screen.active_bindings.get(event.key)
         ):
-            stray = events.Key(event.key, event.character)
-            stray.set_sender(self)
-            focused._forward_event(stray)
-        else:
-            await super()._on_key(event)
+            # Sent on as the key out: the next key waits until this one is used where it now goes (a space
+            # typed after it would otherwise overtake it).
+            if event is self._key_out:
+                focused._forward_event(self._out(event))
+            else:  # let go by the stall timer already: another key is out
+                stray = events.Key(event.key, event.character)
+                stray.set_sender(self)
+                focused._forward_event(stray)
+            return
+        await super()._on_key(event)
         if isinstance(event, TrackedKey):
             self._finished(event)

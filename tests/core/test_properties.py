@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,6 +80,8 @@ json_value = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner, max_size=3)),
     max_leaves=25,
 )
+
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: property tests (hypothesis)
 
 REQUEST_KEYS = [
     "prompt",

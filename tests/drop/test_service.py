@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from qwentui.core.catalog import Mode
 from qwentui.core.dropfolder import DropFolderService
 from qwentui.core.dropfolder.ledger import ledger_key
@@ -26,6 +28,8 @@ from tests.drop.helpers import (
     write_png,
 )
 from tests.helpers import wait_for
+
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: the drop service over real folders
 
 
 async def test_a_dropped_image_becomes_a_job_and_ends_in_done_with_its_result(world: World) -> None:

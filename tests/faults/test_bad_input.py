@@ -67,6 +67,8 @@ text_or_any = st.one_of(
     ),
     anything,
 )
+
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: a fault suite
 number_or_any = st.one_of(st.integers(min_value=-5, max_value=10**15), st.floats(allow_nan=True), anything)
 
 

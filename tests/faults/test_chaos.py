@@ -32,6 +32,8 @@ from tests.faults.chaos_run import ChaosPlan, run_chaos
 from tests.faults.helpers import engine_cmd, engine_env, queue_requests
 from tests.helpers import SimHarness, engine_config, fast_sim_config, poll_until, running_engine, wait_for
 
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: a fault suite
+
 
 @pytest.mark.slow
 def test_chaos_kills_and_faults_lose_nothing_and_send_nothing_twice(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ from qwentui.core.store import Store, StoreCorrupt, StoreError, StoreFull
 from tests.faults.helpers import fill, remount, tmpfs
 from tests.helpers import SimHarness, engine_rounds, fast_sim_config, poll_until, running_engine
 
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: a fault suite
+
 T2I = GenerationRequest(mode=Mode.T2I, prompt="a red fox in snow")
 
 

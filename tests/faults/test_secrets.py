@@ -29,6 +29,8 @@ from qwentui.sim import SimConfig, Simulator, create_app
 from tests.faults.helpers import LoopbackServer, RecordingApp, engine_cmd, engine_env, sample_png
 from tests.helpers import engine_config, poll_until
 
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: a fault suite
+
 CANARY = "sk-CANARY0123456789abcdef0123456789"
 NEEDLES = [CANARY.encode(), CANARY[3:].encode(), CANARY[3:].encode("utf-16-le"), b"CANARY0123456789"]
 

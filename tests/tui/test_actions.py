@@ -23,6 +23,8 @@ from qwentui.tui.screens.main import MainScreen
 from qwentui.tui.screens.pickers import DraftChoice, FilePicker
 from tests.tui.conftest import SIZE, choose, focus, main_screen, paste, type_text, wait_terminal, wait_until
 
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: each job action through the composer to a finished job
+
 
 async def on_main(app: QwenApp, pilot: object) -> MainScreen:
     await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")  # type: ignore[arg-type]

@@ -18,6 +18,8 @@ from qwentui.tui.widgets.composer_fields import FieldRow
 from qwentui.tui.widgets.image_view import HalfBlockImage
 from tests.tui.conftest import SIZE, choose, focus, main_screen, paste, type_text, typist, wait_terminal, wait_until
 
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: every mode and field of the composer, driven key by key
+
 URL = "https://example.com/cat.png"
 URL2 = "https://example.com/dog.png"
 

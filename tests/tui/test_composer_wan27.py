@@ -21,6 +21,8 @@ from tests.core.clips import make_mp4, make_wav
 from tests.tui.conftest import SIZE, choose, focus, main_screen, paste, type_text, typist, wait_terminal, wait_until
 from tests.tui.test_composer import open_composer
 
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: every Wan 2.7 mode of the composer, driven key by key
+
 URL = "https://example.com/cat.png"
 PALETTE = "#C2D1E6 40%, #2B3A55 35%, #F2A541 25%"
 

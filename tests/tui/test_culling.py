@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -22,6 +23,8 @@ from qwentui.tui.screens.main.result_actions import PathPrompt
 from qwentui.tui.screens.pickers import Confirm
 from tests.core.test_assemble import make_clip
 from tests.tui.conftest import choose, main_screen, wait_terminal, wait_until
+
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: ratings and export through the whole app
 
 T2I = {"mode": "t2i", "model": "wan2.6-t2i", "prompt": "a fox"}
 T2V = {"mode": "t2v", "model": "wan2.6-t2v", "prompt": "a clip"}

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from textual.widgets import Static
 
@@ -17,6 +18,8 @@ from qwentui.tui.app import QwenApp
 from qwentui.tui.widgets.status_bar import StatusBar
 from tests.tui.conftest import SIZE, main_screen, wait_terminal, wait_until
 from tests.tui.test_main_screen import started
+
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: the drop folder service under the app
 
 
 @asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from textual.pilot import Pilot
 
@@ -17,6 +18,8 @@ from qwentui.tui.screens.gallery import GalleryScreen
 from qwentui.tui.thumb_cache import ThumbCache, cache_folder
 from qwentui.tui.widgets.thumb_grid import CELL_H, CELL_W, picture_box
 from tests.tui.conftest import main_screen, wait_until
+
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: ten thousand results in the gallery
 
 T2I = {"mode": "t2i", "model": "wan2.6-t2i", "prompt": "x"}
 

@@ -9,10 +9,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from qwentui.core.requests import GenerationRequest
 from qwentui.runtime import Context
 from qwentui.tui.app import QwenApp
 from tests.tui.conftest import main_screen, wait_until
+
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: watches the idle app for seconds
 
 
 def test_the_launcher_imports_no_video_or_graphics_library() -> None:

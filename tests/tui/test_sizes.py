@@ -41,7 +41,7 @@ def on_screen(table: JobTable) -> str:
 @pytest.mark.parametrize(
     "size",
     # the smallest and 80x24 are in the fast subset; the others are the same walk at more room
-    [pytest.param(s, marks=() if s in (SMALLEST, (80, 24)) else pytest.mark.slow, id=f"{s[0]}x{s[1]}") for s in SIZES],
+    [pytest.param(s, marks=() if s == (80, 24) else pytest.mark.slow, id=f"{s[0]}x{s[1]}") for s in SIZES],
 )
 async def test_every_size_survives_every_event(app: QwenApp, context: Context, size: tuple[int, int]) -> None:
     async with app.run_test(size=size) as pilot:

@@ -25,6 +25,8 @@ from qwentui.tui.settings import load_settings
 from qwentui.tui.widgets.status_bar import BatchProgress, EngineStatus, Spend, StatusBar
 from tests.tui.conftest import main_screen, make_paths, quiet, sim_context, t2i, type_text, wait_until
 
+pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: budgets and batches through the whole app
+
 PRICES = Pricing(shipped_table(), "ap-southeast-1")
 
 

@@ -265,3 +265,48 @@ async def test_reopened_composer_has_the_prompt_focused(app: QwenApp, context: C
         prompt = composer.query_one("#f-prompt", TextArea)
         await wait_until(pilot, lambda: prompt.text == "abc", what=f"the prompt to hold abc, not {prompt.text!r}")
         assert app.focused is prompt
+
+
+async def test_submit_sends_the_form_as_it_is_when_an_edit_starts_a_newer_validation(
+    app: QwenApp, context: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctrl+s validates the form before sending. An edit that lands meanwhile starts a newer validation, which
+    drops the submit's result: the submit then validates again and sends the form with the edit, not the
+    request validated before it (an image set's n picked just before ctrl+s was once sent without its n)."""
+    import asyncio
+    import threading
+
+    from textual.widgets import Input
+
+    from qwentui.tui.screens import composer as composer_module
+
+    async with app.run_test(size=SIZE) as pilot:
+        composer = await open_composer(app, pilot)
+        await type_text(pilot, "a fox")
+        await wait_until(
+            pilot,
+            lambda: "ready to submit" in str(composer.query_one("#composer-summary", Static).render()),
+            what="ready",
+        )
+        gates = [threading.Event(), threading.Event()]
+        calls: list[object] = []
+        real = composer_module.validate
+
+        def held(request: object) -> object:
+            index = len(calls)
+            calls.append(request)
+            if index < len(gates):
+                gates[index].wait(10)  # the submit's validation, then the edit's, held in their threads
+            return real(request)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(composer_module, "validate", held)
+        submit = asyncio.create_task(composer.action_submit())
+        await wait_until(pilot, lambda: len(calls) == 1, what="the submit's validation")
+        composer.query_one("#f-seed", Input).value = "42"  # the edit: its validation starts after the debounce
+        await wait_until(pilot, lambda: len(calls) == 2, what="the edit's validation")
+        gates[0].set()  # the submit's validation ends first, already superseded
+        await wait_until(pilot, lambda: len(calls) == 3 or submit.done(), what="the submit to validate again")
+        gates[1].set()
+        await submit
+        [job] = await context.store.list_jobs(limit=1)
+        assert job.prompt == "a fox" and job.request.get("seed") == 42

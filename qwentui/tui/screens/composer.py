@@ -307,9 +307,11 @@ class ComposerScreen(Screen[int | None]):
         request, problems = self._check()
         return request, problems + validate(request)
 
-    async def _validate_now(self) -> None:
+    async def _validate_now(self) -> bool:
+        """Validate the form as it is now and show the result; False when a newer edit's validation started
+        meanwhile (its result is the one shown), or the composer is gone."""
         if not self.is_mounted:
-            return
+            return False
         self._generation += 1
         generation = self._generation
         request, problems = self._check()
@@ -327,7 +329,7 @@ class ComposerScreen(Screen[int | None]):
             # validate() probes local images with Pillow: off the event loop, so typing never stutters on a big file
             problems += await asyncio.to_thread(validate, request)
         if generation != self._generation or not self.is_mounted:
-            return  # a newer edit has been validated (or is being): its result is the one to show
+            return False  # a newer edit has been validated (or is being): its result is the one to show
         self._request, self._problems, self._batch = request, problems, batch
         self._show_cost(request, batch)
         orphans = self.form.show_problems(problems, reveal=self._reveal)
@@ -343,6 +345,7 @@ class ComposerScreen(Screen[int | None]):
             summary.set_class(bool(problems), "-bad")
             summary.set_class(not problems, "-ok")
         self._show_json(request, problems)
+        return True
 
     def _show_cost(self, request: GenerationRequest, batch: list[GenerationRequest]) -> None:
         """What it will cost: the estimate of the one request, or "N jobs, est. COST" of the batch."""
@@ -384,7 +387,12 @@ class ComposerScreen(Screen[int | None]):
         self._reveal_all = True
         if self._debounce is not None:
             self._debounce.stop()
-        await self._validate_now()
+        # What is sent is the form as it is at the submit: when an edit that arrived meanwhile started a newer
+        # validation, this one's result was dropped and `_request` may still be the one before that edit (an
+        # image set's n picked just before ctrl+s was once sent without its n).
+        while not await self._validate_now():
+            if not self.is_mounted:
+                return
         if self._problems or self._request is None:
             first = self.form.first_invalid()
             if first is not None:

@@ -365,3 +365,33 @@ def test_cost_line_says_the_price_date_and_when_none_is_known() -> None:
     assert cost_text(stale).endswith("(older than 90 days: check them)")
     unknown = Pricing(replace(table, prices=())).estimate(request)
     assert cost_text(unknown) == "est.: no price known for wan2.7-i2v 1080P in ap-southeast-1"
+
+
+@pytest.mark.parametrize("gone", ["#preview-caption", "#preview-media"])
+async def test_a_media_worker_ends_quietly_when_the_pane_is_taken_down_under_it(gone: str) -> None:
+    """While the app quits, the pane's parts go one by one (the caption may go before the media): a media
+    worker that meets a missing part then has nothing to show anything in, and ends without an error (a failed
+    worker would fail the app as it quits)."""
+    from textual.app import App, ComposeResult
+    from textual.widget import Widget
+    from textual.widgets import Static
+
+    from qwentui.tui.image_backend import HALFBLOCK
+    from qwentui.tui.widgets.preview import PreviewPane
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield PreviewPane(HALFBLOCK, id="preview")
+
+    async def shows_a_picture() -> None:
+        pane.query_one("#preview-media", Widget)
+        pane.query_one("#preview-caption", Static).update("image 1/1")
+
+    app = One()
+    async with app.run_test() as pilot:
+        pane = app.query_one(PreviewPane)
+        await pane.query_one(gone).remove()
+        pane._media_work(shows_a_picture)
+        await pane.workers.wait_for_complete()
+        await pilot.pause()
+        assert app._exception is None

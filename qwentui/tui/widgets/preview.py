@@ -33,6 +33,7 @@ from qwentui.tui.widgets.image_view import Fitted, HalfBlockImage, fit_picture, 
 
 THUMB_PX = 768  # decoded once per file (media caches it); the widget scales it to the pane
 INTERLEAVE_IMAGE_ROWS = 14
+MEDIA_PARTS = ("#preview-media", "#preview-caption")  # what the media workers write into
 
 
 @dataclass(frozen=True)
@@ -247,8 +248,9 @@ class PreviewPane(Vertical):
             try:
                 await work()
             except NoMatches:
-                if self.query("#preview-media"):
-                    raise
+                if all(self.query(part) for part in MEDIA_PARTS):
+                    raise  # the pane is whole: a real mistake
+                # some part is gone already: the pane is being taken down (the caption can go before the media)
 
         # Textual types a worker function through an overload that infers Never for one returning None
         self.run_worker(run, group="preview", exclusive=True)  # type: ignore[arg-type]

@@ -10,8 +10,9 @@ first letters, "escape n" typed an n into the search box.
 So keys go one at a time. The next key is sent when the one before it is done (a widget used it, or it came back
 to the app and its binding ran), behind the focus changes it asked the app for; when it opened a screen (or went
 back to one), also behind that screen's mount and resume, which set its focus. A key lost on its way (its widget
-removed before reading it) holds the others back at most `STALL`; one waiting behind a screen it opened waits as
-long as that screen takes to mount, unless the screen goes away.
+removed before reading it) holds the others back at most `STALL`. While what it waits on (the widget it was sent
+to, a screen it opened and that is mounting) is still there, it waits on, up to `GIVE_UP`: under load a busy widget
+or a mounting screen can take seconds, and the next key sent early would go astray.
 
 What is left, a widget that moves the focus some messages after it used a key (Textual's Select commits a pick
 that way), is caught at the app: a printable key that no widget used and no binding wants, arriving after the
@@ -32,13 +33,13 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 STALL = 0.5  # seconds a key may stay out before the next one goes anyway (its widget went away with it)
-SCREEN_CHECK = 1.0  # how often a release waiting on a screen the key opened checks that the screen is still there
+GIVE_UP = 3.0  # seconds after which a key still out is let go even though what it waits on is still there
 
 
 class TrackedKey(events.Key):
     """A key from the terminal as `InOrderKeys` sends it on: knows where it was sent and says when it was used."""
 
-    __slots__ = ("_on_used", "screen", "sent_to")
+    __slots__ = ("_on_used", "screen", "sent_at", "sent_to")
 
     def __init__(
         self, key: events.Key, screen: Screen[Any], sent_to: Widget | None, on_used: Callable[[TrackedKey], None]
@@ -50,6 +51,7 @@ class TrackedKey(events.Key):
         self._sender = None
         self.screen = screen
         self.sent_to = sent_to
+        self.sent_at = asyncio.get_running_loop().time()
         self._on_used = on_used
 
     def stop(self, stop: bool = True) -> Message:
@@ -100,9 +102,15 @@ class InOrderKeys(App[None]):
         return out
 
     def _stalled(self, key: TrackedKey) -> None:
-        screen = self._hop_screen
-        if key is self._key_out and self._key_done and screen is not None and screen.is_running:
-            self._stall = asyncio.get_running_loop().call_later(SCREEN_CHECK, self._stalled, key)
+        """Every `STALL` while a key is out: it is lost only when what it waits on is gone (under load a busy
+        widget or a mounting screen can take seconds, and sending the next key then would send it astray)."""
+        if key is not self._key_out:
+            return
+        waiting_on = self._hop_screen if self._key_done else (key.sent_to or key.screen)
+        loop = asyncio.get_running_loop()
+        alive = waiting_on is not None and waiting_on.is_running and waiting_on.is_attached and not waiting_on.disabled
+        if alive and loop.time() - key.sent_at < GIVE_UP:
+            self._stall = loop.call_later(STALL, self._stalled, key)
             return
         if key is self._key_out:
             self.keys_stalled += 1
@@ -132,9 +140,6 @@ class InOrderKeys(App[None]):
             self.call_later(self._release, key)
         else:  # not lost: the screen is mounting (a second or two under load); only its removal would lose it
             self._hop_screen = screen
-            if self._stall is not None:
-                self._stall.cancel()
-            self._stall = asyncio.get_running_loop().call_later(SCREEN_CHECK, self._stalled, key)
 
     def _release_via_app(self, key: TrackedKey) -> None:
         self.call_later(self._release, key)  # behind the focus changes the screen asked the app for

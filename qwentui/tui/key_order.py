@@ -96,7 +96,7 @@ class InOrderKeys(App[None]):
         """`key` becomes the key out, tracked and guarded by the stall timer."""
         if self._stall is not None:
             self._stall.cancel()
-        out = TrackedKey(key, self.screen, self.focused, self._used)
+        out = TrackedKey(key, self.screen, self.focused, self._finished)
         self._key_out, self._key_done, self._hop_screen = out, False, None
         self._stall = asyncio.get_running_loop().call_later(STALL, self._stalled, out)
         return out
@@ -112,17 +112,13 @@ class InOrderKeys(App[None]):
         if alive and loop.time() - key.sent_at < GIVE_UP:
             self._stall = loop.call_later(STALL, self._stalled, key)
             return
-        if key is self._key_out:
-            self.keys_stalled += 1
-            self.call_later(self._release, key)
+        self.keys_stalled += 1
+        self.call_later(self._release, key)
 
     @property
     def keys_pending(self) -> bool:
         """A key is out, or waiting for the one out: what it will do has not happened yet."""
         return self._key_out is not None or bool(self._keys_waiting)
-
-    def _used(self, key: TrackedKey) -> None:
-        self._finished(key)
 
     def _finished(self, key: TrackedKey) -> None:
         """The key is done: release the next one behind what it queued for the screen and the app."""

@@ -164,8 +164,13 @@ async def focus(pilot: Pilot[None], widget_id: str) -> None:
     assert app.focused is not None and app.focused.id == widget_id, f"focus is on {app.focused!r}"
 
 
+def keys_for(text: str) -> list[str]:
+    """The key names that type `text` (Pilot and the driver name the space key "space")."""
+    return [{" ": "space"}.get(ch, ch) for ch in text]
+
+
 async def type_text(pilot: Pilot[None], text: str) -> None:
-    await pilot.press(*[{" ": "space"}.get(ch, ch) for ch in text])
+    await pilot.press(*keys_for(text))
 
 
 async def typist(pilot: Pilot[None], *keys: str, gap: int = 20) -> None:

@@ -16,7 +16,18 @@ from qwentui.tui.app import QwenApp
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.widgets.composer_fields import FieldRow
 from qwentui.tui.widgets.image_view import HalfBlockImage
-from tests.tui.conftest import SIZE, choose, focus, main_screen, paste, type_text, typist, wait_terminal, wait_until
+from tests.tui.conftest import (
+    SIZE,
+    choose,
+    focus,
+    keys_for,
+    main_screen,
+    paste,
+    type_text,
+    typist,
+    wait_terminal,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: every mode and field of the composer, driven key by key
 
@@ -237,7 +248,7 @@ async def test_keys_typed_right_after_a_mode_or_model_change_all_land(
         keys = await open_select(pilot, picker, value)
         # from the mode list, tab tab reaches the prompt; from the model list, one tab does
         tabs = ["tab", "tab"] if picker == "pick-mode" else ["tab"]
-        keys += tabs + [{" ": "space"}.get(ch, ch) for ch in "a quick fox"]
+        keys += tabs + keys_for("a quick fox")
         if deliver == "press":
             await pilot.press(*keys)
         else:

@@ -10,14 +10,10 @@ from textual.widgets import Input, TextArea
 from qwentui.runtime import Context
 from qwentui.tui.app import QwenApp
 from qwentui.tui.screens.composer import ComposerScreen
-from tests.tui.conftest import main_screen, t2i, typist, wait_until
+from tests.tui.conftest import keys_for, main_screen, t2i, typist, wait_until
 
 # 80x24 in the fast subset, 160x48 (where the composer lays out more) in the full run
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48", marks=pytest.mark.slow)]
-
-
-def keys_for(text: str) -> list[str]:
-    return [{" ": "space"}.get(ch, ch) for ch in text]
 
 
 async def ready(app: QwenApp, context: Context, pilot: object) -> None:

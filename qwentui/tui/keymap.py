@@ -107,6 +107,11 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         KeySpec("close-picker", "escape", "dismiss_none", "Close"),
     ),
     "file-picker": (KeySpec("parent-folder", "backspace", "up", "Parent folder"),),
+    "extend-choice": (  # e on a finished video, when a model can continue the clip itself
+        KeySpec("extend-from-frame", "l", "choose('frame')", "From the last frame"),
+        KeySpec("extend-continue-clip", "c", "choose('clip')", "Continue the clip"),
+        KeySpec("extend-cancel", "escape", "choose('cancel')", "Cancel"),
+    ),
     "draft": (  # esc on a composer with a typed draft
         KeySpec("draft-discard", "d", "choose('discard')", "Discard"),
         KeySpec("draft-keep", "k", "choose('keep')", "Keep for later"),

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -19,9 +20,9 @@ from qwentui.runtime import Context
 from qwentui.tui.app import QwenApp
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.details import DetailsScreen
-from qwentui.tui.screens.main.result_actions import PathPrompt
-from qwentui.tui.screens.pickers import Confirm
-from tests.core.test_assemble import make_clip
+from qwentui.tui.screens.result_dialogs import AssembleDialog, ExtendChoice, PathPrompt
+from tests.core.clips import make_wav
+from tests.core.test_assemble import decode_all, make_clip
 from tests.tui.conftest import choose, main_screen, wait_terminal, wait_until
 
 pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: ratings and export through the whole app
@@ -94,37 +95,61 @@ async def test_details_show_the_lineage_both_ways_and_f_shows_the_family(app: Qw
         await wait_until(pilot, lambda: main_screen(app).table.row_count == 4, what="every job again")
 
 
-async def test_extend_from_the_tui_queues_a_job_whose_lineage_is_the_source(app: QwenApp, context: Context) -> None:
-    engine = context.engine
+async def extend_in_the_composer(pilot: Pilot[None], app: QwenApp, source_id: int, choice: str) -> GenerationRequest:
+    """e on the source, the choice (l: last frame, c: continue the clip), then the composer's request sent."""
+    screen = main_screen(app)
+    screen.table.select_job(source_id)
+    await pilot.press("e")
+    await wait_until(pilot, lambda: isinstance(app.screen, ExtendChoice), what="the extend choice")
+    await pilot.press(choice)
+    await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
+    composer = app.screen
+    assert isinstance(composer, ComposerScreen)
+    # the form is filled and checked once it has laid out (ctrl+s before that finds no request yet)
+    await wait_until(pilot, lambda: composer._request is not None, what="the request checked")
+    request = composer._request
+    assert request is not None
+    await pilot.press("ctrl+s")
+    await wait_until(pilot, lambda: app.screen is screen, what="the main screen again")
+    return request
+
+
+async def test_extend_from_the_last_frame_or_by_continuing_the_clip(app: QwenApp, context: Context) -> None:
+    engine, store = context.engine, context.store
     source = await engine.add(GenerationRequest(mode=Mode.T2V, prompt="waves at dusk"))
     async with app.run_test(size=(160, 48)) as pilot:
-        done = await wait_terminal(pilot, context.store, source.id)
+        done = await wait_terminal(pilot, store, source.id)
         assert done.state is JobState.DONE
+        (clip,) = [a.path for a in await store.assets(source.id) if a.kind == "video"]
         await ready(pilot, app)
-        screen = main_screen(app)
-        screen.table.select_job(source.id)
-        await pilot.press("e")
-        await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
-        composer = app.screen
-        assert isinstance(composer, ComposerScreen)
-        # the form is filled and checked once it has laid out (ctrl+s before that finds no request yet)
-        await wait_until(pilot, lambda: composer._request is not None, what="the request checked")
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: app.screen is screen, what="the main screen again")
 
-        async def extended() -> bool:
-            return bool(await context.store.children(source.id))
+        async def children(n: int) -> bool:
+            return len(await store.children(source.id)) >= n
 
-        await wait_until(pilot, extended, what="the new job")
-        (link,) = await context.store.children(source.id)
+        # from the last frame: an i2v job of the source's family, its first frame the saved last frame
+        await extend_in_the_composer(pilot, app, source.id, "l")
+        await wait_until(pilot, lambda: children(1), what="the job from the last frame")
+        (link,) = await store.children(source.id)
         assert link.relation == "extend"
-        new = await context.store.get_job(link.job_id)
+        new = await store.get_job(link.job_id)
         assert new is not None and new.mode is Mode.I2V and new.prompt == "waves at dusk"
         frames = [*new.request.get("images", []), *(m["url"] for m in new.request.get("media", []))]
         assert any(str(f).endswith(f"{source.id}_last_frame.png") for f in frames)
 
+        # the native continuation: wan2.7-i2v, the source's clip as its first_clip
+        request = await extend_in_the_composer(pilot, app, source.id, "c")
+        assert request.model == "wan2.7-i2v" and request.media == [{"type": "first_clip", "url": clip}]
+        await wait_until(pilot, lambda: children(2), what="the job continuing the clip")
+        continued = [lk for lk in await store.children(source.id) if lk.relation == "continue"]
+        assert len(continued) == 1
+        sent = await store.get_job(continued[0].job_id)
+        assert sent is not None and sent.model == "wan2.7-i2v" and sent.mode is Mode.I2V
+        assert sent.request["media"] == [{"type": "first_clip", "url": clip}] and sent.prompt == "waves at dusk"
 
-async def test_assemble_a_chain_and_export_the_starred(app: QwenApp, context: Context, tmp_path: Path) -> None:
+
+async def test_assemble_with_a_sound_track_then_export_what_the_filter_shows(
+    app: QwenApp, context: Context, tmp_path: Path
+) -> None:
     store = context.store
     ids: list[int] = []
     for i in range(3):
@@ -133,13 +158,25 @@ async def test_assemble_a_chain_and_export_the_starred(app: QwenApp, context: Co
         )
         await store.add_asset(job.id, 1, "video", path=make_clip(tmp_path / f"{i}.mp4", 10, fps=10))
         ids.append(job.id)
+    still = await store.add_job(T2I, state=JobState.DONE)  # a finished result the filter leaves out
+    picture = tmp_path / "still.png"
+    Image.new("RGB", (8, 8), "red").save(picture)
+    await store.add_asset(still.id, 1, "image", path=picture)
+    music = make_wav(tmp_path / "music.wav", 0.7)  # shorter than the film: looped
     async with app.run_test(size=(160, 48)) as pilot:
         await ready(pilot, app)
         screen = main_screen(app)
-        assert screen.table.selected_id == ids[-1]
+        screen.table.select_job(ids[-1])
         await pilot.press("A")
-        await wait_until(pilot, lambda: isinstance(app.screen, Confirm), what="the question")
-        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, AssembleDialog), what="the assemble dialog")
+        dialog = app.screen
+        dialog.query_one("#assemble-audio", Input).value = str(tmp_path / "nothing.wav")
+        await pilot.press("enter")  # a file that is not there: said in the dialog, which stays
+        await wait_until(pilot, lambda: "No audio file" in str(dialog.query_one("#assemble-problem").render()))
+        assert app.screen is dialog
+        dialog.query_one("#assemble-audio", Input).value = str(music)
+        dialog.query_one("#assemble-trim", Input).value = "1"
+        await pilot.press("enter")
 
         async def films() -> list[Link]:
             return [lk for lk in await store.children(ids[0]) if lk.relation == "assemble"]
@@ -153,17 +190,29 @@ async def test_assemble_a_chain_and_export_the_starred(app: QwenApp, context: Co
         assert [(p.parent_id, p.relation) for p in parents] == [(i, "assemble") for i in ids]
         film_job = await store.get_job(link.job_id)
         assert film_job is not None and film_job.mode is Mode.ASSEMBLE and film_job.state is JobState.DONE
-        await wait_until(pilot, lambda: screen.table.selected_id == link.job_id, what="the film selected")
+        assert film_job.request["audio"] == str(music) and film_job.request["trim_frames"] == 1
+        (film,) = [a.path for a in await store.assets(film_job.id)]
+        frames, _, sound, _ = decode_all(Path(film or ""))
+        assert frames == 3 * (10 - 2)  # a frame trimmed at each end of each clip
+        assert sound is not None and abs(sound - frames / 10) <= 0.05  # the track, looped to the film's length
 
-        # star the film, export the starred results into a folder
-        await pilot.press("s")
-        await wait_until(pilot, lambda: (screen.table.selected or film_job).starred, what="the star")
+        # filter to the clips (t2v): E says how many, and exports those, each with its sidecar, nothing else
+        await wait_until(pilot, lambda: screen.table.row_count == 5, what="the film in the table")
+        await choose(pilot, "filter-mode", "t2v")
+        await wait_until(pilot, lambda: set(screen.table.row_ids) == set(ids), what="the clips alone")
         await pilot.press("E")
         await wait_until(pilot, lambda: isinstance(app.screen, PathPrompt), what="the path question")
+        question = str(app.screen.query_one("#path-question").render())
+        assert "the 3 finished result(s) shown" in question and "mode t2v" in question
         dest = tmp_path / "exported"
         app.screen.query_one(Input).value = str(dest)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: dest.is_dir() and any(dest.glob("*.json")), what="the export")
-        (sidecar,) = list(dest.glob("*.json"))
-        assert json.loads(sidecar.read_text())["starred"] is True
-        assert sidecar.name.removesuffix(".json") in {p.name for p in dest.iterdir()}
+        expected = {f"{i}.mp4" for i in range(3)}
+        expected |= {name + ".json" for name in expected}
+        await wait_until(
+            pilot, lambda: dest.is_dir() and {p.name for p in dest.iterdir()} == expected, what="the export"
+        )
+        for i, job_id in enumerate(ids):
+            side = json.loads((dest / f"{i}.mp4.json").read_text())
+            assert side["job_id"] == job_id and side["file"] == f"{i}.mp4"
+            assert (dest / f"{i}.mp4").read_bytes() == (tmp_path / f"{i}.mp4").read_bytes()

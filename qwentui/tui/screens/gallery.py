@@ -19,14 +19,13 @@ from textual.css.query import NoMatches
 from textual.widgets import Input, Static
 
 from qwentui.core.feed import Subscription
-from qwentui.core.states import JobState
 from qwentui.core.store import Job, StoreError
 from qwentui.runtime import Context
 from qwentui.tui import keymap
 from qwentui.tui.job_filter import JobFilter
 from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.screens.main.job_actions import JobActions
-from qwentui.tui.screens.main.result_actions import ResultActions
+from qwentui.tui.screens.main.result_actions import ResultActions, finished_only
 from qwentui.tui.thumb_cache import Thumb, ThumbCache, cache_folder
 from qwentui.tui.widgets.filters import FilterBar
 from qwentui.tui.widgets.key_bar import KeyBar
@@ -34,23 +33,6 @@ from qwentui.tui.widgets.preview import Shown
 from qwentui.tui.widgets.thumb_grid import ThumbGrid, picture_box
 
 PAGE = 300  # results read per page: several screens of cells
-FINISHED = frozenset({JobState.DONE})
-
-
-def finished_only(job_filter: JobFilter) -> JobFilter | None:
-    """The filter narrowed to finished jobs (None when the state chosen excludes them: nothing to show)."""
-    states = FINISHED if job_filter.states is None else job_filter.states & FINISHED
-    if not states:
-        return None
-    return JobFilter(
-        states=states,
-        modes=job_filter.modes,
-        models=job_filter.models,
-        text=job_filter.text,
-        marks=job_filter.marks,
-        family_of=job_filter.family_of,
-        ids=job_filter.ids,
-    )
 
 
 class GalleryScreen(JobActions, ResultActions):

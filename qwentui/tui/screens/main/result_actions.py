@@ -1,6 +1,7 @@
 """What can be done with finished results, over the job table and the gallery alike: rate, star and reject them
-(culling.py), export them (export.py), show a job's family, extend a video (extend.py, into the composer)
-and assemble clips into one film (assemble.py, in a worker).
+(culling.py), export those the filters show (export.py), show a job's family, extend a video from its last frame
+or by continuing the clip (extend.py, into the composer) and assemble clips into one film with an optional sound
+track and trimmed seams (assemble.py, in a worker). The questions asked first are in result_dialogs.py.
 
 A mixin beside `JobActions`: the screen provides `_selected()` (the result under the cursor), `_open_composer`
 and `select_when_seen`; each action says its outcome in a notification, and a refusal is a message, never a
@@ -11,57 +12,52 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
 
-from rich.text import Text
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Input, Label
+from textual import work
+from textual.screen import Screen
 
 from qwentui.core import culling, lineage
+from qwentui.core.assemble import NoVideo, finished_video
 from qwentui.core.engine import Engine
 from qwentui.core.errors import QwentuiError
 from qwentui.core.export import ExportError, export
-from qwentui.core.extend import ExtendError, prepare_extend
+from qwentui.core.extend import ExtendError, prepare_extend, target_row
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.states import JobState
-from qwentui.core.store import Job, MarkFilter, Store, StoreError
-from qwentui.tui.screens.pickers import Confirm
+from qwentui.core.store import Job, Store, StoreError
+from qwentui.tui.job_filter import JobFilter
+from qwentui.tui.screens.result_dialogs import AssembleDialog, ExtendChoice, ExtendHow, PathPrompt
 from qwentui.tui.widgets.filters import FilterBar
 
-EXPORT_LIMIT = 10_000  # starred results exported at once, at most
+EXPORT_LIMIT = 10_000  # results exported at once, at most
+FINISHED = frozenset({JobState.DONE})
 
 
-class PathPrompt(ModalScreen[str | None]):
-    """One line of text (a folder or a .zip path); enter accepts, escape cancels."""
+def finished_only(job_filter: JobFilter) -> JobFilter | None:
+    """The filter narrowed to finished jobs (None when the state chosen excludes them: nothing to show)."""
+    states = FINISHED if job_filter.states is None else job_filter.states & FINISHED
+    if not states:
+        return None
+    return replace(job_filter, states=states)
 
-    DEFAULT_CSS = """
-    PathPrompt { align: center middle; }
-    PathPrompt > Vertical { width: 80%; max-width: 100; height: auto; border: round $accent; padding: 0 1;
-        background: $surface; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, question: str, value: str) -> None:
-        super().__init__()
-        self._question = question
-        self._value = value
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(Text(self._question))
-            yield Input(self._value, id="path-input")
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+async def results_shown(store: Store, job_filter: JobFilter, limit: int = EXPORT_LIMIT) -> list[int]:
+    """The ids of the finished results a filter shows, oldest first, at most `limit` (read by pages)."""
+    narrowed = finished_only(job_filter)
+    if narrowed is None:
+        return []
+    ids: list[int] = []
+    before: int | None = None
+    while len(ids) < limit:
+        want = min(500, limit - len(ids))
+        page = await narrowed.query(store, limit=want, before_id=before)
+        ids += [j.id for j in page]
+        if len(page) < want:
+            break
+        before = page[-1].id
+    return sorted(ids)
 
 
 class ResultActions(Screen[None]):
@@ -99,22 +95,34 @@ class ResultActions(Screen[None]):
 
     # ---- export -------------------------------------------------------------------------------------------
 
+    async def export_selection(self) -> tuple[list[int], str]:
+        """What E exports: the finished results the filters and search show (every page of them, not only the
+        loaded ones), or the result under the cursor when nothing is filtered; and how to say it."""
+        shown = self.query_one(FilterBar).value
+        if shown.is_empty:
+            job = self._selected()
+            return ([job.id], f"job {job.id}") if job is not None else ([], "")
+        ids = await results_shown(self.store, shown)
+        limit = f" (the first {EXPORT_LIMIT})" if len(ids) >= EXPORT_LIMIT else ""
+        return ids, f"the {len(ids)} finished result(s) shown{limit} ({shown.describe()})"
+
     @work(exclusive=True, group="export")
     async def action_export_results(self) -> None:
-        starred = await self.store.list_jobs(states=JobState.DONE, marks=MarkFilter(starred=True), limit=EXPORT_LIMIT)
-        if starred:
-            ids = sorted(j.id for j in starred)
-            what = f"the {len(ids)} starred result(s)"
-        else:
-            job = self._selected()
-            if job is None:
-                return
-            ids, what = [job.id], f"job {job.id}"
+        try:
+            ids, what = await self.export_selection()
+        except StoreError as exc:
+            self.notify(f"Cannot export: {exc}", severity="error", markup=False)
+            return
+        if not ids:
+            if what:
+                self.notify("Nothing to export: no finished result matches the filters", severity="warning")
+            return
         default = str(self.engine.config.output_dir / "export")
-        question = f"Export {what} with a JSON sidecar each, to a folder (or a path ending in .zip):"
+        question = f"Export {what}, each with a JSON sidecar, to a folder (or a path ending in .zip):"
         answer = await self.app.push_screen_wait(PathPrompt(question, default))
         if not answer:
             return
+        self.notify(f"Exporting {len(ids)} result(s) to {answer}…", markup=False, timeout=2)
         try:
             report = await export(self.store, ids, Path(answer).expanduser())
         except (ExportError, StoreError) as exc:
@@ -141,22 +149,35 @@ class ResultActions(Screen[None]):
 
     @work(exclusive=True, group="extend")
     async def action_extend_video(self) -> None:
-        """The composer, filled with the job that continues this video from its last frame."""
+        """The composer, filled with the job that continues this video: from its last frame, or (asked first,
+        where a model reads clips: wan2.7-i2v's first_clip) the clip itself continued by that model."""
         job = self._selected()
         if job is None:
             return
+        try:
+            await finished_video(self.store, job, "extended")
+        except (NoVideo, StoreError) as exc:
+            self.notify(f"Cannot extend: {exc}", severity="warning", markup=False)
+            return
+        how: ExtendHow | None = "frame"
+        clip_model = model_that_continues(job)
+        if clip_model is not None:
+            how = await self.app.push_screen_wait(ExtendChoice(job.id, clip_model))
+            if how is None:
+                return
         frames = self.engine.config.output_dir / "frames"
         try:
-            source, request, relation = await prepare_extend(self.store, job.id, frames)
+            source, request, relation = await prepare_extend(self.store, job.id, frames, continue_clip=how == "clip")
         except (ExtendError, StoreError) as exc:
             self.notify(f"Cannot extend: {exc}", severity="warning", markup=False)
             return
-        title = f"Extend job {source.id} (from its last frame)"
-        self._open_composer(request, title, parent_id=source.id, source=relation.value)
+        way = f"continuing the clip with {request.model}" if how == "clip" else "from its last frame"
+        self._open_composer(request, f"Extend job {source.id} ({way})", parent_id=source.id, source=relation.value)
 
     @work(exclusive=True, group="assemble")
     async def action_assemble_clips(self) -> None:
-        """One film of the clips this video was extended from (its chain), or else of its family's videos."""
+        """One film of the clips this video was extended from (its chain), or else of its family's videos; the
+        dialog adds a sound track and a trim at the seams."""
         job = self._selected()
         if job is None:
             return
@@ -167,20 +188,31 @@ class ResultActions(Screen[None]):
                 severity="warning",
             )
             return
-        listed = ", ".join(str(i) for i in ids)
-        if not await self.app.push_screen_wait(Confirm(f"Assemble jobs {listed} into one film, in this order?")):
+        options = await self.app.push_screen_wait(AssembleDialog(ids))
+        if options is None:
             return
         dest = self.engine.config.output_dir / f"film_{ids[0]}-{ids[-1]}_{int(time.time())}.mp4"
-        self.notify(f"Assembling {len(ids)} clips into {dest.name}…", markup=False)
-        from qwentui.core.assemble import AssembleError, NoVideo, assemble_jobs  # PyAV loads when first needed
+        sound = f" with {options.audio.name}" if options.audio else ""
+        self.notify(f"Assembling {len(ids)} clips{sound} into {dest.name}…", markup=False)
+        from qwentui.core.assemble import AssembleError, assemble_jobs  # PyAV loads when first needed
 
         try:
-            film_job, film = await assemble_jobs(self.store, ids, dest, clock=self.clock)
+            film_job, film = await assemble_jobs(
+                self.store, ids, dest, audio=options.audio, trim_frames=options.trim_frames, clock=self.clock
+            )
         except (AssembleError, NoVideo, StoreError, QwentuiError, OSError) as exc:
             self.notify(f"Cannot assemble: {exc}", severity="error", markup=False)
             return
         self.notify(f"Film ready: job {film_job.id}, {film.duration:.1f} s, {dest}", markup=False)
         self.select_when_seen(film_job.id)
+
+
+def model_that_continues(job: Job) -> str | None:
+    """The model that would continue this clip itself (None when the catalog has none for it)."""
+    try:
+        return target_row(job, None, continue_clip=True).model
+    except ExtendError:
+        return None
 
 
 async def clips_to_assemble(store: Store, job: Job) -> list[int]:

@@ -13,11 +13,12 @@ from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from qwentui.runtime import Context
 from qwentui.tui.app import QwenApp
+from qwentui.tui.image_backend import HALFBLOCK, ImageBackend
 from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.screens.gallery import GalleryScreen
 from qwentui.tui.thumb_cache import ThumbCache, cache_folder
-from qwentui.tui.widgets.thumb_grid import CELL_H, CELL_W, picture_box
-from tests.tui.conftest import main_screen, wait_until
+from qwentui.tui.widgets.thumb_grid import CELL_H, CELL_W, thumb_box
+from tests.tui.conftest import main_screen, quiet, wait_until
 
 pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: ten thousand results in the gallery
 
@@ -90,7 +91,19 @@ async def test_ten_thousand_results_build_only_the_cells_on_screen(app: QwenApp,
         await wait_until(pilot, lambda: isinstance(app.screen, GalleryScreen), what="the gallery again")
 
 
-async def test_thumbnails_are_decoded_and_cached_on_disk(app: QwenApp, context: Context, tmp_path: Path) -> None:
+def sixel() -> ImageBackend:
+    """A real graphics backend (the one a sixel terminal gets); its widget only encodes, never queries."""
+    from textual_image.widget import SixelImage
+
+    return ImageBackend("sixel", SixelImage)
+
+
+@pytest.mark.parametrize("graphics", [False, True], ids=["halfblock", "sixel"])
+async def test_thumbnails_are_decoded_cached_and_drawn_with_the_terminals_renderer(
+    context: Context, tmp_path: Path, graphics: bool
+) -> None:
+    backend = sixel() if graphics else HALFBLOCK
+    app = quiet(QwenApp(context=context, backend=backend))
     store = context.store
     for i in range(3):
         path = tmp_path / f"r{i}.png"
@@ -110,11 +123,27 @@ async def test_thumbnails_are_decoded_and_cached_on_disk(app: QwenApp, context: 
         pixel = thumb.fitted.picture.getpixel((5, 5))
         assert isinstance(pixel, tuple) and pixel[0] > 150  # the red of the picture, not a placeholder
         assert gallery.cache.misses == 3 and gallery.cache.hits == 0
+        # drawn by the renderer chosen for the terminal: half blocks in the grid's lines, or one textual-image
+        # widget laid over each cell (the grid's picture lines left blank under it)
+        await pilot.pause()
+        lines = "".join(grid.render_line(y).text for y in range(CELL_H))
+        pictures = gallery.query(".thumb-picture")
+        if graphics:
+            await wait_until(pilot, lambda: len(gallery.query(".thumb-picture")) == 3, what="the pictures")
+            pictures = gallery.query(".thumb-picture")
+            assert "▀" not in lines and all(isinstance(p, backend.graphics_widget or type(None)) for p in pictures)
+            assert thumb.fitted.picture.width > CELL_W * 4  # a picture sharp enough for a pixel protocol
+            assert gallery.pictures is not None and set(gallery.pictures.shown) == {j.id for j in grid.jobs}
+            first = gallery.pictures.shown[grid.jobs[0].id][1]
+            assert first.region.x >= grid.region.x + 1 and first.region.y >= grid.region.y  # on its cell
+            assert first.region.right <= grid.region.x + CELL_W and first.region.bottom <= grid.region.y + CELL_H
+        else:
+            assert lines.count("▀") >= 3 * 10 and not pictures
     cached = list(cache_folder(context.paths.db).rglob("*.png"))
     assert len(cached) == 3
     again = ThumbCache(cache_folder(context.paths.db))
     path = tmp_path / "r0.png"
-    assert again.thumb(path, None, picture_box()).fitted is not None and again.hits == 1
+    assert again.thumb(path, None, thumb_box(backend)).fitted is not None and again.hits == 1
 
 
 async def test_filters_search_and_the_feed(app: QwenApp, context: Context) -> None:

@@ -2,8 +2,10 @@
 
 The grid (thumb_grid.py) holds the newest matching results, grown by keyset pages as the cursor or the view
 nears the end, and builds only the cells on screen. Thumbnails are decoded in a worker, for the cells on
-screen only, through the disk cache (thumb_cache.py). Like the main screen, the gallery follows the core's
-change feed: a result that finishes appears, a mark given anywhere shows, a deleted one goes; nothing polls.
+screen only, through the disk cache (thumb_cache.py), and drawn with the preview's renderer: half blocks, or
+textual-image widgets laid over the cells where the terminal has a graphics protocol (thumb_pictures.py).
+Like the main screen, the gallery follows the core's change feed: a result that finishes appears, a mark given
+anywhere shows, a deleted one goes; nothing polls.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from qwentui.core.feed import Subscription
 from qwentui.core.store import Job, StoreError
 from qwentui.runtime import Context
 from qwentui.tui import keymap
+from qwentui.tui.image_backend import HALFBLOCK, ImageBackend
 from qwentui.tui.job_filter import JobFilter
 from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.screens.main.job_actions import JobActions
@@ -30,7 +33,8 @@ from qwentui.tui.thumb_cache import Thumb, ThumbCache, cache_folder
 from qwentui.tui.widgets.filters import FilterBar
 from qwentui.tui.widgets.key_bar import KeyBar
 from qwentui.tui.widgets.preview import Shown
-from qwentui.tui.widgets.thumb_grid import ThumbGrid, picture_box
+from qwentui.tui.widgets.thumb_grid import ThumbGrid, thumb_box
+from qwentui.tui.widgets.thumb_pictures import PictureArea, ThumbPictures
 
 PAGE = 300  # results read per page: several screens of cells
 
@@ -42,9 +46,16 @@ class GalleryScreen(JobActions, ResultActions):
     """
 
     def __init__(
-        self, context: Context, *, clock: Callable[[], float] = time.time, live: bool = True, page: int = PAGE
+        self,
+        context: Context,
+        *,
+        backend: ImageBackend = HALFBLOCK,
+        clock: Callable[[], float] = time.time,
+        live: bool = True,
+        page: int = PAGE,
     ) -> None:
         super().__init__()
+        self.backend = backend  # the preview's renderer: half blocks, or a graphics protocol (textual-image)
         self.context = context
         self.engine = context.engine
         self.store = context.store
@@ -59,10 +70,12 @@ class GalleryScreen(JobActions, ResultActions):
         self._generation = 0
         self._paths: dict[int, Shown] = {}  # job id -> the picture its cell shows
         self._select_when_seen: int | None = None
+        self.pictures: ThumbPictures | None = None  # the grid's laid-over pictures, with a graphics protocol
 
     def compose(self) -> ComposeResult:
         yield FilterBar(id="filters")
-        yield ThumbGrid(id="grid")
+        with PictureArea(id="grid-area"):
+            yield ThumbGrid(self.backend, id="grid")
         yield Static("", id="gallery-status", markup=False)
         yield KeyBar()
 
@@ -71,6 +84,7 @@ class GalleryScreen(JobActions, ResultActions):
         return self.query_one(ThumbGrid)
 
     async def on_mount(self) -> None:
+        self.pictures = ThumbPictures(self.backend, self.grid, self.query_one(PictureArea))
         self.grid.focus()
         changes: Subscription | None = self.engine.subscribe() if self.live else None
         try:
@@ -171,9 +185,14 @@ class GalleryScreen(JobActions, ResultActions):
             asset = pictures[0]
             self._paths[job_id] = Shown(asset.kind, asset.url, asset.path)
             todo.append((job_id, Path(asset.path or ""), asset.sha256))
-        box = picture_box()
+        box = thumb_box(self.backend)
         decoded = await asyncio.to_thread(lambda: {i: self.cache.thumb(path, sha, box) for i, path, sha in todo})
         return {**found, **decoded}
+
+    @on(ThumbGrid.Moved)
+    def _moved(self) -> None:
+        if self.pictures is not None:
+            self.pictures.sync()
 
     # ---- the change feed -------------------------------------------------------------------------------------
 

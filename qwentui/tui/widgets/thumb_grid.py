@@ -5,11 +5,17 @@ window the gallery grows by pages) and a cell's lines are made the first time th
 until its job or its thumbnail changes. Ten thousand results cost a list of ten thousand jobs and the cells
 of one screen. A cell drawn before its thumbnail is known asks for it (`wanted`); the owner decodes it in a
 worker (thumb_cache.py) and hands it back with `set_thumb`, which repaints that cell alone.
+
+The pictures are drawn with the renderer chosen for the terminal (image_backend.py, as the preview): half
+blocks here, in the cell's lines; or, where the terminal has a graphics protocol, by textual-image widgets laid
+over the cells on screen (thumb_pictures.py), the cell's picture lines then left blank for them. `Moved` tells
+the owner when the cells on screen or their pictures changed, so the laid-over pictures follow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -25,6 +31,7 @@ from textual.strip import Strip
 from qwentui.core.culling import describe_marks
 from qwentui.core.store import Job
 from qwentui.tui import keymap
+from qwentui.tui.image_backend import HALFBLOCK, ImageBackend
 from qwentui.tui.thumb_cache import Thumb
 from qwentui.tui.widgets.image_view import _half_blocks
 
@@ -35,8 +42,27 @@ GUTTER = 1  # the cursor's bar on the left of its cell
 MORE_MARGIN = 3  # grid rows from the end at which the next page is asked for
 
 
+GRAPHICS_SCALE = 8  # a picture for a graphics protocol: 8 times the cells' pixels of half blocks (~8x16 a cell)
+
+
 def picture_box() -> tuple[int, int]:
     return CELL_W - GUTTER - 1, PICTURE_H
+
+
+def thumb_box(backend: ImageBackend) -> tuple[int, int]:
+    """The box a thumbnail is fitted to for this renderer (fit_picture's units: cells of two square pixels)."""
+    width, height = picture_box()
+    if backend.graphics_widget is None:
+        return width, height
+    return width * GRAPHICS_SCALE, height * GRAPHICS_SCALE
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a laid-over picture goes: its cells (x, y from the grid's top left corner on screen, width, height)."""
+
+    region: Region
+    thumb: Thumb
 
 
 class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
@@ -76,8 +102,14 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
     class Wanted(Message):
         """Cells on screen have no thumbnail yet."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    class Moved(Message):
+        """The cells on screen, or their thumbnails, changed: pictures laid over them follow (graphics only)."""
+
+    def __init__(self, backend: ImageBackend = HALFBLOCK, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.backend = backend
+        self.laid_over = backend.graphics_widget is not None  # pictures drawn by widgets over the cells
+        self._moved_pending = False
         self.jobs: list[Job] = []
         self._index: dict[int, int] = {}  # job id -> position
         self.thumbs: dict[int, Thumb] = {}  # job id -> its picture (or why none)
@@ -109,6 +141,7 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._resized()
         self.refresh()
         self._announce()
+        self._moved()
 
     def extend(self, jobs: Iterable[Job]) -> None:
         """Older results appended at the end (the next page)."""
@@ -137,6 +170,7 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
             i = self._index.get(job_id)
             if i is not None:
                 self._refresh_cell(i)
+        self._moved()
 
     def _refresh_cell(self, index: int) -> None:
         cols = self.columns
@@ -171,6 +205,37 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
     def thumbs_shown(self) -> bool:
         """Every cell on screen has its picture (or the reason it has none)."""
         return bool(self.jobs) and all(job_id in self.thumbs for job_id in self.on_screen_ids())
+
+    def _moved(self) -> None:
+        """One Moved message for any number of changes before the owner reads it (half blocks need none)."""
+        if self.laid_over and not self._moved_pending:
+            self._moved_pending = True
+            self.call_after_refresh(self._send_moved)
+
+    def _send_moved(self) -> None:
+        self._moved_pending = False
+        self.post_message(self.Moved())
+
+    def picture_places(self) -> dict[int, Place]:
+        """job id -> where its laid-over picture goes, for the cells on screen that have one (graphics only)."""
+        top = int(self.scroll_offset.y)
+        box_w, box_h = picture_box()
+        places: dict[int, Place] = {}
+        cols = self.columns
+        for i in self.visible_indexes():
+            job = self.jobs[i]
+            thumb = self.thumbs.get(job.id)
+            if thumb is None or thumb.fitted is None or thumb.fitted.picture is None:
+                continue
+            px_w, px_h = thumb.fitted.picture.size
+            scale = GRAPHICS_SCALE if self.laid_over else 1
+            width = max(1, min(box_w, round(px_w / scale)))
+            height = max(1, min(box_h, round(px_h / scale / 2)))
+            row, col = divmod(i, cols)
+            x = col * CELL_W + GUTTER + (box_w - width) // 2
+            y = row * CELL_H - top + (box_h - height) // 2
+            places[job.id] = Place(Region(x, y, width, height), thumb)
+        return places
 
     # ---- movement -------------------------------------------------------------------------------------------
 
@@ -222,11 +287,15 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
             self.post_message(self.Highlighted(job))
 
     def on_click(self, event: events.Click) -> None:
-        col = (event.x - self.scrollable_content_region.x) // CELL_W
-        row = (event.y + int(self.scroll_offset.y)) // CELL_H
+        self.click_at(event.x, event.y, event.chain)
+
+    def click_at(self, x: int, y: int, chain: int = 1) -> None:
+        """A click at (x, y) of the widget (a picture laid over a cell passes its clicks on here)."""
+        col = (x - self.scrollable_content_region.x + self.region.x) // CELL_W
+        row = (y + int(self.scroll_offset.y)) // CELL_H
         index = row * self.columns + col
         if 0 <= col < self.columns and 0 <= index < len(self.jobs):
-            if index == self.cursor and event.chain > 1 and self.selected is not None:
+            if index == self.cursor and chain > 1 and self.selected is not None:
                 self.post_message(self.Selected(self.selected))
             self._move_to(index)
 
@@ -239,9 +308,11 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         rows = -(-len(self.jobs) // self.columns)
         self.virtual_size = Size(self.scrollable_content_region.width, rows * CELL_H)
         self._cells.clear()
+        self._moved()
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
+        self._moved()
         if self.jobs and self.visible_indexes().stop >= len(self.jobs) - MORE_MARGIN * self.columns:
             self.post_message(self.NeedMore())
 
@@ -292,7 +363,9 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         box_w, box_h = picture_box()
         gutter = Segment("▌" if is_cursor else " ", Style(color=cursor.bgcolor) if is_cursor else base)
         thumb = self.thumbs.get(job.id)
-        if thumb is not None and thumb.fitted is not None and thumb.fitted.picture is not None:
+        if thumb is not None and thumb.fitted is not None and thumb.fitted.picture is not None and self.laid_over:
+            picture = [Strip.blank(box_w, base)] * box_h  # a graphics widget is laid over these cells
+        elif thumb is not None and thumb.fitted is not None and thumb.fitted.picture is not None:
             picture = self._pictures.get(job.id) or []
             if not picture:
                 picture = self._pictures[job.id] = _half_blocks(thumb.fitted)

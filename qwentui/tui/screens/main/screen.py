@@ -308,7 +308,7 @@ class MainScreen(JobActions, ResultActions):
     def action_open_gallery(self) -> None:
         from qwentui.tui.screens.gallery import GalleryScreen  # built on first use: start-up stays light
 
-        self.app.push_screen(GalleryScreen(self.context, clock=self.clock, live=self.live))
+        self.app.push_screen(GalleryScreen(self.context, backend=self.backend, clock=self.clock, live=self.live))
 
     def action_play_video(self) -> None:
         self.preview.toggle_play()

@@ -100,6 +100,9 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         KeySpec("toggle-json", "f2", "toggle_json", "JSON"),
         KeySpec("recall-prompt", "f3", "recall_prompt", "Recent prompts"),
         KeySpec("pick-file", "f4", "pick_file", "Pick file"),
+        # a qwentui output (or its .json sidecar) fills the whole form from the request that made it (not F6 or F7:
+        # the prompt's TextArea selects with those)
+        KeySpec("restore-request", "ctrl+o", "restore_request", "From file", key_display="^o"),
         KeySpec("toggle-batch", "f5", "toggle_batch", "Batch"),
         KeySpec("close-composer", "escape", "close", "Close"),
     ),

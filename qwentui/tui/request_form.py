@@ -461,6 +461,8 @@ def from_request(req: GenerationRequest) -> dict[str, Any]:
         value = getattr(req, name)
         if value is not None:
             values[name] = str(value)
+    if req.size is not None and not _size_listed(req):
+        values["size_custom"] = values.pop("size")  # a free W*H is not one of the list's choices: its own field
     if req.prompt_extend is not None:
         values["prompt_extend"] = req.prompt_extend
     if req.watermark is not None:
@@ -484,6 +486,15 @@ def from_request(req: GenerationRequest) -> dict[str, Any]:
         if key in VACE_PARAMS or key in VACE_INPUTS:
             values[f"vace_{key}"] = ",".join(value) if isinstance(value, list) else str(value)
     return values
+
+
+def _size_listed(req: GenerationRequest) -> bool:
+    """Whether the request's size is one of its model's listed sizes (else the form holds it as a free W*H)."""
+    try:
+        row = req.row
+    except LookupError:
+        return True
+    return row.size is None or req.size in size_rule(row, bool(req.enable_sequential)).choices
 
 
 def field_of(problem: Problem, images_given: list[int], media_given: list[str] | None = None) -> str:

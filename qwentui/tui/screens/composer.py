@@ -3,7 +3,8 @@
 One composer per app, built once and shown again each time (`JobActions` installs it): the form holds a widget
 for every field any model takes, and a mode or model change only shows and hides them, so it is instant and
 never loses the focus or a key typed meanwhile. It reopens in the mode last used; `new_job()` brings back a
-draft the user kept, `start()` fills it from a request (duplicate, animate). Esc on a typed draft asks first.
+draft the user kept, `start()` fills it from a request (duplicate, animate), ctrl+o from the request a qwentui output
+or its sidecar carries (`core/provenance.py`). Esc on a typed draft asks first.
 
 Every edit re-validates with the catalog's own rules (`validate`) after a short pause, shows each problem under
 its field, and refreshes the JSON body that would be sent (`build(req).body`). Submitting with problems sends
@@ -29,6 +30,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 
+from qwentui.core import provenance
 from qwentui.core.catalog import DEFAULT_MODEL, LOCAL_MODES, Mode, lookup, rows_for_mode
 from qwentui.core.engine import Engine
 from qwentui.core.errors import QwentuiError
@@ -38,13 +40,14 @@ from qwentui.core.reuse import expired_references
 from qwentui.core.store import Store
 from qwentui.tui import keymap
 from qwentui.tui.request_form import from_request, to_batch, to_request
-from qwentui.tui.screens.pickers import DraftChoice, FilePicker, PromptPicker
+from qwentui.tui.screens.pickers import RECORD_SUFFIXES, DraftChoice, FilePicker, PromptPicker
 from qwentui.tui.widgets.composer_fields import QuickSelect, RequestForm
 from qwentui.tui.widgets.key_bar import KeyBar
 
 VALIDATE_DEBOUNCE = 0.15  # seconds: validation (which may probe local images) runs once typing pauses
 RECENT_PROMPTS = 200  # jobs read to collect recent distinct prompts
 COMPOSABLE = [m for m in Mode if m not in LOCAL_MODES]  # modes the service runs (a film is assembled elsewhere)
+RESTORE_KEY = "restore-request"  # the keymap id of ctrl+o
 NARROW = 120  # columns: below this the JSON view starts hidden (it would squeeze the form); F2 shows it
 
 
@@ -487,6 +490,71 @@ class ComposerScreen(Screen[int | None]):
         if chosen is not None:
             target.value = str(chosen)
             target.focus()
+            await self._offer_restore(chosen)
+
+    async def _offer_restore(self, path: Path) -> None:
+        """A file picked for a slot that carries the request that made it: say that ctrl+o can fill the form from it
+        (said, not done: a result is most often picked to be used as it is, an input to animate or edit)."""
+        if path.suffix.lower() not in RECORD_SUFFIXES:
+            return
+        try:
+            record = await asyncio.to_thread(provenance.read, path)
+        except provenance.ProvenanceError:
+            return  # not a qwentui output: nothing to offer
+        key = next(  # the key as the user's keymap has it
+            (self.app.get_key_display(b.binding) for b in self.active_bindings.values() if b.binding.id == RESTORE_KEY),
+            "^o",
+        )
+        self.notify(
+            f"{path.name} carries the request that made it (job {record.job_id}, {record.model}): "
+            f"{key} and pick it to fill the whole form from it",
+            markup=False,
+        )
+
+    @work(exclusive=True, group="pick")
+    async def action_restore_request(self) -> None:
+        """Pick a qwentui output (PNG, JPEG, WebP, MP4) or its .json sidecar: the form is filled from its request."""
+        output = self.engine.config.output_dir
+        start = self.last_folder or (output if output.is_dir() else Path.cwd())
+        picker = FilePicker(
+            start if start.is_dir() else Path.cwd(),
+            what="Restore the request from a qwentui output or its .json sidecar",
+            suffixes=RECORD_SUFFIXES,
+        )
+        chosen = await self.app.push_screen_wait(picker)
+        self.last_folder = picker.folder
+        if chosen is not None:
+            await self.restore_from(chosen)
+
+    async def restore_from(self, path: Path) -> bool:
+        """Fill the form (mode, model, prompt, every option) from the request recorded in `path`, ready to edit and
+        send; a file without a usable record leaves the form as it was and says why."""
+        try:
+            record = await asyncio.to_thread(provenance.read, path)  # an MP4 is opened with PyAV: off the loop
+            request = record.to_request()
+            if request.mode in LOCAL_MODES:
+                raise provenance.ProvenanceError(
+                    f"{path.name} was assembled from clips ({request.mode.value}), not generated: "
+                    "nothing to send again from the composer"
+                )
+            lookup(request.model_name, request.mode)
+        except provenance.ProvenanceError as exc:
+            self.notify(f"Nothing restored: {exc}", severity="error", markup=False)
+            return False
+        except LookupError:
+            self.notify(
+                f"Nothing restored: {path.name} was made with {request.model_name} ({request.mode.value}), "
+                "which this qwentui does not know",
+                severity="error",
+                markup=False,
+            )
+            return False
+        if not self.is_mounted:
+            return False
+        self._load(Draft.of(request, f"From {path.name} (job {record.job_id})"))
+        self.query_one("#f-prompt", TextArea).focus()
+        self.notify(f"Restored the request of job {record.job_id} from {path.name}: edit it, then send", markup=False)
+        return True
 
     def _path_input(self) -> Input | None:
         focused = self.focused

@@ -29,6 +29,8 @@ MODAL_CSS = """
 """
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".mp4", ".mov", ".wav", ".mp3")
+# files that can carry the request that made them: qwentui's outputs and their JSON sidecars
+RECORD_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".mp4", ".mov", ".json")
 
 
 class PromptPicker(ModalScreen[str | None]):
@@ -54,28 +56,35 @@ class PromptPicker(ModalScreen[str | None]):
 
 
 class _MediaTree(DirectoryTree):
+    suffixes: tuple[str, ...] = IMAGE_SUFFIXES
+
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES)]
+        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in self.suffixes)]
 
 
 class FilePicker(ModalScreen[Path | None]):
-    """A tree of media files from `start`; its title names the folder under the cursor, and `folder` is that
-    folder when the picker closes (the composer starts the next pick there)."""
+    """A tree of media files (or of files with `suffixes`) from `start`; its title says what to pick and names the
+    folder under the cursor, and `folder` is that folder when the picker closes (the composer starts the next pick
+    there)."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="FilePicker") + "FilePicker DirectoryTree { height: 24; }"
     BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("picker") + keymap.bindings("file-picker")
 
-    def __init__(self, start: Path) -> None:
+    def __init__(self, start: Path, *, what: str = "Pick a file", suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> None:
         super().__init__()
         self.folder = start
+        self._what = what
+        self._suffixes = suffixes
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self._title(), classes="title", id="picker-title")
-            yield _MediaTree(self.folder)
+            tree = _MediaTree(self.folder)
+            tree.suffixes = self._suffixes
+            yield tree
 
     def _title(self) -> Text:
-        return Text(f"Pick a file — {self.folder} (enter: pick or open, backspace: parent folder, esc: close)")
+        return Text(f"{self._what} — {self.folder} (enter: pick or open, backspace: parent folder, esc: close)")
 
     def on_mount(self) -> None:
         self.query_one(_MediaTree).focus()

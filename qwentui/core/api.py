@@ -46,8 +46,19 @@ UPLOAD_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 10.0
 MAX_RETRY_AFTER = 600.0  # longest Retry-After honoured
 
-# Errors that provably happen before any byte of the request reached the server.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+# Errors after which the server provably cannot have acted on the request: nothing was sent (no connection,
+# no free connection in the pool, a URL it cannot send to, a request httpx refused to write), or the request
+# was not written whole (a write that timed out), and a server cannot process a JSON body it has not received
+# entirely. A failed write (httpx.WriteError) is not here: httpcore then reads the answer anyway, and what
+# surfaces is the read's error, which cannot tell a failed write from an answer lost after the work.
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.WriteTimeout,
+)
 
 
 # The service writes and reads its time strings in China/Singapore time (UTC+8), not UTC.

@@ -1,9 +1,10 @@
 """Submit one job: intent -> send -> commit, and classify every way a submission can end.
 
 The row is committed as SUBMITTING (with the wire body and its hash) before the POST and the task id right
-after it. A submission goes back to QUEUED only when it provably never reached the server (connect errors)
-or was explicitly refused with a retryable answer (429); an ambiguous end (read timeout, dropped connection,
-5xx, unreadable answer) becomes UNCERTAIN and is reconciled against the task list, never resent blindly.
+after it. A submission goes back to QUEUED only when it provably never reached the server (connect errors, a
+request not completely written) or was explicitly refused with a retryable answer (429, the service's own 503
+envelope); an ambiguous end (read timeout, dropped connection, other 5xx, unreadable answer) becomes UNCERTAIN
+and is reconciled against the task list, never resent blindly (`refused_unprocessed` says why 503 differs).
 """
 
 from __future__ import annotations
@@ -34,7 +35,24 @@ from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
 from qwentui.core.store import Job, Store, body_hash
 
-MAX_TRANSIENT_ATTEMPTS = 8  # connect errors / 429s before a job asks the user instead
+MAX_TRANSIENT_ATTEMPTS = 8  # connect errors / 429s / 503s before a job asks the user instead
+
+# 5xx codes by which the service says that the generation itself failed (the code of a FAILED task): it made
+# no output, and only output is billed, so the job ends with the service's reason instead of asking the user.
+GENERATION_FAILED = frozenset({"InternalError.Algo"})
+
+
+def refused_unprocessed(exc: ServerError) -> bool:
+    """Whether a 5xx answer proves that the request was not processed (so sending it again cannot pay twice).
+
+    Only a 503 in the service's own envelope (code `ServiceUnavailable`, so a JSON body from DashScope, not a
+    proxy's page) does: 503 means the server is unable to handle the request now (RFC 9110 15.6.4), and the
+    service asks to come back later, as it does with a 429. Everything else stays ambiguous:
+    - 500 `InternalError` can come after the task was made and billed (a failure writing the answer);
+    - 502 and 504 come from a gateway between us and the service, which may have processed the request;
+    - a 503 without the envelope may be a proxy that reset on its upstream after forwarding the request.
+    """
+    return exc.status == 503 and exc.code == "ServiceUnavailable"
 
 
 def sync_call_lost(cause: str) -> dict[str, Any]:
@@ -140,20 +158,30 @@ class Submitter:
         except AuthError as exc:
             self.on_pause(key_rejected(exc, now))
             return await self._requeue(job, exc.code, delay=0, count=False)
-        except (ServerError, MalformedResponse) as exc:
+        except ServerError as exc:
+            if refused_unprocessed(exc):
+                delay = exc.retry_after if exc.retry_after is not None else self.policy.retry_delay(job.attempts)
+                return await self._requeue(job, f"refused: {exc.code}", delay=delay)
+            if exc.code in GENERATION_FAILED:
+                return await self._rejected(job, exc, "the service says the generation failed; nothing was billed")
+            return await self._uncertain(job, wire, str(exc))
+        except MalformedResponse as exc:
             return await self._uncertain(job, wire, str(exc))
         except ApiError as exc:
-            return await self.store.transition(
-                job.id,
-                JobState.REJECTED,
-                expect=JobState.SUBMITTING,
-                detail=exc.code,
-                error_code=exc.code,
-                error_message=exc.message,
-                request_id=exc.request_id,
-                finished_at=self.clock(),
-            )
+            return await self._rejected(job, exc)
         return await self.accepted(job, wire, result)
+
+    async def _rejected(self, job: Job, exc: ApiError, note: str = "") -> Job:
+        return await self.store.transition(
+            job.id,
+            JobState.REJECTED,
+            expect=JobState.SUBMITTING,
+            detail=exc.code,
+            error_code=exc.code,
+            error_message=f"{exc.message} ({note})" if note else exc.message,
+            request_id=exc.request_id,
+            finished_at=self.clock(),
+        )
 
     async def accepted(self, job: Job, wire: WireRequest, result: TaskResult) -> Job:
         """The service took the request: commit the task id (async) or the results (sync)."""

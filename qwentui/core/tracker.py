@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,6 +95,10 @@ class Tracker:
         self.batch = batch
         self.stats = TrackerStats()
         self._created: dict[str, float] = {}  # task id -> server creation time (s), learnt from lists
+        # windows listed over the last sweep interval: what one sweep of every task in flight needs (a round lists
+        # only the windows that are due, a few at a time once their looks drift apart); the interval grows with it
+        self.sweep_windows = 1
+        self._listed: deque[tuple[float, int]] = deque()  # (when, windows listed) per round
         self._list_off_until = 0.0
 
     def _server_created(self, job: Job) -> float:
@@ -144,7 +149,9 @@ class Tracker:
 
     async def _by_list(self, due: list[Job]) -> list[Job]:
         left: list[Job] = []
-        for group in self._windows(due):
+        windows = self._windows(due)
+        self._count_sweep(sum(1 for group in windows if len(group) > 1))
+        for group in windows:
             if len(group) == 1:
                 left.append(group[0])
                 continue
@@ -164,6 +171,14 @@ class Tracker:
             await self._apply_list(seen, due_ids={j.id for j in group})
             left.extend(j for j in group if j.task_id not in seen)
         return left
+
+    def _count_sweep(self, listed: int) -> None:
+        now = self.clock()
+        horizon = now - self.policy.sweep_interval(self.sweep_windows)
+        self._listed.append((now, listed))
+        while self._listed and self._listed[0][0] < horizon:
+            self._listed.popleft()
+        self.sweep_windows = max(1, sum(count for _, count in self._listed))
 
     async def _list_window(self, start: float, end: float, model: str | None) -> dict[str, TaskSummary]:
         seen, pages = await list_window(self.client, start, end, model, self.page_size)
@@ -217,7 +232,8 @@ class Tracker:
             raise failed[0]
 
     def _next_check(self, now: float, job: Job) -> float:
-        return self.policy.next_check(now, job.submitted_at or job.created_at, typical_seconds(job))
+        interval = self.policy.sweep_interval(self.sweep_windows) if self.batch else None
+        return self.policy.next_check(now, job.submitted_at or job.created_at, typical_seconds(job), interval)
 
     async def _by_get(self, job: Job) -> None:
         assert job.task_id

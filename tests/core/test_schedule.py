@@ -1,0 +1,51 @@
+"""The follow schedule: a sweep that lists many windows comes less often (each window is one request), a sweep of
+one window keeps the base interval, and the tracker counts the windows of a whole sweep, not of one round."""
+
+from __future__ import annotations
+
+from qwentui.core.catalog import Mode
+from qwentui.core.requests import GenerationRequest
+from qwentui.core.schedule import SchedulePolicy
+from qwentui.core.store import Store
+from qwentui.core.tracker import Tracker
+from tests.helpers import SimHarness, fast_sim_config
+
+TYPICAL = (60.0, 300.0)  # a video: looked at every interval from 36 s to 450 s after its send
+
+
+def test_the_interval_grows_with_the_windows_a_sweep_lists_up_to_its_cap() -> None:
+    policy = SchedulePolicy(interval=2.0, sweep_stretch=0.04, max_sweep_stretch=1.3)
+    assert policy.sweep_interval(0) == policy.sweep_interval(1) == 2.0  # one list answers for everything
+    intervals = [policy.sweep_interval(w) for w in (1, 2, 4, 8, 14, 40, 400)]
+    assert intervals == sorted(intervals) and intervals[1] > intervals[0]
+    assert intervals[-1] == 2.0 * 1.3  # the cap keeps the lag near the interval
+    # inside the typical time the next look is the sweep's interval; late, the stretch starts from it
+    assert policy.next_check(100.0, 0.0, TYPICAL, interval=2.6) == 102.6
+    assert policy.next_check(100.0, 0.0, TYPICAL) == 102.0
+    assert policy.next_check(1000.0, 0.0, TYPICAL, interval=2.6) > policy.next_check(1000.0, 0.0, TYPICAL)
+    assert policy.next_check(1e6, 0.0, TYPICAL, interval=2.6) == 1e6 + policy.max_interval
+
+
+async def test_the_tracker_counts_every_window_listed_within_one_sweep_interval(store: Store) -> None:
+    now = [1000.0]
+    policy = SchedulePolicy(interval=2.0, sweep_stretch=0.04, max_sweep_stretch=1.3)
+    client = SimHarness(fast_sim_config()).client()
+    try:
+        tracker = Tracker(store, client, policy, lambda: now[0])
+        job = await store.add_job(GenerationRequest(mode=Mode.T2V, prompt="a boat").to_dict(), submitted_at=1.0)
+        now[0] = 100.0
+        assert tracker._next_check(now[0], job) == 102.0  # nothing listed yet: the base interval
+        # rounds list a few windows each, as due looks drift apart: 3 + 4 + 5 windows within 2 s are one sweep
+        for listed in (3, 4, 5):
+            tracker._count_sweep(listed)
+            now[0] += 0.5
+        assert tracker.sweep_windows == 12
+        expected = policy.sweep_interval(12)
+        assert expected > 2.0
+        assert tracker._next_check(now[0], job) == now[0] + expected
+        now[0] += 10.0  # rounds older than a sweep interval no longer count
+        tracker._count_sweep(1)
+        assert tracker.sweep_windows == 1
+        assert tracker._next_check(now[0], job) == now[0] + 2.0
+    finally:
+        await client.aclose()

@@ -9,6 +9,7 @@ time, so a task created after the next POST began is not this job's), or the tas
   so either assignment is right;
 - then elimination: a job left with exactly one candidate, which no other uncertain job could also claim,
   adopts it (follows that task id) once it has finished, when its answer can no longer contradict that;
+- then order: jobs that share as many candidates as they are, the i-th sent owns the i-th created;
 - no candidate, seen in two list reads at least `settle` seconds after the submit -> it never arrived: QUEUED;
 - candidates still running -> wait for them to finish (their answers may decide);
 - anything else -> NEEDS_USER, saying for each candidate why nothing could decide it.
@@ -178,6 +179,8 @@ def decide(
             found[:] = [t for t in found if t.task_id != task.task_id]
     more, left = _eliminate(edges)
     assigned.update(more)
+    ordered, left = _by_order(left, jobs)
+    assigned.update(ordered)
     return assigned, left, why, picked
 
 
@@ -228,6 +231,51 @@ def _eliminate(candidates: dict[int, list[TaskSummary]]) -> tuple[dict[int, Task
                 other[:] = [t for t in other if t.task_id != task.task_id]
             progress = True
     return assigned, left
+
+
+def _by_order(
+    left: dict[int, list[TaskSummary]], jobs: Mapping[int, Job]
+) -> tuple[dict[int, TaskSummary], dict[int, list[TaskSummary]]]:
+    """Settle a group of jobs that share their candidates when there are as many tasks as jobs: the i-th sent
+    owns the i-th created.
+
+    Under elimination's premises (a task in the windows was made by a job whose window holds it, a POST makes
+    one task at most, and POSTs of one model go one at a time, so tasks are made in the order the POSTs were
+    sent), n jobs and n tasks means each job made one, and the only pairing that keeps both orders is this one.
+    It decides what content cannot (failed tasks, routes that echo no prompt) when the windows overlap by the
+    clock tolerance. Fewer tasks than jobs stays open: one of the jobs made nothing, and order cannot say which.
+    """
+    assigned: dict[int, TaskSummary] = {}
+    rest = dict(left)
+    for group in _groups(left):
+        tasks = sorted({t.task_id: t for j in group for t in left[j]}.values(), key=lambda t: t.created_ms or 0)
+        sent = sorted(group, key=lambda j: jobs[j].submitted_at or 0.0)
+        created = [t.created_ms for t in tasks]
+        sends = [jobs[j].submitted_at for j in sent]
+        if (
+            len(tasks) != len(sent)
+            or None in created
+            or None in sends
+            or len(set(created)) < len(created)  # a tie: the order is unknown
+            or len(set(sends)) < len(sends)
+            or any(task not in left[job_id] for job_id, task in zip(sent, tasks, strict=True))
+        ):
+            continue
+        for job_id, task in zip(sent, tasks, strict=True):
+            assigned[job_id] = task
+            del rest[job_id]
+    return assigned, rest
+
+
+def _groups(left: Mapping[int, list[TaskSummary]]) -> list[set[int]]:
+    """The jobs linked by a shared candidate, transitively."""
+    groups: list[set[int]] = []
+    for job_id, found in left.items():
+        ids = {t.task_id for t in found}
+        linked = [g for g in groups if any(ids & {t.task_id for t in left[other]} for other in g)]
+        merged = {job_id}.union(*linked)
+        groups = [g for g in groups if g not in linked] + [merged]
+    return groups
 
 
 class Reconciler:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from qwentui.core.catalog import Mode
-from qwentui.core.errors import ServerError
+from qwentui.core.errors import ServerError, TransportError
 from qwentui.core.reconcile import Reconciler
 from qwentui.core.requests import GenerationRequest, build
 from qwentui.core.schedule import SchedulePolicy
@@ -36,23 +36,27 @@ class Lost:
             task.pending_s = task.running_s = 0.0
 
 
-async def lose_answers(store: Store, harness: SimHarness, requests: list[GenerationRequest]) -> Lost:
+async def lose_answers(
+    store: Store, harness: SimHarness, requests: list[GenerationRequest], dropped: frozenset[int] = frozenset()
+) -> Lost:
     """Send each request as the submitter would (one at a time), lose every answer, and leave each job
-    UNCERTAIN with its send time, as a crash or a 5xx would."""
-    harness.sim.config.error_after_rate = 1.0
+    UNCERTAIN with its send time, as a crash or a 5xx would. The POSTs at the indexes in `dropped` are cut
+    before the simulator did anything (to the client, as ambiguous as an answer lost after the work)."""
     ids = []
     async with harness.client() as client:
-        for req in requests:
+        for i, req in enumerate(requests):
             job = await store.add_job(req.to_dict(), mode=req.mode.value, model=req.model_name, prompt=req.prompt)
             wire = build(req)
             await store.transition(
                 job.id, JobState.SUBMITTING, submitted_at=time.time(), wire_json=json.dumps(wire.body)
             )
-            with pytest.raises(ServerError):
+            harness.sim.config.drop_before_rate = 1.0 if i in dropped else 0.0
+            harness.sim.config.error_after_rate = 0.0 if i in dropped else 1.0
+            with pytest.raises(TransportError if i in dropped else ServerError):
                 await client.submit(wire)
-            await store.transition(job.id, JobState.UNCERTAIN, detail="HTTP 500", next_check_at=time.time())
+            await store.transition(job.id, JobState.UNCERTAIN, detail="lost", next_check_at=time.time())
             ids.append(job.id)
-    harness.sim.config.error_after_rate = 0.0
+    harness.sim.config.error_after_rate = harness.sim.config.drop_before_rate = 0.0
     return Lost(harness, ids)
 
 
@@ -140,23 +144,33 @@ async def test_a_task_that_echoes_another_prompt_is_never_adopted(store: Store) 
     assert after.state is JobState.QUEUED and after.task_id is None, (after.state, after.task_id)
 
 
-async def test_what_nothing_can_decide_goes_to_the_user_with_the_reason(store: Store) -> None:
-    """Both tasks failed: a failed task echoes no prompt, both were created in the same second, so neither
-    content nor time can say whose is whose. Each job asks the user and says exactly that."""
+async def test_order_decides_as_many_tasks_as_jobs_and_what_it_cannot_goes_to_the_user(store: Store) -> None:
+    """Every task fails (a failed task echoes no prompt) and every answer is lost, the jobs sent within the
+    clock tolerance. Two t2v jobs, two tasks: before, neither content nor time decided and both asked the user;
+    now the first sent owns the first made (POSTs of a model go one at a time), each follows its own task. Two
+    r2v jobs, one task (the second POST was cut before any work): one of them made nothing and order cannot
+    say which, so each asks the user and says exactly that."""
     harness = SimHarness(fast_sim_config(pending_seconds=0.02, running_seconds=0.02, failure_rate=1.0))
     a = GenerationRequest(mode=Mode.T2V, prompt="one: a fox")
     b = GenerationRequest(mode=Mode.T2V, prompt="two: a hare")
-    lost = await lose_answers(store, harness, [a, b])
+    ref = ["https://example.com/ref.png"]
+    c = GenerationRequest(mode=Mode.R2V, prompt="three: a lynx", images=ref)
+    d = GenerationRequest(mode=Mode.R2V, prompt="four: nothing made", images=ref)
+    lost = await lose_answers(store, harness, [a, b, c, d], dropped=frozenset({3}))
     jobs = await reconcile_until(store, harness, lost.ids, FOLLOWED | {JobState.NEEDS_USER})
-    assert [j.state for j in jobs] == [JobState.NEEDS_USER, JobState.NEEDS_USER]
-    first, second = jobs
-    for job, rival in ((first, second), (second, first)):
+    assert [j.state for j in jobs[:2]] == [JobState.RUNNING, JobState.RUNNING], [j.error_message for j in jobs]
+    assert [j.task_id for j in jobs[:2]] == [*lost.task_of(a.prompt), *lost.task_of(b.prompt)]
+    third, fourth = jobs[2:]
+    assert [third.state, fourth.state] == [JobState.NEEDS_USER, JobState.NEEDS_USER]
+    (made,) = lost.task_of(c.prompt)
+    assert not lost.task_of(d.prompt)
+    for job, rival in ((third, fourth), (fourth, third)):
         message = job.error_message or ""
-        for task_id in (*lost.task_of(a.prompt), *lost.task_of(b.prompt)):
-            assert f"task {task_id} failed, and a failed task does not echo its prompt" in message
+        assert f"task {made} failed, and a failed task does not echo its prompt" in message, message
         assert f"job {rival.id} was sent in the same seconds and could own it too" in message
         assert "Adopt the right task id, or resubmit" in message
-    assert len(harness.sim.submissions) == 2, "nothing was sent again on a guess"
+    # the cut POST never reached the route (the simulator records what did): nothing was sent again on a guess
+    assert len(harness.sim.submissions) == 3
 
 
 async def test_a_post_cut_short_by_a_restart_cannot_own_a_task_made_after_it(tmp_path: Path, store: Store) -> None:

@@ -77,10 +77,11 @@ def said(app: QwenApp, *parts: str) -> bool:
 
 @pytest.mark.slow
 async def test_ctrl_o_restores_a_request_from_a_png_and_sends_it_and_refuses_a_foreign_file(
-    app: QwenApp, context: Context, png: Path
+    app: QwenApp, context: Context, png: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     output = context.engine.config.output_dir
     output.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(png.parent)  # F4 for an image slot starts in the current folder, ctrl+o in the output folder
     shutil.copy(png, output / "a_foreign.png")  # made by Pillow alone: no record
     tagged_png(output / "b_made.png")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -102,7 +103,7 @@ async def test_ctrl_o_restores_a_request_from_a_png_and_sends_it_and_refuses_a_f
         assert composer.query_one("#f-prompt", TextArea).text == "draft"
 
         # a qwentui output: mode, model, prompt and every option, ready to send
-        await pick(app, pilot, "ctrl+o", "b_made.png")  # starts where the last pick was: the output folder
+        await pick(app, pilot, "ctrl+o", "b_made.png")
         await wait_until(pilot, lambda: composer.mode is Mode.EDIT, what="the restored mode")
         assert composer.query_one("#pick-mode", Select).value == "edit"
         assert composer.query_one("#pick-model", Select).value == "wan2.6-image"
@@ -117,7 +118,8 @@ async def test_ctrl_o_restores_a_request_from_a_png_and_sends_it_and_refuses_a_f
         # the same output picked for an image slot (F4): the composer offers the way back
         await pilot.press("n")
         await wait_until(pilot, lambda: app.screen is composer, what="the composer again")
+        shutil.copy(output / "b_made.png", png.parent / "made.png")
         await focus(pilot, "f-image_1")
-        await pick(app, pilot, "f4", "b_made.png")
-        assert composer.form.values()["image_1"] == str(output / "b_made.png")
-        await wait_until(pilot, lambda: said(app, "b_made.png carries the request", "job 7", "^o"), what="the offer")
+        await pick(app, pilot, "f4", "made.png")
+        assert composer.form.values()["image_1"] == str(png.parent / "made.png")
+        await wait_until(pilot, lambda: said(app, "made.png carries the request", "job 7", "^o"), what="the offer")

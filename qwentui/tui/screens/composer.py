@@ -108,6 +108,7 @@ class ComposerScreen(Screen[int | None]):
         self._kept: Draft | None = None  # a draft the user closed with "keep for later": the next new job
         self._baseline: dict[str, Any] = {}  # the form's values when the draft was loaded: a change is typed text
         self.last_folder: Path | None = None  # where the file picker was last
+        self.restore_folder: Path | None = None  # where ctrl+o's picker was last (outputs live elsewhere than inputs)
         self._debounce: Timer | None = None
         self._problems: list[Problem] = []
         self._request: GenerationRequest | None = None
@@ -515,14 +516,14 @@ class ComposerScreen(Screen[int | None]):
     async def action_restore_request(self) -> None:
         """Pick a qwentui output (PNG, JPEG, WebP, MP4) or its .json sidecar: the form is filled from its request."""
         output = self.engine.config.output_dir
-        start = self.last_folder or (output if output.is_dir() else Path.cwd())
+        start = self.restore_folder or (output if output.is_dir() else Path.cwd())
         picker = FilePicker(
             start if start.is_dir() else Path.cwd(),
             what="Restore the request from a qwentui output or its .json sidecar",
             suffixes=RECORD_SUFFIXES,
         )
         chosen = await self.app.push_screen_wait(picker)
-        self.last_folder = picker.folder
+        self.restore_folder = picker.folder
         if chosen is not None:
             await self.restore_from(chosen)
 

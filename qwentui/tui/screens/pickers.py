@@ -67,7 +67,13 @@ class FilePicker(ModalScreen[Path | None]):
     folder under the cursor, and `folder` is that folder when the picker closes (the composer starts the next pick
     there)."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="FilePicker") + "FilePicker DirectoryTree { height: 24; }"
+    # The title wraps (it names the folder, which can be long) rather than being cut at 80 columns, and the tree
+    # takes the height the title leaves: a tree of fixed height ran past the box on a 24-row terminal, and the cursor
+    # went out of sight below it.
+    DEFAULT_CSS = MODAL_CSS.format(name="FilePicker") + (
+        "FilePicker > Vertical { height: 80%; } FilePicker DirectoryTree { height: 1fr; } "
+        "FilePicker #picker-title { width: 1fr; }"
+    )
     BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("picker") + keymap.bindings("file-picker")
 
     def __init__(self, start: Path, *, what: str = "Pick a file", suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import random
 import signal
+import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -160,11 +161,7 @@ def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambd
         idle = [line for line in (logs / "final.log").read_text(errors="replace").splitlines() if "idle:" in line]
         report.final_summary = idle[-1][idle[-1].index("idle:") :] if idle else ""
         report.outcome = check_run(db, server.sim, [out, workdir])
-        report.needs_user = Counter(
-            f"{job.error_code} ({'task list' if lookup(job.model, job.mode).is_async else 'sync call'})"
-            for job, _ in read_jobs_sync(db)
-            if job.state is JobState.NEEDS_USER
-        )
+        report.needs_user = needs_user_causes(db)
         report.submissions = len(server.sim.submissions)
         report.faults_seen = {
             "throttled": server.sim.throttled,
@@ -179,6 +176,34 @@ def run_chaos(workdir: Path, plan: ChaosPlan, say: Callable[[str], None] = lambd
                 report.log_problems.append(f"{log.name}: {_around(text, marker)}")
     report.seconds = time.monotonic() - started
     return report
+
+
+def needs_user_causes(db: Path) -> Counter[str]:
+    """Why each job that asks the user does, by what ended its last POST: an ambiguous reconcile (the task list
+    and the tasks could not decide), or for a sync call (no task to look for) the kill, the 5xx or the transport
+    error that cut it."""
+    causes: Counter[str] = Counter()
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        asked = {job.id: job for job, _ in read_jobs_sync(db) if job.state is JobState.NEEDS_USER}
+        for job_id, job in asked.items():
+            row = conn.execute(
+                "SELECT detail FROM job_events WHERE job_id = ? AND to_state = 'needs_user' ORDER BY id DESC LIMIT 1",
+                (job_id,),
+            ).fetchone()
+            detail = row[0] if row else ""
+            kind = "task list" if lookup(job.model, job.mode).is_async else "sync call"
+            if detail.startswith("sync call interrupted: "):
+                why = detail.removeprefix("sync call interrupted: ")
+                if why.startswith("qwentui restarted"):
+                    cause = "engine killed"
+                elif why.startswith("connection to "):  # "connection to HOST failed: ErrorType message"
+                    cause = "connection lost, " + why.partition("failed: ")[2].split(" ")[0]
+                else:  # "CODE (HTTP n): message", "HOST did not answer in time (ReadTimeout)"
+                    cause = why.split(":")[0].split(" [")[0]
+                causes[f"{kind}: {cause[:60]}"] += 1
+            else:
+                causes[f"{kind}: {job.error_code} ({detail[:40]})"] += 1
+    return causes
 
 
 def _serve_then_kill(server: BackgroundServer, proc: subprocess.Popen[bytes], requests: int) -> None:

@@ -4,7 +4,9 @@ to look for), left to the user. Against the real simulator, and a mock transport
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import httpx
 
@@ -17,6 +19,7 @@ from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from qwentui.core.submitter import Submitter
+from tests.helpers import poll_until
 from tests.helpers.sim import SIM_BASE, TEST_KEY, SimHarness, fast_sim_config
 
 SYNC = GenerationRequest(mode=Mode.T2I, model="qwen-image-2.0", prompt="a sync call")  # sync-only model
@@ -29,7 +32,9 @@ def simulated(**knobs: object) -> Callable[[], DashScopeClient]:
     return harness.client
 
 
-def answering(answer: Callable[[httpx.Request], httpx.Response]) -> Callable[[], DashScopeClient]:
+def answering(
+    answer: Callable[[httpx.Request], httpx.Response] | Callable[[httpx.Request], Coroutine[Any, Any, httpx.Response]],
+) -> Callable[[], DashScopeClient]:
     """A client whose every request gets `answer` (what a proxy or the network does, which the simulator,
     modelling the service itself, does not)."""
     transport = httpx.MockTransport(answer)
@@ -86,3 +91,40 @@ async def test_each_way_a_post_can_end_decides_what_it_proves(store: Store) -> N
     assert "not sent" in seen["write timed out, sync"][1]
     assert "the generation failed; nothing was billed" in seen["InternalError.Algo, sync"][1]
     assert "may have produced (and billed) a result" in seen["gateway 503 page, sync"][1]
+
+
+class HeldCalls:
+    """A service that holds every call until released, counting the calls it holds."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.release = asyncio.Semaphore(0)
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.arrived += 1
+        await self.release.acquire()
+        image = {"image": "https://example.com/out.png"}
+        body = {"request_id": "r", "output": {"choices": [{"message": {"content": [image]}}]}, "usage": {}}
+        return httpx.Response(200, json=body)
+
+
+async def test_sync_calls_of_a_model_go_two_at_a_time(store: Store) -> None:
+    """A sync call has no task to reconcile, so it does not wait behind the model's one-POST-at-a-time lock of
+    async routes: two are in flight at once (a backlog of sync jobs clears twice as fast), never more (a crash
+    catches two at most). Before: one at a time, the second sent only once the first had answered."""
+    service = HeldCalls()
+    requests = [GenerationRequest(mode=Mode.T2I, model="qwen-image-2.0", prompt=f"sync {i}") for i in range(3)]
+    jobs = [await store.add_job(r.to_dict(), mode=r.mode.value, model=r.model_name) for r in requests]
+    async with answering(service)() as client:
+        submitter = Submitter(store, client, SchedulePolicy(), lambda: 1000.0, lambda pause: None)
+        sending = asyncio.gather(*(submitter.submit(job) for job in jobs))
+        await poll_until(lambda: service.arrived == 2, timeout=10, what="two sync calls in flight at once")
+        for _ in range(100):  # the third is held at the limit, whatever the timing: it cannot arrive before a release
+            await asyncio.sleep(0)
+        assert service.arrived == 2
+        service.release.release()
+        await poll_until(lambda: service.arrived == 3, timeout=10, what="the third call, once a slot is free")
+        service.release.release()
+        service.release.release()
+        ended = await sending
+    assert [job.state for job in ended] == [JobState.SUCCEEDED] * 3

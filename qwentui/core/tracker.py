@@ -75,6 +75,7 @@ class TrackerStats:
     list_requests: int = 0
     task_requests: int = 0
     answered_by_list: int = 0
+    joined_next_sweep: int = 0  # first looks moved to their model's next sweep (no list of their own)
 
 
 class Tracker:
@@ -99,6 +100,8 @@ class Tracker:
         # only the windows that are due, a few at a time once their looks drift apart); the interval grows with it
         self.sweep_windows = 1
         self._listed: deque[tuple[float, int]] = deque()  # (when, windows listed) per round
+        self._model_listed: dict[str, float] = {}  # model -> when its windows were last listed
+        self._waited: set[int] = set()  # jobs that waited once for their model's sweep (never twice: no starving)
         self._list_off_until = 0.0
 
     def _server_created(self, job: Job) -> float:
@@ -116,13 +119,39 @@ class Tracker:
         due = await self.store.due_jobs(now, {JobState.PENDING, JobState.RUNNING}, limit)
         if not due:
             return 0
+        batched = self.batch and now >= self._list_off_until
+        if batched:
+            due = await self._join_next_sweep(due, now)
+            if not due:
+                return 0
         self.stats.rounds += 1
         unanswered: list[Job] = list(due)
-        if self.batch and now >= self._list_off_until and len(due) > 1:
+        if batched and len(due) > 1:
             unanswered = await self._by_list(due)
         await self._each(unanswered, self._by_get)
         crashpoint("while_following")
         return len(due)
+
+    async def _join_next_sweep(self, due: list[Job], now: float) -> list[Job]:
+        """A task not looked at yet, of a model whose windows were listed less than a sweep interval ago, waits for
+        that model's next sweep and comes in its lists. While jobs are being sent, a task comes due every few
+        moments, and each would otherwise list its window again on its own (most lists were spent so at 1,000
+        in flight). Its first look is before it could plausibly be done, so waiting costs no lag."""
+        interval = self.policy.sweep_interval(self.sweep_windows)
+        later: list[tuple[int, float | None]] = []
+        ready: list[Job] = []
+        for job in due:
+            last = self._model_listed.get(job.model)
+            if job.poll_count == 0 and job.id not in self._waited and last is not None and now - last < interval:
+                later.append((job.id, last + interval))
+                self._waited.add(job.id)
+            else:
+                self._waited.discard(job.id)
+                ready.append(job)
+        if later:
+            await self.store.set_next_checks(later)
+            self.stats.joined_next_sweep += len(later)
+        return ready
 
     def _windows(self, jobs: list[Job]) -> list[list[Job]]:
         """Groups of one model's jobs, consecutive by creation, of at most ~a page within a bounded time span.
@@ -159,7 +188,9 @@ class Tracker:
             end = self._server_created(group[-1]) + LIST_SLACK
             try:
                 models = {job.model for job in group}
-                seen = await self._list_window(start, end, models.pop() if len(models) == 1 else None)
+                for model in models:
+                    self._model_listed[model] = self.clock()
+                seen = await self._list_window(start, end, next(iter(models)) if len(models) == 1 else None)
             except (AuthError, RateLimited, TransportError):
                 left.extend(group)  # a passing problem: the per-task path below meets it again
                 continue
@@ -194,6 +225,7 @@ class Tracker:
             job = owners.get(task_id)
             if job is None or job.state not in (JobState.PENDING, JobState.RUNNING):
                 continue
+            self._waited.discard(job.id)  # looked at now: its wait is over
             if summary.created_ms is not None:
                 self._created[task_id] = summary.created_ms / 1000
             if job.id in due_ids:

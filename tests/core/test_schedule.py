@@ -49,3 +49,26 @@ async def test_the_tracker_counts_every_window_listed_within_one_sweep_interval(
         assert tracker._next_check(now[0], job) == now[0] + 2.0
     finally:
         await client.aclose()
+
+
+async def test_a_first_look_joins_its_models_next_sweep_once(store: Store) -> None:
+    now = [1000.0]
+    policy = SchedulePolicy(interval=2.0)
+    client = SimHarness(fast_sim_config()).client()
+    try:
+        tracker = Tracker(store, client, policy, lambda: now[0])
+        video = GenerationRequest(mode=Mode.T2V, prompt="a boat").to_dict()
+        image = GenerationRequest(mode=Mode.T2I, prompt="a fox").to_dict()
+        fresh = await store.add_job(video, submitted_at=990.0, next_check_at=999.0)
+        other = await store.add_job(image, submitted_at=990.0, next_check_at=999.0)
+        tracker._model_listed[fresh.model] = 999.5  # its model's windows were listed half a second ago
+        ready = await tracker._join_next_sweep([fresh, other], now[0])
+        assert [job.id for job in ready] == [other.id]  # no list of that model lately: looked at now
+        moved = await store.get_job(fresh.id)
+        assert moved is not None and moved.next_check_at == 999.5 + 2.0  # with the model's next sweep
+        now[0] = 1001.6
+        tracker._model_listed[fresh.model] = 1001.5  # that sweep came a moment before it: it does not wait again
+        assert [job.id for job in await tracker._join_next_sweep([moved], now[0])] == [fresh.id]
+        assert tracker.stats.joined_next_sweep == 1
+    finally:
+        await client.aclose()

@@ -9,6 +9,7 @@ shared `RateLimiter`, and a 429 pauses every caller for its Retry-After.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import mimetypes
@@ -36,6 +37,7 @@ from qwentui.core.limiter import RateLimiter
 from qwentui.core.requests import WireRequest
 from qwentui.core.results import TaskPage, TaskResult, TaskStatus, parse_task, parse_task_list
 from qwentui.core.serverclock import ServerClock
+from qwentui.core.sync_call import NOT_SENT, Left, SyncCalls
 
 USER_AGENT = "qwentui/0.1"
 # Timeouts per kind of call, as the skill scripts use them (sync image generation can take minutes).
@@ -46,19 +48,8 @@ UPLOAD_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 10.0
 MAX_RETRY_AFTER = 600.0  # longest Retry-After honoured
 
-# Errors after which the server provably cannot have acted on the request: nothing was sent (no connection,
-# no free connection in the pool, a URL it cannot send to, a request httpx refused to write), or the request
-# was not written whole (a write that timed out), and a server cannot process a JSON body it has not received
-# entirely. A failed write (httpx.WriteError) is not here: httpcore then reads the answer anyway, and what
-# surfaces is the read's error, which cannot tell a failed write from an answer lost after the work.
-_NOT_SENT = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.UnsupportedProtocol,
-    httpx.LocalProtocolError,
-    httpx.WriteTimeout,
-)
+# Errors after which the server provably cannot have acted on the request (sync_call.py says why).
+_NOT_SENT = NOT_SENT
 
 
 # The service writes and reads its time strings in China/Singapore time (UTC+8), not UTC.
@@ -101,6 +92,10 @@ class DashScopeClient:
         )
         self.requests_by_kind: dict[str, int] = {}
         self.server_clock = ServerClock()  # measured from every answer's Date header (see serverclock.py)
+        # Set by the engine: sync calls then go through a helper process that outlives ours (sync_call.py).
+        # Not for a transport of our own (an in-process simulator), which no other process can reach.
+        self.calls: SyncCalls | None = None
+        self.in_process = transport is not None
 
     async def __aenter__(self) -> DashScopeClient:
         return self
@@ -198,9 +193,10 @@ class DashScopeClient:
 
     # ---- the API ----------------------------------------------------------------------------------------
 
-    async def submit(self, wire: WireRequest) -> TaskResult:
+    async def submit(self, wire: WireRequest, call_name: str | None = None) -> TaskResult:
         """Send one generation request once. Async routes answer with a PENDING task id; the sync route
-        answers with the finished result."""
+        answers with the finished result, through a helper process named `call_name` when the engine set one
+        up (`calls`), so that a crash of ours does not lose it (`answer_of` finds it after a restart)."""
         if wire.local_files:
             raise UploadError(f"local files must be uploaded before sending: {', '.join(wire.local_files)}")
         headers = {"Content-Type": "application/json"}
@@ -208,18 +204,50 @@ class DashScopeClient:
             headers["X-DashScope-Async"] = "enable"
         if wire.needs_oss_resolve:
             headers["X-DashScope-OssResourceResolve"] = "enable"
-        data = await self._send(
-            "submit",
-            "POST",
-            wire.route.value,
-            json_body=wire.body,
-            headers=headers,
-            timeout=SUBMIT_TIMEOUT if wire.is_async else SYNC_TIMEOUT,
-        )
+        timeout = SUBMIT_TIMEOUT if wire.is_async else SYNC_TIMEOUT
+        if call_name is not None and self.calls is not None and not wire.is_async:
+            self.requests_by_kind["submit"] = self.requests_by_kind.get("submit", 0) + 1
+            spec = {
+                "url": self.base_url + wire.route.value,
+                "headers": {k: v for k, v in self._headers(headers).items() if k != "Authorization"}
+                | {"User-Agent": USER_AGENT},
+                "body": wire.body,
+                "timeout": timeout,
+                "connect_timeout": CONNECT_TIMEOUT,
+            }
+            data = self._from_helper(await self.calls.call(call_name, spec, self._key.reveal()))
+        else:
+            data = await self._send(
+                "submit", "POST", wire.route.value, json_body=wire.body, headers=headers, timeout=timeout
+            )
         result = parse_task(data)
         if wire.is_async and not result.task_id:
             raise MalformedResponse("submit answer has no task_id")
         return result
+
+    async def answer_of(self, call_name: str) -> TaskResult:
+        """The answer of a sync call made through a helper before a restart: waits while the helper is at
+        work; `TransportError` (sent or not) when there is none."""
+        assert self.calls is not None
+        return parse_task(self._from_helper(await self.calls.wait(call_name)))
+
+    def _from_helper(self, answer: dict[str, Any] | Left) -> Any:
+        """A helper's answer as `_send` would have returned or raised it."""
+        if answer is Left.NOT_SENT:
+            raise TransportError("qwentui stopped before the call's helper took it: never sent", sent=False)
+        if answer is Left.LOST or not isinstance(answer, dict):
+            raise TransportError("qwentui restarted and the call's helper was gone without an answer", sent=True)
+        if "error" in answer:
+            raise TransportError(str(answer["error"]), sent=bool(answer.get("sent", True)))
+        try:
+            response = httpx.Response(
+                int(answer["status"]),
+                headers=[(str(k), str(v)) for k, v in answer["headers"]],
+                content=base64.b64decode(answer["body"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedResponse(f"the call's helper wrote an unreadable answer ({type(exc).__name__})") from None
+        return self._decode(response)
 
     async def get_task(self, task_id: str) -> TaskResult:
         return parse_task(await self._query("task", f"/tasks/{task_id}"))

@@ -42,6 +42,8 @@ from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import ACTIVE, TERMINAL, JobState
 from qwentui.core.store import Job, StaleTransition, Store
 from qwentui.core.submitter import Pause, Submitter, key_rejected, sync_call_lost
+from qwentui.core.sync_call import SUPPORTED as SYNC_CALLS_OUTLIVE
+from qwentui.core.sync_call import SyncCalls
 from qwentui.core.tracker import Tracker, typical_seconds
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,8 @@ class Engine:
         self._http = download_http or make_download_client()
         self._own_http = download_http is None
         policy = config.policy
+        if SYNC_CALLS_OUTLIVE and not client.in_process:  # a crash no longer loses a sync call (sync_call.py)
+            client.calls = SyncCalls(Path(store.path).parent / "calls")
         self.submitter = Submitter(store, client, policy, clock, self._pause)
         self.tracker = Tracker(store, client, policy, clock, page_size=config.page_size, batch=config.batch_tracking)
         self.reconciler = Reconciler(
@@ -236,6 +240,10 @@ class Engine:
         now = self.clock()
         counts: dict[str, int] = {}
         for job in await self.store.jobs_in_states(set(_TAKEN_UP)):
+            if self.submitter.can_resume(job):
+                self._resume_call(job)
+                counts["resumed"] = counts.get("resumed", 0) + 1
+                continue
             to_state, fields = _take_up(job, "qwentui restarted")
             await self.store.transition(job.id, to_state, expect=job.state, next_check_at=now, **fields)
             counts[to_state.value] = counts.get(to_state.value, 0) + 1
@@ -255,6 +263,22 @@ class Engine:
         counts["following"] = len(following)
         self.wake()
         return counts
+
+    def _resume_call(self, job: Job) -> None:
+        """A sync call that a crash left to its helper: hear its answer in the background, as if never stopped."""
+        self._busy.add(job.id)
+
+        async def resume() -> None:
+            try:
+                await self.submitter.resume(job)
+            except Exception:  # left SUBMITTING: the orphan sweep asks the user
+                log.exception("the sync call of job %s could not be resumed", job.id)
+                self._orphan_hint = True
+            finally:
+                self._busy.discard(job.id)
+                self.wake()
+
+        self._tasks.append(asyncio.create_task(resume(), name=f"resume{job.id}"))
 
     # ---- loops --------------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,11 @@ def sync_call_lost(cause: str) -> dict[str, Any]:
         "that was lost, and it leaves no task to look for. It was not sent again to avoid paying twice — resubmit "
         "it if no result appeared",
     }
+
+
+def call_name(job: Job) -> str:
+    """The name of one attempt's sync call files (sync_call.py)."""
+    return f"job{job.id}-attempt{job.attempts}"
 
 
 def results_to_json(result: TaskResult) -> list[dict[str, str | None]]:
@@ -151,9 +156,35 @@ class Submitter:
             submitted_at=now,
             clock_offset=self.client.server_clock.offset,
         )
+        name = call_name(job)
+        after = await self._settle(job, wire, lambda: self.client.submit(wire, call_name=name))
+        self._forget(name)
+        return after
+
+    def can_resume(self, job: Job) -> bool:
+        """Whether a SUBMITTING job found at start-up is a sync call made through a helper (sync_call.py),
+        which may have its answer, or be at work still: `resume` then settles it like its first engine would."""
+        calls = self.client.calls
+        return job.state is JobState.SUBMITTING and calls is not None and calls.left_by(call_name(job))
+
+    async def resume(self, job: Job) -> Job:
+        request = GenerationRequest.from_dict(job.request)
+        wire = await asyncio.to_thread(build, request)  # the route, model and mode; the body sent is in the ticket
+        name = call_name(job)
+        after = await self._settle(job, wire, lambda: self.client.answer_of(name))
+        self._forget(name)
+        return after
+
+    def _forget(self, name: str) -> None:
+        if self.client.calls is not None:
+            self.client.calls.forget(name)
+
+    async def _settle(self, job: Job, wire: WireRequest, call: Callable[[], Awaitable[TaskResult]]) -> Job:
+        """Send (or hear the answer of a call sent before a restart) and classify how it ended."""
+        now = self.clock()
         try:
             crashpoint("before_post")
-            result = await self.client.submit(wire)
+            result = await call()
             crashpoint("after_post")
         except TransportError as exc:
             if not exc.sent:

@@ -1,0 +1,74 @@
+"""A sync call outlives the engine that sent it (qwentui/core/sync_call.py): its helper process hears the
+answer, and the next engine takes it from there. Before, a kill during a sync call left the job to the user
+("may have produced (and billed) a result that was lost") in about one kill in two of the chaos run."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from qwentui.core.catalog import Mode
+from qwentui.core.requests import GenerationRequest
+from qwentui.core.states import JobState
+from qwentui.core.sync_call import Left, SyncCalls
+from qwentui.sim import SimConfig, running
+from tests.faults.helpers import engine_cmd, engine_env, queue_requests, read_jobs_sync
+from tests.helpers import wait_for
+
+
+def test_what_a_crash_left_of_a_call_says_whether_it_was_sent(tmp_path: Path) -> None:
+    """A ticket no helper took is taken back, and so provably never sent; a call whose helper holds its lock
+    is waited for; one whose helper is gone without an answer is lost; an answer is the answer."""
+    calls = SyncCalls(tmp_path)
+    untaken, at_work, lost, answered = (calls.files(n) for n in ("untaken", "at-work", "lost", "answered"))
+    untaken.ticket.write_text("{}")
+    at_work.sending.write_text("{}")
+    lost.sending.write_text("{}")
+    answered.sending.write_text("{}")
+    answered.answer.write_text(json.dumps({"status": 200, "headers": [], "body": ""}))
+    helper = os.open(at_work.sending, os.O_RDONLY)  # what a live helper holds
+    fcntl.flock(helper, fcntl.LOCK_EX)
+    try:
+        assert calls.settle("untaken") is Left.NOT_SENT
+        assert untaken.void.exists() and not untaken.ticket.exists(), "a helper starting now finds no ticket"
+        assert calls.settle("at-work") is Left.IN_FLIGHT
+        assert calls.settle("lost") is Left.LOST
+        assert calls.settle("answered") == {"status": 200, "headers": [], "body": ""}
+        assert calls.settle("never-made") is Left.LOST and not calls.left_by("never-made")
+    finally:
+        os.close(helper)
+    assert calls.settle("at-work") is Left.LOST  # its helper ended without an answer
+    calls.forget("answered")
+    assert not calls.left_by("answered")
+
+
+@pytest.mark.slow
+def test_a_sync_call_outlives_the_engine_killed_while_waiting_for_it(tmp_path: Path) -> None:
+    """The engine is SIGKILLed while the simulator works on its sync call (2 s). Before: the restart found
+    the job SUBMITTING with no task to look for and asked the user. Now the helper wrote the answer, and the
+    restart takes the results from it: done, sent once, and no file of the call is left."""
+    db, out, home = tmp_path / "jobs.db", tmp_path / "out", tmp_path / "home"
+    config = SimConfig(seed=5, pending_seconds=1.0, running_seconds=1.0, task_query_qps=None)
+    request = GenerationRequest(mode=Mode.T2I, model="qwen-image-2.0", prompt="a sync call across a kill")
+    with running(config) as server:
+        asyncio.run(queue_requests(db, [request]))
+        cmd = engine_cmd(db, out, server.base_url, "run", "--until-idle")
+        engine = subprocess.Popen(cmd, env=engine_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: len(server.sim.submissions) == 1, timeout=60, what="the sync POST at the simulator")
+        finally:
+            engine.send_signal(signal.SIGKILL)
+            engine.wait(timeout=30)
+        assert engine.returncode == -signal.SIGKILL
+        rc = subprocess.run(cmd, env=engine_env(home), capture_output=True, timeout=120).returncode
+        ((job, assets),) = read_jobs_sync(db)
+        assert job.state is JobState.DONE, (rc, job.state, job.error_message)
+        assert len(server.sim.submissions) == 1 and len(assets) == 1
+    assert not list((tmp_path / "calls").iterdir()), "the call's files go once it is settled"

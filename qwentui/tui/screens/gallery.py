@@ -18,6 +18,7 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.css.query import NoMatches
+from textual.strip import Strip
 from textual.widgets import Input, Static
 
 from qwentui.core.feed import Subscription
@@ -31,6 +32,7 @@ from qwentui.tui.screens.main.job_actions import JobActions
 from qwentui.tui.screens.main.result_actions import ResultActions, finished_only
 from qwentui.tui.thumb_cache import Thumb, ThumbCache, cache_folder
 from qwentui.tui.widgets.filters import FilterBar
+from qwentui.tui.widgets.image_view import _half_blocks
 from qwentui.tui.widgets.key_bar import KeyBar
 from qwentui.tui.widgets.preview import Shown
 from qwentui.tui.widgets.thumb_grid import ThumbGrid, thumb_box
@@ -149,27 +151,31 @@ class GalleryScreen(JobActions, ResultActions):
 
     async def _load_thumbs(self) -> None:
         """Decode the thumbnails of the cells on screen, a grid row at a time, until none is missing (the view may
-        move meanwhile: cells scrolled away are forgotten, and asked for again when they come back)."""
+        move meanwhile: cells scrolled away are forgotten, and asked for again when they come back); then those
+        of the next screen, so a page down finds its pictures (and their half blocks) made."""
         grid = self.grid
         try:
-            while grid.wanted:
+            while True:
                 on_screen = grid.on_screen_ids()
                 for job_id in grid.wanted - on_screen:
                     grid.forget_cell(job_id)
                 grid.wanted &= on_screen
+                grid.wanted.difference_update(grid.thumbs)  # drawn again while their thumbnails were on the way
                 batch = sorted(grid.wanted, reverse=True)[: grid.columns]  # newest first, as the grid reads
                 if not batch:
-                    break
+                    batch = grid.ids_ahead()[: grid.columns]
+                    if not batch:
+                        break
                 grid.wanted.difference_update(batch)
-                grid.set_thumbs(await self._thumbs(batch))
+                grid.set_thumbs(*await self._thumbs(batch))
         except NoMatches:
             pass
         finally:
             self._loading_thumbs = False
 
-    async def _thumbs(self, job_ids: list[int]) -> dict[int, Thumb]:
-        """The thumbnails of these results: their files looked up, then decoded (or read from the cache) in one
-        thread."""
+    async def _thumbs(self, job_ids: list[int]) -> tuple[dict[int, Thumb], dict[int, list[Strip]]]:
+        """The thumbnails of these results, and their half-block lines unless pictures are laid over: their files
+        looked up, then decoded (or read from the cache) and drawn in one thread."""
         found: dict[int, Thumb] = {}
         todo: list[tuple[int, Path, str | None]] = []
         for job_id in job_ids:
@@ -186,8 +192,15 @@ class GalleryScreen(JobActions, ResultActions):
             self._paths[job_id] = Shown(asset.kind, asset.url, asset.path)
             todo.append((job_id, Path(asset.path or ""), asset.sha256))
         box = thumb_box(self.backend)
-        decoded = await asyncio.to_thread(lambda: {i: self.cache.thumb(path, sha, box) for i, path, sha in todo})
-        return {**found, **decoded}
+        draw = not self.grid.laid_over
+
+        def decode() -> tuple[dict[int, Thumb], dict[int, list[Strip]]]:
+            thumbs = {i: self.cache.thumb(path, sha, box) for i, path, sha in todo}
+            lines = {i: _half_blocks(t.fitted) for i, t in thumbs.items() if draw and t.fitted is not None}
+            return thumbs, lines
+
+        decoded, lines = await asyncio.to_thread(decode)
+        return {**found, **decoded}, lines
 
     @on(ThumbGrid.Moved)
     def _moved(self) -> None:
@@ -247,6 +260,7 @@ class GalleryScreen(JobActions, ResultActions):
     @on(ThumbGrid.Highlighted)
     def _highlighted(self) -> None:
         self._status()
+        self._wanted()  # the cursor moved: the next screen's thumbnails are fetched ahead, if not yet
 
     @on(ThumbGrid.Selected)
     def _chosen(self, event: ThumbGrid.Selected) -> None:

@@ -144,13 +144,31 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._moved()
 
     def extend(self, jobs: Iterable[Job]) -> None:
-        """Older results appended at the end (the next page)."""
+        """Older results appended at the end (the next page): the cells built are kept, and the screen is drawn
+        again only if the new ones are on it."""
+        loaded = len(self.jobs)
         for job in jobs:
             if job.id not in self._index:
                 self._index[job.id] = len(self.jobs)
                 self.jobs.append(job)
-        self._resized()
-        self.refresh()
+        self._grow()
+        if self.visible_indexes().stop > loaded:
+            self.refresh()
+
+    def _grow(self) -> None:
+        """A longer scroll range for rows added at the end. Setting `virtual_size` lays the whole screen out again
+        (tens of milliseconds at 160x48); when the scroll bar is already shown and the width stays, only the
+        scroll bar needs to know, which is what Textual's own size update does (`_scroll_update`)."""
+        if len(self._pictures) > 2000:
+            self._pictures.clear()  # bounded, as in _resized
+        rows = -(-len(self.jobs) // self.columns)
+        size = Size(self.scrollable_content_region.width, rows * CELL_H)
+        if self.show_vertical_scrollbar and size.width == self.virtual_size.width and size != self.virtual_size:
+            self.set_reactive(ThumbGrid.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
+        self._moved()
 
     def update_job(self, job: Job) -> None:
         """A result changed (its marks): repaint its cell if it is on screen."""
@@ -161,12 +179,17 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         self._cells.pop(job.id, None)
         self._refresh_cell(i)
 
-    def set_thumbs(self, thumbs: dict[int, Thumb]) -> None:
-        """Thumbnails decoded: their cells (those still on screen) are repainted, nothing else."""
+    def set_thumbs(self, thumbs: dict[int, Thumb], lines: dict[int, list[Strip]] | None = None) -> None:
+        """Thumbnails decoded (with their half-block lines when made beforehand, in a thread): their cells that
+        are on screen are repainted, nothing else (those of the next screen, fetched ahead, wait to be drawn)."""
+        made = lines or {}
         for job_id, thumb in thumbs.items():
             self.thumbs[job_id] = thumb
             self._cells.pop(job_id, None)
-            self._pictures.pop(job_id, None)
+            if job_id in made:
+                self._pictures[job_id] = made[job_id]
+            else:
+                self._pictures.pop(job_id, None)
             i = self._index.get(job_id)
             if i is not None:
                 self._refresh_cell(i)
@@ -196,6 +219,12 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
         first = int(self.scroll_offset.y) // CELL_H
         last = (int(self.scroll_offset.y) + self.scrollable_content_region.height) // CELL_H + 1
         return range(min(first * cols, len(self.jobs)), min(last * cols, len(self.jobs)))
+
+    def ids_ahead(self) -> list[int]:
+        """The jobs of the screen after this one that have no thumbnail yet: what a page down shows next."""
+        shown = self.visible_indexes()
+        after = range(shown.stop, min(len(self.jobs), shown.stop + len(shown)))
+        return [self.jobs[i].id for i in after if self.jobs[i].id not in self.thumbs]
 
     def on_screen_ids(self) -> set[int]:
         """The jobs whose cells are on screen."""
@@ -371,8 +400,9 @@ class ThumbGrid(ScrollView, can_focus=True, inherit_bindings=False):
                 picture = self._pictures[job.id] = _half_blocks(thumb.fitted)
         else:
             if thumb is None:
+                if not self.wanted:  # one message for the cells of a whole screen
+                    self.call_after_refresh(self.post_message, self.Wanted())
                 self.wanted.add(job.id)
-                self.call_after_refresh(self.post_message, self.Wanted())
             words = "…" if thumb is None else (thumb.problem or "no picture")
             text = Text(words[: box_w * 2], style=muted, justify="center", overflow="ellipsis", end="")
             middle = [Strip(list(text.render(self.app.console))).adjust_cell_length(box_w)]

@@ -36,11 +36,11 @@ from qwentui.core.states import JobState
 from qwentui.core.store import Job, Store, body_hash
 
 MAX_TRANSIENT_ATTEMPTS = 8  # connect errors / 429s / 503s before a job asks the user instead
-# Synchronous calls of one model in flight at once. A sync call leaves no task to find, so a crash (or a quit)
-# during one loses it to the user; how many a crash can catch is this number, while the expected number lost
-# does not depend on it (the same calls are in flight for as long in total, only packed closer). Two halves the
-# wait of a backlog of sync jobs (30 qwen-image-2.0 jobs: ~3 min instead of ~6) and keeps the other submit
-# workers for the rest of the queue.
+# Synchronous calls of one model in flight at once. A sync call leaves no task to find: one whose answer is lost
+# (its helper died with the machine, sync_call.py; or, without a helper, our process died or quit) is left to the
+# user. A crash catches at most this many, while the number it is expected to catch does not depend on it (the
+# same calls are in flight for as long in total, only packed closer). Two halve the wait of a backlog of sync
+# jobs (30 qwen-image-2.0 jobs: ~3 min instead of ~6) and leave the other submit workers to the rest.
 SYNC_IN_FLIGHT = 2
 
 # 5xx codes by which the service says that the generation itself failed (the code of a FAILED task): it made

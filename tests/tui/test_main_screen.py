@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.widgets import DataTable, Input
 
 from qwentui.core.catalog import Mode
@@ -19,6 +20,7 @@ from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.settings import load_settings
 from qwentui.tui.widgets.image_view import HalfBlockImage
+from qwentui.tui.widgets.text_box import TextBox
 from tests.tui.conftest import (
     SIZE,
     choose,
@@ -77,7 +79,7 @@ async def test_failed_job_shows_its_error(
         failed = await wait_terminal(pilot, context.store, job.id)
         assert failed.state is JobState.FAILED
         await wait_until(pilot, lambda: screen.table.jobs[job.id].state is JobState.FAILED, what="the failed row")
-        error = screen.preview.query_one("#preview-error")
+        error = screen.preview.query_one("#preview-prompt")  # the error comes first, above the prompt
         await wait_until(pilot, lambda: "DataInspectionFailed" in str(error.render()), what="the error text")
         assert any("failed" in n for n in notes(app))
 
@@ -325,3 +327,54 @@ async def test_the_preview_follows_the_cursor_once_it_rests(app: QwenApp, contex
             lambda: screen.preview.job is not None and screen.preview.job.id == jobs[0].id,
             what="the preview of the last row",
         )
+
+
+async def test_moving_through_jobs_of_any_text_length_never_lays_the_screen_out(app: QwenApp, context: Context) -> None:
+    """The preview's parts have fixed heights: a prompt of one line or twenty, an error or none, only repaints
+    the pane (a new layout of the whole screen on each cursor move cost more than the key itself). Long text is
+    clipped with an ellipsis and scrolls inside its box."""
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        screen = main_screen(app)
+        words = ["a", "fox", "in", "the", "snow", "at", "golden", "hour"]
+        jobs = []
+        for i, length in enumerate((60, 1, 3, 200, 8)):  # the oldest (the last row) is a failed job, 60 words
+            text = " ".join(words[k % len(words)] for k in range(length))
+            request = {"mode": "t2i", "model": "wan2.6-t2i", "prompt": text, "size": "x" * 40 * i}
+            if i % 3 == 0:  # settled, so nothing moves while the keys do: failed (with an error) or canceled
+                job = await context.store.add_job(
+                    request, state=JobState.FAILED, error_code="DataInspectionFailed", error_message="no " * (i + 1)
+                )
+            else:
+                job = await context.store.add_job(request, state=JobState.CANCELED)
+            jobs.append(job)
+        await wait_until(pilot, lambda: len(screen.table.jobs) == len(jobs), what="the rows")
+        screen.table.focus()
+        await pilot.press("home")
+        await wait_until(pilot, lambda: screen.preview.job is not None and screen.preview.job.id == jobs[-1].id)
+        layouts: list[str] = []
+        laid_out = screen._refresh_layout
+
+        def counted(*args: object, **kwargs: object) -> None:
+            layouts.append(str(screen.preview.job.id if screen.preview.job else None))
+            laid_out(*args, **kwargs)  # type: ignore[arg-type]
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        for row, job in enumerate(reversed(jobs[:-1]), start=1):
+            await pilot.press("down")
+            await wait_until(
+                pilot,
+                lambda job=job: screen.preview.job is not None and screen.preview.job.id == job.id,  # type: ignore[misc]
+                what=f"the preview of row {row}",
+            )
+            await pilot.pause()
+        assert layouts == [], f"the screen was laid out again while the preview showed jobs {layouts}"
+        box = screen.preview.query_one("#preview-prompt", TextBox)
+        assert box.text.plain.startswith("DataInspectionFailed")  # a failed job's error comes first, then its prompt
+        assert box.line_count > box.size.height  # 60 words do not fit: clipped, with an ellipsis
+        assert box.render_line(box.size.height - 1).text.rstrip().endswith("…")
+        first_line = box.render_line(0).text
+        box.post_message(events.MouseScrollDown(box, 1, 1, 0, 1, 0, False, False, False))
+        await wait_until(pilot, lambda: box.top == 1, what="the prompt scrolled by the wheel")
+        assert box.render_line(0).text != first_line  # the wheel scrolls inside the box
+        assert layouts == [], "scrolling the prompt laid the screen out"

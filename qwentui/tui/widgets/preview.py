@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from PIL import Image
 from rich.text import Text
@@ -30,6 +31,7 @@ from qwentui.core.store import Asset, Job
 from qwentui.tui.image_backend import ImageBackend
 from qwentui.tui.presentation import elapsed_text, redact_urls, short_duration, state_text
 from qwentui.tui.widgets.image_view import Fitted, HalfBlockImage, fit_picture, make_image_widget
+from qwentui.tui.widgets.text_box import TextBox
 
 THUMB_PX = 768  # decoded once per file (media caches it); the widget scales it to the pane
 INTERLEAVE_IMAGE_ROWS = 14
@@ -75,22 +77,23 @@ def result_items(job: Job, assets: list[Asset]) -> list[Shown]:
 
 
 class PreviewPane(Vertical):
+    # Every part has a fixed height (the text ones clip and scroll inside their box): moving the cursor to
+    # another job repaints the pane and never lays the screen out again.
     DEFAULT_CSS = """
     PreviewPane { padding: 0 1; }
-    PreviewPane #preview-title { height: auto; text-style: bold; }
-    PreviewPane #preview-prompt { height: auto; max-height: 6; color: $text; }
-    PreviewPane #preview-error { height: auto; color: $error; display: none; }
-    PreviewPane #preview-error.-shown { display: block; }
-    PreviewPane #preview-media { height: 1fr; }
-    PreviewPane #preview-caption { height: auto; color: $text-muted; }
-    PreviewPane #preview-request { height: auto; max-height: 6; color: $text-muted; }
+    PreviewPane #preview-title { height: 3; text-style: bold; }
+    PreviewPane #preview-prompt { height: 4; color: $text; }
+    PreviewPane > .preview--error { color: $error; }
+    PreviewPane #preview-media { height: 1fr; min-height: 4; }
+    PreviewPane #preview-caption { height: 1; color: $text-muted; }
+    PreviewPane #preview-request { height: 3; color: $text-muted; }
     PreviewPane .interleave-text { height: auto; margin: 0 0 1 0; }
     PreviewPane .interleave-image { height: 14; }
     PreviewPane .placeholder { color: $text-muted; content-align: center middle; height: 1fr; }
     PreviewPane.-short #preview-request { display: none; }
-    PreviewPane.-short #preview-prompt { max-height: 2; }
-    PreviewPane #preview-media { min-height: 4; }
+    PreviewPane.-short #preview-prompt { height: 2; }
     """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"preview--error"}
     SHORT = 30  # rows: below this the picture needs the room more than the request text does
 
     def __init__(
@@ -109,15 +112,13 @@ class PreviewPane(Vertical):
         self.items: list[Shown] = []
         self.index = 0
         self._shown_key: tuple[int, JobState, int] | None = None
-        self._texts: dict[Static, Text] = {}  # what each text widget shows, to skip updates that change nothing
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="preview-title")
-        yield Static("", id="preview-prompt", markup=False)
-        yield Static("", id="preview-error", markup=False)
+        yield TextBox(id="preview-title")
+        yield TextBox(id="preview-prompt")  # the error first (a failed job), then the prompt
         yield VerticalScroll(Static("Select a job to preview it", classes="placeholder"), id="preview-media")
-        yield Static("", id="preview-caption", markup=False)
-        yield Static("", id="preview-request", markup=False)
+        yield TextBox(id="preview-caption")
+        yield TextBox(id="preview-request")
 
     def on_resize(self) -> None:
         self.set_class(self.size.height < self.SHORT, "-short")
@@ -195,15 +196,12 @@ class PreviewPane(Vertical):
         await area.mount(player)
 
     def _header(self, job: Job | None) -> None:
-        title = self.query_one("#preview-title", Static)
-        prompt = self.query_one("#preview-prompt", Static)
-        error = self.query_one("#preview-error", Static)
-        request = self.query_one("#preview-request", Static)
+        title = self.query_one("#preview-title", TextBox)
+        prompt = self.query_one("#preview-prompt", TextBox)
+        request = self.query_one("#preview-request", TextBox)
         if job is None:
-            for widget in (title, prompt, error, request):
-                self._put(widget, Text(""))
-            error.remove_class("-shown")
-            self.query_one("#preview-caption", Static).update("")
+            for box in (title, prompt, request, self.query_one("#preview-caption", TextBox)):
+                box.show(Text(""))
             return
         now = self.clock()
         head = Text(f"#{job.id} ", style="bold")
@@ -218,25 +216,15 @@ class PreviewPane(Vertical):
         spent = elapsed_text(job, now, expected)
         if spent != "—":
             head.append(f" · {spent}", style="dim")
-        self._put(title, head)
-        self._put(prompt, Text(job.prompt or "(no prompt)"))
+        title.show(head)
+        text = Text()
         failure = " ".join(p for p in (job.error_code, job.error_message) if p)
-        self._put(error, Text(failure))
-        error.set_class(bool(failure), "-shown")
+        if failure:
+            text.append(failure + "\n", style=self.get_component_rich_style("preview--error"))
+        text.append(job.prompt or "(no prompt)")
+        prompt.show(text)
         request_json = json.dumps(redact_urls(job.request), ensure_ascii=False, sort_keys=True)
-        self._put(request, Text("request: " + request_json))
-
-    def _put(self, widget: Static, text: Text) -> None:
-        """Show `text` in `widget`: nothing when it is unchanged, and no new layout of the screen when it takes
-        as many lines as before (the title's elapsed time ticks every second)."""
-        old = self._texts.get(widget)
-        if old == text:
-            return
-        self._texts[widget] = text
-        width = widget.content_size.width
-        console = self.app.console
-        same_height = old is not None and width > 0 and len(old.wrap(console, width)) == len(text.wrap(console, width))
-        widget.update(text, layout=not same_height)
+        request.show(Text("request: " + request_json))
 
     # ---- loading the media --------------------------------------------------------------------------------
 
@@ -257,11 +245,11 @@ class PreviewPane(Vertical):
 
     async def _load_media(self, job: Job, items: list[Shown], index: int) -> None:
         area = self.query_one("#preview-media", VerticalScroll)
-        caption = self.query_one("#preview-caption", Static)
+        caption = self.query_one("#preview-caption", TextBox)
         pictures = [i for i in items if i.kind in ("image", "video")]
         if not items:
             await self._show_placeholder(_waiting_text(job))
-            self._put(caption, Text(""))
+            caption.show(Text(""))
             return
         if any(i.kind == "text" for i in items):
             box = (area.scrollable_content_region.width, INTERLEAVE_IMAGE_ROWS)
@@ -269,20 +257,21 @@ class PreviewPane(Vertical):
             widgets = self._interleave_widgets(items, decoded)
             await area.remove_children()
             await area.mount_all(widgets)
-            self._put(caption, Text(f"{len(pictures)} image(s) with text" + _saved_where(items)))
+            caption.show(Text(f"{len(pictures)} image(s) with text" + _saved_where(items)))
             return
         if not pictures:
             await area.remove_children()
-            self._put(caption, Text(""))
+            caption.show(Text(""))
             return
         shown = pictures[index]
         loaded = await asyncio.to_thread(_decode, shown)
         where = shown.path or (redact_url(shown.url) if shown.url else "")
         counter = f"{shown.kind} {index + 1}/{len(pictures)}" + (" ([ ] to page)" if len(pictures) > 1 else "")
-        self._put(caption, Text(" · ".join(p for p in (counter, loaded.facts, where) if p)))
+        caption.show(Text(" · ".join(p for p in (counter, loaded.facts, where) if p)))
         fitted = None
         if loaded.picture is not None and self.backend.graphics_widget is None:
-            await self._laid_out()  # the header and caption of this job take their room: the picture's box is final
+            if not area.scrollable_content_region:
+                await self._laid_out()  # the pane has just mounted: its parts' heights are fixed, but not yet placed
             box = area.scrollable_content_region.size
             fitted = await asyncio.to_thread(fit_picture, loaded.picture, box.width, box.height)
         if loaded.picture is not None and self.backend.enabled:

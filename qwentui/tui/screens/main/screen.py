@@ -240,8 +240,13 @@ class MainScreen(JobActions, ResultActions):
         self._preview_timer = self.set_timer(PREVIEW_REST, self._preview_selected, name="preview-rest")
 
     def _preview_selected(self) -> None:
+        """The cursor rested: the preview shows its job in the idle time after the next frame, and waits again
+        while keys are on their way (the key goes first: the preview never holds a frame back)."""
         self._preview_timer = None
-        self._load_preview(self.table.selected)
+        if getattr(self.app, "keys_pending", False):
+            self._preview_timer = self.set_timer(PREVIEW_REST, self._preview_selected, name="preview-rest")
+            return
+        self.call_after_refresh(lambda: self._load_preview(self.table.selected))
 
     def _load_preview(self, job: Job | None) -> None:
         """Load `job` into the preview in a worker (the newest load wins). The worker is given a function, not a

@@ -79,6 +79,7 @@ class DashScopeClient:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self.limiter = limiter or RateLimiter()
+        self.submit_limiter = RateLimiter(rate=None)  # no known submit rate: only the pause after a 429
         self.query_retries = query_retries
         self._workspace = workspace
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
@@ -205,6 +206,18 @@ class DashScopeClient:
         if wire.needs_oss_resolve:
             headers["X-DashScope-OssResourceResolve"] = "enable"
         timeout = SUBMIT_TIMEOUT if wire.is_async else SYNC_TIMEOUT
+        await self.submit_limiter.acquire()  # after a 429, wait out its Retry-After: the next send would be refused
+        try:
+            data = await self._post(wire, headers, timeout, call_name)
+        except RateLimited as exc:
+            self.submit_limiter.pause(exc.retry_after if exc.retry_after is not None else 1.0)
+            raise  # the job goes back to the queue (submitter.py)
+        result = parse_task(data)
+        if wire.is_async and not result.task_id:
+            raise MalformedResponse("submit answer has no task_id")
+        return result
+
+    async def _post(self, wire: WireRequest, headers: dict[str, str], timeout: float, call_name: str | None) -> Any:
         if call_name is not None and self.calls is not None and not wire.is_async:
             self.requests_by_kind["submit"] = self.requests_by_kind.get("submit", 0) + 1
             spec = {
@@ -215,15 +228,10 @@ class DashScopeClient:
                 "timeout": timeout,
                 "connect_timeout": CONNECT_TIMEOUT,
             }
-            data = self._from_helper(await self.calls.call(call_name, spec, self._key.reveal()))
-        else:
-            data = await self._send(
-                "submit", "POST", wire.route.value, json_body=wire.body, headers=headers, timeout=timeout
-            )
-        result = parse_task(data)
-        if wire.is_async and not result.task_id:
-            raise MalformedResponse("submit answer has no task_id")
-        return result
+            return self._from_helper(await self.calls.call(call_name, spec, self._key.reveal()))
+        return await self._send(
+            "submit", "POST", wire.route.value, json_body=wire.body, headers=headers, timeout=timeout
+        )
 
     async def answer_of(self, call_name: str) -> TaskResult:
         """The answer of a sync call made through a helper before a restart: waits while the helper is at

@@ -3,6 +3,10 @@
 DashScope allows about 20 task queries per second per account, shared by all its keys. Every GET /tasks and
 GET /tasks/{id} of the process waits here, so no code path can exceed the rate; a 429 pauses everyone until
 its Retry-After has passed (instead of each caller backing off on its own and stampeding together).
+
+Submissions have no published rate: their limiter has no bucket (`rate=None`), only the pause. Without it, every
+job queued behind a refused one was sent into the same refusal (1.4 answers of 429 per job sent at a 20/s
+submit limit, bench/batch.py); with it, one 429 holds the sends until the Retry-After has passed.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ from collections.abc import Callable
 
 class RateLimiter:
     def __init__(
-        self, rate: float = 20.0, burst: float | None = None, clock: Callable[[], float] = time.monotonic
+        self, rate: float | None = 20.0, burst: float | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        if rate <= 0:
+        """`rate` tokens per second (None: no bucket, only the pause after a 429)."""
+        if rate is not None and rate <= 0:
             raise ValueError("rate must be positive")
         if burst is not None and burst < 1:
             raise ValueError("burst must be at least 1 (a bucket that never holds a whole token blocks forever)")
         self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate / 4)
+        self.burst = burst if burst is not None else max(1.0, (rate or 4.0) / 4)
         self._clock = clock
         self._tokens = self.burst
         self._stamp = clock()
@@ -51,6 +56,8 @@ class RateLimiter:
                 if now < self._paused_until:
                     await asyncio.sleep(self._paused_until - now)
                     continue
+                if self.rate is None:
+                    return
                 self._tokens = min(self.burst, self._tokens + max(0.0, now - self._stamp) * self.rate)
                 self._stamp = max(self._stamp, now)
                 if self._tokens >= 1.0 - 1e-9:  # float slack: an exact clock must not wait 1e-17 s forever

@@ -142,7 +142,8 @@ class Tracker:
         ready: list[Job] = []
         for job in due:
             last = self._model_listed.get(job.model)
-            if job.poll_count == 0 and job.id not in self._waited and last is not None and now - last < interval:
+            # 0 <= ...: after the wall clock went back, a list "in the future" must not park the job until then
+            if job.poll_count == 0 and job.id not in self._waited and last is not None and 0 <= now - last < interval:
                 later.append((job.id, last + interval))
                 self._waited.add(job.id)
             else:
@@ -206,6 +207,8 @@ class Tracker:
     def _count_sweep(self, listed: int) -> None:
         now = self.clock()
         horizon = now - self.policy.sweep_interval(self.sweep_windows)
+        if self._listed and self._listed[-1][0] > now:  # the wall clock went back: what came before is moot
+            self._listed.clear()
         self._listed.append((now, listed))
         while self._listed and self._listed[0][0] < horizon:
             self._listed.popleft()

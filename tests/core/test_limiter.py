@@ -180,3 +180,36 @@ def test_default_clock_is_monotonic() -> None:
 
     lim = RateLimiter()
     assert lim._clock is time.monotonic
+
+
+async def test_no_bucket_only_the_pause(fake: FakeTime) -> None:
+    """The submit limiter: no rate is known, so nothing waits until a 429 pauses every send for its Retry-After."""
+    lim = RateLimiter(rate=None, clock=fake)
+    start = fake.now
+    assert await take(lim, fake, 100) == [start] * 100
+    lim.pause(2.0)
+    await lim.acquire()
+    assert fake.now == pytest.approx(start + 2.0)
+    assert (lim.pauses, lim.waited) == (1, 0)
+
+
+async def test_a_refused_submit_holds_the_next_send_until_its_retry_after() -> None:
+    from qwentui.core.catalog import Mode
+    from qwentui.core.errors import RateLimited
+    from qwentui.core.requests import GenerationRequest, build
+    from tests.helpers import SimHarness, fast_sim_config
+
+    harness = SimHarness(fast_sim_config(submit_qps=2))
+    client = harness.client()
+    wire = build(GenerationRequest(mode=Mode.T2I, prompt="a fox"))
+    try:
+        await client.submit(wire)
+        await client.submit(wire)
+        with pytest.raises(RateLimited):
+            await client.submit(wire)  # the third in a second: refused, and the sends pause (Retry-After: 1 s)
+        assert client.submit_limiter.pauses == 1 and client.submit_limiter.paused_for > 0.5
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.submit(wire), 0.1)  # waits out the pause instead of being refused again
+        assert harness.sim.throttled == 1 and len(harness.sim.tasks()) == 2
+    finally:
+        await client.aclose()

@@ -70,5 +70,9 @@ async def test_a_first_look_joins_its_models_next_sweep_once(store: Store) -> No
         tracker._model_listed[fresh.model] = 1001.5  # that sweep came a moment before it: it does not wait again
         assert [job.id for job in await tracker._join_next_sweep([moved], now[0])] == [fresh.id]
         assert tracker.stats.joined_next_sweep == 1
+        # the wall clock went back 2 h: a list "in the future" does not park a new task until the clock gets there
+        late = await store.add_job(video, submitted_at=990.0, next_check_at=999.0)
+        tracker._model_listed[late.model] = now[0] + 7200
+        assert [job.id for job in await tracker._join_next_sweep([late], now[0])] == [late.id]
     finally:
         await client.aclose()

@@ -116,10 +116,15 @@ class Tracker:
     async def round(self, limit: int = 5000) -> int:
         """Check every due job once; returns how many jobs were checked."""
         now = self.clock()
-        due = await self.store.due_jobs(now, {JobState.PENDING, JobState.RUNNING}, limit)
-        if not due:
-            return 0
         batched = self.batch and now >= self._list_off_until
+        # A round that lists takes the looks due within half an interval too, so it lists whole windows and their
+        # tasks stay in step. Taking only what is due, windows listed one after another in a round came due a few
+        # ms apart in the next, were taken in parts, and each part was listed again (a round a second at 1,000 in
+        # flight, twice the interval).
+        ahead = self.policy.sweep_interval(self.sweep_windows) / 2 if batched else 0.0
+        due = await self.store.due_jobs(now + ahead, {JobState.PENDING, JobState.RUNNING}, limit)
+        if not any(job.next_check_at is None or job.next_check_at <= now for job in due):
+            return 0  # nothing due yet: the ones ahead wait for the round that one of them starts
         if batched:
             due = await self._join_next_sweep(due, now)
             if not due:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from qwentui.core.catalog import Mode
 from qwentui.core.requests import GenerationRequest
 from qwentui.core.schedule import SchedulePolicy
+from qwentui.core.states import JobState
 from qwentui.core.store import Store
 from qwentui.core.tracker import Tracker
 from tests.helpers import SimHarness, fast_sim_config
@@ -74,5 +75,31 @@ async def test_a_first_look_joins_its_models_next_sweep_once(store: Store) -> No
         late = await store.add_job(video, submitted_at=990.0, next_check_at=999.0)
         tracker._model_listed[late.model] = now[0] + 7200
         assert [job.id for job in await tracker._join_next_sweep([late], now[0])] == [late.id]
+    finally:
+        await client.aclose()
+
+
+async def test_a_round_takes_the_looks_due_within_half_an_interval(store: Store) -> None:
+    """So a sweep lists whole windows and their tasks stay in step; nothing due yet: no round at all."""
+    now = [1000.0]
+    client = SimHarness(fast_sim_config()).client()
+    try:
+        tracker = Tracker(store, client, SchedulePolicy(interval=2.0), lambda: now[0])
+        video = GenerationRequest(mode=Mode.T2V, prompt="a boat").to_dict()
+        soon = [
+            await store.add_job(video, state=JobState.RUNNING, task_id=f"t{i}", submitted_at=900.0, next_check_at=at)
+            for i, at in enumerate((1000.5, 1000.9))
+        ]
+        assert await tracker.round() == 0  # due within the lookahead, but none due now
+        late = await store.add_job(
+            video, state=JobState.RUNNING, task_id="t9", submitted_at=900.0, next_check_at=1001.5
+        )
+        await store.add_job(video, state=JobState.RUNNING, task_id="t2", submitted_at=900.0, next_check_at=999.0)
+        assert await tracker.round() == 3  # the one due now and the two within a second; not the one 1.5 s out
+        for job in soon:
+            checked = await store.get_job(job.id)
+            assert checked is not None and checked.next_check_at is not None and checked.next_check_at > 1001.5
+        still = await store.get_job(late.id)
+        assert still is not None and still.next_check_at == 1001.5
     finally:
         await client.aclose()

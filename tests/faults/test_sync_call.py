@@ -51,11 +51,11 @@ def test_what_a_crash_left_of_a_call_says_whether_it_was_sent(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_a_sync_call_outlives_the_engine_killed_while_waiting_for_it(tmp_path: Path) -> None:
-    """The engine is SIGKILLed while the simulator works on its sync call (2 s). Before: the restart found
+    """The engine is SIGKILLed while the simulator works on its sync call (1 s). Before: the restart found
     the job SUBMITTING with no task to look for and asked the user. Now the helper wrote the answer, and the
     restart takes the results from it: done, sent once, and no file of the call is left."""
     db, out, home = tmp_path / "jobs.db", tmp_path / "out", tmp_path / "home"
-    config = SimConfig(seed=5, pending_seconds=1.0, running_seconds=1.0, task_query_qps=None)
+    config = SimConfig(seed=5, pending_seconds=0.5, running_seconds=0.5, task_query_qps=None)
     request = GenerationRequest(mode=Mode.T2I, model="qwen-image-2.0", prompt="a sync call across a kill")
     with running(config) as server:
         asyncio.run(queue_requests(db, [request]))

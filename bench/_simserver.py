@@ -105,6 +105,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--time-scale", type=float, default=1.0)
     ap.add_argument("--qps", type=float, default=20.0, help="task-query limit in real requests per second (0: none)")
+    ap.add_argument("--submit-qps", type=float, default=0.0, help="submit limit in real requests per second (0: none)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--failure-rate", type=float, default=0.0)
     ap.add_argument("--image-seconds", type=_range, default=None)
@@ -113,7 +114,11 @@ def main() -> None:
     args = ap.parse_args()
 
     config = SimConfig(
-        time_scale=args.time_scale, task_query_qps=args.qps or None, seed=args.seed, failure_rate=args.failure_rate
+        time_scale=args.time_scale,
+        task_query_qps=args.qps or None,
+        submit_qps=args.submit_qps or None,
+        seed=args.seed,
+        failure_rate=args.failure_rate,
     )
     sim = Simulator(config)
     if args.image_seconds or args.video_seconds:

@@ -241,7 +241,8 @@ class Engine:
         counts: dict[str, int] = {}
         for job in await self.store.jobs_in_states(set(_TAKEN_UP)):
             if self.submitter.can_resume(job):
-                self._resume_call(job)
+                if job.id not in self._busy:  # else this process's own worker waits for it (a lease taken back)
+                    self._resume_call(job)
                 counts["resumed"] = counts.get("resumed", 0) + 1
                 continue
             to_state, fields = _take_up(job, "qwentui restarted")

@@ -24,9 +24,6 @@ from qwentui.core.reuse import NothingToReuse, image_to_reuse, outputs, refresh_
 from qwentui.core.states import TERMINAL, JobState
 from qwentui.core.store import Asset, Job, Store, StoreError
 from qwentui.tui.opener import open_in_system
-from qwentui.tui.screens.composer import ComposerScreen
-from qwentui.tui.screens.details import DetailsScreen
-from qwentui.tui.screens.pickers import Confirm
 from qwentui.tui.widgets.filters import FilterBar
 from qwentui.tui.widgets.job_table import JobTable
 from qwentui.tui.widgets.preview import PreviewPane, Shown
@@ -156,6 +153,8 @@ class JobActions(Screen[None]):
         if job.state not in TERMINAL and job.state is not JobState.NEEDS_USER:
             self.notify(f"Job {job.id} is still {job.state.value}; cancel it or wait until it ends", severity="warning")
             return
+        from qwentui.tui.screens.pickers import Confirm  # the screens load on first use: start-up stays light
+
         if not await self.app.push_screen_wait(Confirm(f"Delete job {job.id} from the list? Its files stay.")):
             return
         ok, _ = await self._engine_call(f"delete job {job.id}", lambda: self.engine.delete(job.id))
@@ -175,6 +174,8 @@ class JobActions(Screen[None]):
                 severity="warning",
             )
             return
+        from qwentui.tui.screens.pickers import Confirm
+
         question = f"Job {job.id} may already have run on the service, and been billed. Send it again anyway?"
         if not await self.app.push_screen_wait(Confirm(question)):
             return
@@ -185,6 +186,8 @@ class JobActions(Screen[None]):
     def action_show_details(self) -> None:
         job = self._selected()
         if job is not None:
+            from qwentui.tui.screens.details import DetailsScreen
+
             self.app.push_screen(DetailsScreen(self.store, job.id, clock=self.clock))
 
     def action_open_file(self) -> None:
@@ -256,6 +259,8 @@ class JobActions(Screen[None]):
         self, request: GenerationRequest | None, title: str, *, parent_id: int | None = None, source: str = "tui"
     ) -> None:
         """Show the app's one composer (built on first use, kept for the next), for a new job or `request`."""
+        from qwentui.tui.screens.composer import ComposerScreen
+
         app = self.app
         if not app.is_screen_installed(COMPOSER):
             app.install_screen(ComposerScreen(self.engine, self.store, clock=self.clock), COMPOSER)
@@ -292,6 +297,8 @@ class JobActions(Screen[None]):
 
     @work(exclusive=True, group="batch")
     async def cancel_batch(self, batch_id: int) -> None:
+        from qwentui.tui.screens.pickers import Confirm
+
         question = f"Cancel every job of batch {batch_id} that has not run yet? The finished ones stay."
         if not await self.app.push_screen_wait(Confirm(question)):
             return

@@ -97,15 +97,28 @@ class MainScreen(JobActions, ResultActions):
             changes = self.engine.subscribe()  # before the first read: a change in between is not lost
         try:
             await self.table.reload()
+        except StoreError as exc:
+            self._store_trouble(exc)
+        # The rows are the first frame; the status bar's counts, batches and spend follow it (read in a worker:
+        # the screen paints nothing until its on_mount returns). The change feed starts after them, so a change
+        # cannot be counted twice.
+        self.run_worker(self._load_status_then_follow(changes), group="change-feed", exclusive=True)
+
+    async def _load_status_then_follow(self, changes: Subscription | None) -> None:
+        try:
             await self._refresh_status()
             bar = self.query_one(StatusBar)
             bar.show_batches(await self.status_sources.load_batches())
             bar.show_spend(await self.status_sources.spend())
         except StoreError as exc:
             self._store_trouble(exc)
+        except NoMatches:  # the screen is being taken down
+            if changes is not None:
+                changes.close()
+            return
         if changes is not None:
-            self.run_worker(self._follow_changes(changes), group="change-feed", exclusive=True)
             self.set_interval(TICK, self._tick)
+            await self._follow_changes(changes)
 
     # ---- the refresh loop ---------------------------------------------------------------------------------
 

@@ -88,7 +88,11 @@ class FieldRow(Vertical):
 
     DEFAULT_CSS = """
     FieldRow { height: auto; }
-    FieldRow > Horizontal { height: auto; }
+    /* a fixed height (the widget's own): a mode change shows and hides rows, and a row of height auto made each
+       layout measure every field inside it again */
+    FieldRow > Horizontal { height: 3; }
+    FieldRow > Horizontal.-text { height: 5; }
+    FieldRow#row-negative_prompt > Horizontal { height: 3; }
     FieldRow > Horizontal > Label { width: 18; padding: 1 1 0 0; color: $text-muted; }
     FieldRow > Horizontal > .value { width: 1fr; }
     FieldRow > .problem { color: $error; padding-left: 18; height: auto; display: none; }
@@ -109,7 +113,7 @@ class FieldRow(Vertical):
         self.display = spec is not None
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
+        with Horizontal(classes="-text" if isinstance(self.widget, TextArea) else ""):
             yield self._label
             yield self.widget
         yield Static("", classes="problem", markup=False)

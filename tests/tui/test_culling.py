@@ -23,7 +23,7 @@ from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.screens.result_dialogs import AssembleDialog, ExtendChoice, PathPrompt
 from tests.core.clips import make_wav
 from tests.core.test_assemble import decode_all, make_clip
-from tests.tui.conftest import choose, main_screen, wait_terminal, wait_until
+from tests.tui.conftest import choose, main_screen, wait_until
 
 pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: ratings and export through the whole app
 
@@ -95,8 +95,11 @@ async def test_details_show_the_lineage_both_ways_and_f_shows_the_family(app: Qw
         await wait_until(pilot, lambda: main_screen(app).table.row_count == 4, what="every job again")
 
 
-async def extend_in_the_composer(pilot: Pilot[None], app: QwenApp, source_id: int, choice: str) -> GenerationRequest:
-    """e on the source, the choice (l: last frame, c: continue the clip), then the composer's request sent."""
+async def extend_in_the_composer(
+    pilot: Pilot[None], app: QwenApp, source_id: int, choice: str, model: str
+) -> GenerationRequest:
+    """e on the source, the choice (l: last frame, c: continue the clip), then the composer's request (for
+    `model`: the composer is kept between uses, and holds the last request until the new one is checked) sent."""
     screen = main_screen(app)
     screen.table.select_job(source_id)
     await pilot.press("e")
@@ -106,28 +109,34 @@ async def extend_in_the_composer(pilot: Pilot[None], app: QwenApp, source_id: in
     composer = app.screen
     assert isinstance(composer, ComposerScreen)
     # the form is filled and checked once it has laid out (ctrl+s before that finds no request yet)
-    await wait_until(pilot, lambda: composer._request is not None, what="the request checked")
+    await wait_until(
+        pilot,
+        lambda: composer._request is not None and composer._request.model == model,
+        what=f"the request for {model} checked",
+    )
     request = composer._request
     assert request is not None
     await pilot.press("ctrl+s")
-    await wait_until(pilot, lambda: app.screen is screen, what="the main screen again")
+    said = composer.query_one("#composer-summary")
+    await wait_until(pilot, lambda: app.screen is screen, what=f"the main screen again ({said.render()})")
     return request
 
 
-async def test_extend_from_the_last_frame_or_by_continuing_the_clip(app: QwenApp, context: Context) -> None:
-    engine, store = context.engine, context.store
-    source = await engine.add(GenerationRequest(mode=Mode.T2V, prompt="waves at dusk"))
+async def test_extend_from_the_last_frame_or_by_continuing_the_clip(
+    app: QwenApp, context: Context, tmp_path: Path
+) -> None:
+    store = context.store
+    source = await store.add_job({**T2V, "prompt": "waves at dusk"}, state=JobState.DONE)
+    clip = str(make_clip(tmp_path / "waves.mp4", 30, (640, 480), fps=10))  # 3 s: wan2.7-i2v continues 2-10 s
+    await store.add_asset(source.id, 1, "video", path=Path(clip))
     async with app.run_test(size=(160, 48)) as pilot:
-        done = await wait_terminal(pilot, store, source.id)
-        assert done.state is JobState.DONE
-        (clip,) = [a.path for a in await store.assets(source.id) if a.kind == "video"]
         await ready(pilot, app)
 
         async def children(n: int) -> bool:
             return len(await store.children(source.id)) >= n
 
         # from the last frame: an i2v job of the source's family, its first frame the saved last frame
-        await extend_in_the_composer(pilot, app, source.id, "l")
+        await extend_in_the_composer(pilot, app, source.id, "l", "wan2.6-i2v")
         await wait_until(pilot, lambda: children(1), what="the job from the last frame")
         (link,) = await store.children(source.id)
         assert link.relation == "extend"
@@ -137,8 +146,8 @@ async def test_extend_from_the_last_frame_or_by_continuing_the_clip(app: QwenApp
         assert any(str(f).endswith(f"{source.id}_last_frame.png") for f in frames)
 
         # the native continuation: wan2.7-i2v, the source's clip as its first_clip
-        request = await extend_in_the_composer(pilot, app, source.id, "c")
-        assert request.model == "wan2.7-i2v" and request.media == [{"type": "first_clip", "url": clip}]
+        request = await extend_in_the_composer(pilot, app, source.id, "c", "wan2.7-i2v")
+        assert request.media == [{"type": "first_clip", "url": clip}]
         await wait_until(pilot, lambda: children(2), what="the job continuing the clip")
         continued = [lk for lk in await store.children(source.id) if lk.relation == "continue"]
         assert len(continued) == 1

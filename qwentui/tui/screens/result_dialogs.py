@@ -23,7 +23,7 @@ from qwentui.tui.screens.pickers import MODAL_CSS
 class PathPrompt(ModalScreen[str | None]):
     """One line of text (a folder or a .zip path); enter accepts, escape cancels."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="PathPrompt")
+    DEFAULT_CSS = MODAL_CSS.format(name="PathPrompt") + "PathPrompt Label { width: 100%; }"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, question: str, value: str) -> None:
@@ -50,7 +50,8 @@ ExtendHow = Literal["frame", "clip"]
 class ExtendChoice(ModalScreen[ExtendHow | None]):
     """From the clip's last frame (any i2v model), or the clip itself continued by a model that reads clips."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="ExtendChoice") + "ExtendChoice Horizontal { height: auto; }"
+    # one button a line: the model's name makes them too wide to sit side by side in 80 columns
+    DEFAULT_CSS = MODAL_CSS.format(name="ExtendChoice") + "ExtendChoice Button { width: 100%; }"
     BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("extend-choice")
 
     def __init__(self, job_id: int, clip_model: str) -> None:
@@ -61,10 +62,9 @@ class ExtendChoice(ModalScreen[ExtendHow | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"Extend job {self._job_id}: how should the next clip start?", classes="title")
-            with Horizontal():
-                yield Button("From its last frame (l)", variant="primary", id="frame")
-                yield Button(Text(f"Continue the clip with {self._clip_model} (c)"), id="clip")
-                yield Button("Cancel (esc)", id="cancel")
+            yield Button("From its last frame, any i2v model (l)", variant="primary", id="frame")
+            yield Button(Text(f"Continue the clip itself with {self._clip_model} (c)"), id="clip")
+            yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#frame", Button).focus()
@@ -87,6 +87,7 @@ class AssembleDialog(ModalScreen[AssembleOptions | None]):
     """The clips, in order; an optional sound track and a trim at each seam. Enter (or the button) assembles."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="AssembleDialog") + (
+        "AssembleDialog Label { width: 100%; }"
         "AssembleDialog Horizontal { height: auto; }"
         "AssembleDialog #assemble-problem { color: $error; }"
         "AssembleDialog Input#assemble-trim { width: 12; }"
@@ -101,11 +102,10 @@ class AssembleDialog(ModalScreen[AssembleOptions | None]):
         listed = ", ".join(str(i) for i in self._job_ids)
         with Vertical():
             yield Label(f"Assemble jobs {listed} into one film, in this order", classes="title")
-            yield Label("Sound track (a local audio file, looped or cut to the film; empty keeps the clips' sound):")
+            yield Label("Sound track: a local audio file, looped or cut to the film's length (empty: the clips' sound)")
             yield Input(placeholder="path/to/music.mp3", id="assemble-audio")
-            with Horizontal():
-                yield Label("Frames to drop at each end of every clip (hides the seams): ")
-                yield Input("0", id="assemble-trim", type="integer")
+            yield Label("Frames to drop at each end of every clip (hides the seams):")
+            yield Input("0", id="assemble-trim", type="integer")
             yield Label("", id="assemble-problem")
             with Horizontal():
                 yield Button("Assemble (enter)", variant="primary", id="assemble")

@@ -196,15 +196,11 @@ class DashScopeClient:
 
     async def submit(self, wire: WireRequest, call_name: str | None = None) -> TaskResult:
         """Send one generation request once. Async routes answer with a PENDING task id; the sync route
-        answers with the finished result, through a helper process named `call_name` when the engine set one
-        up (`calls`), so that a crash of ours does not lose it (`answer_of` finds it after a restart)."""
+        answers with the finished result, through the helper of the ticket `call_name` when one was prepared
+        (`prepare_call`), so that a crash of ours does not lose it (`answer_of` finds it after a restart)."""
         if wire.local_files:
             raise UploadError(f"local files must be uploaded before sending: {', '.join(wire.local_files)}")
-        headers = {"Content-Type": "application/json"}
-        if wire.is_async:
-            headers["X-DashScope-Async"] = "enable"
-        if wire.needs_oss_resolve:
-            headers["X-DashScope-OssResourceResolve"] = "enable"
+        headers = _submit_headers(wire)
         timeout = SUBMIT_TIMEOUT if wire.is_async else SYNC_TIMEOUT
         await self.submit_limiter.acquire()  # after a 429, wait out its Retry-After: the next send would be refused
         try:
@@ -217,18 +213,30 @@ class DashScopeClient:
             raise MalformedResponse("submit answer has no task_id")
         return result
 
+    def prepare_call(self, wire: WireRequest, call_name: str) -> bool:
+        """Write the ticket of a sync call that a helper process will make (sync_call.py), when the engine set
+        those up (`calls`), before the job is committed as sending; False when the call is made here (async
+        routes, no helpers, a ticket that could not be written)."""
+        if self.calls is None or wire.is_async:
+            return False
+        spec = {
+            "url": self.base_url + wire.route.value,
+            "headers": {k: v for k, v in self._headers(_submit_headers(wire)).items() if k != "Authorization"}
+            | {"User-Agent": USER_AGENT},
+            "body": wire.body,
+            "timeout": SYNC_TIMEOUT,
+            "connect_timeout": CONNECT_TIMEOUT,
+        }
+        try:
+            self.calls.write_ticket(call_name, spec)
+        except OSError:
+            return False  # a full disk: the call is made here, as without helpers
+        return True
+
     async def _post(self, wire: WireRequest, headers: dict[str, str], timeout: float, call_name: str | None) -> Any:
         if call_name is not None and self.calls is not None and not wire.is_async:
             self.requests_by_kind["submit"] = self.requests_by_kind.get("submit", 0) + 1
-            spec = {
-                "url": self.base_url + wire.route.value,
-                "headers": {k: v for k, v in self._headers(headers).items() if k != "Authorization"}
-                | {"User-Agent": USER_AGENT},
-                "body": wire.body,
-                "timeout": timeout,
-                "connect_timeout": CONNECT_TIMEOUT,
-            }
-            return self._from_helper(await self.calls.call(call_name, spec, self._key.reveal()))
+            return self._from_helper(await self.calls.call(call_name, self._key.reveal()))
         return await self._send(
             "submit", "POST", wire.route.value, json_body=wire.body, headers=headers, timeout=timeout
         )
@@ -326,6 +334,15 @@ class DashScopeClient:
         """The same request with every local path uploaded and replaced by its `oss://` URL."""
         mapping = {p: await self.upload(Path(p), wire.model) for p in wire.local_files}
         return wire.with_urls(mapping)
+
+
+def _submit_headers(wire: WireRequest) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if wire.is_async:
+        headers["X-DashScope-Async"] = "enable"
+    if wire.needs_oss_resolve:
+        headers["X-DashScope-OssResourceResolve"] = "enable"
+    return headers
 
 
 def _is_web_url(text: str) -> bool:

@@ -73,9 +73,9 @@ def sync_call_lost(cause: str) -> dict[str, Any]:
     }
 
 
-def call_name(job: Job) -> str:
-    """The name of one attempt's sync call files (sync_call.py)."""
-    return f"job{job.id}-attempt{job.attempts}"
+def call_name(job: Job, attempt: int | None = None) -> str:
+    """The name of one attempt's sync call files (sync_call.py); the job's last attempt unless given."""
+    return f"job{job.id}-attempt{job.attempts if attempt is None else attempt}"
 
 
 def results_to_json(result: TaskResult) -> list[dict[str, str | None]]:
@@ -145,6 +145,8 @@ class Submitter:
 
     async def _send(self, job: Job, wire: WireRequest) -> Job:
         now = self.clock()
+        name = call_name(job, job.attempts + 1)
+        through_helper = await asyncio.to_thread(self.client.prepare_call, wire, name)
         job = await self.store.transition(
             job.id,
             JobState.SUBMITTING,
@@ -156,8 +158,8 @@ class Submitter:
             submitted_at=now,
             clock_offset=self.client.server_clock.offset,
         )
-        name = call_name(job)
-        after = await self._settle(job, wire, lambda: self.client.submit(wire, call_name=name))
+        helper = name if through_helper else None
+        after = await self._settle(job, wire, lambda: self.client.submit(wire, call_name=helper))
         self._forget(name)
         return after
 

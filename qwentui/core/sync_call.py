@@ -104,13 +104,18 @@ class SyncCalls:
         """Whether this call went through a helper (a ticket was written): else nothing can be found for it."""
         return any(path.exists() for path in self.files(name).all())
 
-    async def call(self, name: str, spec: dict[str, Any], key: str) -> dict[str, Any] | Left:
-        """Send `spec` through a helper and wait for its answer; a `Left` when it ended without one."""
+    def write_ticket(self, name: str, spec: dict[str, Any]) -> None:
+        """Before the job is committed as sending: an engine that finds it SUBMITTING then always finds a file
+        of the call, and one whose ticket no helper took knows that it was never sent."""
         files = self.files(name)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for path in files.all():  # an earlier life of this attempt name (a database restored from a backup)
+        for path in files.all():  # an attempt that stopped before its commit, or a database restored from a backup
             path.unlink(missing_ok=True)
         _write_private(files.ticket, json.dumps(spec))
+
+    async def call(self, name: str, key: str) -> dict[str, Any] | Left:
+        """Send the call's ticket through a helper and wait for its answer; a `Left` when it ended without one."""
+        files = self.files(name)
         helper = subprocess.Popen(
             [sys.executable, "-m", "qwentui.core.sync_call", str(files.ticket)],
             stdin=subprocess.PIPE,

@@ -50,19 +50,27 @@ def test_what_a_crash_left_of_a_call_says_whether_it_was_sent(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_a_sync_call_outlives_the_engine_killed_while_waiting_for_it(tmp_path: Path) -> None:
-    """The engine is SIGKILLed while the simulator works on its sync call (1 s). Before: the restart found
-    the job SUBMITTING with no task to look for and asked the user. Now the helper wrote the answer, and the
-    restart takes the results from it: done, sent once, and no file of the call is left."""
+@pytest.mark.parametrize("kill", ["during the call", "before_post"])
+def test_a_sync_call_outlives_the_engine_killed_while_waiting_for_it(tmp_path: Path, kill: str) -> None:
+    """The engine is SIGKILLed while the simulator works on its sync call (1 s), or right after the job was
+    committed as sending, before any helper started (`before_post`). Before: the restart found the job
+    SUBMITTING with no task to look for and asked the user. Now the helper wrote the answer, and the restart
+    takes the results from it; or the ticket no helper took proves the call was never sent, and it is sent
+    now. Either way: done, sent once, and no file of the call is left."""
     db, out, home = tmp_path / "jobs.db", tmp_path / "out", tmp_path / "home"
     config = SimConfig(seed=5, pending_seconds=0.5, running_seconds=0.5, task_query_qps=None)
     request = GenerationRequest(mode=Mode.T2I, model="qwen-image-2.0", prompt="a sync call across a kill")
     with running(config) as server:
         asyncio.run(queue_requests(db, [request]))
         cmd = engine_cmd(db, out, server.base_url, "run", "--until-idle")
-        engine = subprocess.Popen(cmd, env=engine_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = engine_env(home, **({"QWENTUI_CRASHPOINT": kill} if kill == "before_post" else {}))
+        engine = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_for(lambda: len(server.sim.submissions) == 1, timeout=60, what="the sync POST at the simulator")
+            if kill == "during the call":
+                wait_for(lambda: len(server.sim.submissions) == 1, timeout=60, what="the sync POST at the simulator")
+            else:
+                engine.wait(timeout=60)
+                assert not server.sim.submissions
         finally:
             engine.send_signal(signal.SIGKILL)
             engine.wait(timeout=30)

@@ -631,7 +631,8 @@ async def test_the_tui_shows_markup_as_text_and_runs_none_of_it(
                     what=f"{expected!r} in the preview",
                     nap=pilot.pause,
                 )
-                for name in ("#preview-prompt", "#preview-caption", "#preview-request"):  # the error is in the prompt box
+                # the error is shown in the prompt box
+                for name in ("#preview-prompt", "#preview-caption", "#preview-request"):
                     await _click_along(pilot, screen.preview.query_one(name, Static))
                 assert alive(), "a click on untrusted text in the preview ran an action"
                 assert _live_actions(screen) == []

@@ -147,8 +147,9 @@ class Completion:
         outputs = [Path(a.path) for a in await self.store.assets(job.id) if a.path and a.kind != "text"]
         old_reason = claims.reason_path(claim)
         try:
-            moved = await asyncio.to_thread(claims.settle, claim, "done", None, outputs)
+            # the reason first: once the image shows in done/, nothing in failed/ may still say it failed
             await asyncio.to_thread(old_reason.unlink, missing_ok=True)
+            moved = await asyncio.to_thread(claims.settle, claim, "done", None, outputs)
         except OSError as exc:
             log.warning("cannot move %s from failed/ to done/: %s", claim.label, exc)
             return

@@ -8,6 +8,8 @@ probes the terminal, and cursors do not blink, so snapshots are stable.
 from __future__ import annotations
 
 import asyncio
+import os
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,8 +19,10 @@ import httpx
 import pytest
 from PIL import Image
 from textual import events
+from textual.app import App
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
 from qwentui.core.api import DashScopeClient
@@ -47,6 +51,39 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A blinking cursor would make two renders of the same screen differ.
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None, raising=False)
     monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _paint_sparingly(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behaviour tests assert on widgets, not on the characters a frame would send to a terminal, and painting
+    those frames was a third of their CPU time. So a screen's frames are painted when it is first shown and once
+    more in full as the test ends (a widget whose rendering fails still fails its test); layout runs as ever.
+    Tests marked `paint` paint every frame, and every test does with QWENTUI_TEST_PAINT=every."""
+    if request.node.get_closest_marker("paint") is not None or os.environ.get("QWENTUI_TEST_PAINT") == "every":
+        return
+    painted: weakref.WeakSet[Screen[Any]] = weakref.WeakSet()
+    refresh = Screen._compositor_refresh
+
+    def sparing_refresh(screen: Screen[Any]) -> None:
+        app = screen.app
+        if screen is app.screen and screen in painted:  # what Textual does after a paint, without the paint
+            screen._dirty_widgets.clear()
+            screen._compositor._dirty_regions.clear()
+            app._update_mouse_over(screen)
+            return
+        if screen is app.screen:
+            painted.add(screen)
+        refresh(screen)
+
+    shutdown = App._shutdown
+
+    async def paint_last_frame_then_shutdown(app: App[Any]) -> None:
+        if app._exception is None and app._running and app.screen_stack:
+            app.screen._compositor.render_update(full=True)
+        await shutdown(app)
+
+    monkeypatch.setattr(Screen, "_compositor_refresh", sparing_refresh)
+    monkeypatch.setattr(App, "_shutdown", paint_last_frame_then_shutdown)
 
 
 def t2i(prompt: str, **fields: object) -> GenerationRequest:
@@ -136,6 +173,11 @@ async def wait_for_state(
 
 async def wait_terminal(pilot: Pilot[None], store: Store, job_id: int) -> Job:
     return await wait_for_state(pilot, store, job_id, TERMINAL | {JobState.NEEDS_USER})
+
+
+async def validated(pilot: Pilot[None], composer: Any) -> None:
+    """Wait until the composer shows the validation of its form as it is now (its debounce has run)."""
+    await wait_until(pilot, lambda: (composer._request, composer._problems) == composer.current(), what="validation")
 
 
 @pytest.fixture

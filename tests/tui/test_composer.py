@@ -25,6 +25,7 @@ from tests.tui.conftest import (
     paste,
     type_text,
     typist,
+    validated,
     wait_terminal,
     wait_until,
 )
@@ -78,7 +79,7 @@ async def test_every_mode_composes_submits_and_finishes(app: QwenApp, context: C
             for slot, image in enumerate(images, start=1):
                 await focus(pilot, f"f-image_{slot}")
                 await paste(pilot, str(png) if image == "png" else image)
-            await pilot.pause(0.3)
+            await validated(pilot, composer)
             assert composer.current()[1] == [], composer.current()[1]
             await pilot.press("ctrl+s")
             await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the composer to close")
@@ -119,7 +120,7 @@ async def test_bad_input_shows_the_catalog_message_and_sends_nothing(app: QwenAp
     async with app.run_test(size=SIZE) as pilot:
         composer = await open_composer(app, pilot)
         await pilot.press("ctrl+s")  # empty prompt: refused
-        await pilot.pause(0.2)
+        await validated(pilot, composer)
         assert isinstance(app.screen, ComposerScreen)
         assert composer.query_one("#row-prompt", FieldRow).has_class("-invalid")
         assert "is required" in str(composer.query_one("#row-prompt .problem", Static).render())
@@ -127,20 +128,20 @@ async def test_bad_input_shows_the_catalog_message_and_sends_nothing(app: QwenAp
         await type_text(pilot, "a cat")
         await focus(pilot, "f-size_custom")
         await type_text(pilot, "100*100")
-        await pilot.pause(0.4)
+        await validated(pilot, composer)
         size_row = composer.query_one("#row-size_custom", FieldRow)
         assert size_row.has_class("-invalid")
         assert "total pixels must be between" in str(size_row.query_one(".problem", Static).render())
         assert not composer.query_one("#row-prompt", FieldRow).has_class("-invalid")
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
+        await validated(pilot, composer)
         assert isinstance(app.screen, ComposerScreen)
         assert app.focused is not None and app.focused.id == "f-size_custom"  # focus went to the bad field
         assert await context.store.list_jobs() == []  # nothing was sent, nothing queued
 
         await pilot.press(*["backspace"] * 7)
         await type_text(pilot, "1300*1300")
-        await pilot.pause(0.4)
+        await validated(pilot, composer)
         assert not size_row.has_class("-invalid")
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: not isinstance(app.screen, ComposerScreen), what="the composer to close")
@@ -154,12 +155,12 @@ async def test_missing_local_file_and_json_view(app: QwenApp, context: Context, 
         await choose(pilot, "pick-mode", Mode.I2V.value)
         await focus(pilot, "f-image_1")
         await paste(pilot, "/no/such/picture.png")
-        await pilot.pause(0.4)
+        await validated(pilot, composer)
         row = composer.query_one("#row-image_1", FieldRow)
         assert "is not a file or a URL" in str(row.query_one(".problem", Static).render())
         await pilot.press("ctrl+u")  # clear the input (readline's kill-line)
         await paste(pilot, str(png))
-        await pilot.pause(0.4)
+        await validated(pilot, composer)
         assert not row.has_class("-invalid")
         json_text = str(composer.query_one("#composer-json", Static).render())
         assert '"img_url"' in json_text and str(png) in json_text  # build(req).body, with the local path
@@ -196,7 +197,7 @@ async def test_changing_model_keeps_what_was_typed(app: QwenApp, context: Contex
         composer = await open_composer(app, pilot)
         await type_text(pilot, "kept prompt")
         await choose(pilot, "pick-model", "qwen-image-plus")
-        await pilot.pause(0.2)
+        await validated(pilot, composer)
         assert composer.form.row.model == "qwen-image-plus"
         assert composer.query_one("#f-prompt", TextArea).text == "kept prompt"
         assert not composer.query_one("#row-n").display  # qwen-image-plus makes one image: no n field shown

@@ -18,7 +18,18 @@ from qwentui.tui.app import QwenApp
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.widgets.composer_fields import FieldRow
 from tests.core.clips import make_mp4, make_wav
-from tests.tui.conftest import SIZE, choose, focus, main_screen, paste, type_text, typist, wait_terminal, wait_until
+from tests.tui.conftest import (
+    SIZE,
+    choose,
+    focus,
+    main_screen,
+    paste,
+    type_text,
+    typist,
+    validated,
+    wait_terminal,
+    wait_until,
+)
 from tests.tui.test_composer import open_composer
 
 pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: every Wan 2.7 mode of the composer, driven key by key
@@ -183,7 +194,7 @@ async def test_duplicating_a_wan27_job_keeps_its_media_and_ratio(app: QwenApp, c
             await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer")
             composer = app.screen
             assert isinstance(composer, ComposerScreen)
-            await pilot.pause(0.2)
+            await validated(pilot, composer)
             again, problems = composer.current()
             assert problems == []
             assert again.to_dict() == request.to_dict()
@@ -259,8 +270,7 @@ async def test_a_bad_line_names_its_line_and_sends_nothing(app: QwenApp, context
         prompt_row = composer.query_one("#row-prompt", FieldRow)
         await wait_until(pilot, lambda: prompt_row.has_class("-invalid"), what="the prompt to be marked")
         assert "line 2: {mood} has no values" in str(prompt_row.query_one(".problem", Static).render())
-        await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
+        await pilot.press("ctrl+s")  # the submit's validation runs in the key's handler: done when press returns
         assert app.screen is composer
         assert await context.store.list_jobs() == []
 

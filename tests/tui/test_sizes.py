@@ -43,6 +43,7 @@ def on_screen(table: JobTable) -> str:
     # the smallest and 80x24 are in the fast subset; the others are the same walk at more room
     [pytest.param(s, marks=() if s == (80, 24) else pytest.mark.slow, id=f"{s[0]}x{s[1]}") for s in SIZES],
 )
+@pytest.mark.paint  # every frame of every event at every size is drawn: what a terminal of that size would get
 async def test_every_size_survives_every_event(app: QwenApp, context: Context, size: tuple[int, int]) -> None:
     async with app.run_test(size=size) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")

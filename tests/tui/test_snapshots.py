@@ -22,7 +22,7 @@ from qwentui.tui.image_backend import HALFBLOCK
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.widgets.image_view import HalfBlockImage
-from tests.tui.conftest import quiet
+from tests.tui.conftest import quiet, validated, wait_until
 from tests.tui.snapshot_data import NOW, build, open_snapshot_context
 
 SnapCompare = Callable[..., bool]
@@ -47,12 +47,8 @@ def _restore_tz() -> Any:
 
 
 async def until(pilot: Pilot[Any], condition: Callable[[], bool]) -> None:
-    for _ in range(400):
-        if condition():
-            await pilot.pause()
-            return
-        await pilot.pause(0.025)
-    raise AssertionError("the screen never got ready for its snapshot")
+    await wait_until(pilot, condition, what="the screen ready for its snapshot")
+    await pilot.pause()
 
 
 async def main_ready(pilot: Pilot[Any]) -> None:
@@ -83,7 +79,7 @@ def test_composer(snap_compare: SnapCompare, snapshot_app: QwenApp) -> None:
         await pilot.press("d")  # duplicate the selected (finished) job into the composer
         await until(pilot, lambda: isinstance(pilot.app.screen, ComposerScreen))
         await pilot.press("end", "space", "x")
-        await pilot.pause(0.4)  # the validation debounce
+        await validated(pilot, pilot.app.screen)
 
     assert snap_compare(snapshot_app, terminal_size=(130, 40), run_before=run_before)
 

@@ -143,6 +143,11 @@ class GalleryScreen(JobActions, ResultActions):
 
     # ---- thumbnails ---------------------------------------------------------------------------------------------
 
+    @property
+    def thumbs_loading(self) -> bool:
+        """Thumbnails are being decoded (those on screen, or the next screen's ahead of a page down)."""
+        return self._loading_thumbs
+
     @on(ThumbGrid.Wanted)
     def _wanted(self) -> None:
         if not self._loading_thumbs:

@@ -47,9 +47,10 @@ ALLOWED: dict[JobState, frozenset[JobState]] = {
     S.SUBMITTING: frozenset({S.PENDING, S.RUNNING, S.SUCCEEDED, S.REJECTED, S.QUEUED, S.UNCERTAIN, S.NEEDS_USER}),
     # QUEUED only when reconcile proved the POST never created a task
     S.UNCERTAIN: frozenset({S.PENDING, S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELED, S.NEEDS_USER, S.QUEUED}),
-    S.PENDING: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELED, S.EXPIRED}),
+    # PENDING/RUNNING -> UNCERTAIN: the database has no task id for it (another tool wrote it): find the task
+    S.PENDING: frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.CANCELED, S.EXPIRED, S.UNCERTAIN}),
     # RUNNING -> PENDING: docs/architecture.md §2 draws PENDING <-> RUNNING (the service may report a task queued again)
-    S.RUNNING: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED, S.CANCELED}),
+    S.RUNNING: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED, S.CANCELED, S.UNCERTAIN}),
     # DONE directly: a result with nothing to download (text-only parts)
     S.SUCCEEDED: frozenset({S.DOWNLOADING, S.DONE, S.EXPIRED}),
     # back to SUCCEEDED to retry the download later, until the URLs expire

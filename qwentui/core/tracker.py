@@ -123,6 +123,10 @@ class Tracker:
         # flight, twice the interval).
         ahead = self.policy.sweep_interval(self.sweep_windows) / 2 if batched else 0.0
         due = await self.store.due_jobs(now + ahead, {JobState.PENDING, JobState.RUNNING}, limit)
+        if lost := [job for job in due if not job.task_id]:
+            due = [job for job in due if job.task_id]
+            for job in lost:
+                await self._lost_task_id(job)
         if not any(job.next_check_at is None or job.next_check_at <= now for job in due):
             return 0  # nothing due yet: the ones ahead wait for the round that one of them starts
         if batched:
@@ -136,6 +140,21 @@ class Tracker:
         await self._each(unanswered, self._by_get)
         crashpoint("while_following")
         return len(due)
+
+    async def _lost_task_id(self, job: Job) -> None:
+        """A job the database says the service has, but without its task id (a database written by another tool,
+        or damaged): it was sent, so it is never sent again; the reconciler looks for its task as it does for a
+        POST whose answer was lost, and asks the user when it cannot tell."""
+        try:
+            await self.store.transition(
+                job.id,
+                JobState.UNCERTAIN,
+                expect=job.state,
+                detail="no task id in the database: looking for its task in the service's list",
+                next_check_at=self.clock(),
+            )
+        except StaleTransition as exc:  # moved meanwhile: that move stands
+            log.info("a job changed while being checked: %s", exc)
 
     async def _join_next_sweep(self, due: list[Job], now: float) -> list[Job]:
         """A task not looked at yet, of a model whose windows were listed less than a sweep interval ago, waits for

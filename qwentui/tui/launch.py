@@ -11,9 +11,11 @@ from qwentui.runtime import Context, RuntimeOptions, open_context, paths_for, st
 from qwentui.runtime.demo import prepare_demo, seed_demo
 from qwentui.tui.app import QwenApp
 from qwentui.tui.image_backend import choose
+from qwentui.tui.log_sink import logs_to_file
 from qwentui.tui.settings import load_settings
 
 log = logging.getLogger(__name__)
+LOG_NAME = "qwentui.log"  # beside the database: what went wrong while the TUI owned the terminal
 
 
 @asynccontextmanager
@@ -43,5 +45,11 @@ def launch(options: RuntimeOptions) -> int:
         backend=backend,
         on_ready=seed_demo if options.demo else None,
     )
-    app.run()
+    log_file = paths_for(options).db.parent / LOG_NAME
+
+    def toast(text: str) -> None:
+        app.notify(text, severity="error", markup=False, timeout=10)
+
+    with logs_to_file(log_file, toast):
+        app.run()
     return app.return_code or 0

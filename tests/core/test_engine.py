@@ -210,6 +210,31 @@ async def test_response_lost_after_task_created_is_adopted_not_resent(tmp_path: 
     assert any("adopted" in (e.detail or "") for e in await store.events(job.id))
 
 
+async def test_a_sent_job_without_its_task_id_finds_its_task_and_is_not_sent_again(
+    tmp_path: Path, store: Store
+) -> None:
+    """A database written by another tool may hold a running job without its task id: it was sent, so it is
+    looked for, never sent again (before, the track loop failed on it every round)."""
+    harness = SimHarness(fast_sim_config(pending_seconds=1.0))  # still pending when the first engine stops
+    eng = await make_engine(tmp_path, store, harness)
+    try:
+        job = await eng.add(T2V)
+        await poll_until(lambda: went_through(store, job.id, JobState.PENDING), timeout=30, what="the task made")
+    finally:
+        await eng.stop()
+    await store.update_fields(job.id, task_id=None)
+    eng = await make_engine(tmp_path, store, harness)
+    try:
+        (job,) = await settle(eng, [job.id], timeout=30)
+    finally:
+        await eng.stop()
+    assert eng.errors == []  # no loop failed on it
+    assert job.state is JobState.DONE
+    [task] = harness.sim.find_tasks(prompt=T2V.prompt)  # sent once
+    assert job.task_id == task.task_id
+    assert any("no task id in the database" in (e.detail or "") for e in await store.events(job.id))
+
+
 async def test_lost_answers_whose_tasks_echo_nothing_are_settled_by_order(tmp_path: Path, store: Store) -> None:
     # both answers lost and both tasks fail (a failed task echoes no prompt), the two sent within the clock
     # tolerance: content cannot decide, the order of the sends does (POSTs of a model go one at a time), and each

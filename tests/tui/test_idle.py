@@ -8,14 +8,16 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from qwentui.core.requests import GenerationRequest
 from qwentui.runtime import Context
+from qwentui.sim import SimConfig
 from qwentui.tui.app import QwenApp
-from tests.tui.conftest import main_screen, wait_until
+from tests.tui.conftest import main_screen, sim_context, wait_until
 
 pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: watches the idle app for seconds
 
@@ -24,6 +26,13 @@ def test_the_launcher_imports_no_video_or_graphics_library() -> None:
     code = "import sys, qwentui.tui.launch; print(sorted(m for m in ('av', 'textual_image') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"loaded at import: {out.strip()}"
+
+
+@pytest.fixture
+async def context(tmp_path: Path, sim_config: SimConfig) -> AsyncIterator[Context]:
+    """The engine's safety-net look at 1 s, not 5: the test waits for two of them to pass before it watches."""
+    async with sim_context(tmp_path, sim_config, idle_look=1.0) as ctx:
+        yield ctx
 
 
 async def test_the_idle_main_screen_reads_no_job_rows_while_nothing_changes(app: QwenApp, context: Context) -> None:

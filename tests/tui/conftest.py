@@ -175,6 +175,18 @@ async def wait_terminal(pilot: Pilot[None], store: Store, job_id: int) -> Job:
     return await wait_for_state(pilot, store, job_id, TERMINAL | {JobState.NEEDS_USER})
 
 
+async def palette_offers(pilot: Pilot[None], text: str) -> None:
+    """Wait until the command palette lists a command whose name holds `text`, highlighted (enter runs it)."""
+    from textual.command import CommandList
+
+    def offered() -> bool:
+        found = pilot.app.screen.query_one(CommandList)
+        option = found.highlighted_option
+        return option is not None and text.lower() in str(option.prompt).lower()
+
+    await wait_until(pilot, offered, what=f"the palette to offer {text!r}")
+
+
 async def validated(pilot: Pilot[None], composer: Any) -> None:
     """Wait until the composer shows the validation of its form as it is now (its debounce has run)."""
     await wait_until(pilot, lambda: (composer._request, composer._problems) == composer.current(), what="validation")

@@ -16,7 +16,7 @@ from qwentui.core.dropfolder.rules import default_rules
 from qwentui.runtime import Context
 from qwentui.tui.app import QwenApp
 from qwentui.tui.widgets.status_bar import StatusBar
-from tests.tui.conftest import SIZE, main_screen, wait_terminal, wait_until
+from tests.tui.conftest import SIZE, main_screen, palette_offers, wait_terminal, wait_until
 from tests.tui.test_main_screen import started
 
 pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: the drop folder service under the app
@@ -67,7 +67,7 @@ async def test_one_rule_is_paused_and_resumed_from_the_command_palette(
             await pilot.press("ctrl+p")
             await pilot.pause()
             await pilot.press(*f"{verb} drop folder edit")
-            await pilot.pause(0.5)
+            await palette_offers(pilot, f"{verb} drop folder edit")
             await pilot.press("enter")
             expected = "edit: paused" if verb == "pause" else "edit: watching"
             await wait_until(pilot, lambda e=expected: e in bar.drop_state, what=f"{verb}d")  # type: ignore[misc]

@@ -25,6 +25,7 @@ from tests.tui.conftest import (
     SIZE,
     choose,
     main_screen,
+    palette_offers,
     paste,
     quiet,
     t2i,
@@ -102,8 +103,7 @@ async def test_cancel_a_pending_job(slow_sim: SimConfig, context: Context, app: 
         assert canceled.state is JobState.CANCELED
         await wait_until(pilot, lambda: screen.table.jobs[job.id].state is JobState.CANCELED, what="the row")
         await pilot.press("c")  # again: the engine refuses, the user is told why
-        await pilot.pause(0.1)
-        assert any("already canceled" in n for n in notes(app))
+        await wait_until(pilot, lambda: any("already canceled" in n for n in notes(app)), what="the refusal told")
 
 
 async def test_retry_duplicate_and_animate(app: QwenApp, context: Context) -> None:
@@ -255,7 +255,7 @@ async def test_delete_details_and_palette(app: QwenApp, context: Context) -> Non
         await wait_until(pilot, lambda: screen.table.selected_id == keep.id, what="the remaining row")
         await pilot.press("ctrl+p")
         await type_text(pilot, "retry job")
-        await pilot.pause(0.5)
+        await palette_offers(pilot, "retry job")
         await pilot.press("enter")
         await wait_until(pilot, lambda: len(screen.table.jobs) == 2, what="the retried job")
         [retried] = await context.store.list_jobs(limit=1)
@@ -279,8 +279,7 @@ async def test_open_and_copy(app: QwenApp, context: Context, monkeypatch: pytest
             what="the downloaded file",
         )
         await pilot.press("o")
-        await pilot.pause(0.1)
-        assert any("no system viewer found" in n for n in notes(app))
+        await wait_until(pilot, lambda: any("no system viewer found" in n for n in notes(app)), what="the notice")
         await pilot.press("y", "Y")
         assert copied[0].startswith("http://sim.local/files/")
         assert copied[1] == screen.preview.pictures[0].path and Path(copied[1]).is_file()
@@ -297,11 +296,14 @@ async def test_keys_are_remapped_from_the_settings_file(tmp_path: Path, context:
         job = await context.engine.add(t2i("remapped"))
         await wait_for_state(pilot, context.store, job.id, {JobState.PENDING})
         await wait_until(pilot, lambda: main_screen(app).table.selected_id == job.id, what="the row")
-        await pilot.press("c")  # no longer cancel
-        await pilot.pause(0.2)
+        bound = {key: active.binding.action for key, active in app.screen.active_bindings.items()}
+        assert bound.get("x") == "cancel_job" and bound.get("c") != "cancel_job"  # c no longer cancels
+        await pilot.press("c")
         assert (await context.store.get_job(job.id)).state is JobState.PENDING  # type: ignore[union-attr]
         await pilot.press("x")
-        await wait_for_state(pilot, context.store, job.id, {JobState.CANCELED})
+        canceled = await wait_for_state(pilot, context.store, job.id, {JobState.CANCELED})
+        assert not any("already canceled" in n for n in notes(app))  # had c canceled too, x would be refused
+        assert canceled.state is JobState.CANCELED
 
 
 async def test_the_preview_follows_the_cursor_once_it_rests(app: QwenApp, context: Context) -> None:

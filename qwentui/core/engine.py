@@ -618,8 +618,11 @@ class Engine:
             prompt=request["prompt"],
             source="import",
             state=JobState.PENDING,
+            # in the same write: a pending job without its task id is one whose id was lost (the tracker looks for it)
+            task_id=task_id,
+            submitted_at=now,
+            next_check_at=now,
         )
-        job = await self.store.update_fields(job.id, task_id=task_id, submitted_at=now, next_check_at=now)
         self.wake()
         return job
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.app import App, ComposeResult
 
 from qwentui.core.states import JobState
 from qwentui.runtime import Context
 from qwentui.tui import opener
 from qwentui.tui.app import QwenApp
+from qwentui.tui.image_backend import HALFBLOCK
 from qwentui.tui.widgets.image_view import HalfBlockImage
 from qwentui.tui.widgets.video_player import VideoPlayer, sampled_frames
 from tests.core.test_assemble import make_clip
 from tests.tui.conftest import main_screen, wait_until
+from tests.tui.test_gallery import sixel
 
 
 def test_frames_are_sampled_at_the_rate_asked(tmp_path: Path) -> None:
@@ -70,3 +73,28 @@ def test_a_video_opens_in_mpv_when_it_is_installed(tmp_path: Path, monkeypatch: 
     assert opener.open_in_system(clip) is None
     assert opener.open_in_system(tmp_path) is None  # a folder: the file manager
     assert started == [["/usr/bin/mpv", "--really-quiet", str(clip)], ["/usr/bin/xdg-open", str(tmp_path)]]
+
+
+class _PlayerApp(App[None]):
+    def __init__(self, player: VideoPlayer) -> None:
+        super().__init__()
+        self.player = player
+
+    def compose(self) -> ComposeResult:
+        yield self.player
+
+
+@pytest.mark.parametrize("graphics", [False, True], ids=["halfblock", "sixel"])
+async def test_the_player_plays_on_in_either_renderer_and_stops_quietly_when_taken_down(
+    tmp_path: Path, graphics: bool
+) -> None:
+    """A graphics picture replaces the player's placeholder after the first frame (the next frame's size was
+    asked of the placeholder, gone by then); and a player taken down mid-frame ends without an error."""
+    clip = make_clip(tmp_path / "clip.mp4", 30, fps=10)
+    player = VideoPlayer(clip, sixel() if graphics else HALFBLOCK, fps=20.0)
+    app = _PlayerApp(player)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await wait_until(pilot, lambda: player.frames_shown >= 3, what="three frames")
+        await player.remove()
+        await pilot.pause()
+    assert app._exception is None

@@ -19,6 +19,7 @@ from PIL import Image
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -84,6 +85,14 @@ class VideoPlayer(Vertical):
 
     @work(exclusive=True, group="video")
     async def _play(self) -> None:
+        try:
+            await self._loop()
+        except NoMatches:
+            if self.is_mounted and self.query("#video-state"):
+                raise  # the player is whole: a real mistake
+            # its parts are being taken down (the pane shows another job, the app quits): nothing to play into
+
+    async def _loop(self) -> None:
         while True:  # the clip loops
             frames = sampled_frames(self.path, self.fps)
             try:
@@ -113,8 +122,12 @@ class VideoPlayer(Vertical):
                 return
 
     def _box(self) -> tuple[int, int]:
-        size = self.query_one("#video-picture" if self.backend.graphics_widget is None else "#video-wait").size
-        return max(1, size.width), max(1, size.height)
+        if self.backend.graphics_widget is None:
+            size = self.query_one("#video-picture").size
+            return max(1, size.width), max(1, size.height)
+        # a graphics picture replaces "#video-wait" after the first frame: the room is the player's, less its state
+        state = self.query_one("#video-state").outer_size.height
+        return max(1, self.content_size.width), max(1, self.content_size.height - state)
 
     async def _show(self, picture: Image.Image, fitted: Fitted) -> None:
         if self.backend.graphics_widget is None:

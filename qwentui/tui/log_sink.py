@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +21,14 @@ from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 TOAST_AGAIN_AFTER = 60.0  # seconds before the same message is toasted again
+
+
+class PrivateFileHandler(logging.FileHandler):
+    """A log file only its user reads (0600), as the database and the outputs: a record may quote a prompt."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return io.TextIOWrapper(io.FileIO(fd, "a"), encoding=self.encoding, errors=self.errors)
 
 
 class ToastErrors(logging.Handler):
@@ -57,7 +67,7 @@ def logs_to_file(log_file: Path, notify: Callable[[str], None] | None = None) ->
     handlers: list[logging.Handler] = []
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        to_file: logging.Handler = logging.FileHandler(log_file, encoding="utf-8", delay=True)
+        to_file: logging.Handler = PrivateFileHandler(log_file, encoding="utf-8", delay=True)
     except OSError:
         to_file = logging.NullHandler()  # no room for a log: nothing is written anywhere, never on the screen
     to_file.setFormatter(logging.Formatter(FORMAT))

@@ -28,6 +28,7 @@ async def test_records_go_to_the_file_and_errors_to_one_toast_a_minute(
         in_a_thread.join()
     assert root.handlers == before  # as it was once the app is gone
     written = log_file.read_text(encoding="utf-8")
+    assert log_file.stat().st_mode & 0o777 == 0o600  # private, as the database is: a record may quote a prompt
     assert "WARNING qwentui.core.engine: drop folders not started" in written
     assert written.count("engine loop track failed") == 3 and "a worker thread's error" in written
     assert toasts == [f"engine loop track failed (details in {log_file})"]  # the first line, once

@@ -416,17 +416,18 @@ async def assemble_jobs(
         output_dir=dest.parent,
         finished_at=clock(),
         detail="assembled on this machine (no API call)",
-    )
-    await store.add_asset(
-        job.id,
-        1,  # results count from 1, as the fetcher numbers them (0 is a job's text)
-        "video",
-        path=dest,
-        size=size_bytes,
-        sha256=digest,
-        width=film.width,
-        height=film.height,
-        duration=film.duration,
+        assets=[
+            {
+                "idx": 1,  # results count from 1, as the fetcher numbers them (0 is a job's text)
+                "kind": "video",
+                "path": dest,
+                "size": size_bytes,
+                "sha256": digest,
+                "width": film.width,
+                "height": film.height,
+                "duration": film.duration,
+            }
+        ],
     )
     return job, film
 

@@ -1065,6 +1065,7 @@ class Store:
         priority: int = 0,
         detail: str = "",
         lineage: Sequence[tuple[int, str]] | None = None,
+        assets: Sequence[Mapping[str, Any]] = (),
         **fields: Any,
     ) -> Job:
         """Record a new job (with a fresh client token) and its creation event.
@@ -1072,6 +1073,8 @@ class Store:
         `mode`, `model` and `prompt` default to the request dict's own. Extra `fields` are job fields, e.g.
         `task_id=` for a task imported from the account. `lineage` is where it came from, [(parent id,
         relation), ...] in order; by default `parent_id` with the relation its `source` names (lineage.py).
+        `assets`: its results, each as `add_asset`'s arguments by name (`idx`, `kind`, `path`, ...), in the same
+        write: a job made DONE here (a local one) is never seen done without its files.
         """
         if lineage is None:
             lineage = [] if parent_id is None else [(parent_id, relation_for_source(source))]
@@ -1103,6 +1106,8 @@ class Store:
             assert job_id is not None
             await self._add_event(conn, job_id, now, None, JobState(state), detail or f"created ({source})")
             await self._link(conn, job_id, lineage)
+            for asset in assets:
+                await self._put_asset(conn, self._asset_values(job_id, **asset))
             return await self._job_in(conn, job_id)
 
     @staticmethod
@@ -1774,37 +1779,44 @@ class Store:
     ) -> Asset:
         """Record result `idx` of a job. Recording the same idx again replaces it (a re-download after a
         crash), so the step can simply be repeated."""
-        if kind not in ("image", "video", "text"):
-            raise ValueError(f"asset kind must be image, video or text, not {kind!r}")
-        values = (
-            job_id,
-            idx,
-            kind,
-            url,
-            None if path is None else os.fspath(path),
-            text,
-            size,
-            sha256,
-            width,
-            height,
-            duration,
-            self._clock(),
-        )
+        values = self._asset_values(job_id, idx, kind, url, path, text, size, sha256, width, height, duration)
         async with self._write() as conn:
-            await self._exec(
-                conn,
-                "INSERT INTO assets(job_id, idx, kind, url, path, text, size, sha256, width, height, "
-                "duration, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(job_id, idx) DO UPDATE SET kind = excluded.kind, url = excluded.url, "
-                "path = excluded.path, text = excluded.text, size = excluded.size, sha256 = excluded.sha256, "
-                "width = excluded.width, height = excluded.height, duration = excluded.duration, "
-                "created_at = excluded.created_at",
-                values,
-            )
+            await self._put_asset(conn, values)
             row = await self._one(
                 conn, f"SELECT {', '.join(_ASSET_COLUMNS)} FROM assets WHERE job_id = ? AND idx = ?", (job_id, idx)
             )
             return Asset(*row)
+
+    def _asset_values(
+        self,
+        job_id: int,
+        idx: int,
+        kind: str,
+        url: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        text: str | None = None,
+        size: int | None = None,
+        sha256: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        duration: float | None = None,
+    ) -> tuple[Any, ...]:
+        if kind not in ("image", "video", "text"):
+            raise ValueError(f"asset kind must be image, video or text, not {kind!r}")
+        fs_path = None if path is None else os.fspath(path)
+        return (job_id, idx, kind, url, fs_path, text, size, sha256, width, height, duration, self._clock())
+
+    async def _put_asset(self, conn: aiosqlite.Connection, values: tuple[Any, ...]) -> None:
+        await self._exec(
+            conn,
+            "INSERT INTO assets(job_id, idx, kind, url, path, text, size, sha256, width, height, "
+            "duration, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(job_id, idx) DO UPDATE SET kind = excluded.kind, url = excluded.url, "
+            "path = excluded.path, text = excluded.text, size = excluded.size, sha256 = excluded.sha256, "
+            "width = excluded.width, height = excluded.height, duration = excluded.duration, "
+            "created_at = excluded.created_at",
+            values,
+        )
 
     async def assets(self, job_id: int) -> list[Asset]:
         rows = await self._read(

@@ -723,3 +723,18 @@ async def test_listing_uses_indexes_at_scale(tmp_path: Path) -> None:
                 assert plan.startswith("SCAN j"), (sql, plan)  # the rowid itself, newest first
     finally:
         conn.close()
+
+
+async def test_a_job_made_with_its_results_is_written_with_them_or_not_at_all(store: Store, tmp_path: Path) -> None:
+    """A local job is made DONE at once (an assembled film): it is never seen done without its file, and a result
+    that cannot be recorded leaves no job behind (a loaded run once saw the film's job done without its asset)."""
+    film = tmp_path / "film.mp4"
+    request = {"mode": "assemble", "model": "local", "prompt": "a film"}
+    job = await store.add_job(
+        request, state=JobState.DONE, assets=[{"idx": 1, "kind": "video", "path": film, "duration": 4.0}]
+    )
+    [asset] = await store.assets(job.id)
+    assert (asset.kind, asset.path, asset.duration) == ("video", str(film), 4.0)
+    with pytest.raises(ValueError, match="asset kind"):
+        await store.add_job(request, state=JobState.DONE, assets=[{"idx": 1, "kind": "film", "path": film}])
+    assert [j.id for j in await store.list_jobs()] == [job.id]

@@ -348,7 +348,12 @@ class Engine:
         for job in await self.store.due_jobs(self.clock(), states, limit):
             if job.id not in self._busy:
                 self._busy.add(job.id)
-                return job
+                # read again once held: the list may be older than another worker's step that ended meanwhile (a
+                # job it sent and let go while the list was read: its stale copy's step would fail, stopping the loop)
+                fresh = await self.store.get_job(job.id)
+                if fresh is not None and fresh.state in states:
+                    return fresh
+                self._busy.discard(job.id)
         return None
 
     async def _submit_loop(self) -> None:

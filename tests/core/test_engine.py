@@ -445,3 +445,20 @@ async def test_many_jobs_follow_in_batch_under_the_rate_limit(tmp_path: Path, st
     assert all(j.state in TERMINAL for j in done)
     assert harness.sim.throttled <= 5, "the shared limiter kept the client under the account's rate"
     assert eng.tracker.stats.list_requests >= 1, "statuses came from the batch list"
+
+
+async def test_a_worker_takes_a_job_as_it_is_now_not_as_a_list_read_before_said(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list of due jobs read while another worker sent one of them and let it go: the job is read again once
+    held (under load a worker took such a stale copy, and its QUEUED -> SUBMITTING step failed its loop)."""
+    eng = Engine(store, SimHarness(fast_sim_config()).client(), engine_config(tmp_path))  # not started
+    queued = await store.add_job(T2V.to_dict(), source="test")
+    await store.transition(queued.id, JobState.CANCELED, expect=JobState.QUEUED, detail="another worker's step")
+
+    async def stale_list(*args: object, **kwargs: object) -> list[Job]:
+        return [queued]
+
+    monkeypatch.setattr(store, "due_jobs", stale_list)
+    assert await eng._claim({JobState.QUEUED}) is None
+    assert queued.id not in eng._busy

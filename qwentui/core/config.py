@@ -152,6 +152,18 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def write_private(path: Path, text: str, partial: str = ".part") -> None:
+    """Write a file readable by the user only (0600), whole or not at all: to the name plus `partial`, synced,
+    then renamed."""
+    temporary = path.with_name(path.name + partial)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
 def data_dir(env: Mapping[str, str] | None = None) -> Path:
     values = os.environ if env is None else env
     return Path(values.get("QWENTUI_HOME") or user_data_dir(APP_NAME, appauthor=False)).expanduser()

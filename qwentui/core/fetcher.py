@@ -17,6 +17,7 @@ from typing import Literal
 import httpx
 
 from qwentui.core import provenance
+from qwentui.core.config import write_private
 from qwentui.core.crashpoints import crashpoint
 from qwentui.core.download import DownloadError, choose_ext, download, ensure_private_dir, safe_output_path
 from qwentui.core.schedule import SchedulePolicy
@@ -77,7 +78,7 @@ class Fetcher:
             text = _markdown(job, items)
             if text and 0 not in done:
                 dest = ensure_private_dir(out) / f"{job.id}_text.md"
-                _write_private(dest, text)
+                write_private(dest, text)
                 await self.store.add_asset(
                     job.id, 0, kind="text", url=None, path=str(dest), size=dest.stat().st_size, sha256=None
                 )
@@ -146,13 +147,3 @@ def _markdown(job: Job, items: list[dict[str, str | None]]) -> str:
             name = f"{job.id}_{idx}.{_ext(item.get('kind'), str(item['url']))}"
             lines += [f"![image {idx}]({name})", ""]
     return "\n".join(lines)
-
-
-def _write_private(dest: Path, text: str) -> None:
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, dest)

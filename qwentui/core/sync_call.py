@@ -36,6 +36,8 @@ from typing import Any
 
 import httpx
 
+from qwentui.core.config import write_private
+
 # Errors after which the server provably cannot have acted on the request: nothing was sent (no connection,
 # no free connection in the pool, a URL it cannot send to, a request httpx refused to write), or the request
 # was not written whole (a write that timed out), and a server cannot process a JSON body it has not received
@@ -53,6 +55,7 @@ NOT_SENT = (
 _WIRE_ONLY = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 SUPPORTED = os.name == "posix"  # a session of its own and flock: elsewhere the engine makes the call itself
 POLL = 0.05  # seconds between looks at a helper at work
+TEMPORARY = ".tmp"  # a call's file while it is written (not .part: that is a download left half-way)
 
 
 class Left(Enum):
@@ -111,7 +114,7 @@ class SyncCalls:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         for path in files.all():  # an attempt that stopped before its commit, or a database restored from a backup
             path.unlink(missing_ok=True)
-        _write_private(files.ticket, json.dumps(spec))
+        write_private(files.ticket, json.dumps(spec), partial=TEMPORARY)
 
     async def call(self, name: str, key: str) -> dict[str, Any] | Left:
         """Send the call's ticket through a helper and wait for its answer; a `Left` when it ended without one."""
@@ -156,17 +159,6 @@ class SyncCalls:
         """The call is settled in the database: its files go (the answer holds private result URLs)."""
         for path in self.files(name).all():
             path.unlink(missing_ok=True)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write whole or not at all: to a temporary name, then renamed."""
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -242,7 +234,7 @@ def main(argv: list[str]) -> int:
             answer = exchange(spec, key)
         except Exception as exc:  # anything else: the request may have gone, say so rather than nothing
             answer = {"error": f"the call's helper failed: {type(exc).__name__}", "sent": True}
-        _write_private(files.answer, json.dumps(answer))
+        write_private(files.answer, json.dumps(answer), partial=TEMPORARY)
     return 0
 
 

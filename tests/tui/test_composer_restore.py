@@ -4,6 +4,7 @@ ready to edit and send; a file qwentui did not make says so in the composer and 
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from qwentui.tui.app import QwenApp
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.main import MainScreen
 from qwentui.tui.screens.pickers import FilePicker
+from tests.core.test_provenance import record as provenance_record
 from tests.tui.conftest import focus, type_text, wait_until
 
 # every kind of field a request has: mode and model other than the composer's first, text, numbers, switches, images
@@ -39,19 +41,7 @@ ORIGINAL = GenerationRequest(
 def tagged_png(path: Path) -> Path:
     """A PNG as qwentui's downloader leaves it: a real image, its request written by `provenance.write`."""
     Image.new("RGB", (64, 64), (200, 80, 40)).save(path)
-    record = provenance.Provenance(
-        job_id=7,
-        index=1,
-        mode=ORIGINAL.mode.value,
-        model=ORIGINAL.model_name,
-        prompt=ORIGINAL.prompt,
-        request=ORIGINAL.to_dict(),
-        negative_prompt=ORIGINAL.negative_prompt,
-        size=ORIGINAL.size,
-        seed=ORIGINAL.seed,
-        seed_source="request",
-        task_id="task-7",
-    )
+    record = replace(provenance_record(ORIGINAL), job_id=7, task_id="task-7")  # the record test_provenance writes
     provenance.write(path, record)
     return path
 

@@ -331,6 +331,17 @@ V10_LINEAGE_AND_MARKS = Migration(
     ),
 )
 
+V11_CLOCK_UNCERTAINTY = Migration(
+    11,
+    "how well the service's clock offset was known at each submission",
+    (
+        # Half the width of the interval the offset was proved to lie in when the POST was sent (NULL: not
+        # measured, as for every job sent before this step). The reconciler's windows are widened by this much
+        # instead of a fixed second, so two POSTs sent a fraction of a second apart no longer share a task.
+        "ALTER TABLE jobs ADD COLUMN clock_uncertainty REAL",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     V1_CORE,
     V2_FTS,
@@ -342,6 +353,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     V8_DROP_COUNTS,
     V9_BATCHES_COSTS,
     V10_LINEAGE_AND_MARKS,
+    V11_CLOCK_UNCERTAINTY,
 )
 LATEST = len(MIGRATIONS)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,12 @@ from qwentui.core.store import Job, Store
 from qwentui.core.tracker import list_window
 
 log = logging.getLogger(__name__)
+
+# Added to the measured uncertainty of the clock offset (serverclock.py): the `Date` header that measured it
+# and the task's creation stamp may come from different machines of the service, which NTP keeps within
+# milliseconds of each other, and the stamps are whole milliseconds. Far below the fraction of a second
+# between two POSTs of a model that the fixed tolerance of a second confused.
+STAMP_SLACK = 0.05
 
 _STATE_OF = {
     TaskStatus.PENDING: JobState.PENDING,
@@ -334,7 +341,16 @@ class Reconciler:
         """Where the job's task, if any, was created: on the service's clock, as the task list filters.
         The offset measured when the POST was sent wins over today's: our clock may have been set since."""
         sent = self.client.server_clock.to_server(job.submitted_at or job.created_at, job.clock_offset)
-        return sent - self.skew, sent + SUBMIT_TIMEOUT + self.skew
+        tolerance = self._tolerance(job.clock_offset, job.clock_uncertainty)
+        return sent - tolerance, sent + SUBMIT_TIMEOUT + tolerance
+
+    def _tolerance(self, offset: float | None, uncertainty: float | None) -> float:
+        """How far a local moment, put on the service's clock by the offset stored with a send, may be from
+        where the service's clock was: what the measurement proved at that send (its uncertainty), else the
+        fixed `skew` (a job sent before the offset was measured, or before this was stored)."""
+        if offset is None or uncertainty is None or not math.isfinite(uncertainty):
+            return self.skew
+        return min(self.skew, uncertainty + STAMP_SLACK)
 
     async def _measure_server_clock(self, model: str) -> None:
         """Before the first window is drawn, one cheap answer tells the service's clock (its Date header)."""
@@ -489,7 +505,7 @@ class Reconciler:
         job: Job,
         orphans: list[TaskSummary],
         anchors: list[tuple[float, float]],
-        sends: list[tuple[float, float | None]],
+        sends: list[tuple[float, float | None, float | None]],
         ended: float | None = None,
     ) -> list[TaskSummary]:
         """The unowned tasks this job's POST may have created. POSTs of one model go one at a time, so its task
@@ -504,11 +520,12 @@ class Reconciler:
         later = [created for owner_sent, created in anchors if owner_sent > sent]
         if later:
             hi = min(hi, min(later))
-        after = [self.client.server_clock.to_server(at, offset) for at, offset in sends if at > sent]
+        to_server = self.client.server_clock.to_server
+        after = [to_server(at, offset) + self._tolerance(offset, unc) for at, offset, unc in sends if at > sent]
         if ended is not None:
-            after.append(self.client.server_clock.to_server(ended, job.clock_offset))
+            after.append(to_server(ended, job.clock_offset) + self._tolerance(job.clock_offset, job.clock_uncertainty))
         if after:
-            hi = min(hi, min(after) + self.skew)
+            hi = min(hi, min(after))
         return [t for t in orphans if t.created_ms is None or lo <= t.created_ms / 1000 <= hi]
 
     async def _adopt(self, job: Job, task: TaskSummary) -> None:

@@ -38,6 +38,11 @@ class ServerClock:
         """Half the width of the interval the offset is known to lie in (inf before any answer)."""
         return float("inf") if self.samples == 0 else (self._hi - self._lo) / 2
 
+    @property
+    def known_within(self) -> float | None:
+        """`uncertainty` as stored with a submission: None before any answer (nothing is known yet)."""
+        return None if self.samples == 0 else self.uncertainty
+
     def observe(self, lo: float, hi: float) -> None:
         """One sample: the offset lies in [lo, hi]."""
         if self.samples and (lo > self._hi + SLACK or hi < self._lo - SLACK):

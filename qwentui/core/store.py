@@ -158,6 +158,7 @@ class Job:
     rating: int | None = None  # culling: 1-5 stars given by the user, None: not rated
     starred: bool = False  # culling: a keeper
     rejected: bool = False  # culling: not a keeper (starring and rejecting exclude each other)
+    clock_uncertainty: float | None = None  # how far clock_offset may be off (seconds); None: not measured
 
     # The JSON columns other than the request stay text: lists and the TUI never need them parsed, and
     # parsing a thousand rows per refresh for nothing costs frames.
@@ -379,6 +380,7 @@ JOB_COLUMNS = (
     "cost_unit_price",
     "cost_currency",
     "cost_actual",
+    "clock_uncertainty",
 )
 _MARK_COLUMNS = ("rating", "starred", "rejected")  # culling marks (schema v10), read after the others
 _SELECT_JOB = "SELECT " + ", ".join(f"j.{c}" for c in (*JOB_COLUMNS, *_MARK_COLUMNS))
@@ -433,6 +435,7 @@ _PLAIN_FIELDS = frozenset(
         "cost_unit_price",
         "cost_currency",
         "cost_actual",
+        "clock_uncertainty",
     }
 )
 _PROTECTED = {
@@ -536,6 +539,10 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _real(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def _job(row: Sequence[Any]) -> Job:
     (
         id_,
@@ -576,6 +583,7 @@ def _job(row: Sequence[Any]) -> Job:
         cost_unit_price,
         cost_currency,
         cost_actual,
+        clock_uncertainty,
     ) = row[: len(JOB_COLUMNS)]
     rating, starred, rejected = row[len(JOB_COLUMNS) :]
     return Job(
@@ -620,6 +628,7 @@ def _job(row: Sequence[Any]) -> Job:
         rating,
         bool(starred),
         bool(rejected),
+        clock_uncertainty,
     )
 
 
@@ -1354,15 +1363,18 @@ class Store:
             params.append(limit)
         return [_job(r) for r in await self._read(sql, params)]
 
-    async def send_times(self, model: str, after: float, until: float) -> list[tuple[float, float | None]]:
-        """(send time, clock offset) of every POST of `model` last sent in (after, until]: the reconciler's bounds
-        (a job's row keeps its latest send; an imported task was never sent, so it has no body hash)."""
+    async def send_times(
+        self, model: str, after: float, until: float
+    ) -> list[tuple[float, float | None, float | None]]:
+        """(send time, clock offset, its uncertainty) of every POST of `model` last sent in (after, until]: the
+        reconciler's bounds (a job's row keeps its latest send; an imported task was never sent, so it has no
+        body hash)."""
         rows = await self._read(
-            "SELECT submitted_at, clock_offset FROM jobs WHERE model = ? AND submitted_at > ? AND submitted_at <= ? "
-            "AND body_hash IS NOT NULL ORDER BY submitted_at",
+            "SELECT submitted_at, clock_offset, clock_uncertainty FROM jobs WHERE model = ? AND submitted_at > ? "
+            "AND submitted_at <= ? AND body_hash IS NOT NULL ORDER BY submitted_at",
             (model, after, until),
         )
-        return [(float(r[0]), None if r[1] is None else float(r[1])) for r in rows]
+        return [(float(at), _real(offset), _real(uncertainty)) for at, offset, uncertainty in rows]
 
     async def due_jobs(
         self, now: float, states: JobState | str | Iterable[JobState | str], limit: int = 100

@@ -157,6 +157,7 @@ class Submitter:
             attempts=job.attempts + 1,
             submitted_at=now,
             clock_offset=self.client.server_clock.offset,
+            clock_uncertainty=self.client.server_clock.known_within,
         )
         helper = name if through_helper else None
         after = await self._settle(job, wire, lambda: self.client.submit(wire, call_name=helper))

@@ -3,6 +3,7 @@ what their finished tasks echo (`orig_prompt`), not only by when the tasks were 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -212,3 +213,43 @@ async def test_a_twin_waiting_for_the_user_does_not_take_the_task_of_an_uncertai
     lost = await lose_answers(store, harness, [same])
     (y,) = await reconcile_until(store, harness, lost.ids, FOLLOWED | {JobState.QUEUED, JobState.NEEDS_USER})
     assert y.state in FOLLOWED and y.task_id == lost.task_of(same.prompt)[0], (y.state, y.error_message)
+
+
+async def test_a_post_sent_after_a_task_was_made_cannot_own_it_when_the_clock_is_known(store: Store) -> None:
+    """A wan2.6-image edit and an interleave job sent 0.3 s apart: the edit's answer was lost after its task was
+    made, the interleave's POST was cut before any work. The task (the messages route) echoes no prompt. Before:
+    both windows, widened by a fixed second of clock tolerance, held that task, and both jobs asked the user.
+    The service's clock was known to within 20 ms at each send (stored with the job), so the task was made
+    before the interleave's POST could have arrived: it is the edit's, and the interleave, absent, is sent again.
+    A job sent before that was measured keeps the wide window and is never adopted or sent again on a guess."""
+    harness = SimHarness(fast_sim_config(pending_seconds=0.02, running_seconds=0.02))
+    edit = GenerationRequest(mode=Mode.EDIT, prompt="edit: make the sky green", images=["https://example.com/a.png"])
+    mixed = GenerationRequest(mode=Mode.INTERLEAVE, prompt="interleave: a recipe with pictures")
+    ids = []
+    async with harness.client() as client:
+        for req, fault in ((edit, "error_after_rate"), (mixed, "drop_before_rate")):
+            if ids:
+                await asyncio.sleep(0.3)  # the scenario: the second POST goes 0.3 s after the first ended
+            job = await store.add_job(req.to_dict(), mode=req.mode.value, model=req.model_name, prompt=req.prompt)
+            wire = build(req)
+            # the simulator runs on this machine's clock: the offset is 0, and an engine that had a few answers
+            # knows it to within tens of milliseconds (test_serverclock measures that)
+            await store.transition(
+                job.id,
+                JobState.SUBMITTING,
+                submitted_at=time.time(),
+                wire_json=json.dumps(wire.body),
+                clock_offset=0.0,
+                clock_uncertainty=0.02,
+            )
+            setattr(harness.sim.config, fault, 1.0)
+            with pytest.raises((ServerError, TransportError)):
+                await client.submit(wire)
+            setattr(harness.sim.config, fault, 0.0)
+            await store.transition(job.id, JobState.UNCERTAIN, detail="lost", next_check_at=time.time())
+            ids.append(job.id)
+    (made,) = harness.sim.tasks()
+    jobs = await reconcile_until(store, harness, ids, FOLLOWED | {JobState.QUEUED, JobState.NEEDS_USER})
+    assert [j.state for j in jobs] == [JobState.RUNNING, JobState.QUEUED], [(j.state, j.error_message) for j in jobs]
+    assert jobs[0].task_id == made.task_id and jobs[1].task_id is None
+    assert len(harness.sim.submissions) == 1, "nothing was sent again yet"

@@ -594,6 +594,8 @@ async def test_a_clock_set_between_two_runs_does_not_resend_a_lost_answer(tmp_pa
         await until(lambda: _state_in(store, job.id, {JobState.UNCERTAIN}), what="the lost answer")
     stored = await store.get_job(job.id)
     assert stored is not None and stored.clock_offset is not None and abs(stored.clock_offset) < 1.5
+    # and how well it was known (a few answers' Date headers: at most about half a second)
+    assert stored.clock_uncertainty is not None and stored.clock_uncertainty < 1.0, stored.clock_uncertainty
     harness.sim.config.error_after_rate = 0.0
     clock = JumpyClock()
     clock.offset = 2 * 3600.0

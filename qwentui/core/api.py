@@ -24,6 +24,7 @@ import httpx
 from qwentui.core.config import ApiKey
 from qwentui.core.errors import (
     ApiError,
+    AuthError,
     MalformedResponse,
     RateLimited,
     ServerError,
@@ -33,6 +34,7 @@ from qwentui.core.errors import (
     error_fields,
     mask_secrets,
 )
+from qwentui.core.health import ServiceHealth
 from qwentui.core.limiter import RateLimiter
 from qwentui.core.requests import WireRequest
 from qwentui.core.results import TaskPage, TaskResult, TaskStatus, parse_task, parse_task_list
@@ -93,6 +95,7 @@ class DashScopeClient:
         )
         self.requests_by_kind: dict[str, int] = {}
         self.server_clock = ServerClock()  # measured from every answer's Date header (see serverclock.py)
+        self.health = ServiceHealth()  # whether the latest exchange failed: sync POSTs wait it out (health.py)
         # Set by the engine: sync calls then go through a helper process that outlives ours (sync_call.py).
         # Not for a transport of our own (an in-process simulator), which no other process can reach.
         self.calls: SyncCalls | None = None
@@ -145,12 +148,15 @@ class DashScopeClient:
         except _NOT_SENT as exc:
             raise TransportError(f"cannot reach {self._host()}: {type(exc).__name__} {exc}", sent=False) from None
         except httpx.TimeoutException as exc:
+            self.health.lost()
             raise TransportError(f"{self._host()} did not answer in time ({type(exc).__name__})", sent=True) from None
         except (httpx.TransportError, OSError) as exc:
+            self.health.lost()
             raise TransportError(
                 f"connection to {self._host()} failed: {type(exc).__name__} {exc}", sent=True
             ) from None
         self.server_clock.observe_date(sent, self.server_clock.local(), response.headers.get("date"))
+        self.health.answered(response.status_code)
         return self._decode(response)
 
     def _host(self) -> str:
@@ -202,6 +208,8 @@ class DashScopeClient:
             raise UploadError(f"local files must be uploaded before sending: {', '.join(wire.local_files)}")
         headers = _submit_headers(wire)
         timeout = SUBMIT_TIMEOUT if wire.is_async else SYNC_TIMEOUT
+        if not wire.is_async:
+            await self.health.wait(self._probe)  # a sync POST is not sent into a service failing right now
         await self.submit_limiter.acquire()  # after a 429, wait out its Retry-After: the next send would be refused
         try:
             data = await self._post(wire, headers, timeout, call_name)
@@ -254,6 +262,8 @@ class DashScopeClient:
         if answer is Left.LOST or not isinstance(answer, dict):
             raise TransportError("qwentui restarted and the call's helper was gone without an answer", sent=True)
         if "error" in answer:
+            if answer.get("sent", True):
+                self.health.lost()
             raise TransportError(str(answer["error"]), sent=bool(answer.get("sent", True)))
         try:
             response = httpx.Response(
@@ -263,7 +273,18 @@ class DashScopeClient:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"the call's helper wrote an unreadable answer ({type(exc).__name__})") from None
+        self.health.answered(response.status_code)
         return self._decode(response)
+
+    async def _probe(self) -> None:
+        """One row of the task list, for `health`, which `_send` tells how it went: an error is that outcome."""
+        await self.limiter.acquire()
+        try:
+            await self._send("probe", "GET", "/tasks", params={"page_no": 1, "page_size": 1})
+        except AuthError:
+            raise  # the key was rejected: the engine pauses, nothing waits for the service
+        except (ApiError, TransportError, MalformedResponse):
+            pass
 
     async def get_task(self, task_id: str) -> TaskResult:
         return parse_task(await self._query("task", f"/tasks/{task_id}"))

@@ -44,7 +44,19 @@ def ensure_env(groups: tuple[str, ...]) -> None:
     # uv installs the same pinned set in ~5 s where pip takes ~35 s (a third of a fresh clone's set-up); pip
     # stays the way when uv cannot be had (no wheel for this platform, no index)
     if subprocess.run([*pip, "uv"], check=False).returncode == 0:
-        uv = [str(BIN / "uv"), "pip", "install", "-q", "--python", str(PY), "-c", str(CONSTRAINTS)]
+        # --compile-bytecode: uv leaves .py files uncompiled, and every process of the suite (three workers and
+        # the processes the tests start) would compile Textual, httpx, ... again where bytecode is not written
+        uv = [
+            str(BIN / "uv"),
+            "pip",
+            "install",
+            "-q",
+            "--compile-bytecode",
+            "--python",
+            str(PY),
+            "-c",
+            str(CONSTRAINTS),
+        ]
         if subprocess.run([*uv, *project], check=False, cwd=ROOT).returncode == 0:
             STAMP.write_text(json.dumps({"digest": digest, "groups": wanted}))
             return
@@ -67,7 +79,16 @@ def _installed_groups(digest: str) -> set[str] | None:
 
 
 def run(cmd: list[str]) -> int:
-    return subprocess.call(cmd, cwd=ROOT)
+    return subprocess.call(cmd, cwd=ROOT, env=_writing_bytecode())
+
+
+def _writing_bytecode() -> dict[str, str]:
+    """This environment with bytecode caching on. Where PYTHONDONTWRITEBYTECODE is set (as on this project's
+    machines), each pytest worker and each process a test starts compiled every module and rewrote every test
+    module again: ~10 s of CPU per worker before its first test. The caches go to the ignored __pycache__/."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def test(args: list[str]) -> int:

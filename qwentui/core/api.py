@@ -14,6 +14,7 @@ import json
 import math
 import mimetypes
 import random
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -40,6 +41,7 @@ from qwentui.core.requests import WireRequest
 from qwentui.core.results import TaskPage, TaskResult, TaskStatus, parse_task, parse_task_list
 from qwentui.core.serverclock import ServerClock
 from qwentui.core.sync_call import NOT_SENT, Left, SyncCalls
+from qwentui.core.tls import tls_context
 
 USER_AGENT = "qwentui/0.1"
 # Timeouts per kind of call, as the skill scripts use them (sync image generation can take minutes).
@@ -86,12 +88,16 @@ class DashScopeClient:
         self._workspace = workspace
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
         timeout = httpx.Timeout(QUERY_TIMEOUT, connect=CONNECT_TIMEOUT)
+        verify = tls_context() if transport is None else True  # a transport of our own needs no TLS context
         self._http = httpx.AsyncClient(
-            transport=transport, timeout=timeout, limits=limits, headers={"User-Agent": USER_AGENT}
+            transport=transport, timeout=timeout, limits=limits, headers={"User-Agent": USER_AGENT}, verify=verify
         )
         # Uploads to OSS never carry the API key: a separate client without it.
         self._plain = httpx.AsyncClient(
-            transport=transport, timeout=httpx.Timeout(UPLOAD_TIMEOUT), headers={"User-Agent": USER_AGENT}
+            transport=transport,
+            timeout=httpx.Timeout(UPLOAD_TIMEOUT),
+            headers={"User-Agent": USER_AGENT},
+            verify=verify,
         )
         self.requests_by_kind: dict[str, int] = {}
         self.server_clock = ServerClock()  # measured from every answer's Date header (see serverclock.py)
@@ -136,6 +142,7 @@ class DashScopeClient:
         self.requests_by_kind[kind] = self.requests_by_kind.get(kind, 0) + 1
         url = self.base_url + path
         sent = self.server_clock.local()
+        started = time.monotonic()  # for `health`: an answer tells how the service was when its request went out
         try:
             response = await self._http.request(
                 method,
@@ -148,15 +155,15 @@ class DashScopeClient:
         except _NOT_SENT as exc:
             raise TransportError(f"cannot reach {self._host()}: {type(exc).__name__} {exc}", sent=False) from None
         except httpx.TimeoutException as exc:
-            self.health.lost()
+            self.health.lost(started)
             raise TransportError(f"{self._host()} did not answer in time ({type(exc).__name__})", sent=True) from None
         except (httpx.TransportError, OSError) as exc:
-            self.health.lost()
+            self.health.lost(started)
             raise TransportError(
                 f"connection to {self._host()} failed: {type(exc).__name__} {exc}", sent=True
             ) from None
         self.server_clock.observe_date(sent, self.server_clock.local(), response.headers.get("date"))
-        self.health.answered(response.status_code)
+        self.health.answered(response.status_code, started)
         return self._decode(response)
 
     def _host(self) -> str:
@@ -244,7 +251,8 @@ class DashScopeClient:
     async def _post(self, wire: WireRequest, headers: dict[str, str], timeout: float, call_name: str | None) -> Any:
         if call_name is not None and self.calls is not None and not wire.is_async:
             self.requests_by_kind["submit"] = self.requests_by_kind.get("submit", 0) + 1
-            return self._from_helper(await self.calls.call(call_name, self._key.reveal()))
+            started = time.monotonic()
+            return self._from_helper(await self.calls.call(call_name, self._key.reveal()), started)
         return await self._send(
             "submit", "POST", wire.route.value, json_body=wire.body, headers=headers, timeout=timeout
         )
@@ -255,15 +263,16 @@ class DashScopeClient:
         assert self.calls is not None
         return parse_task(self._from_helper(await self.calls.wait(call_name)))
 
-    def _from_helper(self, answer: dict[str, Any] | Left) -> Any:
-        """A helper's answer as `_send` would have returned or raised it."""
+    def _from_helper(self, answer: dict[str, Any] | Left, started: float | None = None) -> Any:
+        """A helper's answer as `_send` would have returned or raised it; `started`: when this process started
+        the call (for `health`; None for a call of an engine before a restart, which tells nothing of now)."""
         if answer is Left.NOT_SENT:
             raise TransportError("qwentui stopped before the call's helper took it: never sent", sent=False)
         if answer is Left.LOST or not isinstance(answer, dict):
             raise TransportError("qwentui restarted and the call's helper was gone without an answer", sent=True)
         if "error" in answer:
-            if answer.get("sent", True):
-                self.health.lost()
+            if answer.get("sent", True) and started is not None:
+                self.health.lost(started)
             raise TransportError(str(answer["error"]), sent=bool(answer.get("sent", True)))
         try:
             response = httpx.Response(
@@ -273,7 +282,8 @@ class DashScopeClient:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"the call's helper wrote an unreadable answer ({type(exc).__name__})") from None
-        self.health.answered(response.status_code)
+        if started is not None:
+            self.health.answered(response.status_code, started)
         return self._decode(response)
 
     async def _probe(self) -> None:

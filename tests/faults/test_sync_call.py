@@ -16,6 +16,7 @@ import pytest
 
 from qwentui.core.catalog import Mode
 from qwentui.core.errors import ServerError
+from qwentui.core.health import ServiceHealth
 from qwentui.core.requests import GenerationRequest, build
 from qwentui.core.results import TaskStatus
 from qwentui.core.states import JobState
@@ -107,3 +108,17 @@ async def test_a_sync_call_waits_while_the_service_fails_and_goes_once_a_probe_s
         result = await asyncio.wait_for(sending, timeout=10)
     assert result.status is TaskStatus.SUCCEEDED
     assert client.health.holds == 1 and sim.requests[f"POST /api/v1{sync.route.value}"] == 1
+
+
+def test_only_an_answer_to_a_request_sent_after_the_latest_failure_says_the_trouble_is_over() -> None:
+    """A sync call sent before a storm (it takes seconds) succeeds while the storm goes on. Before: that answer
+    ended the hold, and the next sync call was sent into the storm (the chaos run's storm windows)."""
+    health = ServiceHealth()
+    health.lost(sent=2.0)  # a task query sent at 2 met a 500
+    health.answered(200, sent=1.0)  # the call sent at 1 answers now
+    assert health.failing
+    health.answered(429, sent=3.0)  # being told to slow down says nothing of the service's health
+    health.answered(404, sent=1.5)
+    assert health.failing
+    health.answered(200, sent=3.0)
+    assert not health.failing

@@ -97,14 +97,15 @@ KEYS: dict[str, tuple[KeySpec, ...]] = {
         KeySpec(
             "submit-request", "ctrl+s,ctrl+j,ctrl+enter,alt+enter", "submit", "Submit", priority=True, key_display="^s"
         ),
+        # the key bar holds five at 80 columns: F3 and esc are named in the composer's title instead (F1 lists all)
         KeySpec("toggle-json", "f2", "toggle_json", "JSON"),
-        KeySpec("recall-prompt", "f3", "recall_prompt", "Recent prompts"),
-        KeySpec("pick-file", "f4", "pick_file", "Pick file"),
+        KeySpec("recall-prompt", "f3", "recall_prompt", "Recent prompts", show=False),
+        KeySpec("pick-file", "f4", "pick_file", "File"),
         # a qwentui output (or its .json sidecar) fills the whole form from the request that made it (not F6 or F7:
         # the prompt's TextArea selects with those)
-        KeySpec("restore-request", "ctrl+o", "restore_request", "From file", key_display="^o"),
+        KeySpec("restore-request", "ctrl+o", "restore_request", "Restore", key_display="^o"),
         KeySpec("toggle-batch", "f5", "toggle_batch", "Batch"),
-        KeySpec("close-composer", "escape", "close", "Close"),
+        KeySpec("close-composer", "escape", "close", "Close", show=False),
     ),
     "picker": (  # the recent-prompt list and the file picker
         KeySpec("close-picker", "escape", "dismiss_none", "Close"),

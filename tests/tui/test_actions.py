@@ -21,6 +21,7 @@ from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.screens.main import MainScreen
 from qwentui.tui.screens.pickers import DraftChoice, FilePicker
+from qwentui.tui.widgets.composer_fields import FieldRow
 from tests.tui.conftest import SIZE, choose, focus, main_screen, paste, type_text, wait_terminal, wait_until
 
 pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: each job action through the composer to a finished job
@@ -192,7 +193,7 @@ class TestStaleResultUrls:
             await type_text(pilot, "waves")
             await wait_until(
                 pilot,
-                lambda: "expired at" in str(composer.query_one("#row-image_1 .problem", Static).render()),
+                lambda: "expired at" in str(composer.query_one("#row-image_1", FieldRow).problem),
                 what="the expired URL named under its field",
             )
             assert "not ready" in str(composer.query_one("#composer-summary", Static).render())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DirectoryTree, Static, TextArea
+from textual.widgets._footer import FooterKey
 
 from qwentui.core.catalog import DEFAULT_MODEL, Mode
 from qwentui.core.states import JobState
@@ -16,6 +17,7 @@ from qwentui.tui.app import QwenApp
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.widgets.composer_fields import FieldRow
 from qwentui.tui.widgets.image_view import HalfBlockImage
+from qwentui.tui.widgets.key_bar import KeyBar
 from tests.tui.conftest import (
     SIZE,
     choose,
@@ -122,8 +124,22 @@ async def test_bad_input_shows_the_catalog_message_and_sends_nothing(app: QwenAp
         await pilot.press("ctrl+s")  # empty prompt: refused
         await validated(pilot, composer)
         assert isinstance(app.screen, ComposerScreen)
-        assert composer.query_one("#row-prompt", FieldRow).has_class("-invalid")
-        assert "is required" in str(composer.query_one("#row-prompt .problem", Static).render())
+        prompt_row = composer.query_one("#row-prompt", FieldRow)
+        assert prompt_row.has_class("-invalid")
+        assert "is required" in str(prompt_row.problem)
+
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: composer.size.width == 80, what="the composer at 80 columns")
+        await pilot.pause()
+        keys = app.screen.query_one(KeyBar)
+        pinned = keys.query_one("#pinned-keys").region
+        shown = [key for key in keys.query(FooterKey) if key.region.x < pinned.x]
+        assert [key.description for key in shown] == ["Submit", "JSON", "File", "Restore", "Batch"]
+        for key in shown:  # each whole, left of the keys pinned at the right edge (^o was cut to its key)
+            assert key.region.right <= pinned.x and key.region.width >= len(f"{key.key_display} {key.description}")
+        drawn = [prompt_row.render_line(y).text for y in range(prompt_row.size.height)]  # the row draws its words
+        assert drawn[1].startswith("prompt ") and "is required for wan2.6-t2i" in drawn[5]
+        await pilot.resize_terminal(*SIZE)
 
         await type_text(pilot, "a cat")
         await focus(pilot, "f-size_custom")
@@ -131,7 +147,7 @@ async def test_bad_input_shows_the_catalog_message_and_sends_nothing(app: QwenAp
         await validated(pilot, composer)
         size_row = composer.query_one("#row-size_custom", FieldRow)
         assert size_row.has_class("-invalid")
-        assert "total pixels must be between" in str(size_row.query_one(".problem", Static).render())
+        assert "total pixels must be between" in str(size_row.problem)
         assert not composer.query_one("#row-prompt", FieldRow).has_class("-invalid")
         await pilot.press("ctrl+s")
         await validated(pilot, composer)
@@ -157,7 +173,7 @@ async def test_missing_local_file_and_json_view(app: QwenApp, context: Context, 
         await paste(pilot, "/no/such/picture.png")
         await validated(pilot, composer)
         row = composer.query_one("#row-image_1", FieldRow)
-        assert "is not a file or a URL" in str(row.query_one(".problem", Static).render())
+        assert "is not a file or a URL" in str(row.problem)
         await pilot.press("ctrl+u")  # clear the input (readline's kill-line)
         await paste(pilot, str(png))
         await validated(pilot, composer)

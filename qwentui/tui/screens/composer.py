@@ -28,6 +28,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.visual import VisualType
 from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 
 from qwentui.core import provenance
@@ -72,13 +73,13 @@ class ComposerScreen(Screen[int | None]):
     AUTO_FOCUS = "#f-prompt"
     DEFAULT_CSS = """
     ComposerScreen #composer-body { height: 1fr; }
-    ComposerScreen #composer-form { width: 1fr; padding: 0 1; }
+    /* the scroll bar's gutter is kept: a form that grows past the screen must not narrow every field (a second
+       layout, and every row drawn again) */
+    ComposerScreen #composer-form { width: 1fr; padding: 0 1; scrollbar-gutter: stable; }
     ComposerScreen #composer-side { width: 45%; border-left: vkey $panel-lighten-2; padding: 0 1; }
     ComposerScreen #composer-side.-hidden { display: none; }
-    ComposerScreen #composer-top { height: auto; }
+    ComposerScreen #composer-top { height: 3; }
     ComposerScreen #composer-top Select { width: 1fr; }
-    /* one line per choice, cut with … when the JSON view leaves the form little room (never 4 wrapped lines) */
-    ComposerScreen Select SelectCurrent Static#label { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     ComposerScreen #composer-top Label { padding: 1 1 0 0; }
     ComposerScreen #model-summary { color: $text-muted; padding: 0 0 1 0; }
     ComposerScreen #composer-summary { height: auto; max-height: 6; padding: 0 1; }
@@ -146,16 +147,17 @@ class ComposerScreen(Screen[int | None]):
                     yield QuickSelect(
                         self._model_options(self._mode), value=self._model, allow_blank=False, id="pick-model"
                     )
-                yield Static(self._summary_of_model(), id="model-summary", markup=False)
+                yield FittedText(self._summary_of_model(), id="model-summary", markup=False)
                 yield RequestForm(lookup(self._model, self._mode), self._draft.values, id="request-form")
             with VerticalScroll(id="composer-side", can_focus=False):
-                yield Static("", id="composer-json")
+                yield FittedText("", id="composer-json")
         yield Static("", id="composer-cost", markup=False)
-        yield Static("", id="composer-summary", markup=False)
+        yield FittedText("", id="composer-summary", markup=False)
         yield KeyBar()
 
     def _title_text(self) -> Text:
-        return Text(f"{self._draft.title} — ctrl+s or ctrl+j submits, F2 JSON, F3 recent prompts, esc closes")
+        # the keys the key bar leaves out (and ctrl+j, for a terminal that takes ctrl+s)
+        return Text(f"{self._draft.title} — ctrl+s or ctrl+j submits, F3 recent prompts, esc closes")
 
     def on_mount(self) -> None:
         self._baseline = self.form.values(hidden=True)
@@ -241,7 +243,7 @@ class ComposerScreen(Screen[int | None]):
             if model_picker.value != model:
                 model_picker.value = model
         self.form.show(lookup(model, mode), function)
-        self.query_one("#model-summary", Static).update(self._summary_of_model())
+        self.query_one("#model-summary", FittedText).show(self._summary_of_model())
         self._validate_soon(0)
 
     @on(Select.Changed, "#pick-mode")
@@ -342,10 +344,10 @@ class ComposerScreen(Screen[int | None]):
             text = "\n".join(lines + [f"  {o}" for o in orphans if o != str(problems[0])])
         else:
             text = f"✓ ready to submit {len(batch)} jobs as one batch" if batch else "✓ ready to submit"
-        if text != self._summary_text:  # every update re-lays the screen out: only when it changed
+        if text != self._summary_text:  # only when it changed: even a repaint costs
             self._summary_text = text
-            summary = self.query_one("#composer-summary", Static)
-            summary.update(text)
+            summary = self.query_one("#composer-summary", FittedText)
+            summary.show(text)
             summary.set_class(bool(problems), "-bad")
             summary.set_class(not problems, "-ok")
         self._show_json(request, problems)
@@ -363,10 +365,10 @@ class ComposerScreen(Screen[int | None]):
             text = cost_text(self.pricing.estimate(request))
         if text != self._cost_text:
             self._cost_text = text
-            self.query_one("#composer-cost", Static).update(text)
+            self.query_one("#composer-cost", Static).update(text, layout=False)  # one line, cut with …
 
     def _show_json(self, request: GenerationRequest, problems: list[Problem]) -> None:
-        view = self.query_one("#composer-json", Static)
+        view = self.query_one("#composer-json", FittedText)
         if problems:
             body = json.dumps(request.to_dict(), indent=2, ensure_ascii=False)
             header = "request so far (not valid yet):\n"
@@ -380,7 +382,7 @@ class ComposerScreen(Screen[int | None]):
                 header += f"{len(wire.local_files)} local file(s) are uploaded first and replaced by oss:// URLs\n"
         if (header, body) != self._json_shown:
             self._json_shown = (header, body)
-            view.update(_json_view(header, body))
+            view.show(_json_view(header, body))
 
     # ---- actions ------------------------------------------------------------------------------------------
 
@@ -455,7 +457,10 @@ class ComposerScreen(Screen[int | None]):
         return Draft(self._mode, self._model, self.form.values(hidden=True), d.title, d.parent_id, d.source)
 
     def action_toggle_json(self) -> None:
-        self.query_one("#composer-side").toggle_class("-hidden")
+        side = self.query_one("#composer-side")
+        side.toggle_class("-hidden")
+        if not side.has_class("-hidden"):  # updated without a layout while hidden: measured again now
+            self.query_one("#composer-json").refresh(layout=True)
 
     @work(exclusive=True, group="recall")
     async def action_recall_prompt(self) -> None:
@@ -564,6 +569,19 @@ class ComposerScreen(Screen[int | None]):
         inputs = self.form.path_inputs()
         empty = [i for i in inputs if not i.value.strip()]
         return (empty or inputs)[0] if inputs else None
+
+
+class FittedText(Static):
+    """A Static whose new text asks for a layout only when it needs another height (measured as a layout would,
+    at the width it has): the summary and the JSON view change on every validation, mostly not in height, and a
+    layout places and draws the whole composer again."""
+
+    def show(self, content: VisualType) -> None:
+        width = self.size.width
+        before = self.get_content_height(self.size, self.size, width) if width else -1
+        self.update(content, layout=False)
+        if not width or self.get_content_height(self.size, self.size, width) != before:
+            self.refresh(layout=True)
 
 
 def cost_text(estimate: Estimate) -> str:

@@ -9,16 +9,23 @@ with it. Widget ids are `f-<key>` with the keys of `request_form.FORM_FIELDS` (s
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from textual import on
+from rich.console import Console, RenderableType
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events, on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.suggester import Suggester
 from textual.widget import Widget
-from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
-from textual.widgets._select import SelectOverlay
+from textual.widgets import Checkbox, Input, Select, Static, TextArea
+from textual.widgets._select import NoSelection, SelectCurrent, SelectOverlay
 
 from qwentui.core.catalog import Mode, ModelMode
 from qwentui.core.requests import Problem, is_remote
@@ -59,6 +66,17 @@ class PathSuggester(Suggester):
         return value + names[0][len(stem) :]
 
 
+class _Current(SelectCurrent):
+    """The chosen value, updated without a layout: its label is one line of a fixed width (QuickSelect's CSS),
+    and a pick's layout would come before the one of the form it changes (two layouts for one mode change)."""
+
+    def update(self, label: RenderableType | NoSelection) -> None:
+        self.label = label
+        self.has_value = label is not Select.NULL
+        shown = self.placeholder if isinstance(label, NoSelection) else label
+        self.query_one("#label", Static).update(shown, layout=False)
+
+
 class QuickSelect(Select[str]):
     """A Select that keeps every key typed right after a pick: the keys that follow "enter tab tab" go where the
     focus went (with `key_order`, which sends on the printable keys that reached a widget after it lost the focus).
@@ -67,8 +85,17 @@ class QuickSelect(Select[str]):
     after the enter has by then moved the focus to the next field, and the Select would pull it back. Its list
     also takes letters to search, which would swallow the text typed after "enter tab tab": no type-to-search."""
 
+    DEFAULT_CSS = """
+    /* one line per choice, cut with … when the JSON view leaves the form little room (never 4 wrapped lines) */
+    QuickSelect SelectCurrent Static#label { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, type_to_search=False, **kwargs)
+
+    def compose(self) -> ComposeResult:  # Select's, with a current value that never asks for a layout
+        yield _Current(self.prompt)
+        yield SelectOverlay(type_to_search=self._type_to_search).data_bind(compact=Select.compact)
 
     @on(SelectOverlay.UpdateSelection)
     def _commit_pick(self, event: SelectOverlay.UpdateSelection) -> None:
@@ -83,41 +110,104 @@ class QuickSelect(Select[str]):
         self.expanded = False
 
 
-class FieldRow(Vertical):
-    """A label, the input widget, a line for its problem (empty when there is none) and an optional hint."""
+LABEL_WIDTH = 18  # columns left of the field for its label (and the indent of its problem and hint lines)
 
-    DEFAULT_CSS = """
-    FieldRow { height: auto; }
-    /* a fixed height (the widget's own): a mode change shows and hides rows, and a row of height auto made each
-       layout measure every field inside it again */
-    FieldRow > Horizontal { height: 3; }
-    FieldRow > Horizontal.-text { height: 5; }
-    FieldRow#row-negative_prompt > Horizontal { height: 3; }
-    FieldRow > Horizontal > Label { width: 18; padding: 1 1 0 0; color: $text-muted; }
-    FieldRow > Horizontal > .value { width: 1fr; }
-    FieldRow > .problem { color: $error; padding-left: 18; height: auto; display: none; }
-    FieldRow.-invalid > .problem { display: block; }
-    FieldRow.-invalid > Horizontal > .value { border: tall $error; }
-    FieldRow > .hint { color: $text-muted; padding-left: 18; }
+
+_ROLES = ("field-row--label", "field-row--problem", "field-row--hint")
+
+
+class FieldRow(Widget):
+    """One field: its input widget, with its label drawn at its left and its problem (when it has one) and hint
+    drawn under it, all by this one widget.
+
+    The row is the form's unit of layout: a mode change shows and hides rows, so a row is one widget around its
+    input (not a Horizontal of a Label and the input, with a Static each for the problem and the hint: three
+    times the widgets each layout places and draws), and its height is set from what it shows (the input's
+    height, then the problem and hint wrapped to the form's width) instead of measured at every layout. Only a
+    change of that height asks for a layout; a new label, hint or problem of the same height is a repaint."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(_ROLES)
+    DEFAULT_CSS = f"""
+    FieldRow {{ height: 3; }}
+    FieldRow > .value {{ margin-left: {LABEL_WIDTH}; width: 1fr; }}
+    FieldRow > TextArea.value {{ height: 5; }}
+    FieldRow#row-negative_prompt > TextArea.value {{ height: 3; }}
+    FieldRow.-invalid > .value {{ border: tall $error; }}
+    FieldRow > .field-row--label {{ color: $text-muted; }}
+    FieldRow > .field-row--problem {{ color: $error; }}
+    FieldRow > .field-row--hint {{ color: $text-muted; }}
     """
 
     def __init__(self, key: str, widget: Widget, spec: FieldSpec | None) -> None:
         super().__init__(id=f"row-{key}")
         self.key = key
         self.widget = widget
+        self._field_height = 5 if isinstance(widget, TextArea) and key != "negative_prompt" else 3
+        self._label = spec.label if spec else ""
+        self._hint = spec.hint if spec else ""
         self._problem: str | None = None
-        self._label = Label(spec.label if spec else "")
-        self._hint = Static(spec.hint if spec else "", classes="hint", markup=False)
-        self._hint.display = bool(spec and spec.hint)
+        self._width = 0  # the form's width, once known: problem and hint lines wrap to it
+        self._lines: list[tuple[str, str]] = []  # (text, component class) of each line under the field
         self._shown = spec  # what the widgets show now (a select got its choices when it was made)
+        self._styles: tuple[Style, dict[str, Style]] | None = None
         self.display = spec is not None
+        self._fit()
+
+    @property
+    def problem(self) -> str | None:
+        """The problem shown under the field (None when there is none)."""
+        return self._problem
+
+    @property
+    def hint(self) -> str:
+        return self._hint
+
+    @property
+    def label(self) -> str:
+        return self._label
 
     def compose(self) -> ComposeResult:
-        with Horizontal(classes="-text" if isinstance(self.widget, TextArea) else ""):
-            yield self._label
-            yield self.widget
-        yield Static("", classes="problem", markup=False)
-        yield self._hint
+        yield self.widget
+
+    def fit(self, width: int) -> None:
+        """The form is `width` columns wide: wrap the problem and the hint to it."""
+        if width != self._width:
+            self._width = width
+            self._fit()
+
+    def _fit(self) -> None:
+        """Lay out the lines under the field; a layout only when their number changed."""
+        room = self._width - LABEL_WIDTH if self._width > LABEL_WIDTH else 0
+        lines = [(line, "field-row--problem") for line in _wrap(self._problem or "", room)]
+        lines += [(line, "field-row--hint") for line in _wrap(self._hint, room)]
+        height = self._field_height + len(lines)
+        self._lines = lines
+        if self.styles.height is None or self.styles.height.value != height:
+            self.styles.height = height  # asks for a layout
+        else:
+            self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._styles = None  # looked up once per drawing, not once per line
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        if self._styles is None:
+            base = self.rich_style
+            self._styles = base, {role: base + self.get_component_rich_style(role) for role in _ROLES}
+        base, styles = self._styles
+        width = self.size.width
+        if y < self._field_height:
+            labels = _wrap(self._label, LABEL_WIDTH - 1)
+            text, role, indent = (labels[y - 1] if 0 < y <= len(labels) else ""), "field-row--label", 0
+        elif y - self._field_height < len(self._lines):
+            (text, role), indent = self._lines[y - self._field_height], LABEL_WIDTH
+        else:
+            return Strip.blank(width, base)
+        segments = (
+            [Segment(" " * indent, base), Segment(text, styles[role])] if indent else [Segment(text, styles[role])]
+        )
+        return Strip(segments).adjust_cell_length(width, base).crop(0, width)
 
     def apply(self, spec: FieldSpec) -> None:
         """Relabel for `spec` (only what changed: every update costs a layout)."""
@@ -125,11 +215,9 @@ class FieldRow(Vertical):
         self._shown = spec
         if old is not None and old == spec:
             return
-        if old is None or old.label != spec.label:
-            self._label.update(spec.label)
-        if old is None or old.hint != spec.hint:
-            self._hint.update(spec.hint)
-            self._hint.display = bool(spec.hint)
+        if old is None or (old.label, old.hint) != (spec.label, spec.hint):
+            self._label, self._hint = spec.label, spec.hint
+            self._fit()
         widget = self.widget
         if isinstance(widget, Input) and (old is None or old.placeholder != spec.placeholder):
             widget.placeholder = spec.placeholder
@@ -149,7 +237,20 @@ class FieldRow(Vertical):
             return  # validation runs on every pause in typing; an unchanged row must not relayout the form
         self._problem = message
         self.set_class(message is not None, "-invalid")
-        self.query_one(".problem", Static).update(message or "")
+        self._fit()
+
+
+@lru_cache(maxsize=512)
+def _wrap(text: str, width: int) -> tuple[str, ...]:
+    """`text` in lines of at most `width` cells (at its own line breaks only when `width` is 0: not known yet)."""
+    if not text:
+        return ()
+    if width <= 0:
+        return tuple(text.splitlines())
+    return tuple(line.plain.rstrip() for line in Text(text).wrap(_CONSOLE, width, overflow="fold"))
+
+
+_CONSOLE = Console(width=1000, legacy_windows=False, color_system=None)  # measures text only: never writes
 
 
 def _widget(key: str, kind: Kind, value: Any, spec: FieldSpec | None) -> Widget:
@@ -175,8 +276,6 @@ def _widget(key: str, kind: Kind, value: Any, spec: FieldSpec | None) -> Widget:
 class RequestForm(Vertical):
     DEFAULT_CSS = """
     RequestForm { height: auto; }
-    RequestForm TextArea { height: 5; }
-    RequestForm #f-negative_prompt { height: 3; }
     """
 
     def __init__(self, row: ModelMode, values: Mapping[str, Any], *, id: str | None = None) -> None:
@@ -196,6 +295,10 @@ class RequestForm(Vertical):
             field_row = FieldRow(key, _widget(key, kind, self._initial.get(key), spec), spec)
             self._rows[key] = field_row
             yield field_row
+
+    def on_resize(self, event: events.Resize) -> None:
+        for field_row in self._rows.values():  # hidden rows too: they show at the right height
+            field_row.fit(event.size.width)
 
     # ---- showing a row ----------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import httpx
 
 from qwentui.core.config import private_dir
+from qwentui.core.tls import tls_context
 
 CHUNK = 256 * 1024
 MAX_REDIRECTS = 5
@@ -246,6 +247,7 @@ def make_download_client(
         max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": USER_AGENT},
         event_hooks={"request": [_guard_request]},
+        verify=tls_context() if transport is None else True,  # one context a process (qwentui/core/tls.py)
     )
 
 

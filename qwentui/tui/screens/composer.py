@@ -578,9 +578,12 @@ class FittedText(Static):
 
     def show(self, content: VisualType) -> None:
         width = self.size.width
-        before = self.get_content_height(self.size, self.size, width) if width else -1
+        if not width:  # not laid out yet (or hidden since it was built): measured by the layout that shows it
+            self.update(content, layout=False)
+            return
+        before = self.get_content_height(self.size, self.size, width)
         self.update(content, layout=False)
-        if not width or self.get_content_height(self.size, self.size, width) != before:
+        if self.get_content_height(self.size, self.size, width) != before:
             self.refresh(layout=True)
 
 

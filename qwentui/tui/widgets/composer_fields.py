@@ -20,7 +20,6 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.geometry import Region
 from textual.strip import Strip
 from textual.suggester import Suggester
 from textual.widget import Widget
@@ -114,6 +113,7 @@ LABEL_WIDTH = 18  # columns left of the field for its label (and the indent of i
 
 
 _ROLES = ("field-row--label", "field-row--problem", "field-row--hint")
+_BLANK = Strip([])
 
 
 class FieldRow(Widget):
@@ -149,7 +149,7 @@ class FieldRow(Widget):
         self._width = 0  # the form's width, once known: problem and hint lines wrap to it
         self._lines: list[tuple[str, str]] = []  # (text, component class) of each line under the field
         self._shown = spec  # what the widgets show now (a select got its choices when it was made)
-        self._styles: tuple[Style, dict[str, Style]] | None = None
+        self._styles: dict[str, Style] | None = None
         self.display = spec is not None
         self._fit()
 
@@ -187,27 +187,22 @@ class FieldRow(Widget):
         else:
             self.refresh()
 
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._styles = None  # looked up once per drawing, not once per line
-        return super().render_lines(crop)
+    def notify_style_update(self) -> None:
+        self._styles = None  # looked up again after a change of style (-invalid, a theme), not for every drawing
+        super().notify_style_update()
 
     def render_line(self, y: int) -> Strip:
+        # Textual pads each line to the width (in the row's background): only the words are drawn here
         if self._styles is None:
-            base = self.rich_style
-            self._styles = base, {role: base + self.get_component_rich_style(role) for role in _ROLES}
-        base, styles = self._styles
-        width = self.size.width
+            self._styles = {role: self.get_component_rich_style(role) for role in _ROLES}
         if y < self._field_height:
             labels = _wrap(self._label, LABEL_WIDTH - 1)
-            text, role, indent = (labels[y - 1] if 0 < y <= len(labels) else ""), "field-row--label", 0
-        elif y - self._field_height < len(self._lines):
-            (text, role), indent = self._lines[y - self._field_height], LABEL_WIDTH
-        else:
-            return Strip.blank(width, base)
-        segments = (
-            [Segment(" " * indent, base), Segment(text, styles[role])] if indent else [Segment(text, styles[role])]
-        )
-        return Strip(segments).adjust_cell_length(width, base).crop(0, width)
+            return Strip([Segment(labels[y - 1], self._styles[_ROLES[0]])]) if 0 < y <= len(labels) else _BLANK
+        if y - self._field_height >= len(self._lines):
+            return _BLANK
+        text, role = self._lines[y - self._field_height]
+        style = self._styles[role]
+        return Strip([Segment(" " * LABEL_WIDTH, style), Segment(text, style)])
 
     def apply(self, spec: FieldSpec) -> None:
         """Relabel for `spec` (only what changed: every update costs a layout)."""

@@ -19,17 +19,20 @@ from qwentui.tui.image_backend import HALFBLOCK
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.settings import load_settings
+from qwentui.tui.widgets.filters import FilterBar
 from qwentui.tui.widgets.image_view import HalfBlockImage
 from qwentui.tui.widgets.text_box import TextBox
 from tests.tui.conftest import (
     SIZE,
     choose,
+    keys_for,
     main_screen,
     palette_offers,
     paste,
     quiet,
     t2i,
     type_text,
+    typist,
     wait_for_state,
     wait_terminal,
     wait_until,
@@ -211,12 +214,18 @@ async def test_filters_and_search(app: QwenApp, context: Context) -> None:
 
 
 async def test_search_with_a_filter_adds_only_matching_new_jobs(app: QwenApp, context: Context) -> None:
+    """`/zebra` typed at once, while the screen starts (its filter Selects come after the first paint), searches."""
     async with app.run_test(size=SIZE) as pilot:
+        await typist(pilot, "slash", *keys_for("zebra"), gap=0)
         await started(app, pilot)
         screen = main_screen(app)
-        await pilot.press("slash")
-        await type_text(pilot, "zebra")
         await wait_until(pilot, lambda: screen.table.job_filter.text == "zebra", what="the search")
+        bar = screen.query_one(FilterBar)
+        assert isinstance(app.focused, Input) and app.focused.id == "filter-text"
+        await wait_until(pilot, lambda: bar.selects_ready, what="the filter Selects")
+        ids = [w.id for w in bar.children]
+        assert ids == ["filter-state", "filter-mode", "filter-model", "filter-marks", "filter-text"]
+        assert bar.value.text == "zebra" and app.focused.id == "filter-text"  # their arrival kept the search
         other = await context.engine.add(t2i("a horse"))
         zebra = await context.engine.add(t2i("a zebra crossing"))
         await wait_until(pilot, lambda: zebra.id in screen.table.jobs, what="the matching job")

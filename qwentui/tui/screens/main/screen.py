@@ -76,7 +76,7 @@ class MainScreen(JobActions, ResultActions):
         self._preview_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield FilterBar(id="filters")
+        yield FilterBar(id="filters", selects_later=True)  # after the rows' first frame
         with Horizontal(id="main-body"):
             yield JobTable(self.store, clock=self.clock, expected=self._expected, id="jobs")
             yield PreviewPane(self.backend, clock=self.clock, expected=self._expected, id="preview")
@@ -99,6 +99,7 @@ class MainScreen(JobActions, ResultActions):
             await self.table.reload()
         except StoreError as exc:
             self._store_trouble(exc)
+        self.call_after_refresh(self.query_one(FilterBar).mount_selects)  # the rows' frame first
         # The rows are the first frame; the status bar's counts, batches and spend follow it (read in a worker:
         # the screen paints nothing until its on_mount returns). The change feed starts after them, so a change
         # cannot be counted twice.

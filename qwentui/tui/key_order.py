@@ -14,6 +14,12 @@ removed before reading it) holds the others back at most `STALL`. While what it 
 to, a screen it opened and that is mounting) is still there, it waits on, up to `GIVE_UP`: under load a busy widget
 or a mounting screen can take seconds, and the next key sent early would go astray.
 
+A key the focused widget declares in place (`IN_PLACE_KEYS`: its own binding handles it, nothing before that
+binding reads it, and the binding neither moves the focus nor opens a screen, such as the job table's cursor keys)
+skips the hops: when no key is out, its binding runs as the app reads it, as Textual runs a burst of keys before
+its next frame. A held Down key then costs no trip through the widget's, the screen's and the app's queues, which
+under load let a frame (or other work) in between every two keys.
+
 What is left, a widget that moves the focus some messages after it used a key (Textual's Select commits a pick
 that way), is caught at the app: a printable key that no widget used and no binding wants, arriving after the
 focus moved away from the widget it was sent to, is sent on to the widget that has the focus now.
@@ -85,12 +91,29 @@ class InOrderKeys(App[None]):
         await super().on_event(event)
 
     async def _send_next_key(self) -> None:
+        while self._key_out is None and self._keys_waiting and await self._ran_in_place(self._keys_waiting[0]):
+            self._keys_waiting.popleft()
         if self._key_out is not None or not self._keys_waiting:
             return
         key = self._out(self._keys_waiting.popleft())
         await super().on_event(key)  # a priority binding takes it here, or it goes on to the focused widget
         if not key.is_forwarded:
             self._finished(key)
+
+    async def _ran_in_place(self, key: events.Key) -> bool:
+        """Run `key`'s binding here if the focused widget declares the key in place (module docstring): every key
+        before it is done, so it would go to that widget and reach the same binding, only later."""
+        focused = self.focused
+        if focused is None or key.key not in getattr(focused, "IN_PLACE_KEYS", ()):
+            return False
+        try:
+            if self.screen.maximized is not None:
+                return False  # Textual's own key handling has a say first (escape minimizes)
+        except ScreenStackError:
+            return False
+        if await self._check_bindings(key.key, priority=True):
+            return True
+        return await self._check_bindings(key.key)
 
     def _out(self, key: events.Key) -> TrackedKey:
         """`key` becomes the key out, tracked and guarded by the stall timer."""

@@ -4,6 +4,7 @@ updated, added and removed by key; never cleared and refilled), against a real s
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from textual.app import App, ComposeResult
@@ -218,3 +219,43 @@ async def test_a_change_repaints_its_row_in_place(store: Store, width: int) -> N
         assert "canceled" in after[4] and "job 1" in after[4]
         assert [line for i, line in enumerate(after) if i != 4] == [line for i, line in enumerate(before) if i != 4]
         assert table.row_ids == tuple(reversed(ids)) and table.selected_id == ids[2]
+
+
+async def test_a_held_key_scrolls_half_a_page_and_the_tick_remakes_only_the_time_cells(store: Store) -> None:
+    """The cursor stepping past an edge lands mid-screen (the table scrolls once every half page, not every row);
+    a jump scrolls only as far as it must. Each tick re-makes a row's time cells (age, elapsed, progress) alone."""
+    ids = [await add(store, f"job {i}") for i in range(40)]
+    now = [time.time()]
+    app = TableApp(store, page=40)
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(JobTable)
+        table.clock = lambda: now[0]
+        await table.reload()
+        table.focus()
+        await pilot.pause()
+        rows = table.scrollable_content_region.height - 1
+        assert rows == 11  # rows under the header
+        await pilot.press(*["down"] * 11)  # one past the last row on screen
+        assert (table.cursor_row, table.scroll_offset.y) == (11, 6)  # rows 6-16 shown: the cursor mid-screen
+        await pilot.press(*["down"] * 5)  # down to the bottom row: no scroll
+        assert (table.cursor_row, table.scroll_offset.y) == (16, 6)
+        await pilot.press("down")
+        assert (table.cursor_row, table.scroll_offset.y) == (17, 12)
+        await pilot.press(*["up"] * 6)  # one above the top row
+        assert (table.cursor_row, table.scroll_offset.y) == (11, 6)
+        await pilot.press("end")  # a jump: the last row at the bottom, not mid-screen
+        assert table.scroll_offset.y == 40 - rows and table.selected_id == ids[0]
+        await pilot.press("home")
+        assert table.scroll_offset.y == 0 and table.selected_id == ids[-1]
+        assert table.row_ids == tuple(reversed(ids))  # the order never moved
+
+        first = table.row_ids[0]
+        await pilot.pause()
+        before = table._cells_of(first)
+        age_before = drawn(table)[1]
+        now[0] += 7200.0
+        table.tick()
+        await pilot.pause()
+        after = table._cells_of(first)
+        assert after[:-3] == before[:-3] and all(a is b for a, b in zip(after[:-3], before[:-3], strict=True))
+        assert after[-3:] != before[-3:] and drawn(table)[1] != age_before  # the age moved on, and is drawn

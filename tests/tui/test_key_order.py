@@ -69,3 +69,23 @@ async def test_escape_leaves_the_search_box_before_the_next_key(
         await typist(pilot, "escape", "n", gap=0)
         await wait_until(pilot, lambda: isinstance(app.screen, ComposerScreen), what="the composer, opened by n")
         assert search.value == ""
+
+
+async def test_held_cursor_keys_all_land_in_order_then_the_search_takes_the_rest(
+    app: QwenApp, context: Context
+) -> None:
+    """A held Down (and Up) in one burst: the table runs each key as it arrives (no hop through the queues), every
+    one moves the cursor, in order; the `/` after them still sends the letters to the search box, and the search,
+    which every row matches, keeps the selected job."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, context, pilot)
+        for i in range(8):
+            await context.engine.add(t2i(f"a fox {i}"))
+        table = main_screen(app).table
+        await wait_until(pilot, lambda: table.row_count == 10, what="ten rows")
+        await typist(pilot, "home", *["down"] * 7, "up", "up", "down", "slash", *keys_for("fox"), gap=0)
+        assert table.cursor_row == 6
+        chosen = table.selected_id
+        search = app.screen.query_one("#filter-text", Input)
+        await wait_until(pilot, lambda: table.job_filter.text == "fox", what=f"fox searched, not {search.value!r}")
+        assert app.focused is search and table.selected_id == chosen

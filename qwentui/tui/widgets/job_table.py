@@ -62,6 +62,7 @@ COLUMNS: tuple[Col, ...] = (
 )
 KEYS = tuple(col.key for col in COLUMNS)
 Cells = tuple[Text, ...]  # one per COLUMNS entry, whichever are shown
+TIME_CELLS = 3  # the last cells of a row (age, elapsed, progress) change with time alone
 
 
 def fit_columns(width: int, padding: int, widths: Mapping[str, int] | None = None) -> tuple[tuple[Col, ...], int]:
@@ -136,6 +137,8 @@ class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
         Binding("end", "scroll_bottom", "Bottom", show=False),
         Binding("enter", "select_cursor", "Details", show=False),
     ]
+    # keys its own bindings take, which move no focus and open no screen: run as the app reads them (key_order.py)
+    IN_PLACE_KEYS: ClassVar[frozenset[str]] = frozenset({"down", "up", "pagedown", "pageup", "home", "end"})
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "job-table--header",
         "job-table--cursor",
@@ -352,25 +355,33 @@ class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
     # ---- rows ---------------------------------------------------------------------------------------------
 
     def _make_cells(self, job: Job) -> Cells:
-        now = self.clock()
-        expected = self.expected(job) if job.state in IN_FLIGHT else None
         return (
             Text(str(job.id)),
             state_text(job.state),
             Text(job.mode.value),
             Text(job.model),
             prompt_text(job.prompt),
+            *self._time_cells(job),
+        )
+
+    def _time_cells(self, job: Job) -> Cells:
+        """The cells only time changes (age, elapsed, progress): the last `TIME_CELLS` of a row."""
+        now = self.clock()
+        expected = self.expected(job) if job.state in IN_FLIGHT else None
+        return (
             Text(short_duration(now - job.created_at)),
             Text(elapsed_text(job, now, expected)),
             progress_text(job, now, expected),
         )
 
     def _cells_of(self, job_id: int) -> Cells:
-        """The row's cells, re-made if time moved on since; a change drops the row's cached lines."""
+        """The row's cells, re-made if time moved on since (only the time cells: a changed job's entry is dropped
+        by `_update`); a change drops the row's cached lines."""
         made_at, cells = self._cells.get(job_id, (-1, ()))
         if made_at == self._tick:
             return cells
-        fresh = self._make_cells(self.jobs[job_id])
+        job = self.jobs[job_id]
+        fresh = cells[:-TIME_CELLS] + self._time_cells(job) if cells else self._make_cells(job)
         self._cells[job_id] = (self._tick, fresh)
         if fresh != cells:
             self._forget_strips(job_id)
@@ -462,10 +473,17 @@ class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
             return  # not laid out yet: on_resize does it
         first, _ = self._visible_rows()
         rows = self._page_rows()
+        # A cursor stepping just past an edge brings half a page into view (it lands mid-screen), as a pager
+        # does: a held key scrolls the table (every line of it repainted) once every half page, not every row.
+        # A longer jump (page keys, a search) scrolls only as far as it must.
+        half = rows // 2
         if self._cursor < first:
-            self.scroll_to(y=self._cursor, animate=False, force=True)
+            near = first - self._cursor <= half
+            self.scroll_to(y=max(0, self._cursor - half) if near else self._cursor, animate=False, force=True)
         elif self._cursor >= first + rows:
-            self.scroll_to(y=self._cursor - rows + 1, animate=False, force=True)
+            near = self._cursor - (first + rows) < half
+            y = self._cursor - rows + 1 + (half if near else 0)
+            self.scroll_to(y=min(y, max(0, len(self._ids) - rows)), animate=False, force=True)
 
     def action_cursor_down(self) -> None:
         self.move_cursor(row=self._cursor + 1)

@@ -103,8 +103,13 @@ class PreviewPane(Vertical):
         clock: Callable[[], float] = time.time,
         expected: Callable[[Job], float | None] = lambda job: job.expected_seconds,
         id: str | None = None,
+        parts_later: bool = False,
     ) -> None:
+        """`parts_later`: the pane starts empty and its owner calls `mount_parts()` after its first frame; a job
+        shown before then is shown once they are in."""
         super().__init__(id=id)
+        self._parts_ready = not parts_later
+        self._waiting: tuple[Job | None, list[Asset]] | None = None
         self.backend = backend
         self.clock = clock
         self.expected = expected
@@ -114,11 +119,27 @@ class PreviewPane(Vertical):
         self._shown_key: tuple[int, JobState, int] | None = None
 
     def compose(self) -> ComposeResult:
-        yield TextBox(id="preview-title")
-        yield TextBox(id="preview-prompt")  # the error first (a failed job), then the prompt
-        yield VerticalScroll(Static("Select a job to preview it", classes="placeholder"), id="preview-media")
-        yield TextBox(id="preview-caption")
-        yield TextBox(id="preview-request")
+        if self._parts_ready:
+            yield from self._parts()
+
+    def _parts(self) -> list[Widget]:
+        return [
+            TextBox(id="preview-title"),
+            TextBox(id="preview-prompt"),  # the error first (a failed job), then the prompt
+            VerticalScroll(Static("Select a job to preview it", classes="placeholder"), id="preview-media"),
+            TextBox(id="preview-caption"),
+            TextBox(id="preview-request"),
+        ]
+
+    async def mount_parts(self) -> None:
+        """Mount the parts (a pane made with `parts_later`), then show the job asked for meanwhile."""
+        if self._parts_ready or not self.is_attached:
+            return
+        await self.mount_all(self._parts())
+        self._parts_ready = True
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            self.show(*waiting)
 
     def on_resize(self) -> None:
         self.set_class(self.size.height < self.SHORT, "-short")
@@ -140,6 +161,9 @@ class PreviewPane(Vertical):
 
     def show(self, job: Job | None, assets: list[Asset]) -> None:
         """Show `job` (None clears the pane); the media is reloaded only when there is something new."""
+        if not self._parts_ready:  # shown once the parts are in
+            self._waiting, self.job = (job, assets), job
+            return
         if job is None:
             self.job, self.items, self._shown_key = None, [], None
             self._header(None)
@@ -160,7 +184,7 @@ class PreviewPane(Vertical):
         self._media_work(lambda: self._load_media(job, items, index))
 
     def refresh_times(self) -> None:
-        if self.job is not None:
+        if self.job is not None and self._parts_ready:
             self._header(self.job)
 
     def page(self, step: int) -> bool:

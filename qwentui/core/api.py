@@ -236,6 +236,7 @@ class DashScopeClient:
             return False
         spec = {
             "url": self.base_url + wire.route.value,
+            "probe_url": self.base_url + "/tasks?page_no=1&page_size=1",  # asked right before the POST
             "headers": {k: v for k, v in self._headers(_submit_headers(wire)).items() if k != "Authorization"}
             | {"User-Agent": USER_AGENT},
             "body": wire.body,

@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -51,6 +52,13 @@ NOT_SENT = (
     httpx.LocalProtocolError,
     httpx.WriteTimeout,
 )
+
+# Right before its POST, the helper asks for one row of the task list (`probe_url` in the ticket) until an answer
+# comes without a 5xx, a 429 or a lost connection: a POST sent into a service failing right now (a storm) would
+# likely meet the same, and a sync call whose answer is lost may have been billed and leaves nothing to look for.
+# The engine's own view (health.py) is seconds old by the time a helper process has started; this is not.
+PROBE_LIMIT = 15.0  # seconds at most; then the POST goes and its own answer decides, as before
+PROBE_PAUSES = (0.25, 0.5, 1.0, 2.0)  # between probes, then the last one again
 
 _WIRE_ONLY = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 SUPPORTED = os.name == "posix"  # a session of its own and flock: elsewhere the engine makes the call itself
@@ -196,6 +204,7 @@ def exchange(spec: dict[str, Any], key: str) -> dict[str, Any]:
     timeout = httpx.Timeout(spec["timeout"], connect=spec["connect_timeout"])
     try:
         with httpx.Client(timeout=timeout) as client:
+            wait_until_healthy(client, spec.get("probe_url"), headers)
             response = client.post(spec["url"], json=spec["body"], headers=headers)
     except NOT_SENT as exc:
         return {"error": f"cannot reach {host}: {type(exc).__name__} {exc}", "sent": False}
@@ -209,6 +218,25 @@ def exchange(spec: dict[str, Any], key: str) -> dict[str, Any]:
         "headers": [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _WIRE_ONLY],
         "body": base64.b64encode(response.content).decode("ascii"),
     }
+
+
+def wait_until_healthy(
+    client: httpx.Client, url: str | None, headers: dict[str, str], limit: float = PROBE_LIMIT
+) -> int:
+    """Probe `url` until the service answers it well, `limit` seconds at most; returns the probes made. A probe
+    changes nothing, so its own failures are only its answer: they never decide the POST's fate."""
+    if not url:
+        return 0
+    started = time.monotonic()
+    for probes in range(1, 10_000):
+        try:
+            status = client.get(url, headers=headers).status_code
+        except httpx.HTTPError:
+            status = 0
+        if (0 < status < 500 and status != 429) or time.monotonic() - started >= limit:
+            return probes
+        time.sleep(PROBE_PAUSES[min(probes - 1, len(PROBE_PAUSES) - 1)])
+    return 10_000
 
 
 def main(argv: list[str]) -> int:

@@ -5,6 +5,7 @@ answer, and the next engine takes it from there. Before, a kill during a sync ca
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import fcntl
 import json
 import os
@@ -20,11 +21,11 @@ from qwentui.core.health import ServiceHealth
 from qwentui.core.requests import GenerationRequest, build
 from qwentui.core.results import TaskStatus
 from qwentui.core.states import JobState
-from qwentui.core.sync_call import Left, SyncCalls
+from qwentui.core.sync_call import Left, SyncCalls, exchange
 from qwentui.sim import SimConfig, running
 from tests.faults.helpers import engine_cmd, engine_env, queue_requests, read_jobs_sync
 from tests.helpers import poll_until, wait_for
-from tests.helpers.sim import SimHarness, fast_sim_config
+from tests.helpers.sim import TEST_KEY, SimHarness, fast_sim_config
 
 
 def test_what_a_crash_left_of_a_call_says_whether_it_was_sent(tmp_path: Path) -> None:
@@ -122,3 +123,31 @@ def test_only_an_answer_to_a_request_sent_after_the_latest_failure_says_the_trou
     assert health.failing
     health.answered(200, sent=3.0)
     assert not health.failing
+
+
+def test_the_helper_sends_its_post_only_once_the_service_answers_a_probe_well() -> None:
+    """A storm (every answer a 500) begins after the engine decided to send: the engine's view is seconds old
+    once its helper has started. Before: the helper sent the POST into the storm, met a 500, and the job asked
+    the user (it may have been billed). Now the helper probes one row of the task list right before the POST,
+    and sends once a probe is answered well."""
+    config = SimConfig(seed=3, pending_seconds=0.0, running_seconds=0.0, task_query_qps=None)
+    config.storm_rate, config.storm_statuses = 1.0, (500,)
+    with running(config) as server:
+        api = server.base_url.rstrip("/") + "/api/v1"
+        wire = build(GenerationRequest(mode=Mode.T2I, model="qwen-image-2.0", prompt="sync: after the storm"))
+        spec = {
+            "url": api + wire.route.value,
+            "probe_url": api + "/tasks?page_no=1&page_size=1",
+            "headers": {"Content-Type": "application/json"},
+            "body": wire.body,
+            "timeout": 30.0,
+            "connect_timeout": 5.0,
+        }
+        posts = f"POST /api/v1{wire.route.value}"
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(exchange, spec, TEST_KEY)
+            wait_for(lambda: server.sim.requests["GET /api/v1/tasks"] >= 2, timeout=10, what="two probes")
+            assert server.sim.requests[posts] == 0 and not answer.done(), "nothing was sent into the storm"
+            config.storm_rate = 0.0
+            assert answer.result(timeout=10)["status"] == 200
+        assert server.sim.requests[posts] == 1

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Input, Select
+from textual.widgets import Input, Select, Static
 
 from qwentui.core.catalog import Mode, models
 from qwentui.core.states import JobState
@@ -28,7 +28,7 @@ def _state_options() -> list[tuple[str, str]]:
 class FilterBar(Horizontal):
     DEFAULT_CSS = """
     FilterBar { height: 3; }
-    FilterBar Select { width: 1fr; max-width: 26; min-width: 12; }
+    FilterBar Select, FilterBar .filter-slot { width: 1fr; max-width: 26; min-width: 12; }
     FilterBar Input { width: 2fr; min-width: 16; }
     """
 
@@ -50,6 +50,9 @@ class FilterBar(Horizontal):
     def compose(self) -> ComposeResult:
         # The search box comes at once (`/` typed during start-up lands in it); the four Selects and their lists
         # (~30 % of the first frame's CPU) are mounted after the first paint, in their places before it.
+        # their places are kept meanwhile, so the search box does not move when they come
+        for _ in range(4):
+            yield Static(classes="filter-slot")
         yield Input(placeholder="search prompts (/)", id="filter-text")
 
     def on_mount(self) -> None:
@@ -66,7 +69,9 @@ class FilterBar(Horizontal):
             Select([(m, m) for m in models()], prompt="model", id="filter-model"),
             Select([(label, value) for value, (label, _) in MARK_CHOICES.items()], prompt="marks", id="filter-marks"),
         ]
-        self.mount_all(selects, before=self.query_one("#filter-text", Input))
+        with self.app.batch_update():
+            self.query(".filter-slot").remove()
+            self.mount_all(selects, before=self.query_one("#filter-text", Input))
 
     @property
     def selects_ready(self) -> bool:

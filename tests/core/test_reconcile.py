@@ -225,7 +225,7 @@ async def test_a_post_sent_after_a_task_was_made_cannot_own_it_when_the_clock_is
     harness = SimHarness(fast_sim_config(pending_seconds=0.02, running_seconds=0.02))
     edit = GenerationRequest(mode=Mode.EDIT, prompt="edit: make the sky green", images=["https://example.com/a.png"])
     mixed = GenerationRequest(mode=Mode.INTERLEAVE, prompt="interleave: a recipe with pictures")
-    ids = []
+    ids: list[int] = []
     async with harness.client() as client:
         for req, fault in ((edit, "error_after_rate"), (mixed, "drop_before_rate")):
             if ids:

@@ -14,7 +14,6 @@ import json
 import math
 import mimetypes
 import random
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -25,7 +24,6 @@ import httpx
 from qwentui.core.config import ApiKey
 from qwentui.core.errors import (
     ApiError,
-    AuthError,
     MalformedResponse,
     RateLimited,
     ServerError,
@@ -35,7 +33,6 @@ from qwentui.core.errors import (
     error_fields,
     mask_secrets,
 )
-from qwentui.core.health import ServiceHealth
 from qwentui.core.limiter import RateLimiter
 from qwentui.core.requests import WireRequest
 from qwentui.core.results import TaskPage, TaskResult, TaskStatus, parse_task, parse_task_list
@@ -101,7 +98,6 @@ class DashScopeClient:
         )
         self.requests_by_kind: dict[str, int] = {}
         self.server_clock = ServerClock()  # measured from every answer's Date header (see serverclock.py)
-        self.health = ServiceHealth()  # whether the latest exchange failed: sync POSTs wait it out (health.py)
         # Set by the engine: sync calls then go through a helper process that outlives ours (sync_call.py).
         # Not for a transport of our own (an in-process simulator), which no other process can reach.
         self.calls: SyncCalls | None = None
@@ -142,7 +138,6 @@ class DashScopeClient:
         self.requests_by_kind[kind] = self.requests_by_kind.get(kind, 0) + 1
         url = self.base_url + path
         sent = self.server_clock.local()
-        started = time.monotonic()  # for `health`: an answer tells how the service was when its request went out
         try:
             response = await self._http.request(
                 method,
@@ -155,15 +150,12 @@ class DashScopeClient:
         except _NOT_SENT as exc:
             raise TransportError(f"cannot reach {self._host()}: {type(exc).__name__} {exc}", sent=False) from None
         except httpx.TimeoutException as exc:
-            self.health.lost(started)
             raise TransportError(f"{self._host()} did not answer in time ({type(exc).__name__})", sent=True) from None
         except (httpx.TransportError, OSError) as exc:
-            self.health.lost(started)
             raise TransportError(
                 f"connection to {self._host()} failed: {type(exc).__name__} {exc}", sent=True
             ) from None
         self.server_clock.observe_date(sent, self.server_clock.local(), response.headers.get("date"))
-        self.health.answered(response.status_code, started)
         return self._decode(response)
 
     def _host(self) -> str:
@@ -215,8 +207,6 @@ class DashScopeClient:
             raise UploadError(f"local files must be uploaded before sending: {', '.join(wire.local_files)}")
         headers = _submit_headers(wire)
         timeout = SUBMIT_TIMEOUT if wire.is_async else SYNC_TIMEOUT
-        if not wire.is_async:
-            await self.health.wait(self._probe)  # a sync POST is not sent into a service failing right now
         await self.submit_limiter.acquire()  # after a 429, wait out its Retry-After: the next send would be refused
         try:
             data = await self._post(wire, headers, timeout, call_name)
@@ -252,8 +242,7 @@ class DashScopeClient:
     async def _post(self, wire: WireRequest, headers: dict[str, str], timeout: float, call_name: str | None) -> Any:
         if call_name is not None and self.calls is not None and not wire.is_async:
             self.requests_by_kind["submit"] = self.requests_by_kind.get("submit", 0) + 1
-            started = time.monotonic()
-            return self._from_helper(await self.calls.call(call_name, self._key.reveal()), started)
+            return self._from_helper(await self.calls.call(call_name, self._key.reveal()))
         return await self._send(
             "submit", "POST", wire.route.value, json_body=wire.body, headers=headers, timeout=timeout
         )
@@ -264,16 +253,13 @@ class DashScopeClient:
         assert self.calls is not None
         return parse_task(self._from_helper(await self.calls.wait(call_name)))
 
-    def _from_helper(self, answer: dict[str, Any] | Left, started: float | None = None) -> Any:
-        """A helper's answer as `_send` would have returned or raised it; `started`: when this process started
-        the call (for `health`; None for a call of an engine before a restart, which tells nothing of now)."""
+    def _from_helper(self, answer: dict[str, Any] | Left) -> Any:
+        """A helper's answer as `_send` would have returned or raised it."""
         if answer is Left.NOT_SENT:
             raise TransportError("qwentui stopped before the call's helper took it: never sent", sent=False)
         if answer is Left.LOST or not isinstance(answer, dict):
             raise TransportError("qwentui restarted and the call's helper was gone without an answer", sent=True)
         if "error" in answer:
-            if answer.get("sent", True) and started is not None:
-                self.health.lost(started)
             raise TransportError(str(answer["error"]), sent=bool(answer.get("sent", True)))
         try:
             response = httpx.Response(
@@ -283,19 +269,7 @@ class DashScopeClient:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"the call's helper wrote an unreadable answer ({type(exc).__name__})") from None
-        if started is not None:
-            self.health.answered(response.status_code, started)
         return self._decode(response)
-
-    async def _probe(self) -> None:
-        """One row of the task list, for `health`, which `_send` tells how it went: an error is that outcome."""
-        await self.limiter.acquire()
-        try:
-            await self._send("probe", "GET", "/tasks", params={"page_no": 1, "page_size": 1})
-        except AuthError:
-            raise  # the key was rejected: the engine pauses, nothing waits for the service
-        except (ApiError, TransportError, MalformedResponse):
-            pass
 
     async def get_task(self, task_id: str) -> TaskResult:
         return parse_task(await self._query("task", f"/tasks/{task_id}"))

@@ -56,7 +56,8 @@ NOT_SENT = (
 # Right before its POST, the helper asks for one row of the task list (`probe_url` in the ticket) until an answer
 # comes without a 5xx, a 429 or a lost connection: a POST sent into a service failing right now (a storm) would
 # likely meet the same, and a sync call whose answer is lost may have been billed and leaves nothing to look for.
-# The engine's own view (health.py) is seconds old by the time a helper process has started; this is not.
+# A look from the engine is seconds old by the time a helper process has started and sends (an engine-side hold
+# was tried: the storm answers sync POSTs met did not drop, bench/README.md); this look is not.
 PROBE_LIMIT = 15.0  # seconds at most; then the POST goes and its own answer decides, as before
 PROBE_PAUSES = (0.25, 0.5, 1.0, 2.0)  # between probes, then the last one again
 

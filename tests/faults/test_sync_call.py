@@ -16,16 +16,13 @@ from pathlib import Path
 import pytest
 
 from qwentui.core.catalog import Mode
-from qwentui.core.errors import ServerError
-from qwentui.core.health import ServiceHealth
 from qwentui.core.requests import GenerationRequest, build
-from qwentui.core.results import TaskStatus
 from qwentui.core.states import JobState
 from qwentui.core.sync_call import Left, SyncCalls, exchange
 from qwentui.sim import SimConfig, running
 from tests.faults.helpers import engine_cmd, engine_env, queue_requests, read_jobs_sync
-from tests.helpers import poll_until, wait_for
-from tests.helpers.sim import TEST_KEY, SimHarness, fast_sim_config
+from tests.helpers import wait_for
+from tests.helpers.sim import TEST_KEY
 
 
 def test_what_a_crash_left_of_a_call_says_whether_it_was_sent(tmp_path: Path) -> None:
@@ -85,44 +82,6 @@ def test_a_sync_call_outlives_the_engine_killed_while_waiting_for_it(tmp_path: P
         assert job.state is JobState.DONE, (rc, job.state, job.error_message)
         assert len(server.sim.submissions) == 1 and len(assets) == 1
     assert not list((tmp_path / "calls").iterdir()), "the call's files go once it is settled"
-
-
-async def test_a_sync_call_waits_while_the_service_fails_and_goes_once_a_probe_succeeds() -> None:
-    """Every answer is a 500 (a storm): an async submit meets one. Before: the sync call that came next was sent
-    into the storm at once, met the same 500, and its job asked the user (it may have been billed). Now it waits,
-    probing one row of the task list, and is sent once a probe succeeds; async submits never wait."""
-    harness = SimHarness(fast_sim_config(storm_rate=1.0, storm_statuses=(500,)))
-    sim = harness.sim
-    probes = "GET /api/v1/tasks"
-    async with harness.client() as client:
-        with pytest.raises(ServerError):
-            await client.submit(build(GenerationRequest(mode=Mode.T2V, prompt="async: met the storm")))
-        sync = build(GenerationRequest(mode=Mode.T2I, model="qwen-image-2.0", prompt="sync: waits it out"))
-        sending = asyncio.create_task(client.submit(sync))
-        await poll_until(lambda: sim.requests[probes] >= 2, timeout=10, what="two probes during the storm")
-        assert not sending.done() and sim.requests[f"POST /api/v1{sync.route.value}"] == 0, (
-            "nothing sent into the storm"
-        )
-        with pytest.raises(ServerError):  # an async submit is not held: the task list settles its lost answer
-            await client.submit(build(GenerationRequest(mode=Mode.T2V, prompt="async: not held")))
-        sim.config.storm_rate = 0.0
-        result = await asyncio.wait_for(sending, timeout=10)
-    assert result.status is TaskStatus.SUCCEEDED
-    assert client.health.holds == 1 and sim.requests[f"POST /api/v1{sync.route.value}"] == 1
-
-
-def test_only_an_answer_to_a_request_sent_after_the_latest_failure_says_the_trouble_is_over() -> None:
-    """A sync call sent before a storm (it takes seconds) succeeds while the storm goes on. Before: that answer
-    ended the hold, and the next sync call was sent into the storm (the chaos run's storm windows)."""
-    health = ServiceHealth()
-    health.lost(sent=2.0)  # a task query sent at 2 met a 500
-    health.answered(200, sent=1.0)  # the call sent at 1 answers now
-    assert health.failing
-    health.answered(429, sent=3.0)  # being told to slow down says nothing of the service's health
-    health.answered(404, sent=1.5)
-    assert health.failing
-    health.answered(200, sent=3.0)
-    assert not health.failing
 
 
 def test_the_helper_sends_its_post_only_once_the_service_answers_a_probe_well() -> None:

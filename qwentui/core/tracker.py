@@ -10,6 +10,7 @@ not due but came back in a window are applied too: that information was free.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
 from collections import deque
@@ -34,7 +35,8 @@ TASK_TTL = 24 * 3600  # task ids and result URLs live 24 h
 TASK_UNKNOWN = "TaskUnknown"  # error_code of a job in flight whose task the service says it does not know
 T = TypeVar("T")
 PARALLEL_GETS = 8  # task GETs in flight at once (the limiter sets the pace; this bounds the waiting ones)
-LIST_SLACK = 3.0  # seconds added on both sides of a window (the filter has 1 s resolution, clocks drift)
+LIST_SLACK = 3.0  # seconds added on both sides of an estimated creation time (1 s filter resolution, clocks drift)
+SAME_ROUND = 0.1  # looks due within this fraction of the interval are due now (a round lists them together)
 LIST_DISABLE_SECONDS = 300.0  # after the list endpoint fails for real, follow tasks one by one this long
 
 
@@ -103,6 +105,10 @@ class Tracker:
         self._model_listed: dict[str, float] = {}  # model -> when its windows were last listed
         self._waited: set[int] = set()  # jobs that waited once for their model's sweep (never twice: no starving)
         self._list_off_until = 0.0
+        # every task a list showed (any state, any owner: they all take room on a page), by model: creation times,
+        # sorted, so a window is cut where its span would overflow a page
+        self._rows: dict[str, list[float]] = {}
+        self._row_ids: set[str] = set()
 
     def _server_created(self, job: Job) -> float:
         """When the service created the job's task, on its clock: learnt from a list, else the send time
@@ -131,15 +137,16 @@ class Tracker:
             return 0  # nothing due yet: the ones ahead wait for the round that one of them starts
         if batched:
             due = await self._join_next_sweep(due, now)
-            if not due:
-                return 0
+            if not any(job.next_check_at is None or job.next_check_at <= now for job in due):
+                return 0  # every look due now joined its model's next sweep
         self.stats.rounds += 1
-        unanswered: list[Job] = list(due)
+        unanswered: list[Job] = [job for job in due if job.next_check_at is None or job.next_check_at <= now]
+        checked = len(unanswered)
         if batched and len(due) > 1:
-            unanswered = await self._by_list(due)
+            unanswered, checked = await self._by_list(due, now)
         await self._each(unanswered, self._by_get)
         crashpoint("while_following")
-        return len(due)
+        return checked
 
     async def _lost_task_id(self, job: Job) -> None:
         """A job the database says the service has, but without its task id (a database written by another tool,
@@ -167,7 +174,13 @@ class Tracker:
         for job in due:
             last = self._model_listed.get(job.model)
             # 0 <= ...: after the wall clock went back, a list "in the future" must not park the job until then
-            if job.poll_count == 0 and job.id not in self._waited and last is not None and 0 <= now - last < interval:
+            if (
+                job.poll_count == 0
+                and (job.next_check_at is None or job.next_check_at <= now)  # a look ahead keeps its own time
+                and job.id not in self._waited
+                and last is not None
+                and 0 <= now - last < interval
+            ):
                 later.append((job.id, last + interval))
                 self._waited.add(job.id)
             else:
@@ -182,40 +195,103 @@ class Tracker:
         """Groups of one model's jobs, consecutive by creation, of at most ~a page within a bounded time span.
         Unless all fit in one group, one model per group: the list is then filtered by model, so tasks of other
         models created in the same seconds (images and videos sent side by side) do not spill onto a second
-        page. A group of several models is listed unfiltered."""
-        cap = max(1, int(self.page_size * 0.8))
+        page. A group of several models is listed unfiltered. A page holds every task created in the span (finished
+        ones too), so a group also ends where the tasks lists have shown in its span would overflow a page; and
+        never inside one second (the filter has whole seconds: a second split between two windows is listed twice)."""
+        cap = max(1, int(self.page_size * 0.8))  # due looks, while some creation times are estimates (slack)
         by_time = sorted(jobs, key=self._server_created)
-        if len(by_time) <= cap and self._server_created(by_time[-1]) - self._server_created(by_time[0]) < 600:
+        first, last = self._server_created(by_time[0]), self._server_created(by_time[-1])
+        if (
+            len(by_time) <= cap
+            and last - first < 600
+            and self._rows_between(None, *self._span(by_time)) <= self.page_size
+        ):
             return [by_time]  # few enough for one page: one list of every model beats one list per model
         ordered = sorted(jobs, key=lambda job: (job.model, self._server_created(job)))
         groups: list[list[Job]] = []
+        estimated = False  # does the last group hold an estimated creation time
         for job in ordered:
-            if (
-                groups
-                and groups[-1][0].model == job.model
-                and len(groups[-1]) < cap
-                and self._server_created(job) - self._server_created(groups[-1][0]) < 600
-            ):
-                groups[-1].append(job)
-            else:
-                groups.append([job])
+            created = self._server_created(job)
+            if groups and groups[-1][0].model == job.model:
+                head, tail = self._server_created(groups[-1][0]), self._server_created(groups[-1][-1])
+                room = len(groups[-1]) < (cap if estimated else self.page_size)
+                if int(created) == int(tail) or (
+                    room and created - head < 600 and self._rows_between(job.model, head, created) <= self.page_size
+                ):
+                    groups[-1].append(job)
+                    estimated = estimated or job.task_id not in self._created
+                    continue
+            groups.append([job])
+            estimated = job.task_id not in self._created
         return groups
 
-    async def _by_list(self, due: list[Job]) -> list[Job]:
+    def _span(self, group: list[Job]) -> tuple[float, float]:
+        """The creation times a window lists: exact where a list told them, widened by the slack where estimated."""
+        edges = []
+        for job in group:
+            created = self._server_created(job)
+            slack = 0.0 if job.task_id in self._created else LIST_SLACK
+            edges.append((created - slack, created + slack))
+        return min(lo for lo, _ in edges), max(hi for _, hi in edges)
+
+    def _take_ahead(self, now: float, due: list[Job]) -> list[tuple[list[Job], tuple[float, float], str | None]]:
+        """The windows to list: cut from the looks due now; a look due a little later joins only a window whose
+        span holds it (that list answers it anyway), so no window is listed for looks not due yet. Spans of
+        one model's windows never overlap: the filter has whole seconds, and a second listed twice is paid twice."""
+        # "now" within a tenth of an interval: a look that joined its model's sweep may be due a few ms before that
+        # sweep's tasks (the interval moved by a window meanwhile), and must not get a round of its own
+        soon = now + self.policy.interval * SAME_ROUND
+        due_now = [job for job in due if job.next_check_at is None or job.next_check_at <= soon]
+        ahead = [job for job in due if not (job.next_check_at is None or job.next_check_at <= soon)]
+        windows: list[tuple[list[Job], tuple[float, float], str | None]] = []
+        last_end: dict[str | None, float] = {}
+        for group in self._windows(due_now):
+            models = {job.model for job in group}
+            model = next(iter(models)) if len(models) == 1 else None
+            start, end = self._span(group)
+            if model in last_end:  # the previous window of this model listed up to that second already
+                start = max(start, float(int(last_end[model]) + 1))
+            end = max(end, start)
+            if len(group) > 1:  # a single look is asked by itself, unless a look ahead joins it (then listed whole)
+                last_end[model] = end
+            windows.append((group, (start, end), model))
+        for job in ahead:
+            created = self._server_created(job)
+            for group, (start, end), model in windows:
+                if len(group) > 1 and model in (None, job.model) and int(start) <= created < int(end) + 1:
+                    group.append(job)
+                    break
+        return windows
+
+    def _rows_between(self, model: str | None, start: float, end: float) -> int:
+        """Tasks lists have shown created in the seconds [start, end] (of `model`, or of all)."""
+        lo, hi = float(int(start)), float(int(end) + 1)
+        rows = [self._rows.get(model, [])] if model is not None else list(self._rows.values())
+        return sum(bisect.bisect_right(times, hi) - bisect.bisect_left(times, lo) for times in rows)
+
+    def _remember_rows(self, seen: dict[str, TaskSummary]) -> None:
+        for task_id, summary in seen.items():
+            if task_id in self._row_ids or summary.created_ms is None:
+                continue
+            self._row_ids.add(task_id)
+            bisect.insort(self._rows.setdefault(summary.model_name, []), summary.created_ms / 1000)
+
+    async def _by_list(self, due: list[Job], now: float | None = None) -> tuple[list[Job], int]:
+        """Lists the windows of the due looks; returns the looks no list answered, and how many looks were taken."""
         left: list[Job] = []
-        windows = self._windows(due)
-        self._count_sweep(sum(1 for group in windows if len(group) > 1))
-        for group in windows:
+        started = self.clock() if now is None else now
+        windows = self._take_ahead(started, due)
+        self._count_sweep(sum(1 for group, _, _ in windows if len(group) > 1))
+        listed: list[Job] = []
+        answered: set[str] = set()  # task ids the round's lists showed (a window's edge may be in the one before)
+        later: list[tuple[int, float]] = []  # next looks of the round's unchanged tasks, written together
+        due_ids = {job.id for group, _, _ in windows if len(group) > 1 for job in group}  # each counted once
+        for group, (start, end), model in windows:
             if len(group) == 1:
                 left.append(group[0])
                 continue
-            start = self._server_created(group[0]) - LIST_SLACK
-            end = self._server_created(group[-1]) + LIST_SLACK
             try:
-                models = {job.model for job in group}
-                for model in models:
-                    self._model_listed[model] = self.clock()
-                seen = await self._list_window(start, end, next(iter(models)) if len(models) == 1 else None)
+                seen = await self._list_window(start, end, model)
             except (AuthError, RateLimited, TransportError):
                 left.extend(group)  # a passing problem: the per-task path below meets it again
                 continue
@@ -224,9 +300,19 @@ class Tracker:
                 self._list_off_until = self.clock() + LIST_DISABLE_SECONDS
                 left.extend(group)
                 continue
-            await self._apply_list(seen, due_ids={j.id for j in group})
-            left.extend(j for j in group if j.task_id not in seen)
-        return left
+            self._remember_rows(seen)
+            answered.update(seen)
+            later.extend(await self._apply_list(seen, due_ids))
+            listed.extend(group)
+        # From the round's start for every window: the windows of one round come due together in the next, and are
+        # listed in the same order in it, so each is listed once an interval (from each list's own moment, the later
+        # ones came due a few ms after the first, and a round was run for each part; from the round's end, every
+        # interval was longer by a round's time)
+        left.extend(job for job in listed if job.task_id not in answered)
+        for job in listed:  # a first look of these models joins their next sweep: the one of this round's tasks
+            self._model_listed[job.model] = started
+        await self.store.set_next_checks([(job_id, at + started) for job_id, at in later], polled=True)
+        return left, sum(len(group) for group, _, _ in windows)
 
     def _count_sweep(self, listed: int) -> None:
         now = self.clock()
@@ -243,10 +329,12 @@ class Tracker:
         self.stats.list_requests += pages
         return seen
 
-    async def _apply_list(self, seen: dict[str, TaskSummary], due_ids: set[int]) -> None:
+    async def _apply_list(self, seen: dict[str, TaskSummary], due_ids: set[int]) -> list[tuple[int, float]]:
+        """Applies the finished and started ones; returns the unchanged ones' next looks, relative to now. The
+        jobs of `due_ids` it answers are counted (and taken out: a task shown twice is one answer)."""
         owners = await self.store.jobs_by_task_ids(seen)  # one read per page, not one per task
         now = self.clock()
-        unchanged: list[tuple[int, float | None]] = []
+        unchanged: list[tuple[int, float]] = []
         changed: list[tuple[Job, TaskStatus]] = []
         for task_id, summary in seen.items():
             job = owners.get(task_id)
@@ -256,18 +344,19 @@ class Tracker:
             if summary.created_ms is not None:
                 self._created[task_id] = summary.created_ms / 1000
             if job.id in due_ids:
+                due_ids.discard(job.id)
                 self.stats.answered_by_list += 1
             if not summary.status.is_final and not (
                 summary.status is TaskStatus.RUNNING and job.state is JobState.PENDING
             ):
                 # nothing to record but the next look: batched into one write for the whole page
-                unchanged.append((job.id, self._next_check(now, job)))
+                unchanged.append((job.id, self._next_check(now, job) - now))
                 continue
             changed.append((job, summary.status))
-        await self.store.set_next_checks(unchanged, polled=True)
         # Finished tasks each need a GET (results): several at once, paced by the shared limiter, so a burst
         # of finishes waits for the rate limit, not for one round trip after another.
         await self._each(changed, lambda item: self._apply_status(item[0], item[1], from_list=True))
+        return unchanged
 
     async def _each(self, items: Sequence[T], step: Callable[[T], Awaitable[None]]) -> None:
         """`step` for every item, a few at once; the first unexpected error (a revoked key, say) stops the

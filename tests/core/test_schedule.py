@@ -3,12 +3,14 @@ one window keeps the base interval, and the tracker counts the windows of a whol
 
 from __future__ import annotations
 
+from qwentui.core.api import DashScopeClient
 from qwentui.core.catalog import Mode
-from qwentui.core.requests import GenerationRequest
+from qwentui.core.requests import GenerationRequest, build
 from qwentui.core.schedule import SchedulePolicy
 from qwentui.core.states import JobState
-from qwentui.core.store import Store
+from qwentui.core.store import Job, Store
 from qwentui.core.tracker import Tracker
+from qwentui.sim.clock import DEFAULT_START, FakeClock
 from tests.helpers import SimHarness, fast_sim_config
 
 TYPICAL = (60.0, 300.0)  # a video: looked at every interval from 36 s to 450 s after its send
@@ -79,27 +81,79 @@ async def test_a_first_look_joins_its_models_next_sweep_once(store: Store) -> No
         await client.aclose()
 
 
-async def test_a_round_takes_the_looks_due_within_half_an_interval(store: Store) -> None:
-    """So a sweep lists whole windows and their tasks stay in step; nothing due yet: no round at all."""
-    now = [1000.0]
-    client = SimHarness(fast_sim_config()).client()
-    try:
-        tracker = Tracker(store, client, SchedulePolicy(interval=2.0), lambda: now[0])
-        video = GenerationRequest(mode=Mode.T2V, prompt="a boat").to_dict()
-        soon = [
-            await store.add_job(video, state=JobState.RUNNING, task_id=f"t{i}", submitted_at=900.0, next_check_at=at)
-            for i, at in enumerate((1000.5, 1000.9))
-        ]
-        assert await tracker.round() == 0  # due within the lookahead, but none due now
-        late = await store.add_job(
-            video, state=JobState.RUNNING, task_id="t9", submitted_at=900.0, next_check_at=1001.5
+async def _tasks_in_flight(
+    harness: SimHarness, client: DashScopeClient, store: Store, clock: FakeClock, request: GenerationRequest, n: int
+) -> list[Job]:
+    """`n` tasks sent 0.05 s apart (20 a second, as a burst of sends makes them), each a job in flight, due now."""
+    jobs = []
+    for _ in range(n):
+        clock.advance(0.05)
+        task = await client.submit(build(request))
+        jobs.append(
+            await store.add_job(
+                request.to_dict(),
+                state=JobState.RUNNING,
+                task_id=task.task_id,
+                submitted_at=clock.now,
+                clock_offset=0.0,  # the fake service clock is the tracker's
+                next_check_at=clock.now,
+                poll_count=1,
+            )
         )
-        await store.add_job(video, state=JobState.RUNNING, task_id="t2", submitted_at=900.0, next_check_at=999.0)
-        assert await tracker.round() == 3  # the one due now and the two within a second; not the one 1.5 s out
-        for job in soon:
-            checked = await store.get_job(job.id)
-            assert checked is not None and checked.next_check_at is not None and checked.next_check_at > 1001.5
-        still = await store.get_job(late.id)
-        assert still is not None and still.next_check_at == 1001.5
+    return jobs
+
+
+async def test_a_round_lists_every_second_once_and_fills_its_pages(store: Store) -> None:
+    """150 tasks of one model sent in 7.5 s: once their creation times are known, a sweep is two lists of one
+    page each (the old windows of 80 due looks, widened by 3 s on both sides, overlapped: 4 pages); every task
+    is answered by a list, its next look is with its window's, within the sweep interval; a look due soon
+    outside every window listed (another model's task, sent later) is not taken early."""
+    clock = FakeClock(DEFAULT_START + 0.025)  # no send lands on a whole second
+    harness = SimHarness(fast_sim_config(clock=clock, pending_seconds=10_000.0, running_seconds=10_000.0))
+    client = harness.client()
+    policy = SchedulePolicy(interval=2.0)
+    try:
+        tracker = Tracker(store, client, policy, clock)
+        jobs = await _tasks_in_flight(harness, client, store, clock, GenerationRequest(mode=Mode.T2V, prompt="x"), 150)
+        clock.advance(100.0)
+        (image,) = await _tasks_in_flight(
+            harness, client, store, clock, GenerationRequest(mode=Mode.T2I, prompt="y"), 1
+        )
+        await store.set_next_checks([(image.id, clock.now + 1.0)])  # due within half an interval, not now
+        await store.set_next_checks([(job.id, clock.now) for job in jobs])
+        assert await tracker.round() == 150  # the first sweep, from estimated creation times
+        first = tracker.stats.list_requests
+        assert tracker.stats.answered_by_list == 150 and tracker.stats.task_requests == 0
+        looked = await store.get_job(image.id)
+        assert looked is not None and looked.next_check_at == clock.now + 1.0 and looked.poll_count == 1
+
+        await store.set_next_checks([(image.id, clock.now + 1000.0)])  # out of the way of the next sweep
+        clock.advance(policy.sweep_interval(tracker.sweep_windows))
+        assert await tracker.round() == 150  # the windows of one round came due together
+        assert tracker.stats.list_requests - first == 2  # 100 + 50 tasks: each second listed once
+        assert tracker.stats.answered_by_list == 300 and tracker.stats.task_requests == 0
+        assert tracker.stats.rounds == 2
+        after = [await store.get_job(job.id) for job in jobs]
+        nexts = {job.next_check_at for job in after if job is not None}
+        assert len(nexts) == 1  # in step
+        assert clock.now < nexts.pop() <= clock.now + policy.interval * policy.max_sweep_stretch
+    finally:
+        await client.aclose()
+
+
+async def test_a_look_due_soon_is_taken_only_inside_a_window_listed(store: Store) -> None:
+    """A task due in a second whose creation is inside a window the round lists comes in that list (as its due
+    neighbours do); the round's count says which looks it took."""
+    clock = FakeClock(DEFAULT_START + 0.025)
+    harness = SimHarness(fast_sim_config(clock=clock, pending_seconds=10_000.0, running_seconds=10_000.0))
+    client = harness.client()
+    try:
+        tracker = Tracker(store, client, SchedulePolicy(interval=2.0), clock)
+        jobs = await _tasks_in_flight(harness, client, store, clock, GenerationRequest(mode=Mode.T2V, prompt="x"), 3)
+        clock.advance(100.0)  # past the first looks' time (the next look is then the interval's)
+        await store.set_next_checks([(jobs[0].id, clock.now), (jobs[2].id, clock.now), (jobs[1].id, clock.now + 1.0)])
+        assert await tracker.round() == 3  # the middle one rides along: its window is listed anyway
+        assert tracker.stats.list_requests == 1 and tracker.stats.answered_by_list == 3
+        assert {(await store.get_job(job.id)).next_check_at for job in jobs} == {clock.now + 2.0}  # type: ignore[union-attr]
     finally:
         await client.aclose()

@@ -138,7 +138,7 @@ async def test_bad_input_shows_the_catalog_message_and_sends_nothing(app: QwenAp
         for key in shown:  # each whole, left of the keys pinned at the right edge (^o was cut to its key)
             assert key.region.right <= pinned.x and key.region.width >= len(f"{key.key_display} {key.description}")
         drawn = [prompt_row.render_line(y).text for y in range(prompt_row.size.height)]  # the row draws its words
-        assert drawn[1].startswith("prompt ") and "is required for wan2.6-t2i" in drawn[5]
+        assert drawn[1].strip() == "prompt" and drawn[5] == " " * 18 + "is required for wan2.6-t2i"
         await pilot.resize_terminal(*SIZE)
 
         await type_text(pilot, "a cat")

@@ -42,7 +42,7 @@ from qwentui.core.store import Store
 from qwentui.tui import keymap
 from qwentui.tui.request_form import from_request, to_batch, to_request
 from qwentui.tui.screens.pickers import RECORD_SUFFIXES, DraftChoice, FilePicker, PromptPicker
-from qwentui.tui.widgets.composer_fields import QuickSelect, RequestForm
+from qwentui.tui.widgets.composer_fields import QuickSelect, RequestForm, SettledSize
 from qwentui.tui.widgets.key_bar import KeyBar
 
 VALIDATE_DEBOUNCE = 0.15  # seconds: validation (which may probe local images) runs once typing pauses
@@ -73,9 +73,9 @@ class ComposerScreen(Screen[int | None]):
     AUTO_FOCUS = "#f-prompt"
     DEFAULT_CSS = """
     ComposerScreen #composer-body { height: 1fr; }
-    /* the scroll bar's gutter is kept: a form that grows past the screen must not narrow every field (a second
-       layout, and every row drawn again) */
-    ComposerScreen #composer-form { width: 1fr; padding: 0 1; scrollbar-gutter: stable; }
+    /* the scroll bar is always there: one appearing when a mode's form grows past the screen (or going) narrowed
+       every field, or at least cost a second layout */
+    ComposerScreen #composer-form { width: 1fr; padding: 0 1; overflow-y: scroll; }
     ComposerScreen #composer-side { width: 45%; border-left: vkey $panel-lighten-2; padding: 0 1; }
     ComposerScreen #composer-side.-hidden { display: none; }
     ComposerScreen #composer-top { height: 3; }
@@ -134,7 +134,7 @@ class ComposerScreen(Screen[int | None]):
         with Horizontal(id="composer-body"):
             # not focusable themselves: focusing a container restyles all it holds (every field), and tab would stop
             # on it on its way to the fields
-            with VerticalScroll(id="composer-form", can_focus=False):
+            with FormScroll(id="composer-form", can_focus=False):
                 with Horizontal(id="composer-top"):
                     yield Label("mode")
                     yield QuickSelect(
@@ -571,7 +571,12 @@ class ComposerScreen(Screen[int | None]):
         return (empty or inputs)[0] if inputs else None
 
 
-class FittedText(Static):
+class FormScroll(VerticalScroll, SettledSize):
+    """The form's scroll view: its content growing or shrinking with a mode change updates the scroll bar without
+    laying the screen out a second time."""
+
+
+class FittedText(Static, SettledSize):
     """A Static whose new text asks for a layout only when it needs another height (measured as a layout would,
     at the width it has): the summary and the JSON view change on every validation, mostly not in height, and a
     layout places and draws the whole composer again."""

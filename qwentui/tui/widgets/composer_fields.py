@@ -20,6 +20,7 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.strip import Strip
 from textual.suggester import Suggester
 from textual.widget import Widget
@@ -116,7 +117,16 @@ _ROLES = ("field-row--label", "field-row--problem", "field-row--hint")
 _BLANK = Strip([])
 
 
-class FieldRow(Widget):
+class SettledSize(Widget):
+    """A widget whose new size asks for no second layout: the layout that gave it that size placed its children
+    already (Textual lays the whole screen out again whenever a widget's virtual size changes, which a mode
+    change does to the form and every row it shows, hides or relabels: one layout more after each)."""
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
+
+
+class FieldRow(SettledSize):
     """One field: its input widget, with its label drawn at its left and its problem (when it has one) and hint
     drawn under it, all by this one widget.
 
@@ -194,15 +204,14 @@ class FieldRow(Widget):
     def render_line(self, y: int) -> Strip:
         # Textual pads each line to the width (in the row's background): only the words are drawn here
         if self._styles is None:
-            self._styles = {role: self.get_component_rich_style(role) for role in _ROLES}
+            self._styles = {role: self.get_component_rich_style(role) for role in _ROLES} | {"": self.rich_style}
         if y < self._field_height:
             labels = _wrap(self._label, LABEL_WIDTH - 1)
             return Strip([Segment(labels[y - 1], self._styles[_ROLES[0]])]) if 0 < y <= len(labels) else _BLANK
         if y - self._field_height >= len(self._lines):
             return _BLANK
         text, role = self._lines[y - self._field_height]
-        style = self._styles[role]
-        return Strip([Segment(" " * LABEL_WIDTH, style), Segment(text, style)])
+        return Strip([Segment(" " * LABEL_WIDTH, self._styles[""]), Segment(text, self._styles[role])])
 
     def apply(self, spec: FieldSpec) -> None:
         """Relabel for `spec` (only what changed: every update costs a layout)."""
@@ -268,7 +277,7 @@ def _widget(key: str, kind: Kind, value: Any, spec: FieldSpec | None) -> Widget:
     )
 
 
-class RequestForm(Vertical):
+class RequestForm(Vertical, SettledSize):
     DEFAULT_CSS = """
     RequestForm { height: auto; }
     """

@@ -349,8 +349,10 @@ class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
         for row in range(first, last):
             job_id = self._ids[row]
             _, before = self._cells.get(job_id, (0, ()))
+            # _cells_of dropped the changed row's lines, and the row is on screen: only the refresh is left
+            # (_repaint_row would measure the screen's region again for each row, a tenth of the tick)
             if self._cells_of(job_id) != before:
-                self._repaint_row(row)
+                self.refresh_line(row + 1)
 
     # ---- rows ---------------------------------------------------------------------------------------------
 

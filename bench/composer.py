@@ -11,7 +11,9 @@ handed the first frame that shows the result:
   of a process is reported apart (it builds the screen), then `escape` and `n` again, 6 times;
 * mode change: a mode picked in the mode list (t2i, i2v, t2v, edit, vace, ... in turn) until a frame whose
   form is the new mode's;
-* model change: the same with the model list, within t2i.
+* model change: the same with the model list, within t2i;
+* layouts per mode change: how many times the composer laid itself out from the pick until it settled (0.3 s
+  later, validation included): each places and draws the whole form again.
 
 Medians per run, then the median of the runs; results/composer.json. Each figure is given as wall time and as
 this process's CPU time over the same span: on a machine busy with other work the wall time also counts the
@@ -144,13 +146,25 @@ async def worker() -> dict[str, Any]:
                 screen = app.screen
                 assert isinstance(screen, ComposerScreen)
                 frames.probe = form_row
+                layouts = [0]
+                refresh_layout = screen._refresh_layout
+
+                def counted(*args: Any, **kwargs: Any) -> None:
+                    layouts[0] += 1
+                    refresh_layout(*args, **kwargs)
+
+                screen._refresh_layout = counted
+                per_change: list[float] = []
 
                 async def pick(select_id: str, value: str, want: tuple[str, str]) -> tuple[float, float]:
                     select = screen.query_one(f"#{select_id}", Select)
+                    layouts[0] = 0
                     t0 = now()
                     select.value = value  # what picking it in the list does
                     took = await frames.first_after(t0, want)
                     await pilot.pause(0.3)
+                    if select_id == "pick-mode":
+                        per_change.append(layouts[0])
                     return took
 
                 from qwentui.core.catalog import DEFAULT_MODEL, Mode
@@ -162,6 +176,7 @@ async def worker() -> dict[str, Any]:
                 result["mode_change_max_ms"] = max(wall for wall, _ in modes)
                 result["model_change_ms"] = median([wall for wall, _ in models])
                 result["model_change_cpu_ms"] = median([cpu for _, cpu in models])
+                result["layouts_per_mode_change"] = median(per_change)
         finally:
             await client.aclose()
             await store.close()
@@ -174,7 +189,8 @@ def line(r: dict[str, Any]) -> str:
 
     return (
         f"open {both('open_first')} first, {both('open')} after; mode change {both('mode_change')}, "
-        f"max {fmt(r['mode_change_max_ms'], 0)} ms; model change {both('model_change')}"
+        f"max {fmt(r['mode_change_max_ms'], 0)} ms; model change {both('model_change')}; "
+        f"layouts per mode change {fmt(r.get('layouts_per_mode_change'), 0)}"
     )
 
 

@@ -234,7 +234,7 @@ class Tracker:
             edges.append((created - slack, created + slack))
         return min(lo for lo, _ in edges), max(hi for _, hi in edges)
 
-    def _take_ahead(self, now: float, due: list[Job]) -> list[tuple[list[Job], tuple[float, float], str | None]]:
+    def _round_windows(self, now: float, due: list[Job]) -> list[tuple[list[Job], tuple[float, float], str | None]]:
         """The windows to list: cut from the looks due now; a look due a little later joins only a window whose
         span holds it (that list answers it anyway), so no window is listed for looks not due yet. Spans of
         one model's windows never overlap: the filter has whole seconds, and a second listed twice is paid twice."""
@@ -274,44 +274,49 @@ class Tracker:
             if task_id in self._row_ids or summary.created_ms is None:
                 continue
             self._row_ids.add(task_id)
-            bisect.insort(self._rows.setdefault(summary.model_name, []), summary.created_ms / 1000)
+            times = self._rows.setdefault(summary.model_name, [])
+            bisect.insort(times, summary.created_ms / 1000)
+            if times[0] < times[-1] - TASK_TTL:  # no list reaches back past a task's life
+                del times[: bisect.bisect_left(times, times[-1] - TASK_TTL)]
 
     async def _by_list(self, due: list[Job], now: float | None = None) -> tuple[list[Job], int]:
         """Lists the windows of the due looks; returns the looks no list answered, and how many looks were taken."""
         left: list[Job] = []
         started = self.clock() if now is None else now
-        windows = self._take_ahead(started, due)
+        windows = self._round_windows(started, due)
         self._count_sweep(sum(1 for group, _, _ in windows if len(group) > 1))
         listed: list[Job] = []
         answered: set[str] = set()  # task ids the round's lists showed (a window's edge may be in the one before)
         later: list[tuple[int, float]] = []  # next looks of the round's unchanged tasks, written together
         due_ids = {job.id for group, _, _ in windows if len(group) > 1 for job in group}  # each counted once
-        for group, (start, end), model in windows:
-            if len(group) == 1:
-                left.append(group[0])
-                continue
-            try:
-                seen = await self._list_window(start, end, model)
-            except (AuthError, RateLimited, TransportError):
-                left.extend(group)  # a passing problem: the per-task path below meets it again
-                continue
-            except (ApiError, MalformedResponse) as exc:
-                log.warning("task list unavailable (%s); following tasks one by one for a while", exc)
-                self._list_off_until = self.clock() + LIST_DISABLE_SECONDS
-                left.extend(group)
-                continue
-            self._remember_rows(seen)
-            answered.update(seen)
-            later.extend(await self._apply_list(seen, due_ids))
-            listed.extend(group)
-        # From the round's start for every window: the windows of one round come due together in the next, and are
-        # listed in the same order in it, so each is listed once an interval (from each list's own moment, the later
-        # ones came due a few ms after the first, and a round was run for each part; from the round's end, every
-        # interval was longer by a round's time)
+        try:
+            for group, (start, end), model in windows:
+                if len(group) == 1:
+                    left.append(group[0])
+                    continue
+                try:
+                    seen = await self._list_window(start, end, model)
+                except (AuthError, RateLimited, TransportError):
+                    left.extend(group)  # a passing problem: the per-task path below meets it again
+                    continue
+                except (ApiError, MalformedResponse) as exc:
+                    log.warning("task list unavailable (%s); following tasks one by one for a while", exc)
+                    self._list_off_until = self.clock() + LIST_DISABLE_SECONDS
+                    left.extend(group)
+                    continue
+                self._remember_rows(seen)
+                answered.update(seen)
+                later.extend(await self._apply_list(seen, due_ids))
+                listed.extend(group)
+        finally:  # a round cut short (a revoked key) keeps the looks its lists answered
+            # From the round's start for every window: the windows of one round come due together in the next, and
+            # are listed in the same order in it, so each is listed once an interval (from each list's own moment,
+            # the later ones came due a few ms after the first, and a round was run for each part; from the round's
+            # end, every interval was longer by a round's time)
+            for job in listed:  # a first look of these models joins their next sweep: the one of this round's tasks
+                self._model_listed[job.model] = started
+            await self.store.set_next_checks([(job_id, at + started) for job_id, at in later], polled=True)
         left.extend(job for job in listed if job.task_id not in answered)
-        for job in listed:  # a first look of these models joins their next sweep: the one of this round's tasks
-            self._model_listed[job.model] = started
-        await self.store.set_next_checks([(job_id, at + started) for job_id, at in later], polled=True)
         return left, sum(len(group) for group, _, _ in windows)
 
     def _count_sweep(self, listed: int) -> None:

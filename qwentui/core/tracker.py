@@ -306,7 +306,7 @@ class Tracker:
                     continue
                 self._remember_rows(seen)
                 answered.update(seen)
-                later.extend(await self._apply_list(seen, due_ids))
+                later.extend(await self._apply_list(seen, due_ids, started))
                 listed.extend(group)
         finally:  # a round cut short (a revoked key) keeps the looks its lists answered
             # From the round's start for every window: the windows of one round come due together in the next, and
@@ -334,9 +334,12 @@ class Tracker:
         self.stats.list_requests += pages
         return seen
 
-    async def _apply_list(self, seen: dict[str, TaskSummary], due_ids: set[int]) -> list[tuple[int, float]]:
+    async def _apply_list(
+        self, seen: dict[str, TaskSummary], due_ids: set[int], base: float | None = None
+    ) -> list[tuple[int, float]]:
         """Applies the finished and started ones; returns the unchanged ones' next looks, relative to now. The
-        jobs of `due_ids` it answers are counted (and taken out: a task shown twice is one answer)."""
+        jobs of `due_ids` it answers are counted (and taken out: a task shown twice is one answer). A task that
+        started gets its next look from `base` (the round's start), so it stays in step with its window."""
         owners = await self.store.jobs_by_task_ids(seen)  # one read per page, not one per task
         now = self.clock()
         unchanged: list[tuple[int, float]] = []
@@ -360,7 +363,7 @@ class Tracker:
             changed.append((job, summary.status))
         # Finished tasks each need a GET (results): several at once, paced by the shared limiter, so a burst
         # of finishes waits for the rate limit, not for one round trip after another.
-        await self._each(changed, lambda item: self._apply_status(item[0], item[1], from_list=True))
+        await self._each(changed, lambda item: self._apply_status(item[0], item[1], from_list=True, base=base))
         return unchanged
 
     async def _each(self, items: Sequence[T], step: Callable[[T], Awaitable[None]]) -> None:
@@ -403,7 +406,7 @@ class Tracker:
             self.stats.task_requests += 1
         await self._apply_result(job, result)
 
-    async def _apply_status(self, job: Job, status: TaskStatus, from_list: bool) -> None:
+    async def _apply_status(self, job: Job, status: TaskStatus, from_list: bool, base: float | None = None) -> None:
         """A status seen in a list: finished tasks still need their own GET (results or error text)."""
         if status.is_final:
             try:
@@ -417,10 +420,13 @@ class Tracker:
                 self.stats.task_requests += 1
             await self._apply_result(job, result)
             return
-        await self._still_active(job, status)
+        await self._still_active(job, status, base)
 
-    async def _still_active(self, job: Job, status: TaskStatus) -> None:
-        next_at = self._next_check(self.clock(), job)
+    async def _still_active(self, job: Job, status: TaskStatus, base: float | None = None) -> None:
+        now = self.clock()
+        # from the round's start if given (a task listed with others), else from now; from its moment in the round,
+        # a task that started drifted from its window and was listed in a round of its own
+        next_at = self._next_check(now, job) - now + (now if base is None else base)
         if status is TaskStatus.RUNNING and job.state is JobState.PENDING:
             await self.store.transition(
                 job.id,

@@ -84,15 +84,16 @@ async def test_a_first_look_joins_its_models_next_sweep_once(store: Store) -> No
 async def _tasks_in_flight(
     harness: SimHarness, client: DashScopeClient, store: Store, clock: FakeClock, request: GenerationRequest, n: int
 ) -> list[Job]:
-    """`n` tasks sent 0.05 s apart (20 a second, as a burst of sends makes them), each a job in flight, due now."""
+    """`n` tasks sent 0.05 s apart (20 a second, as a burst of sends makes them), each a job in flight, due now;
+    every third one not known to have started yet."""
     jobs = []
-    for _ in range(n):
+    for i in range(n):
         clock.advance(0.05)
         task = await client.submit(build(request))
         jobs.append(
             await store.add_job(
                 request.to_dict(),
-                state=JobState.RUNNING,
+                state=JobState.PENDING if i % 3 == 0 else JobState.RUNNING,
                 task_id=task.task_id,
                 submitted_at=clock.now,
                 clock_offset=0.0,  # the fake service clock is the tracker's
@@ -107,9 +108,10 @@ async def test_a_round_lists_every_second_once_and_fills_its_pages(store: Store)
     """150 tasks of one model sent in 7.5 s: once their creation times are known, a sweep is two lists of one
     page each (the old windows of 80 due looks, widened by 3 s on both sides, overlapped: 4 pages); every task
     is answered by a list, its next look is with its window's, within the sweep interval; a look due soon
-    outside every window listed (another model's task, sent later) is not taken early."""
+    outside every window listed (another model's task, sent later) is not taken early; the tasks the list shows
+    started stay in step with the others."""
     clock = FakeClock(DEFAULT_START + 0.025)  # no send lands on a whole second
-    harness = SimHarness(fast_sim_config(clock=clock, pending_seconds=10_000.0, running_seconds=10_000.0))
+    harness = SimHarness(fast_sim_config(clock=clock, pending_seconds=0.0, running_seconds=10_000.0))
     client = harness.client()
     policy = SchedulePolicy(interval=2.0)
     try:
@@ -125,6 +127,9 @@ async def test_a_round_lists_every_second_once_and_fills_its_pages(store: Store)
         assert await tracker.round() == 150  # the first sweep, from estimated creation times
         first = tracker.stats.list_requests
         assert tracker.stats.answered_by_list == 150 and tracker.stats.task_requests == 0
+        started = [await store.get_job(job.id) for job in jobs]
+        assert all(job is not None and job.state is JobState.RUNNING for job in started)
+        assert len({job.next_check_at for job in started if job is not None}) == 1  # those that started too
         looked = await store.get_job(image.id)
         assert looked is not None and looked.poll_count == 1 and looked.next_check_at == image_due
 

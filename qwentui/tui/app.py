@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Center, Middle
 from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.widgets import Static
 
 from qwentui.core.errors import QwentuiError
@@ -85,6 +86,7 @@ class QwenApp(InOrderKeys):
         if self.context is not None:
             self._show_main(self.context)
         else:
+            self.hold_keys()  # what is typed while the database opens is meant for the main screen
             self._open()
 
     @work(exclusive=True, group="startup", exit_on_error=False)
@@ -98,11 +100,12 @@ class QwenApp(InOrderKeys):
             self.exit(return_code=1, message=f"qwentui: error: {exc}")
             return
         self.context = context
-        self._show_main(context)
+        await self._show_main(context)
+        self.call_after_refresh(self.let_keys_in)  # behind the focus the main screen took as it mounted
 
-    def _show_main(self, context: Context) -> None:
+    def _show_main(self, context: Context) -> AwaitMount:
         self.sub_title = f"{context.endpoint} · {context.paths.db}" if context.demo else context.endpoint
-        self.push_screen(MainScreen(context, self.settings, self.backend, clock=self.clock, live=self.live))
+        return self.push_screen(MainScreen(context, self.settings, self.backend, clock=self.clock, live=self.live))
 
     async def on_unmount(self) -> None:
         await self._stack.aclose()  # stops the engine, closes the client and the store (only what we opened)

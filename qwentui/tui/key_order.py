@@ -20,6 +20,9 @@ skips the hops: when no key is out, its binding runs as the app reads it, as Tex
 its next frame. A held Down key then costs no trip through the widget's, the screen's and the app's queues, which
 under load let a frame (or other work) in between every two keys.
 
+Keys typed while the app is still starting (the database opening, before the screen they are meant for exists)
+wait: `hold_keys()` keeps them, but for the app's priority bindings (quit), until `let_keys_in()`.
+
 What is left, a widget that moves the focus some messages after it used a key (Textual's Select commits a pick
 that way), is caught at the app: a printable key that no widget used and no binding wants, arriving after the
 focus moved away from the widget it was sent to, is sent on to the widget that has the focus now.
@@ -81,6 +84,14 @@ class InOrderKeys(App[None]):
         self._stall: asyncio.TimerHandle | None = None
         self._hop_screen: Screen[Any] | None = None  # the screen whose queue the key out's release waits in
         self.keys_stalled = 0  # keys sent on by the stall timer: each one a key whose end was never seen
+        self._keys_held = False  # start-up: keys wait for the screen they are meant for (module docstring)
+
+    def hold_keys(self) -> None:
+        self._keys_held = True
+
+    async def let_keys_in(self) -> None:
+        self._keys_held = False
+        await self._send_next_key()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded and not isinstance(event, TrackedKey):
@@ -91,6 +102,13 @@ class InOrderKeys(App[None]):
         await super().on_event(event)
 
     async def _send_next_key(self) -> None:
+        if self._keys_held:
+            # only a priority binding of the app's own (quit) goes through; typed keys keep their order behind it
+            quit_keys = [k for k in self._keys_waiting if self._is_app_priority_key(k)]
+            for key in quit_keys:
+                self._keys_waiting.remove(key)
+                await super().on_event(key)
+            return
         while self._key_out is None and self._keys_waiting and await self._ran_in_place(self._keys_waiting[0]):
             self._keys_waiting.popleft()
         if self._key_out is not None or not self._keys_waiting:
@@ -99,6 +117,9 @@ class InOrderKeys(App[None]):
         await super().on_event(key)  # a priority binding takes it here, or it goes on to the focused widget
         if not key.is_forwarded:
             self._finished(key)
+
+    def _is_app_priority_key(self, key: events.Key) -> bool:
+        return any(binding.priority for binding in self._bindings.key_to_bindings.get(key.key, ()))
 
     async def _ran_in_place(self, key: events.Key) -> bool:
         """Run `key`'s binding here if the focused widget declares the key in place (module docstring): every key

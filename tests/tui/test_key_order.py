@@ -4,13 +4,20 @@ sequence is sent in one read, with no turn of the event loop between keys, at 80
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
+from textual import events
 from textual.widgets import Input, TextArea
 
 from qwentui.runtime import Context
-from qwentui.tui.app import QwenApp
+from qwentui.tui.app import QwenApp, StartingScreen
+from qwentui.tui.image_backend import HALFBLOCK
 from qwentui.tui.screens.composer import ComposerScreen
-from tests.tui.conftest import keys_for, main_screen, t2i, typist, wait_until
+from tests.helpers.wait import poll_until
+from tests.tui.conftest import keys_for, main_screen, quiet, t2i, typist, wait_until
 
 # 80x24 in the fast subset, 160x48 (where the composer lays out more) in the full run
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48", marks=pytest.mark.slow)]
@@ -89,3 +96,47 @@ async def test_held_cursor_keys_all_land_in_order_then_the_search_takes_the_rest
         search = app.screen.query_one("#filter-text", Input)
         await wait_until(pilot, lambda: table.job_filter.text == "fox", what=f"fox searched, not {search.value!r}")
         assert app.focused is search and table.selected_id == chosen
+
+
+async def test_keys_typed_while_the_database_opens_land_on_the_main_screen_and_quit_still_quits(
+    context: Context,
+) -> None:
+    """The database takes its time to open (the starting screen shows): `/zebra` typed then searches once the main
+    screen is there, rather than going to the starting screen and being lost. ctrl+q quits while it waits."""
+    opened = asyncio.Event()
+
+    @asynccontextmanager
+    async def slow_opener() -> AsyncIterator[Context]:
+        await opened.wait()
+        yield context
+
+    app = quiet(QwenApp(opener=slow_opener, backend=HALFBLOCK))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, StartingScreen), what="the starting screen")
+        send_keys(app, "slash", *keys_for("zebra"))
+        # read by the app while the starting screen shows (not through Pilot, whose pause waits on held keys)
+        await poll_until(lambda: len(app._keys_waiting) == 6, timeout=20, what="the keys read")
+        assert isinstance(app.screen, StartingScreen)
+        opened.set()
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "MainScreen", what="the main screen")
+        search = app.screen.query_one("#filter-text", Input)
+        await wait_until(
+            pilot, lambda: search.value == "zebra", what=f"zebra typed in the search, not {search.value!r}"
+        )
+        await wait_until(pilot, lambda: main_screen(app).table.job_filter.text == "zebra", what="zebra searched")
+        assert app.focused is search
+
+    never = quiet(QwenApp(opener=slow_opener, backend=HALFBLOCK))
+    opened.clear()
+    async with never.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(never.screen, StartingScreen), what="the starting screen")
+        send_keys(never, "x", "ctrl+q")
+        await poll_until(lambda: not never.is_running, timeout=20, what="the app quit")
+
+
+def send_keys(app: QwenApp, *keys: str) -> None:
+    """Keys as the terminal delivers them, all in one read."""
+    for key in keys:
+        event = events.Key(key, {"slash": "/"}.get(key, key if len(key) == 1 else None))
+        event.set_sender(app)
+        app._driver.send_message(event)  # type: ignore[union-attr]

@@ -70,6 +70,10 @@ class QwenApp(InOrderKeys):
         self._on_ready = on_ready
         self.live = live
         self._stack = AsyncExitStack()
+        if opener is not None:
+            # what is typed before the database is open (from the first key the terminal gives) is meant for the
+            # main screen
+            self.hold_keys()
 
     def get_default_screen(self) -> Screen[None]:
         return StartingScreen()
@@ -86,7 +90,6 @@ class QwenApp(InOrderKeys):
         if self.context is not None:
             self._show_main(self.context)
         else:
-            self.hold_keys()  # what is typed while the database opens is meant for the main screen
             self._open()
 
     @work(exclusive=True, group="startup", exit_on_error=False)

@@ -156,11 +156,12 @@ async def test_retry_duplicate_and_animate(app: QwenApp, context: Context) -> No
         request, problems = composer.current()
         assert request.mode is Mode.I2V and problems == []
         assert request.images == [screen.preview.pictures[0].url]  # the result URL, still valid
-        await paste(pilot, "the fox looks up")
+        assert request.prompt == "a red fox"  # the image's prompt, to edit (as `qwentui animate` keeps it)
+        await paste(pilot, ", looking up")
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: app.screen is screen, what="back on the main screen")
         [animated] = await context.store.list_jobs(limit=1)
-        assert animated.mode is Mode.I2V
+        assert animated.mode is Mode.I2V and animated.prompt == "a red fox, looking up"
         assert (await wait_terminal(pilot, context.store, animated.id)).state is JobState.DONE
 
 

@@ -142,7 +142,8 @@ class JobActions(Screen[None]):
         except NothingToReuse as exc:
             self.notify(f"Cannot animate: {exc}", severity="warning", markup=False)
             return
-        request = GenerationRequest(mode=Mode.I2V, images=[ref], prompt="")
+        # the image's prompt describes what moves, as `qwentui animate` keeps it: a start to edit, not a blank
+        request = GenerationRequest(mode=Mode.I2V, images=[ref], prompt=job.prompt or "")
         self._open_composer(request, f"Animate job {job.id} (image to video)", parent_id=job.id, source="animate")
 
     @work(exclusive=True, group="delete")

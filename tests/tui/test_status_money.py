@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.command import CommandList
 from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import Static
@@ -23,7 +22,7 @@ from qwentui.tui.image_backend import HALFBLOCK
 from qwentui.tui.notifier import Notifier, desktop_notify
 from qwentui.tui.settings import load_settings
 from qwentui.tui.widgets.status_bar import BatchProgress, EngineStatus, Spend, StatusBar
-from tests.tui.conftest import main_screen, make_paths, quiet, sim_context, t2i, type_text, wait_until
+from tests.tui.conftest import main_screen, make_paths, palette_offers, quiet, sim_context, t2i, type_text, wait_until
 
 pytestmark = pytest.mark.slow  # not in `dev.py test --fast`: budgets and batches through the whole app
 
@@ -132,14 +131,11 @@ async def test_no_prices_no_caps_no_spend_part() -> None:
 
 
 async def palette(pilot: Pilot[None], words: str) -> None:
+    """Run the palette's command named `words`, once it is the one highlighted (the list follows the typing a
+    moment later: a highlight seen earlier may be a match of the first letters, such as another command)."""
     await pilot.press("ctrl+p")
     await type_text(pilot, words)
-
-    def listed() -> bool:
-        lists = pilot.app.screen.query(CommandList)
-        return bool(lists) and lists.first().option_count > 0 and lists.first().highlighted is not None
-
-    await wait_until(pilot, listed, what=f"the command {words!r}")
+    await palette_offers(pilot, words)
     await pilot.press("enter")
 
 

@@ -210,7 +210,7 @@ async def test_duplicate_swaps_a_parents_stale_url_for_its_file(app: QwenApp, co
         assert isinstance(composer, ComposerScreen)
         [url] = composer.current()[0].images
         assert url.startswith("http")  # fresh: the URL itself, no upload needed
-        await paste(pilot, "the fox runs")
+        await paste(pilot, ", running")  # after the image's prompt, which animate starts from
         await pilot.press("ctrl+s")
         await on_main(app, pilot)
         [video] = await context.store.list_jobs(limit=1)
@@ -219,7 +219,7 @@ async def test_duplicate_swaps_a_parents_stale_url_for_its_file(app: QwenApp, co
         await wait_until(pilot, lambda: screen.table.select_job(video.id), what="the video's row")
         await press_for(app, pilot, "d", ComposerScreen, "the duplicate composer")
         await wait_until(  # the form is filled after the parent's file is looked up for its stale URL
-            pilot, lambda: composer.current()[0].prompt == "the fox runs", what="the duplicate's prompt"
+            pilot, lambda: composer.current()[0].prompt == "a red fox, running", what="the duplicate's prompt"
         )
         request, problems = composer.current()
         assert request.images == [path] and problems == []

@@ -16,6 +16,7 @@ from qwentui.runtime import Context
 from qwentui.sim import SimConfig
 from qwentui.tui.app import QwenApp
 from qwentui.tui.image_backend import HALFBLOCK
+from qwentui.tui.job_filter import JobFilter
 from qwentui.tui.screens.composer import ComposerScreen
 from qwentui.tui.screens.details import DetailsScreen
 from qwentui.tui.settings import load_settings
@@ -390,3 +391,21 @@ async def test_moving_through_jobs_of_any_text_length_never_lays_the_screen_out(
         await wait_until(pilot, lambda: box.top == 1, what="the prompt scrolled by the wheel")
         assert box.render_line(0).text != first_line  # the wheel scrolls inside the box
         assert layouts == [], "scrolling the prompt laid the screen out"
+
+        # A filter changes the table's rows, not its size: neither a layout nor a repaint of the whole screen.
+        repaints: list[object] = []
+        repaint = screen.refresh
+
+        def whole_screen(*regions: object, **kwargs: object) -> object:
+            if not regions:
+                repaints.append(kwargs)
+            return repaint(*regions, **kwargs)  # type: ignore[arg-type]
+
+        screen.refresh = whole_screen  # type: ignore[method-assign]
+        await screen.apply_filter(JobFilter(states=frozenset({JobState.FAILED})))
+        await wait_until(pilot, lambda: len(screen.table.jobs) == 2, what="the failed jobs")
+        await screen.apply_filter(JobFilter())
+        await wait_until(pilot, lambda: len(screen.table.jobs) == len(jobs), what="every job again")
+        await pilot.pause()
+        assert layouts == [], "a filter laid the screen out"
+        assert repaints == [], "a filter repainted the whole screen"

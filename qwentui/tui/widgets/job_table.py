@@ -427,8 +427,19 @@ class JobTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._announce()
 
     def _rows_changed(self) -> None:
-        """The number or order of rows changed: the scroll range follows, and the stripes of moved rows."""
-        self.virtual_size = Size(0, len(self._ids) + 1)  # + the header line
+        """The number or order of rows changed: the scroll range follows, and the stripes of moved rows.
+
+        Not through the `virtual_size` reactive, which lays out the whole screen (and repaints all of it) for a
+        change of rows, at every filter and search: the table's own size does not depend on its rows. Only the
+        scroll bar follows (`_scroll_update`, Textual's own step after a layout), and it asks for a layout only
+        when it appears or goes."""
+        size = Size(0, len(self._ids) + 1)  # + the header line
+        if size == self.virtual_size:
+            return
+        self.set_reactive(JobTable.virtual_size, size)
+        if self.is_mounted:
+            self._scroll_update(size)
+        self.refresh()
 
     # ---- cursor -------------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
+from textual.reactive import Reactive
 from textual.timer import Timer
 from textual.widgets import Input
 
@@ -49,6 +50,9 @@ class MainScreen(JobActions, ResultActions):
     MainScreen JobTable { width: 2fr; }
     MainScreen PreviewPane { width: 1fr; min-width: 30; border-left: vkey $panel-lighten-2; }
     """
+    # What the table shows ("batch 3", "family of job 7"), for the palette and the terminal's title. Screen's own
+    # reactive repaints the whole screen when it changes, at every filter and search; nothing here draws it.
+    sub_title: Reactive[str | None] = Reactive(None, compute=False, repaint=False)
 
     def __init__(
         self,

@@ -137,8 +137,14 @@ async def test_bad_input_shows_the_catalog_message_and_sends_nothing(app: QwenAp
         assert [key.description for key in shown] == ["Submit", "JSON", "File", "Restore", "Batch"]
         for key in shown:  # each whole, left of the keys pinned at the right edge (^o was cut to its key)
             assert key.region.right <= pinned.x and key.region.width >= len(f"{key.key_display} {key.description}")
-        drawn = [prompt_row.render_line(y).text for y in range(prompt_row.size.height)]  # the row draws its words
-        assert drawn[1].strip() == "prompt" and drawn[5] == " " * 18 + "is required for wan2.6-t2i"
+
+        def drawn() -> list[str]:  # the row draws its words
+            return [prompt_row.render_line(y).text for y in range(prompt_row.size.height)]
+
+        # under the field, indented past the label, wrapped to the form's width once its resize reaches the row
+        # (the JSON view beside it keeps 45 % of the 80 columns)
+        await wait_until(pilot, lambda: [line.strip() for line in drawn()[5:7]] == ["is required for", "wan2.6-t2i"])
+        assert drawn()[1].strip() == "prompt" and drawn()[5].startswith(" " * 18 + "is required for")
         await pilot.resize_terminal(*SIZE)
 
         await type_text(pilot, "a cat")

@@ -401,7 +401,7 @@ async def test_moving_through_jobs_of_any_text_length_never_lays_the_screen_out(
                 repaints.append(kwargs)
             return repaint(*regions, **kwargs)  # type: ignore[arg-type]
 
-        screen.refresh = whole_screen  # type: ignore[method-assign]
+        screen.refresh = whole_screen  # type: ignore[method-assign,assignment]
         await screen.apply_filter(JobFilter(states=frozenset({JobState.FAILED})))
         await wait_until(pilot, lambda: len(screen.table.jobs) == 2, what="the failed jobs")
         await screen.apply_filter(JobFilter())
